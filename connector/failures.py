@@ -1,0 +1,142 @@
+"""Failures classified once, as data.
+
+Every HTTP exchange with a platform or a case system ends in one of a few verdicts, decided here
+and nowhere else (Singer/Airbyte style, no zoo of exception types):
+
+``retry``          transient: timeouts, connection errors, 5xx. Try again later with backoff.
+``rate_limited``   429 or an exhausted rate-limit budget; ``retry_at`` says when it resets.
+``permanent``      the request itself is wrong (400/422 with details): retrying cannot help.
+``configuration``  401/403/404 on the configured base URL, bad credentials: an operator must act.
+
+Sources and sinks raise :class:`Failed` carrying a :class:`Failure`; the store records it verbatim
+for the helpdesk. ``detail`` holds a server's ``problem+json`` body unchanged where there was one.
+"""
+from __future__ import annotations
+
+import email.utils
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+RETRY = "retry"
+RATE_LIMITED = "rate_limited"
+PERMANENT = "permanent"
+CONFIGURATION = "configuration"
+VERDICTS = (RETRY, RATE_LIMITED, PERMANENT, CONFIGURATION)
+
+
+@dataclass
+class Failure:
+    verdict: str
+    message: str
+    status: int | None = None
+    retry_at: datetime | None = None
+    detail: dict | list | None = field(default=None)
+    url: str = ""
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"unknown verdict {self.verdict!r}")
+
+    def to_dict(self) -> dict:
+        return {
+            "verdict": self.verdict,
+            "message": self.message,
+            "status": self.status,
+            "retry_at": self.retry_at.isoformat() if self.retry_at else None,
+            "detail": self.detail,
+            "url": self.url,
+        }
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Failed(Exception):
+    """Raised by sources and sinks; carries the classified :class:`Failure`."""
+
+    def __init__(self, failure: Failure):
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def retry_at_from_headers(headers, now: datetime | None = None) -> datetime | None:
+    """When a rate limit resets, from ``Retry-After`` or ``X-RateLimit-Reset``-style headers.
+
+    ``Retry-After`` may be seconds or an HTTP date. Mastodon sends ``X-RateLimit-Reset`` as ISO 8601;
+    X sends ``x-rate-limit-reset`` as epoch seconds. Headers are looked up case-insensitively.
+    """
+    now = now or datetime.now(timezone.utc)
+    lower = {k.lower(): v for k, v in headers.items()}
+    value = lower.get("retry-after")
+    if value:
+        value = value.strip()
+        if value.isdigit():
+            return now + timedelta(seconds=int(value))
+        try:
+            return email.utils.parsedate_to_datetime(value).astimezone(timezone.utc)
+        except (TypeError, ValueError):
+            pass
+    for name in ("x-ratelimit-reset", "x-rate-limit-reset"):
+        value = lower.get(name)
+        if not value:
+            continue
+        value = value.strip()
+        try:
+            if value.replace(".", "", 1).isdigit():
+                number = float(value)
+                # epoch seconds (X) vs. seconds-from-now (some APIs): epoch values are huge
+                if number > 10**9:
+                    return datetime.fromtimestamp(number, timezone.utc)
+                return now + timedelta(seconds=number)
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+    return None
+
+
+def _body(response):
+    try:
+        return response.json()
+    except ValueError:
+        text = (response.text or "")[:500]
+        return {"body": text} if text else None
+
+
+def classify_response(response, what: str = "") -> Failure | None:
+    """``None`` for a 2xx/3xx response, otherwise the :class:`Failure` it means.
+
+    ``what`` names the call for the operator ("POST /zaken", "GET statuses of @x").
+    """
+    status = response.status_code
+    if status < 400:
+        return None
+    label = f"{what}: " if what else ""
+    detail = _body(response)
+    summary = ""
+    if isinstance(detail, dict):
+        summary = detail.get("detail") or detail.get("title") or detail.get("error") or ""
+        if detail.get("invalidParams"):
+            params = "; ".join(f"{p.get('name')}: {p.get('code')} ({p.get('reason')})"
+                               for p in detail["invalidParams"])
+            summary = f"{summary} [{params}]" if summary else params
+    message = f"{label}HTTP {status}" + (f" {summary}" if summary else "")
+    common = dict(status=status, detail=detail, url=str(getattr(response, "url", "") or ""))
+    if status == 429:
+        return Failure(RATE_LIMITED, message, retry_at=retry_at_from_headers(response.headers), **common)
+    if status >= 500 or status in (408, 425):
+        return Failure(RETRY, message, retry_at=retry_at_from_headers(response.headers), **common)
+    if status in (401, 403, 404, 405, 406, 407, 412, 415):
+        return Failure(CONFIGURATION, message, **common)
+    return Failure(PERMANENT, message, **common)
+
+
+def classify_exception(exc: BaseException, what: str = "") -> Failure:
+    """Transport errors (timeouts, refused connections, TLS trouble) are transient."""
+    label = f"{what}: " if what else ""
+    return Failure(RETRY, f"{label}{type(exc).__name__}: {exc}")
+
+
+def describe(detail) -> str:
+    return json.dumps(detail, ensure_ascii=False) if detail is not None else ""

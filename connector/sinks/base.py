@@ -1,0 +1,102 @@
+"""The sink contract: one class per target system (ZGW, StUF-ZDS, MDTO export, ...).
+
+A sink is configured with a ``name`` and ``options`` validated by its marshmallow
+``options_schema`` on construction. It offers:
+
+* :meth:`Sink.check` -- settings, then connection, then credentials, as :class:`Check` results.
+* :meth:`Sink.deliver` -- put one message into the target system as one or more documents,
+  following the :class:`~connector.routing.Routing` the rules chose.
+
+Step memoisation (the lesson of Open Formulieren's duplicate-zaak incident): a delivery is a
+series of named steps ("zaak", "document:rendition", "link:rendition", ...). Each step's result
+is saved through :class:`Steps` the moment it succeeds, so that a retry resumes where the last
+attempt stopped instead of creating a second zaak or document. Where a crash can fall between a
+successful remote call and saving its result, the sink must detect the earlier success itself
+(deterministic identificatie, lookup before create).
+
+Failures are raised as :class:`connector.failures.Failed` with a classified verdict; a server's
+problem+json body goes into ``Failure.detail`` verbatim.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar, Protocol
+
+import marshmallow
+
+from ..checks import Check
+from ..message import Message
+from ..registry import Registry
+from ..routing import Routing
+
+SINKS = Registry("sink")
+
+
+class Steps(Protocol):
+    """Memoised step results of one delivery, persisted by the store."""
+
+    def get(self, name: str) -> dict | None: ...
+
+    def save(self, name: str, result: dict) -> None: ...
+
+    def run(self, name: str, action: Callable[[], dict]) -> dict:
+        """Return the saved result of ``name``, or run ``action``, save and return its result."""
+
+
+class MemorySteps:
+    """A :class:`Steps` kept in a dict: for tests and dry runs."""
+
+    def __init__(self, initial: dict | None = None):
+        self.results: dict[str, dict] = dict(initial or {})
+        self.ran: list[str] = []
+
+    def get(self, name):
+        return self.results.get(name)
+
+    def save(self, name, result):
+        self.results[name] = result
+
+    def run(self, name, action):
+        if name in self.results:
+            return self.results[name]
+        result = action()
+        self.ran.append(name)
+        self.save(name, result)
+        return result
+
+
+@dataclass
+class Document:
+    """One document created in the target system."""
+
+    role: str  # "rendition", "original", later "media"
+    url: str
+    identificatie: str = ""
+    titel: str = ""
+
+
+@dataclass
+class Delivered:
+    """Outcome of a successful delivery."""
+
+    zaak_url: str = ""
+    zaak_identificatie: str = ""
+    documents: list[Document] = field(default_factory=list)
+
+
+class Sink:
+    """Base class of all sinks."""
+
+    kind: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    options_schema: ClassVar[type[marshmallow.Schema]] = marshmallow.Schema
+
+    def __init__(self, name: str, options: dict):
+        self.name = name
+        self.options = self.options_schema().load(options)
+
+    def check(self) -> list[Check]:
+        return [Check("settings", True)]
+
+    def deliver(self, message: Message, routing: Routing, steps: Steps) -> Delivered:
+        raise NotImplementedError
