@@ -1,0 +1,256 @@
+"""``connector.yaml``: channels, sinks, mappings folder, store, web and delivery settings.
+
+Example::
+
+    store: var/connector.db          # relative paths are relative to this file's folder
+    mappings: mappings/
+    channels:
+      - name: gemeente-mastodon
+        kind: mastodon
+        poll_interval: 5m            # seconds, or 30s / 5m / 1h
+        options:
+          base_url: https://social.overheid.nl
+          account: gemeente
+          token: ${MASTODON_TOKEN}   # secrets only as environment references
+    sinks:
+      - name: openzaak
+        kind: zgw
+        options: {...}
+
+Validation happens at start with marshmallow, the top level and each channel's and sink's own
+``options_schema``. Every problem is reported at once, as ``file:line: key: message``; an unknown
+key is an error. ``${VAR}`` (or ``${VAR:-default}``) is replaced from the environment; a missing
+variable is an error naming the variable (never its value). Plain-text values of keys that look
+like secrets (``secret``, ``token``, ``password``, ...) are refused: they must come from the
+environment.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from . import yamlconf
+from .yamlconf import LineDict, LineList, Problem
+
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+SECRET_KEYS = re.compile(r"(secret|token|password|passwd|api_key|apikey|client_secret)$", re.I)
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
+NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+
+
+class ConfigError(Exception):
+    """Invalid configuration; ``problems`` lists every one of them as file:line: message."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class Duration(fields.Field):
+    """Seconds as a number, or a string like ``30s``, ``5m``, ``1h``."""
+
+    default_error_messages = {"invalid": "Not a duration (use seconds, or e.g. 30s, 5m, 1h)."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        if isinstance(value, (int, float)):
+            seconds = float(value)
+        else:
+            match = DURATION.match(str(value))
+            if not match:
+                raise self.make_error("invalid")
+            seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
+        if seconds <= 0:
+            raise ValidationError("Must be greater than 0.")
+        return seconds
+
+
+class _Named(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True, validate=validate.Regexp(
+        NAME, error="Use 1-63 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit."))
+    kind = fields.String(required=True)
+    options = fields.Dict(load_default=dict)
+
+
+class ChannelSchema(_Named):
+    poll_interval = Duration(load_default=300.0)
+    enabled = fields.Boolean(load_default=True)
+
+
+class SinkSchema(_Named):
+    pass
+
+
+class WebSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    host = fields.String(load_default="127.0.0.1")
+    port = fields.Integer(load_default=8080, validate=validate.Range(min=0, max=65535))
+
+
+class DeliverySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    interval = Duration(load_default=10.0)
+    batch_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=10000))
+    max_attempts = fields.Integer(load_default=10, validate=validate.Range(min=1, max=1000))
+    lease = Duration(load_default=300.0)
+    backoff_base = Duration(load_default=30.0)
+    backoff_max = Duration(load_default=3600.0)
+
+
+class ConfigSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    store = fields.String(load_default="var/connector.db")
+    mappings = fields.String(load_default="mappings")
+    web = fields.Nested(WebSchema, load_default=lambda: WebSchema().load({}))
+    delivery = fields.Nested(DeliverySchema, load_default=lambda: DeliverySchema().load({}))
+    channels = fields.List(fields.Nested(ChannelSchema), load_default=list)
+    sinks = fields.List(fields.Nested(SinkSchema), required=True, validate=validate.Length(min=1))
+
+    @validates_schema
+    def unique_names(self, data, **kwargs):
+        errors = {}
+        for section in ("channels", "sinks"):
+            seen = set()
+            for index, item in enumerate(data.get(section) or []):
+                if item["name"] in seen:
+                    errors.setdefault(section, {})[index] = {"name": [f"Duplicate name {item['name']!r}."]}
+                seen.add(item["name"])
+        if errors:
+            raise ValidationError(errors)
+
+
+@dataclass
+class ChannelConfig:
+    name: str
+    kind: str
+    options: dict
+    poll_interval: float
+    enabled: bool = True
+
+
+@dataclass
+class SinkConfig:
+    name: str
+    kind: str
+    options: dict
+
+
+@dataclass
+class Config:
+    path: Path
+    store: Path
+    mappings: Path
+    web: dict
+    delivery: dict
+    channels: list[ChannelConfig] = field(default_factory=list)
+    sinks: list[SinkConfig] = field(default_factory=list)
+
+    @property
+    def default_sink(self) -> str:
+        return self.sinks[0].name
+
+
+def _interpolate(node, path, environ, problems, filename, root):
+    """Replace ${VAR} references in place; refuse literal secrets."""
+    if isinstance(node, LineDict):
+        for key in list(node):
+            value = node[key]
+            if isinstance(value, str) and SECRET_KEYS.search(str(key)) and value and not ENV_REF.fullmatch(value.strip()):
+                problems.append(Problem(filename, node.key_lines.get(key, node.line),
+                                        f"{yamlconf.dotted(path + (key,))}: secrets must come from the environment;"
+                                        f" write ${{SOME_VARIABLE}} instead of the value"))
+            node[key] = _interpolate(value, path + (key,), environ, problems, filename, root)
+        return node
+    if isinstance(node, LineList):
+        for index, value in enumerate(node):
+            node[index] = _interpolate(value, path + (index,), environ, problems, filename, root)
+        return node
+    if isinstance(node, str) and "${" in node:
+        def replace(match):
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            problems.append(Problem(filename, yamlconf.line_of(root, path),
+                                    f"{yamlconf.dotted(path)}: environment variable {name} is not set"))
+            return ""
+        return ENV_REF.sub(replace, node)
+    return node
+
+
+def load_config(path: str | Path, environ: dict | None = None) -> Config:
+    """Read and validate ``connector.yaml``; raise :class:`ConfigError` listing every problem."""
+    from .sinks import load_all as load_sinks
+    from .sources import load_all as load_sources
+
+    path = Path(path)
+    filename = str(path)
+    environ = os.environ if environ is None else environ
+    if not path.exists():
+        raise ConfigError([Problem(filename, 1, "configuration file not found")])
+    try:
+        data = yamlconf.load(path)
+    except yamlconf.YamlError as exc:
+        raise ConfigError([exc.problem]) from None
+    if not isinstance(data, LineDict):
+        raise ConfigError([Problem(filename, getattr(data, "line", 1), "the configuration must be a mapping")])
+
+    problems: list[Problem] = []
+    _interpolate(data, (), environ, problems, filename, data)
+    try:
+        loaded = ConfigSchema().load(data)
+    except ValidationError as exc:
+        problems += yamlconf.flatten_errors(exc.messages, data, filename)
+        raise ConfigError(problems) from None
+
+    # each channel's and sink's own options schema
+    for section, registry in (("channels", load_sources()), ("sinks", load_sinks())):
+        for index, item in enumerate(loaded[section]):
+            where = (section, index)
+            if item["kind"] not in registry:
+                known = ", ".join(sorted(registry))
+                problems.append(Problem(filename, yamlconf.line_of(data, where + ("kind",)),
+                                        f"{yamlconf.dotted(where + ('kind',))}: unknown kind {item['kind']!r}"
+                                        f" (known: {known})"))
+                continue
+            # validate only: the source/sink loads its own options when it is built
+            errors = registry[item["kind"]].options_schema().validate(item["options"])
+            if errors:
+                problems += yamlconf.flatten_errors({section: {index: {"options": errors}}}, data, filename)
+    if problems:
+        raise ConfigError(problems)
+
+    base = path.parent
+    return Config(
+        path=path,
+        store=_resolve(base, loaded["store"]),
+        mappings=_resolve(base, loaded["mappings"]),
+        web=loaded["web"],
+        delivery=loaded["delivery"],
+        channels=[ChannelConfig(name=c["name"], kind=c["kind"], options=c["options"],
+                                poll_interval=c["poll_interval"], enabled=c["enabled"]) for c in loaded["channels"]],
+        sinks=[SinkConfig(name=s["name"], kind=s["kind"], options=s["options"]) for s in loaded["sinks"]],
+    )
+
+
+def _resolve(base: Path, value: str) -> Path:
+    candidate = Path(value)
+    return candidate if candidate.is_absolute() or value == ":memory:" else (base / candidate)
+
+
+__all__ = ["Config", "ConfigError", "ChannelConfig", "SinkConfig", "load_config"]

@@ -1,0 +1,442 @@
+"""The store: the one module that touches SQLite (through sqlite-utils).
+
+Tables
+------
+``messages``        one row per message version, unique on ``(channel, platform_id, version)``;
+                    the normalised message as JSON plus the platform's raw bytes, their SHA-256,
+                    where and when they were fetched.
+``channels``        per channel: cursor state, last poll, last error, rate-limit pause.
+``deliveries``      one row per (message, sink): state (see :mod:`connector.states`), the routing
+                    the rules chose, attempts, last error, the zaak and documents it produced.
+``delivery_steps``  memoised step results of each delivery (see :class:`StoreSteps`).
+``sinks``           per sink: last error, last success.
+``quarantine``      items a source could not normalise, with raw bytes and reason.
+``events``          the audit trail: every ingest, state change, error, with time and detail.
+
+Guarantees
+----------
+* :meth:`Store.save_page` stores a page's new messages, the deliveries they need and the channel's
+  new cursor in ONE transaction (transactional outbox): the cursor never moves past a message that
+  is not stored, and a message is stored with its deliveries or not at all.
+* Every delivery state change goes through :func:`connector.states.check`.
+* WAL mode, a busy timeout, and schema migrations tracked by sqlite-utils ``Migrations``.
+
+A :class:`Store` serialises its own use with a lock, so one instance may be shared by the
+scheduler's threads; separate processes (web app, CLI) open their own instance on the same file.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlite_utils import Database, Migrations
+
+from . import states
+from .failures import Failure
+from .message import Message, Raw, iso, parse_iso, utcnow
+from .routing import Routing
+from .sources.base import Quarantined
+
+migrations = Migrations("connector")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db["messages"].create({
+        "id": int, "channel": str, "platform_id": str, "version": str, "kind": str,
+        "author_handle": str, "created_at": str, "url": str, "message_json": str,
+        "raw": bytes, "raw_media_type": str, "raw_sha256": str, "page_url": str,
+        "fetched_at": str, "stored_at": str,
+    }, pk="id", not_null={"channel", "platform_id", "version", "message_json"})
+    db["messages"].create_index(["channel", "platform_id", "version"], unique=True)
+    db["messages"].create_index(["channel", "stored_at"])
+    db["channels"].create({
+        "name": str, "kind": str, "state_json": str, "last_poll_at": str, "last_success_at": str,
+        "last_error": str, "paused_until": str, "updated_at": str,
+    }, pk="name")
+    db["deliveries"].create({
+        "id": int, "message_id": int, "sink": str, "state": str, "routing_json": str, "rule": str,
+        "attempts": int, "last_error": str, "failure_json": str, "next_attempt_at": str,
+        "lease_until": str, "zaak_url": str, "zaak_identificatie": str, "documents_json": str,
+        "created_at": str, "updated_at": str,
+    }, pk="id", not_null={"message_id", "sink", "state"}, foreign_keys=[("message_id", "messages", "id")])
+    db["deliveries"].create_index(["message_id", "sink"], unique=True)
+    db["deliveries"].create_index(["state", "next_attempt_at"])
+    db["delivery_steps"].create({
+        "delivery_id": int, "name": str, "result_json": str, "saved_at": str,
+    }, pk=("delivery_id", "name"), foreign_keys=[("delivery_id", "deliveries", "id")])
+    db["sinks"].create({"name": str, "kind": str, "last_error": str, "last_ok_at": str,
+                        "updated_at": str}, pk="name")
+    db["quarantine"].create({
+        "id": int, "channel": str, "at": str, "reason": str, "item_id": str, "page_url": str,
+        "raw": bytes,
+    }, pk="id")
+    db["events"].create({
+        "id": int, "at": str, "kind": str, "channel": str, "sink": str, "message_id": int,
+        "delivery_id": int, "detail_json": str,
+    }, pk="id")
+    db["events"].create_index(["message_id"])
+    db["events"].create_index(["delivery_id"])
+
+
+@dataclass(frozen=True)
+class DeliveryPlan:
+    """What ingest decided for one message and one sink: initial state and routing."""
+
+    sink: str
+    routing: Routing
+    state: str = states.PENDING
+
+
+@dataclass
+class SaveResult:
+    new: list[int]
+    duplicates: int
+    quarantined: int
+
+
+@dataclass
+class DeliveryRow:
+    """A delivery as the pipeline works with it."""
+
+    id: int
+    message_id: int
+    sink: str
+    state: str
+    routing: Routing
+    attempts: int
+    last_error: str | None
+    zaak_url: str | None
+    message: Message
+
+
+def _now() -> str:
+    return iso(utcnow())
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+class Store:
+    """Durable state of the connector. See the module docstring for the guarantees."""
+
+    def __init__(self, path: str | Path | None = None):
+        if path is None or str(path) == ":memory:":
+            conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        else:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self.path = str(path) if path else ":memory:"
+        self.db = Database(conn)
+        self._lock = threading.RLock()
+        with self._lock:
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            if self.path != ":memory:":
+                self.db.enable_wal()
+            migrations.apply(self.db)
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    # -- channels -------------------------------------------------------------------------
+
+    def channel_state(self, channel: str) -> dict | None:
+        with self._lock:
+            rows = list(self.db.query("select state_json from channels where name = ?", [channel]))
+        if not rows or not rows[0]["state_json"]:
+            return None
+        return json.loads(rows[0]["state_json"])
+
+    def _ensure_channel(self, channel: str, kind: str = "") -> None:
+        self.db.execute("insert or ignore into channels (name, kind, updated_at) values (?, ?, ?)",
+                        [channel, kind, _now()])
+
+    def register(self, channels: dict[str, str], sinks: dict[str, str]) -> None:
+        """Make sure every configured channel and sink has a status row (name -> kind)."""
+        with self._lock, self.db.atomic():
+            for name, kind in channels.items():
+                self._ensure_channel(name, kind)
+                self.db.execute("update channels set kind = ? where name = ?", [kind, name])
+            for name, kind in sinks.items():
+                self.db.execute("insert or ignore into sinks (name, kind, updated_at) values (?, ?, ?)",
+                                [name, kind, _now()])
+                self.db.execute("update sinks set kind = ? where name = ?", [kind, name])
+
+    def save_page(self, channel: str, plans: list[tuple[Message, list[DeliveryPlan]]], state: dict,
+                  quarantined: list[Quarantined] = ()) -> SaveResult:
+        """Store new messages with their deliveries, quarantined items and the new cursor, atomically.
+
+        Messages already stored (same channel, platform id and version) are skipped, with their
+        deliveries: re-reading a page after a crash cannot duplicate anything.
+        """
+        now = _now()
+        new: list[int] = []
+        duplicates = 0
+        with self._lock, self.db.atomic():
+            self._ensure_channel(channel)
+            for message, message_plans in plans:
+                raw = message.raw or Raw(body=b"", media_type="")
+                cursor = self.db.execute(
+                    "insert or ignore into messages (channel, platform_id, version, kind, author_handle,"
+                    " created_at, url, message_json, raw, raw_media_type, raw_sha256, page_url, fetched_at,"
+                    " stored_at) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [channel, message.id, message.version, message.kind, message.author.handle,
+                     iso(message.created_at), message.url, message.to_json(), raw.body, raw.media_type,
+                     raw.sha256, raw.page_url, iso(raw.fetched_at), now])
+                if cursor.rowcount == 0:
+                    duplicates += 1
+                    continue
+                message_id = cursor.lastrowid
+                new.append(message_id)
+                self._event("message.stored", channel=channel, message_id=message_id,
+                            detail={"platform_id": message.id, "version": message.version,
+                                    "sha256": raw.sha256, "page_url": raw.page_url})
+                for plan in message_plans:
+                    delivery_id = self.db.execute(
+                        "insert into deliveries (message_id, sink, state, routing_json, rule, attempts,"
+                        " next_attempt_at, created_at, updated_at) values (?,?,?,?,?,0,?,?,?)",
+                        [message_id, plan.sink, plan.state, _dumps(plan.routing.to_dict()), plan.routing.rule,
+                         now, now, now]).lastrowid
+                    self._event(f"delivery.{plan.state}", sink=plan.sink, message_id=message_id,
+                                delivery_id=delivery_id,
+                                detail={"rule": plan.routing.rule, "source": plan.routing.source,
+                                        "action": plan.routing.action, "reason": plan.routing.reason})
+            for item in quarantined:
+                qid = self.db.execute(
+                    "insert into quarantine (channel, at, reason, item_id, page_url, raw) values (?,?,?,?,?,?)",
+                    [channel, now, item.reason, item.item_id, item.page_url, item.raw]).lastrowid
+                self._event("message.quarantined", channel=channel,
+                            detail={"quarantine_id": qid, "reason": item.reason, "item_id": item.item_id})
+            self.db.execute("update channels set state_json = ?, updated_at = ? where name = ?",
+                            [_dumps(state), now, channel])
+        return SaveResult(new=new, duplicates=duplicates, quarantined=len(quarantined))
+
+    def record_poll(self, channel: str, failure: Failure | None = None, paused_until: datetime | None = None) -> None:
+        now = _now()
+        with self._lock, self.db.atomic():
+            self._ensure_channel(channel)
+            if failure is None:
+                self.db.execute("update channels set last_poll_at = ?, last_success_at = ?, last_error = null,"
+                                " paused_until = null where name = ?", [now, now, channel])
+            else:
+                self.db.execute("update channels set last_poll_at = ?, last_error = ?, paused_until = ?"
+                                " where name = ?", [now, failure.message, iso(paused_until), channel])
+                self._event("channel.error", channel=channel, detail=failure.to_dict())
+
+    def channel_paused_until(self, channel: str) -> datetime | None:
+        with self._lock:
+            rows = list(self.db.query("select paused_until from channels where name = ?", [channel]))
+        if rows and rows[0]["paused_until"]:
+            return parse_iso(rows[0]["paused_until"])
+        return None
+
+    # -- deliveries -----------------------------------------------------------------------
+
+    def claim_due(self, limit: int = 50, lease_seconds: int = 300, now: datetime | None = None) -> list[DeliveryRow]:
+        """Claim up to ``limit`` due deliveries (oldest message first) and mark them in_progress.
+
+        A delivery left in_progress past its lease (a crashed worker) is due again.
+        """
+        now = now or utcnow()
+        lease = iso(now + timedelta(seconds=lease_seconds))
+        with self._lock, self.db.atomic():
+            rows = list(self.db.query(
+                "select d.*, m.message_json, m.raw, m.raw_media_type, m.page_url, m.fetched_at"
+                " from deliveries d join messages m on m.id = d.message_id"
+                " where (d.state in ('pending', 'retry_wait', 'waiting') and d.next_attempt_at <= :now)"
+                "    or (d.state = 'in_progress' and d.lease_until <= :now)"
+                " order by m.created_at, m.id limit :limit",
+                {"now": iso(now), "limit": limit}))
+            claimed = []
+            for row in rows:
+                if row["state"] != states.IN_PROGRESS:
+                    states.check(row["state"], states.IN_PROGRESS)
+                self.db.execute("update deliveries set state = 'in_progress', lease_until = ?, updated_at = ?"
+                                " where id = ?", [lease, iso(now), row["id"]])
+                claimed.append(self._delivery_row(row, states.IN_PROGRESS))
+        return claimed
+
+    @staticmethod
+    def _delivery_row(row: dict, state: str) -> DeliveryRow:
+        raw = Raw(body=row["raw"] or b"", media_type=row["raw_media_type"] or "", page_url=row["page_url"] or "",
+                  fetched_at=parse_iso(row["fetched_at"]) if row["fetched_at"] else None)
+        message = Message.from_dict(json.loads(row["message_json"]), raw=raw)
+        return DeliveryRow(id=row["id"], message_id=row["message_id"], sink=row["sink"], state=state,
+                           routing=Routing.from_dict(json.loads(row["routing_json"])), attempts=row["attempts"],
+                           last_error=row["last_error"], zaak_url=row["zaak_url"], message=message)
+
+    def _transition(self, delivery_id: int, new_state: str, **columns) -> dict:
+        row = self.db.execute("select state, message_id, sink from deliveries where id = ?", [delivery_id]).fetchone()
+        if row is None:
+            raise KeyError(f"no delivery {delivery_id}")
+        states.check(row[0], new_state)
+        columns.update(state=new_state, updated_at=_now())
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        self.db.execute(f"update deliveries set {assignments} where id = ?", [*columns.values(), delivery_id])
+        return {"from": row[0], "message_id": row[1], "sink": row[2]}
+
+    def mark_delivered(self, delivery_id: int, zaak_url: str, zaak_identificatie: str, documents: list[dict]) -> None:
+        with self._lock, self.db.atomic():
+            info = self._transition(delivery_id, states.DELIVERED, zaak_url=zaak_url,
+                                    zaak_identificatie=zaak_identificatie, documents_json=_dumps(documents),
+                                    last_error=None, failure_json=None, lease_until=None,
+                                    attempts=self._attempts(delivery_id) + 1)
+            self.db.execute("update sinks set last_ok_at = ?, last_error = null where name = ?",
+                            [_now(), info["sink"]])
+            self._event("delivery.delivered", sink=info["sink"], message_id=info["message_id"],
+                        delivery_id=delivery_id,
+                        detail={"zaak": zaak_url, "zaak_identificatie": zaak_identificatie, "documents": documents})
+
+    def _attempts(self, delivery_id: int) -> int:
+        return self.db.execute("select attempts from deliveries where id = ?", [delivery_id]).fetchone()[0] or 0
+
+    def mark_failed(self, delivery_id: int, failure: Failure, new_state: str,
+                    next_attempt_at: datetime | None = None, count_attempt: bool = True) -> int:
+        """Record a failed attempt: ``retry_wait`` (with ``next_attempt_at``) or ``failed``. Returns attempts."""
+        with self._lock, self.db.atomic():
+            attempts = self._attempts(delivery_id) + (1 if count_attempt else 0)
+            info = self._transition(delivery_id, new_state, attempts=attempts, last_error=failure.message,
+                                    failure_json=_dumps(failure.to_dict()), lease_until=None,
+                                    next_attempt_at=iso(next_attempt_at or utcnow()))
+            self.db.execute("update sinks set last_error = ?, updated_at = ? where name = ?",
+                            [failure.message, _now(), info["sink"]])
+            self._event(f"delivery.{new_state}", sink=info["sink"], message_id=info["message_id"],
+                        delivery_id=delivery_id, detail={"attempt": attempts, **failure.to_dict()})
+        return attempts
+
+    def mark_waiting(self, delivery_id: int, reason: str, next_attempt_at: datetime) -> None:
+        with self._lock, self.db.atomic():
+            info = self._transition(delivery_id, states.WAITING, last_error=reason, lease_until=None,
+                                    next_attempt_at=iso(next_attempt_at))
+            self._event("delivery.waiting", sink=info["sink"], message_id=info["message_id"],
+                        delivery_id=delivery_id, detail={"reason": reason})
+
+    def reroute(self, delivery_id: int, routing: Routing, new_state: str) -> None:
+        """Replace a delivery's routing (a follow_thread resolved or fallen back) and set its state."""
+        with self._lock, self.db.atomic():
+            info = self._transition(delivery_id, new_state, routing_json=_dumps(routing.to_dict()),
+                                    rule=routing.rule, lease_until=None)
+            self._event(f"delivery.{new_state}", sink=info["sink"], message_id=info["message_id"],
+                        delivery_id=delivery_id, detail={"rule": routing.rule, "action": routing.action,
+                                                         "reason": routing.reason})
+
+    def release(self, delivery_id: int) -> None:
+        """Give back a claimed delivery untouched (shutdown before it started)."""
+        with self._lock, self.db.atomic():
+            self._transition(delivery_id, states.PENDING, lease_until=None)
+
+    def requeue(self, delivery_id: int, who: str = "admin") -> None:
+        with self._lock, self.db.atomic():
+            info = self._transition(delivery_id, states.PENDING, next_attempt_at=_now(), lease_until=None)
+            self._event("delivery.requeued", sink=info["sink"], message_id=info["message_id"],
+                        delivery_id=delivery_id, detail={"by": who, "from": info["from"]})
+
+    def thread_zaak(self, channel: str, platform_id: str, sink: str) -> tuple[str | None, str | None]:
+        """The zaak of the message ``platform_id`` in ``channel`` for ``sink``: ``(state, zaak_url)``.
+
+        Looks at every version of that message; a delivered one wins. ``(None, None)`` when the
+        message is unknown.
+        """
+        with self._lock:
+            rows = list(self.db.query(
+                "select d.state, d.zaak_url, d.routing_json from deliveries d join messages m on m.id = d.message_id"
+                " where m.channel = ? and m.platform_id = ? and d.sink = ?"
+                " order by (d.state = 'delivered') desc, m.id", [channel, platform_id, sink]))
+        if not rows:
+            return None, None
+        return rows[0]["state"], rows[0]["zaak_url"]
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def step_result(self, delivery_id: int, name: str) -> dict | None:
+        with self._lock:
+            row = self.db.execute("select result_json from delivery_steps where delivery_id = ? and name = ?",
+                                  [delivery_id, name]).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def save_step(self, delivery_id: int, name: str, result: dict) -> None:
+        with self._lock, self.db.atomic():
+            self.db.execute("insert or replace into delivery_steps (delivery_id, name, result_json, saved_at)"
+                            " values (?,?,?,?)", [delivery_id, name, _dumps(result), _now()])
+            self._event("delivery.step", delivery_id=delivery_id, detail={"step": name, "result": result})
+
+    def steps(self, delivery_id: int) -> "StoreSteps":
+        return StoreSteps(self, delivery_id)
+
+    # -- audit and status -----------------------------------------------------------------
+
+    def _event(self, kind: str, channel: str | None = None, sink: str | None = None,
+               message_id: int | None = None, delivery_id: int | None = None, detail=None) -> None:
+        self.db.execute("insert into events (at, kind, channel, sink, message_id, delivery_id, detail_json)"
+                        " values (?,?,?,?,?,?,?)",
+                        [_now(), kind, channel, sink, message_id, delivery_id, _dumps(detail or {})])
+
+    def event(self, kind: str, **fields) -> None:
+        with self._lock, self.db.atomic():
+            self._event(kind, **fields)
+
+    def query(self, sql: str, params=None) -> list[dict]:
+        """Read-only helper for status pages and tests."""
+        with self._lock:
+            return list(self.db.query(sql, params or []))
+
+    def delivery_counts(self) -> dict[str, int]:
+        counts = {state: 0 for state in states.STATES}
+        for row in self.query("select state, count(*) as n from deliveries group by state"):
+            counts[row["state"]] = row["n"]
+        return counts
+
+    def channel_rows(self) -> list[dict]:
+        return self.query(
+            "select c.name, c.kind, c.last_poll_at, c.last_success_at, c.last_error, c.paused_until,"
+            " (select count(*) from messages m where m.channel = c.name) as messages,"
+            " (select count(*) from quarantine q where q.channel = c.name) as quarantined"
+            " from channels c order by c.name")
+
+    def sink_rows(self) -> list[dict]:
+        return self.query("select name, kind, last_error, last_ok_at from sinks order by name")
+
+    def deliveries(self, state: str | None = None, limit: int = 100) -> list[dict]:
+        where, params = ("where d.state = ?", [state]) if state else ("", [])
+        return self.query(
+            "select d.id, d.state, d.sink, d.rule, d.attempts, d.last_error, d.zaak_identificatie, d.zaak_url,"
+            f" d.updated_at, m.channel, m.platform_id, m.version from deliveries d join messages m on m.id = d.message_id"
+            f" {where} order by d.id limit ?", params + [limit])
+
+    def message_history(self, message_id: int) -> list[dict]:
+        return self.query("select at, kind, sink, delivery_id, detail_json from events where message_id = ?"
+                          " or delivery_id in (select id from deliveries where message_id = ?) order by id",
+                          [message_id, message_id])
+
+
+class StoreSteps:
+    """:class:`connector.sinks.base.Steps` backed by ``delivery_steps``: saved the moment they succeed."""
+
+    def __init__(self, store: Store, delivery_id: int):
+        self.store = store
+        self.delivery_id = delivery_id
+
+    def get(self, name: str) -> dict | None:
+        return self.store.step_result(self.delivery_id, name)
+
+    def save(self, name: str, result: dict) -> None:
+        self.store.save_step(self.delivery_id, name, result)
+
+    def run(self, name, action):
+        saved = self.get(name)
+        if saved is not None:
+            return saved
+        result = action()
+        self.save(name, result)
+        return result
+
+
+def utc(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc)
