@@ -1,0 +1,39 @@
+"""Shared pytest fixtures: repository paths, a fresh store, message factories."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from connector.message import Author, Message, Raw
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture
+def fresh_store(tmp_path):
+    from connector.store import Store
+
+    store = Store(tmp_path / "connector.db")
+    yield store
+    store.close()
+
+
+def make_message(id="1", channel="test", version="", in_reply_to=None, text="hello", created_minute=0, **kw):
+    body = f'{{"id": "{id}", "content": "{text}"}}'.encode()
+    return Message(
+        channel=channel, id=id, version=version, kind="reply" if in_reply_to else "post",
+        author=Author(id="42", handle="gemeente@social.example", name="Gemeente"),
+        created_at=datetime(2026, 1, 1, 12, created_minute, tzinfo=timezone.utc),
+        text=text, html=f"<p>{text}</p>", in_reply_to=in_reply_to, thread_id=in_reply_to or id,
+        raw=Raw(body=body, media_type="application/json", page_url="http://127.0.0.1/statuses",
+                fetched_at=datetime(2026, 1, 1, 13, tzinfo=timezone.utc)),
+        **kw)
+
+
+@pytest.fixture
+def message_factory():
+    return make_message

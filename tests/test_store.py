@@ -1,0 +1,170 @@
+"""The store: transactional outbox, dedupe, claims and leases, memoised steps, migrations."""
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+import pytest
+
+from connector import states
+from connector.failures import Failure
+from connector.message import utcnow
+from connector.routing import Routing
+from connector.sources.base import Quarantined
+from connector.store import DeliveryPlan, Store
+
+from .conftest import make_message
+
+ATTACH = Routing("attach", rule="r1", source="m.yaml:3", zaak_identificatie="ZAAK-1")
+
+
+def plans(*messages, state=states.PENDING):
+    return [(m, [DeliveryPlan("zgw", ATTACH, state)]) for m in messages]
+
+
+def test_save_page_stores_messages_deliveries_and_cursor(fresh_store):
+    result = fresh_store.save_page("ch", plans(make_message("1"), make_message("2")), {"watermark": "2"})
+    assert len(result.new) == 2 and result.duplicates == 0
+    assert fresh_store.channel_state("ch") == {"watermark": "2"}
+    assert fresh_store.delivery_counts()["pending"] == 2
+    stored = fresh_store.query("select raw, raw_sha256, page_url from messages order by id")
+    assert stored[0]["raw"] == make_message("1").raw.body
+    assert stored[0]["raw_sha256"] == make_message("1").raw.sha256
+
+
+def test_same_message_twice_is_stored_once(fresh_store):
+    fresh_store.save_page("ch", plans(make_message("1")), {"watermark": "1"})
+    again = fresh_store.save_page("ch", plans(make_message("1"), make_message("2")), {"watermark": "2"})
+    assert again.duplicates == 1 and len(again.new) == 1
+    assert fresh_store.query("select count(*) as n from deliveries")[0]["n"] == 2
+
+
+def test_an_edit_is_a_new_version(fresh_store):
+    fresh_store.save_page("ch", plans(make_message("1")), {})
+    result = fresh_store.save_page("ch", plans(make_message("1", version="2026-01-02T00:00:00Z")), {})
+    assert len(result.new) == 1
+
+
+def test_crash_inside_save_page_leaves_cursor_and_messages_untouched(fresh_store, monkeypatch):
+    fresh_store.save_page("ch", plans(make_message("1")), {"watermark": "1"})
+    original = fresh_store._event
+    calls = []
+
+    def explode(kind, **kw):
+        calls.append(kind)
+        if len(calls) == 3:  # after the second message was inserted
+            raise RuntimeError("power cut")
+        return original(kind, **kw)
+
+    monkeypatch.setattr(fresh_store, "_event", explode)
+    with pytest.raises(RuntimeError):
+        fresh_store.save_page("ch", plans(make_message("2"), make_message("3")), {"watermark": "3"})
+    monkeypatch.undo()
+    assert fresh_store.channel_state("ch") == {"watermark": "1"}
+    assert [r["platform_id"] for r in fresh_store.query("select platform_id from messages")] == ["1"]
+
+
+def test_quarantined_items_are_kept_with_their_bytes(fresh_store):
+    fresh_store.save_page("ch", [], {"w": 1}, [Quarantined("missing id", b'{"content": 1}', page_url="http://x")])
+    row = fresh_store.query("select reason, raw from quarantine")[0]
+    assert row == {"reason": "missing id", "raw": b'{"content": 1}'}
+    assert fresh_store.channel_rows()[0]["quarantined"] == 1
+
+
+def test_claim_due_orders_by_message_time_and_marks_in_progress(fresh_store):
+    fresh_store.save_page("ch", plans(make_message("b", created_minute=5), make_message("a", created_minute=1)), {})
+    rows = fresh_store.claim_due(limit=10)
+    assert [r.message.id for r in rows] == ["a", "b"]
+    assert fresh_store.delivery_counts()["in_progress"] == 2
+    assert fresh_store.claim_due(limit=10) == []  # leased, not claimed twice
+
+
+def test_expired_lease_is_reclaimed(fresh_store):
+    fresh_store.save_page("ch", plans(make_message("1")), {})
+    first = fresh_store.claim_due(lease_seconds=60)
+    assert len(first) == 1
+    later = utcnow() + timedelta(seconds=61)
+    again = fresh_store.claim_due(now=later)
+    assert [r.id for r in again] == [first[0].id]
+
+
+def test_retry_wait_is_due_only_after_next_attempt(fresh_store):
+    fresh_store.save_page("ch", plans(make_message("1")), {})
+    row = fresh_store.claim_due()[0]
+    fresh_store.mark_failed(row.id, Failure("retry", "HTTP 503"), states.RETRY_WAIT, utcnow() + timedelta(minutes=5))
+    assert fresh_store.claim_due() == []
+    assert len(fresh_store.claim_due(now=utcnow() + timedelta(minutes=6))) == 1
+
+
+def test_illegal_transition_raises(fresh_store):
+    fresh_store.save_page("ch", plans(make_message("1")), {})
+    delivery_id = fresh_store.query("select id from deliveries")[0]["id"]
+    with pytest.raises(states.IllegalTransition):
+        fresh_store.mark_delivered(delivery_id, "http://z", "Z-1", [])  # pending -> delivered skips in_progress
+
+
+def test_delivered_only_again_after_requeue(fresh_store):
+    fresh_store.save_page("ch", plans(make_message("1")), {})
+    row = fresh_store.claim_due()[0]
+    fresh_store.mark_delivered(row.id, "http://z/1", "Z-1", [{"role": "rendition"}])
+    assert fresh_store.claim_due(now=utcnow() + timedelta(days=1)) == []
+    fresh_store.requeue(row.id)
+    assert [r.id for r in fresh_store.claim_due()] == [row.id]
+
+
+def test_steps_are_memoised_per_delivery(fresh_store):
+    fresh_store.save_page("ch", plans(make_message("1"), make_message("2")), {})
+    first, second = fresh_store.claim_due()
+    calls = []
+    steps = fresh_store.steps(first.id)
+    assert steps.run("zaak", lambda: calls.append(1) or {"url": "u"}) == {"url": "u"}
+    assert steps.run("zaak", lambda: calls.append(2) or {"url": "other"}) == {"url": "u"}
+    assert calls == [1]
+    assert fresh_store.steps(second.id).get("zaak") is None
+
+
+def test_thread_zaak_prefers_the_delivered_version(fresh_store):
+    fresh_store.save_page("ch", plans(make_message("p")), {})
+    assert fresh_store.thread_zaak("ch", "p", "zgw") == ("pending", None)
+    row = fresh_store.claim_due()[0]
+    fresh_store.mark_delivered(row.id, "http://z/9", "Z-9", [])
+    assert fresh_store.thread_zaak("ch", "p", "zgw") == ("delivered", "http://z/9")
+    assert fresh_store.thread_zaak("ch", "unknown", "zgw") == (None, None)
+
+
+def test_every_transition_is_in_the_audit_trail(fresh_store):
+    fresh_store.save_page("ch", plans(make_message("1")), {})
+    row = fresh_store.claim_due()[0]
+    fresh_store.mark_failed(row.id, Failure("retry", "HTTP 500"), states.RETRY_WAIT)
+    kinds = [e["kind"] for e in fresh_store.message_history(row.message_id)]
+    assert kinds == ["message.stored", "delivery.pending", "delivery.retry_wait"]
+
+
+def test_reopen_applies_no_migration_twice_and_uses_wal(tmp_path):
+    Store(tmp_path / "c.db").close()
+    store = Store(tmp_path / "c.db")
+    assert store.query("pragma journal_mode")[0]["journal_mode"] == "wal"
+    names = [r["name"] for r in store.query("select name from _sqlite_migrations")]
+    assert names == ["m001_initial"]
+
+
+def test_unique_constraint_is_in_the_schema(fresh_store):
+    with pytest.raises(sqlite3.IntegrityError):
+        for _ in range(2):
+            fresh_store.db.execute("insert into messages (channel, platform_id, version, message_json)"
+                                   " values ('c', '1', '', '{}')")
+
+
+@pytest.mark.parametrize("current,new,ok", [
+    (states.PENDING, states.IN_PROGRESS, True),
+    (states.IN_PROGRESS, states.DELIVERED, True),
+    (states.DELIVERED, states.IN_PROGRESS, False),
+    (states.FAILED, states.DELIVERED, False),
+    (states.HELD, states.PENDING, True),
+])
+def test_transition_table(current, new, ok):
+    if ok:
+        states.check(current, new)
+    else:
+        with pytest.raises(states.IllegalTransition):
+            states.check(current, new)
