@@ -1,0 +1,160 @@
+"""``connector demo``: the whole thing on 127.0.0.1, with no account anywhere.
+
+Starts a Mastodon-compatible server replaying recorded real statuses, a feed server replaying a
+recorded RSS feed, the ZGW test double as the case system, the worker and the web app; writes
+its configuration to ``<workdir>/connector.yaml`` (the secret comes from the environment, as in
+production) and prints what arrives. Every ~20 seconds a new status is "posted" on the local
+Mastodon, so incremental polling can be watched too.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import os
+import secrets
+import sys
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+from .config import load_config
+from .engine import Connector
+from .paths import repo_root
+from .web import create_app
+from .worker import build_scheduler
+
+SECRET_ENV = "CONNECTOR_DEMO_ZGW_SECRET"
+DEMO_ACCOUNT = "schochastics"
+DEMO_FEED = "RSSWithComments.xml"
+
+
+def write_demo_config(workdir: Path, mastodon_url: str, feed_url: str, zgw, web_port: int) -> Path:
+    config = {
+        "store": "connector.db",
+        "mappings": str(repo_root() / "mappings"),
+        "web": {"host": "127.0.0.1", "port": web_port},
+        "delivery": {"interval": 2, "batch_size": 50, "max_attempts": 5, "backoff_base": 5},
+        "channels": [
+            {"name": "demo-mastodon", "kind": "mastodon", "poll_interval": 5,
+             "options": {"base_url": mastodon_url, "account": DEMO_ACCOUNT, "page_size": 10}},
+            {"name": "demo-feed", "kind": "rss", "poll_interval": 10, "options": {"url": feed_url}},
+        ],
+        "sinks": [{"name": "zaaksysteem", "kind": "zgw", "options": {
+            "zaken_url": zgw.zaken_url, "documenten_url": zgw.documenten_url, "catalogi_url": zgw.catalogi_url,
+            "client_id": "connector", "secret": "${%s}" % SECRET_ENV, "bronorganisatie": "002220647",
+        }}],
+    }
+    path = workdir / "connector.yaml"
+    path.write_text("# written by 'connector demo'; the secret is in $%s\n" % SECRET_ENV
+                    + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+class LivePoster:
+    """Posts a new status on the local Mastodon now and then, cloned from a recorded one."""
+
+    def __init__(self, double, interval: float = 20.0):
+        self.double = double
+        self.interval = interval
+        self.stop = threading.Event()
+        self.counter = itertools.count(1)
+        templates = [s for s in double.statuses_of(DEMO_ACCOUNT) if not s.get("reblog")] \
+            if hasattr(double, "statuses_of") else []
+        self.template = templates[0] if templates else None
+
+    def run(self):
+        while not self.stop.wait(self.interval):
+            if self.template is None:
+                return
+            n = next(self.counter)
+            status = copy.deepcopy(self.template)
+            status["content"] = (f"<p>Demo post {n}: question about our service, see ZAAK-2026-0000000042 "
+                                 f"#demo</p>")
+            status["in_reply_to_id"] = None
+            status["in_reply_to_account_id"] = None
+            status["tags"] = [{"name": "demo", "url": "https://example.invalid/tags/demo"}]
+            self.double.add_status(status)
+
+
+def _summary(connector: Connector, zgw_double) -> str:
+    counts = connector.store.delivery_counts()
+    busy = {k: v for k, v in counts.items() if v}
+    messages = connector.store.query("select count(*) as n from messages")[0]["n"]
+    return (f"{messages} messages stored; deliveries {json.dumps(busy)}; case system holds "
+            f"{len(zgw_double.zaken)} zaken, {len(zgw_double.documents)} documents, "
+            f"{len(zgw_double.zaakinformatieobjecten)} links")
+
+
+def run_demo(port: int = 8080, workdir: str = "var/demo", seconds: float = 0) -> int:
+    from werkzeug.serving import make_server
+
+    from .doubles import feeds, mastodon, zgw
+
+    fixtures = repo_root() / "fixtures"
+    workdir_path = Path(workdir).resolve()
+    workdir_path.mkdir(parents=True, exist_ok=True)
+    for stale in workdir_path.glob("connector.db*"):  # the case system starts empty, so must the outbox
+        stale.unlink()
+    os.environ.setdefault(SECRET_ENV, secrets.token_urlsafe(32))
+
+    zgw_double = zgw.ZgwDouble(secret=os.environ[SECRET_ENV], client_ids=("connector",),
+                               seed=str(fixtures / "zgw" / "catalogus.yaml"))
+    zgw_server = zgw.serve(zgw_double, host="127.0.0.1", port=0)
+    masto_double = mastodon.MastodonDouble(data_dir=str(fixtures / "mastodon" / "replay"))
+    masto_server = mastodon.serve(masto_double, host="127.0.0.1", port=0)
+    feed_double = feeds.FeedDouble({"/feed.xml": str(fixtures / "rss" / DEMO_FEED)})
+    feed_server = feeds.serve(feed_double, host="127.0.0.1", port=0)
+
+    config_path = write_demo_config(workdir_path, masto_server.url, feed_server.url + "/feed.xml",
+                                    zgw_server, port)
+    config = load_config(config_path)
+    connector = Connector(config)
+    try:
+        web = make_server("127.0.0.1", port, create_app(config, rules=connector.rules), threaded=True)
+    except OSError as exc:
+        print(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; try 'connector demo --port 8081'", file=sys.stderr)
+        for server in (zgw_server, masto_server, feed_server):
+            server.shutdown()
+        return 2
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    scheduler = build_scheduler(connector)
+    scheduler.start()
+    poster = LivePoster(masto_double)
+    threading.Thread(target=poster.run, daemon=True).start()
+
+    print(f"""
+midoffice connector demo
+  status (helpdesk):   http://127.0.0.1:{port}/status
+  local Mastodon:      {masto_server.url}/api/v1/accounts/lookup?acct={DEMO_ACCOUNT}
+  local feed:          {feed_server.url}/feed.xml
+  local case system:   {zgw_server.zaken_url}/zaken (ZGW APIs; JWT required)
+  configuration:       {config_path}
+  mapping rules:       {config.mappings}
+Messages are polled every few seconds and delivered as documents into zaken. Ctrl-C stops.
+""", flush=True)
+    started = time.monotonic()
+    try:
+        while True:
+            time.sleep(3)
+            print(_summary(connector, zgw_double), flush=True)
+            if seconds and time.monotonic() - started >= seconds:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        poster.stop.set()
+        connector.stopping.set()
+        scheduler.shutdown(wait=True)
+        web.shutdown()
+        for server in (zgw_server, masto_server, feed_server):
+            server.shutdown()
+        print("final: " + _summary(connector, zgw_double), flush=True)
+        violations = list(zgw_double.violations)
+        connector.close()
+    if violations:
+        print(f"{len(violations)} ZGW spec violations:", *violations[:10], sep="\n  ", file=sys.stderr)
+        return 1
+    return 0
