@@ -1,0 +1,41 @@
+"""Line-aware YAML: the basis of every file:line message."""
+from __future__ import annotations
+
+import pytest
+
+from connector import yamlconf
+
+
+def test_lines_of_keys_and_items():
+    data = yamlconf.loads("a: 1\nb:\n  - x\n  - y: 2\n    z: 3\n", "f.yaml")
+    assert yamlconf.line_of(data, ("a",)) == 1
+    assert yamlconf.line_of(data, ("b", 1)) == 4
+    assert yamlconf.line_of(data, ("b", 1, "z")) == 5
+    assert yamlconf.line_of(data, ("b", 7, "z")) == 2  # deepest existing element
+
+
+def test_duplicate_keys_are_an_error():
+    with pytest.raises(yamlconf.YamlError) as info:
+        yamlconf.loads("a: 1\nb: 2\na: 3\n", "f.yaml")
+    assert str(info.value).startswith("f.yaml:3:")
+    assert "duplicate key 'a'" in str(info.value)
+
+
+def test_python_tags_are_refused():
+    with pytest.raises(yamlconf.YamlError):
+        yamlconf.loads("a: !!python/object/apply:os.system ['true']\n", "f.yaml")
+
+
+def test_flatten_marshmallow_errors():
+    data = yamlconf.loads("rules:\n  - name: x\n    then:\n      action: fly\n", "m.yaml")
+    messages = {"rules": {0: {"then": {"action": ["Must be one of: attach."]}}}}
+    (problem,) = yamlconf.flatten_errors(messages, data, "m.yaml")
+    assert str(problem) == "m.yaml:4: rules[0].then.action: Must be one of: attach."
+
+
+def test_not_utf8(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("naam: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(yamlconf.YamlError) as info:
+        yamlconf.load(path)
+    assert "not UTF-8" in str(info.value)
