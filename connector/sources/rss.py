@@ -1,0 +1,375 @@
+"""RSS and Atom feeds (feedparser reads both, and RSS 1.0/0.9x too).
+
+Polling is one conditional GET: the cursor keeps the server's ``ETag`` and ``Last-Modified``, so an
+unchanged feed costs a 304 and nothing else. A feed has no "since" parameter, so the cursor also
+remembers which entries it has seen (``seen``: entry key -> its ``updated`` timestamp), bounded to
+``keep_seen`` keys. Identity and date rules, decided here once:
+
+* key = guid / atom:id; else the link; else ``sha256:`` + hash of title and published date (as
+  written). An entry with none of those (no id, link, title or date) is quarantined.
+* a new key is version ``""``; a known key whose ``updated`` changed is an edit, version = the new
+  ``updated`` in ISO 8601. Feeds without ``updated`` (most RSS) therefore never produce edits.
+* created_at = published, else updated, else the feed's own date (``updated``/``lastBuildDate``),
+  else the time of the fetch. A date that is present but unreadable quarantines the entry:
+  we do not invent a time for something that claims one.
+* kind = "comment" only for Atom threading replies (``thr:in-reply-to``, RFC 4685). ``wfw:commentRss``
+  and ``slash:comments`` only say that a *post* has comments, so they do not change the kind.
+* the entry's title is part of what was said: text and html start with it.
+"""
+from __future__ import annotations
+
+import calendar
+import hashlib
+import html as htmllib
+import io
+import re
+from dataclasses import replace
+from datetime import datetime, timezone
+
+import feedparser
+import lxml.etree
+import marshmallow
+import requests
+from marshmallow import fields, validate
+
+from ..checks import Check
+from ..failures import CONFIGURATION, PERMANENT, Failed, Failure, classify_exception, classify_response
+from ..htmltext import sanitize, to_text
+from ..message import Attachment, Author, Message, Raw, iso, utcnow
+from .base import SOURCES, Page, ParseError, Quarantined, Source
+
+RSS_TYPE = "application/rss+xml"
+ATOM_TYPE = "application/atom+xml"
+MEDIA_NS = "http://search.yahoo.com/mrss/"
+_ENTRY_NAMESPACES = {None, "http://www.w3.org/2005/Atom", "http://purl.org/atom/ns#",
+                     "http://purl.org/rss/1.0/", "http://my.netscape.com/rdf/simple/0.9/"}
+_HASHTAG = re.compile(r"(?<![\w/&#])#(\w*[^\W\d_]\w*)")
+_MENTION = re.compile(r"(?<![\w@/])@(\w+(?:@[\w-]+(?:\.[\w-]+)+)?)")
+
+
+class FeedOptions(marshmallow.Schema):
+    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)
+    max_bytes = fields.Integer(load_default=10 * 1024 * 1024, validate=validate.Range(min=1))
+    initial = fields.String(load_default="all", validate=validate.OneOf(["all", "latest"]))
+    keep_seen = fields.Integer(load_default=1000, validate=validate.Range(min=1))
+
+
+class _Entry:
+    """One parsed entry before versioning: its key, its message (or why not), its bytes."""
+
+    def __init__(self, key: str, updated: str, message: Message | None, raw: bytes, reason: str = ""):
+        self.key, self.updated, self.message, self.raw, self.reason = key, updated, message, raw, reason
+
+
+@SOURCES.register
+class FeedSource(Source):
+    """An RSS or Atom feed at ``url``; see the module docstring for identity and date rules."""
+
+    kind = "rss"
+    title = "RSS/Atom feed"
+    options_schema = FeedOptions
+
+    def poll(self, state: dict | None):
+        state = state or {}
+        url = self.options["url"]
+        response, body = self._fetch(state)
+        if response.status_code == 304:
+            yield Page(messages=[], state=_copy_state(state), url=url)
+            return
+        fetched_at = utcnow()
+        try:
+            entries = _parse(body, self.name, url, fetched_at, response.headers.get("Content-Type", ""))
+        except ParseError as exc:
+            raise Failed(Failure(PERMANENT, f"GET {url}: not a feed ({exc})", status=response.status_code,
+                                 url=url)) from exc
+
+        seen = dict(state.get("seen") or {})
+        first_poll = not state.get("seen") and "etag" not in state and "last_modified" not in state
+        skip_backlog = first_poll and self.options["initial"] == "latest"
+        messages, quarantined = [], []
+        for entry in entries:
+            known = entry.key in seen
+            previous = seen.get(entry.key)
+            seen.pop(entry.key, None)
+            seen[entry.key] = entry.updated  # re-insert: dict order doubles as recency for trimming
+            if entry.message is None:
+                if not known:
+                    quarantined.append(Quarantined(entry.reason, entry.raw, item_id=entry.key, page_url=url))
+                continue
+            if skip_backlog:
+                continue
+            if not known:
+                messages.append(entry.message)
+            elif entry.updated and entry.updated != previous:
+                messages.append(_as_version(entry.message, entry.updated))
+        # never forget an entry still in the feed, or it would come back as new next poll
+        limit = max(self.options["keep_seen"], len(entries))
+        seen = dict(list(seen.items())[-limit:])
+        new_state = {"etag": response.headers.get("ETag"),
+                     "last_modified": response.headers.get("Last-Modified"), "seen": seen}
+        yield Page(messages=_oldest_first(messages), state=new_state, quarantined=quarantined, url=url)
+
+    def _fetch(self, state: dict) -> tuple[requests.Response, bytes]:
+        url, limit = self.options["url"], self.options["max_bytes"]
+        headers = {"Accept": f"{ATOM_TYPE}, {RSS_TYPE}, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.1"}
+        if state.get("etag"):
+            headers["If-None-Match"] = state["etag"]
+        if state.get("last_modified"):
+            headers["If-Modified-Since"] = state["last_modified"]
+        try:
+            response = self.session.get(url, headers=headers, timeout=self.timeout, stream=True)
+        except requests.RequestException as exc:
+            raise Failed(classify_exception(exc, f"GET {url}")) from exc
+        with response:
+            failure = classify_response(response, f"GET {url}")
+            if failure:
+                raise Failed(failure)
+            if response.status_code == 304:
+                return response, b""
+            too_big = Failure(CONFIGURATION, f"GET {url}: feed larger than max_bytes={limit}; raise max_bytes "
+                              "if this feed is really that big", status=response.status_code, url=url)
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise Failed(too_big)
+            body = bytearray()
+            try:
+                # counted after decompression, so a small gzip bomb is refused too
+                for chunk in response.iter_content(64 * 1024):
+                    body += chunk
+                    if len(body) > limit:
+                        raise Failed(too_big)
+            except requests.RequestException as exc:
+                raise Failed(classify_exception(exc, f"GET {url}")) from exc
+        return response, bytes(body)
+
+    def check(self) -> list[Check]:
+        checks = [Check("settings", True)]
+        try:
+            response, body = self._fetch({})
+            entries = _parse(body, self.name, self.options["url"], utcnow(),
+                             response.headers.get("Content-Type", ""))
+        except Failed as exc:
+            return checks + [Check("connection", False, str(exc))]
+        except ParseError as exc:
+            return checks + [Check("connection", False, f"not a feed: {exc}")]
+        return checks + [Check("connection", True, f"{len(entries)} entries")]
+
+    @classmethod
+    def parse_payload(cls, data: bytes, channel: str = ""):
+        entries = _parse(data, channel, "", utcnow())
+        messages = [e.message for e in entries if e.message is not None]
+        quarantined = [Quarantined(e.reason, e.raw, item_id=e.key) for e in entries if e.message is None]
+        return _oldest_first(messages), quarantined
+
+
+def _parse(data: bytes, channel: str, url: str, fetched_at: datetime, content_type: str = "") -> list[_Entry]:
+    """Entries in document order, deduplicated on key. Raises ParseError when this is no feed."""
+    headers = {"content-type": content_type} if content_type else {}
+    # A file-like object, never bytes or str: given bytes that look like a path, feedparser would
+    # open a local file, and given a str URL it would fetch it itself.
+    parsed = feedparser.parse(io.BytesIO(data), response_headers=headers, sanitize_html=False)
+    if not parsed.entries:
+        if parsed.get("bozo"):
+            exc = parsed.get("bozo_exception")
+            line = getattr(exc, "getLineNumber", lambda: None)()
+            column = getattr(exc, "getColumnNumber", lambda: None)()
+            reason = exc.getMessage() if hasattr(exc, "getMessage") else str(exc) or type(exc).__name__
+            position = f"line {line}" + (f" column {column}" if column is not None else "") if line else ""
+            raise ParseError(reason, position)
+        if not parsed.get("version"):
+            raise ParseError("no RSS or Atom feed found", "line 1")
+    media_type = ATOM_TYPE if parsed.get("version", "").startswith("atom") else RSS_TYPE
+    elements = _ElementIndex(data, len(parsed.entries))
+    feed = parsed.feed
+    feed_date = _date(feed, "updated") or _date(feed, "published")
+    result, keys = [], set()
+    for position, entry in enumerate(parsed.entries):
+        raw = elements.find(entry, position) or data  # whole document only when lxml lost the entry
+        raw_obj = Raw(body=raw, media_type=media_type, page_url=url, fetched_at=fetched_at)
+        key = _key(entry)
+        if not key:
+            key = "sha256:" + hashlib.sha256(raw).hexdigest()[:32]
+            result.append(_Entry(key, "", None, raw, "entry has no guid, id, link, title or date"))
+            continue
+        if key in keys:
+            continue
+        keys.add(key)
+        try:
+            message, updated = _normalise(entry, key, feed, channel, feed_date or fetched_at, raw_obj, elements)
+        except ValueError as exc:
+            result.append(_Entry(key, "", None, raw, str(exc)))
+            continue
+        result.append(_Entry(key, updated, message, raw))
+    return result
+
+
+def _key(entry) -> str:
+    if entry.get("id"):
+        return entry["id"].strip()
+    if entry.get("link"):
+        return entry["link"].strip()
+    title, published = entry.get("title") or "", dict.get(entry, "published") or ""
+    if not title.strip() and not published.strip():
+        return ""
+    return "sha256:" + hashlib.sha256(f"{title}\n{published}".encode()).hexdigest()[:32]
+
+
+def _normalise(entry, key, feed, channel, fallback_date, raw, elements) -> tuple[Message, str]:
+    published, updated = _date(entry, "published"), _date(entry, "updated")
+    for name, value in (("published", published), ("updated", updated)):
+        if value is None and (dict.get(entry, name) or "").strip():
+            raise ValueError(f"unreadable {name} date {dict.get(entry, name)!r}")
+    created_at = published or updated or fallback_date
+    edited_at = updated if published and updated and updated != published else None
+
+    author_name = (entry.get("author_detail") or {}).get("name") or entry.get("author") or ""
+    handle = author_name or feed.get("title") or channel
+    body = _body_html(entry)
+    title = _title_text(entry)
+    body_text = to_text(body)
+    if title and not body_text.startswith(title):
+        text = f"{title}\n\n{body_text}".strip()
+        body = f"<h2>{htmllib.escape(title)}</h2>{body}"
+    else:
+        text = body_text
+    hashtags = [t.get("term", "").strip().lower() for t in entry.get("tags") or ()]
+    hashtags += [h.lower() for h in _HASHTAG.findall(text)]
+    reply = dict.get(entry, "thr_in-reply-to") or {}
+    link = entry.get("link") or ""
+    message = Message(
+        channel=channel,
+        id=key,
+        kind="comment" if reply.get("ref") else "post",
+        author=Author(id=handle, handle=handle, name=author_name),
+        created_at=created_at,
+        edited_at=edited_at,
+        text=text,
+        html=sanitize(body),
+        url=link if link.startswith(("http://", "https://")) else "",
+        in_reply_to=reply.get("ref") or None,
+        thread_id=reply.get("ref") or key,
+        language=_language(entry, feed),
+        hashtags=tuple(_unique(h for h in hashtags if h)),
+        mentions=tuple(_unique(_MENTION.findall(text))),
+        attachments=_attachments(entry, elements.media_descriptions(raw.body)),
+        raw=raw,
+    )
+    return message, iso(updated) or ""
+
+
+def _date(entry, name: str) -> datetime | None:
+    # dict.get, not entry.get: feedparser quietly answers "updated" with the published date
+    value = dict.get(entry, f"{name}_parsed")
+    return datetime.fromtimestamp(calendar.timegm(value), timezone.utc) if value else None
+
+
+def _body_html(entry) -> str:
+    for content in entry.get("content") or ():
+        if content.get("value"):
+            return _as_html(content)
+    detail = entry.get("summary_detail")
+    return _as_html(detail) if detail else htmllib.escape(entry.get("summary") or "")
+
+
+def _as_html(detail) -> str:
+    value = detail.get("value") or ""
+    if "html" in (detail.get("type") or ""):
+        return value
+    return "<p>" + htmllib.escape(value).replace("\n", "<br>") + "</p>" if value else ""
+
+
+def _title_text(entry) -> str:
+    detail = entry.get("title_detail") or {}
+    title = entry.get("title") or ""
+    return to_text(title) if "html" in (detail.get("type") or "") else title.strip()
+
+
+def _language(entry, feed) -> str | None:
+    candidates = [c.get("language") for c in entry.get("content") or ()]
+    candidates += [(entry.get(k) or {}).get("language") for k in ("summary_detail", "title_detail")]
+    candidates += [feed.get("language")]
+    for value in candidates:
+        if value and value.strip():
+            return re.split(r"[-_]", value.strip().lower())[0]
+    return None
+
+
+def _attachments(entry, descriptions: dict[str, str]) -> tuple[Attachment, ...]:
+    found = [(e.get("href") or e.get("url"), e.get("type"), e.get("title")) for e in entry.get("enclosures") or ()]
+    found += [(m.get("url"), m.get("type"), None) for m in entry.get("media_content") or ()]
+    result, urls = [], set()
+    for url, media_type, title in found:
+        if url and url not in urls:
+            urls.add(url)
+            result.append(Attachment(url=url, media_type=media_type or "",
+                                     description=title or descriptions.get(url, "")))
+    return tuple(result)
+
+
+def _unique(values):
+    return list(dict.fromkeys(values))
+
+
+def _oldest_first(messages: list[Message]) -> list[Message]:
+    # feeds list newest first; reversing first keeps undated ties in publication order
+    return sorted(reversed(messages), key=lambda m: m.created_at)
+
+
+def _as_version(message: Message, updated: str) -> Message:
+    return replace(message, version=updated)
+
+
+def _copy_state(state: dict) -> dict:
+    return {"etag": state.get("etag"), "last_modified": state.get("last_modified"),
+            "seen": dict(state.get("seen") or {})}
+
+
+class _ElementIndex:
+    """The feed's <item>/<entry> elements, found again with lxml for their own bytes."""
+
+    _parser = lxml.etree.XMLParser(recover=True, strip_cdata=False, resolve_entities=False,
+                                   no_network=True, remove_comments=False)
+
+    def __init__(self, data: bytes, expected: int):
+        try:
+            # lenient like feedparser: a stray blank line before <?xml ...?> is common in the wild
+            root = lxml.etree.fromstring(data.lstrip(), self._parser)
+        except lxml.etree.XMLSyntaxError:
+            root = None
+        self.elements = [] if root is None else [
+            el for el in root.iter() if isinstance(el.tag, str)
+            and lxml.etree.QName(el).localname in ("item", "entry")
+            and lxml.etree.QName(el).namespace in _ENTRY_NAMESPACES]
+        self.by_id: dict[str, lxml.etree._Element] = {}
+        for el in self.elements:
+            for child in el:
+                if isinstance(child.tag, str) and lxml.etree.QName(child).localname in ("guid", "id", "link"):
+                    value = (child.text or child.get("href") or "").strip()
+                    if value:
+                        self.by_id.setdefault(value, el)
+        self.positional = len(self.elements) == expected
+        self._bytes: dict[bytes, lxml.etree._Element] = {}
+
+    def find(self, entry, position: int) -> bytes | None:
+        element = self.by_id.get((entry.get("id") or "").strip())
+        if element is None:
+            element = self.by_id.get((entry.get("link") or "").strip())
+        if element is None and self.positional:
+            element = self.elements[position]
+        if element is None:
+            return None
+        body = lxml.etree.tostring(element, encoding="utf-8", with_tail=False)
+        self._bytes[body] = element
+        return body
+
+    def media_descriptions(self, body: bytes) -> dict[str, str]:
+        """media:content url -> its media:description (or media:title); feedparser drops these."""
+        element = self._bytes.get(body)
+        if element is None:
+            return {}
+        result = {}
+        for media in element.iter(f"{{{MEDIA_NS}}}content"):
+            text = media.findtext(f"{{{MEDIA_NS}}}description") or media.findtext(f"{{{MEDIA_NS}}}title") or ""
+            if media.get("url"):
+                result[media.get("url")] = text.strip()
+        return result

@@ -1,0 +1,462 @@
+"""The RSS/Atom source against the local feed replay server (127.0.0.1 only).
+
+Expected values are read from the fixture XML with lxml here, independently of feedparser.
+"""
+from __future__ import annotations
+
+import copy
+import email.utils
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import lxml.etree
+import marshmallow
+import pytest
+import requests
+
+from connector.doubles.feeds import FeedDouble, serve
+from connector.failures import CONFIGURATION, PERMANENT, RATE_LIMITED, RETRY, Failed
+from connector.htmltext import to_text
+from connector.message import iso
+from connector.sources.base import SOURCES, ParseError
+from connector.sources.rss import FeedSource
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "rss"
+ATOM = "{http://www.w3.org/2005/Atom}"
+DC = "{http://purl.org/dc/elements/1.1/}"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+REAL_FEEDS = ["RSSWithComments.xml", "TechCrunch.xml", "FeedBurnerXHTML.xml"]
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def xml_root(name: str):
+    # TechCrunch.xml has a blank line before <?xml ...?>; lstrip makes it well-formed for lxml
+    return lxml.etree.fromstring(fixture_bytes(name).lstrip())
+
+
+def expected_entries(name: str) -> dict[str, dict]:
+    """What the fixture XML itself says about each entry, keyed by its identifier."""
+    root = xml_root(name)
+    result = {}
+    if root.tag == f"{ATOM}feed":
+        for entry in root.iter(f"{ATOM}entry"):
+            links = [link.get("href") for link in entry.findall(f"{ATOM}link")
+                     if link.get("rel", "alternate") == "alternate"]
+            content = entry.find(f"{ATOM}content")
+            lang = (content.get(XML_LANG) if content is not None else None) or root.get(XML_LANG)
+            result[entry.findtext(f"{ATOM}id").strip()] = {
+                "url": links[0] if links else "",
+                "title": entry.findtext(f"{ATOM}title").strip(),
+                "author": entry.findtext(f"{ATOM}author/{ATOM}name") or "",
+                "created_at": datetime.fromisoformat(entry.findtext(f"{ATOM}published").replace("Z", "+00:00")),
+                "updated": datetime.fromisoformat(entry.findtext(f"{ATOM}updated").replace("Z", "+00:00")),
+                "categories": [c.get("term") for c in entry.findall(f"{ATOM}category")],
+                "language": lang.split("-")[0].lower() if lang else None,
+            }
+    else:
+        channel = root.find("channel")
+        language = channel.findtext("language")
+        for item in channel.iter("item"):
+            key = (item.findtext("guid") or item.findtext("link")).strip()
+            result[key] = {
+                "url": item.findtext("link").strip(),
+                "title": item.findtext("title").strip(),
+                "author": item.findtext(f"{DC}creator") or "",
+                "created_at": email.utils.parsedate_to_datetime(item.findtext("pubDate")),
+                "updated": None,
+                "categories": [c.text for c in item.findall("category")],
+                "language": language.split("-")[0].lower() if language else None,
+            }
+    return result
+
+
+@pytest.fixture
+def feeds():
+    double = FeedDouble()
+    running = serve(double)
+    yield double, running
+    running.shutdown()
+
+
+def make_source(url: str, **options) -> FeedSource:
+    return FeedSource("news", {"url": url, **options})
+
+
+def poll(source: FeedSource, state=None):
+    pages = list(source.poll(state))
+    assert len(pages) == 1
+    return pages[0]
+
+
+def served(feeds, name: str, path: str = "/feed.xml", **options):
+    double, running = feeds
+    double.replace(path, FIXTURES / name)
+    return make_source(running.url + path, **options)
+
+
+# --- polling ---------------------------------------------------------------------------------------
+
+def test_source_is_registered_as_rss():
+    assert SOURCES.get_class("rss") is FeedSource
+
+
+def test_first_poll_yields_every_entry_once_oldest_first(feeds):
+    source = served(feeds, "RSSWithComments.xml")
+    page = poll(source)
+    expected = expected_entries("RSSWithComments.xml")
+    ids = [m.id for m in page.messages]
+    assert sorted(ids) == sorted(expected)
+    assert all(m.version == "" for m in page.messages)
+    times = [m.created_at for m in page.messages]
+    assert times == sorted(times)
+    assert set(page.state["seen"]) == set(expected)
+    assert page.state["etag"] and page.state["last_modified"]
+
+
+@pytest.mark.parametrize("validator,header", [("etag", "if_none_match"), ("last_modified", "if_modified_since")])
+def test_second_poll_is_conditional_and_304_yields_nothing(feeds, validator, header):
+    double, _ = feeds
+    source = served(feeds, "RSSWithComments.xml")
+    first = poll(source)
+    state = {validator: first.state[validator], "seen": first.state["seen"]}
+    second = poll(source, state)
+    assert getattr(double.requests[-1], header) == first.state[validator]
+    assert second.messages == []
+    assert second.state["seen"] == first.state["seen"]
+    assert second.state[validator] == first.state[validator]
+
+
+def test_changed_feed_yields_only_the_new_entry(feeds):
+    double, _ = feeds
+    source = served(feeds, "RSSWithComments.xml")
+    state = poll(source).state
+    double.replace("/feed.xml", FIXTURES / "RSSWithComments-new-entry.xml")
+    page = poll(source, state)
+    new_keys = set(expected_entries("RSSWithComments-new-entry.xml")) - set(expected_entries("RSSWithComments.xml"))
+    assert len(new_keys) == 1
+    assert [m.id for m in page.messages] == list(new_keys)
+    assert page.messages[0].version == ""
+    assert double.requests[-1].if_none_match == state["etag"]
+
+
+def test_changed_updated_yields_a_new_version(feeds):
+    double, _ = feeds
+    source = served(feeds, "FeedBurnerXHTML.xml")
+    state = poll(source).state
+    double.replace("/feed.xml", FIXTURES / "FeedBurnerXHTML-edited.xml")
+    page = poll(source, state)
+    before, after = expected_entries("FeedBurnerXHTML.xml"), expected_entries("FeedBurnerXHTML-edited.xml")
+    edited = [key for key in after if after[key]["updated"] != before[key]["updated"]]
+    assert len(edited) == 1
+    [message] = page.messages
+    assert message.id == edited[0]
+    assert message.version == iso(after[edited[0]]["updated"])
+    assert message.edited_at == after[edited[0]]["updated"]
+    assert message.created_at == after[edited[0]]["created_at"]
+    # the same edit seen again is not a third version
+    double.replace("/feed.xml", FIXTURES / "FeedBurnerXHTML-edited.xml" )
+    assert poll(source, {"seen": page.state["seen"]}).messages == []
+
+
+def test_server_without_conditional_get_repeats_nothing(feeds):
+    source = served(feeds, "TechCrunch.xml")
+    first = poll(source)
+    again = poll(source, {"seen": first.state["seen"]})  # no validators: a full 200 response
+    assert again.messages == []
+    assert again.state["seen"] == first.state["seen"]
+
+
+def test_initial_latest_skips_the_backlog(feeds):
+    double, _ = feeds
+    source = served(feeds, "RSSWithComments.xml", initial="latest")
+    first = poll(source)
+    assert first.messages == []
+    assert set(first.state["seen"]) == set(expected_entries("RSSWithComments.xml"))
+    double.replace("/feed.xml", FIXTURES / "RSSWithComments-new-entry.xml")
+    assert [m.url for m in poll(source, first.state).messages] == ["https://example.org/a-new-story"]
+
+
+def test_seen_map_is_bounded_but_keeps_current_entries(feeds):
+    source = served(feeds, "RSSWithComments.xml", keep_seen=35)
+    old = {f"https://old.example/{n}": "" for n in range(50)}
+    page = poll(source, {"seen": old})
+    current = set(expected_entries("RSSWithComments.xml"))
+    assert len(page.state["seen"]) == 35
+    assert current <= set(page.state["seen"])
+    # the oldest forgotten first: what remains of the old keys is the most recent of them
+    assert [k for k in page.state["seen"] if k in old] == list(old)[-5:]
+
+
+def test_poll_does_not_mutate_the_given_state(feeds):
+    double, _ = feeds
+    source = served(feeds, "RSSWithComments.xml")
+    state = poll(source).state
+    frozen = copy.deepcopy(state)
+    double.replace("/feed.xml", FIXTURES / "RSSWithComments-new-entry.xml")
+    poll(source, state)
+    assert state == frozen
+
+
+# --- failures ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["content-length", "streamed"])
+def test_body_over_max_bytes_is_refused(feeds, streaming):
+    double, _ = feeds
+    double.streaming = streaming
+    source = served(feeds, "TechCrunch.xml", max_bytes=50_000)
+    with pytest.raises(Failed) as caught:
+        poll(source)
+    assert caught.value.failure.verdict == CONFIGURATION
+    assert "max_bytes" in caught.value.failure.message
+
+
+def test_body_at_max_bytes_is_accepted(feeds):
+    source = served(feeds, "RSSWithComments.xml", max_bytes=len(fixture_bytes("RSSWithComments.xml")))
+    assert len(poll(source).messages) == len(expected_entries("RSSWithComments.xml"))
+
+
+def test_server_error_is_retry_and_leaves_state_unchanged(feeds):
+    double, _ = feeds
+    source = served(feeds, "RSSWithComments.xml")
+    state = poll(source).state
+    frozen = copy.deepcopy(state)
+    double.fail_next(500, body=b"upstream broke")
+    with pytest.raises(Failed) as caught:
+        poll(source, state)
+    assert caught.value.failure.verdict == RETRY
+    assert caught.value.failure.status == 500
+    assert state == frozen
+    assert poll(source, state).messages == []  # the next poll carries on from the same cursor
+
+
+def test_rate_limit_with_retry_after_gives_retry_at(feeds):
+    double, _ = feeds
+    source = served(feeds, "RSSWithComments.xml")
+    double.fail_next(429, retry_after=120)
+    before = datetime.now(timezone.utc)
+    with pytest.raises(Failed) as caught:
+        poll(source)
+    failure = caught.value.failure
+    assert failure.verdict == RATE_LIMITED
+    assert before + timedelta(seconds=119) <= failure.retry_at <= datetime.now(timezone.utc) + timedelta(seconds=121)
+
+
+def test_connection_refused_is_retry():
+    double = FeedDouble()
+    running = serve(double)
+    url = running.url + "/feed.xml"
+    running.shutdown()
+    with pytest.raises(Failed) as caught:
+        poll(make_source(url))
+    assert caught.value.failure.verdict == RETRY
+
+
+def test_html_page_instead_of_feed_is_permanent_with_position(feeds):
+    source = served(feeds, "not-a-feed.html")
+    with pytest.raises(Failed) as caught:
+        poll(source)
+    assert caught.value.failure.verdict == PERMANENT
+    assert "line" in caught.value.failure.message
+
+
+@pytest.mark.parametrize("name,line", [("truncated-header.xml", 6), ("not-a-feed.html", 8)])
+def test_malformed_xml_is_a_parse_error_with_a_line(name, line):
+    with pytest.raises(ParseError) as caught:
+        FeedSource.parse_payload(fixture_bytes(name))
+    assert caught.value.position.startswith(f"line {line}")
+    assert caught.value.reason
+
+
+def test_well_formed_xml_that_is_no_feed_is_a_parse_error():
+    with pytest.raises(ParseError):
+        FeedSource.parse_payload(b'<?xml version="1.0"?>\n<invoice><total>12</total></invoice>')
+
+
+def test_truncated_feed_keeps_the_complete_entries():
+    # feedparser is lenient: a cut-off feed still yields what came before the cut
+    messages, _ = FeedSource.parse_payload(fixture_bytes("RSSWithComments-truncated.xml"))
+    complete = list(expected_entries("RSSWithComments.xml"))[:3]
+    assert set(complete) <= {m.id for m in messages}
+
+
+def test_body_that_looks_like_a_path_is_not_opened(tmp_path):
+    # feedparser.parse(bytes) would open a local file of that name; a hostile server must not get that
+    local = tmp_path / "local.xml"
+    local.write_bytes(fixture_bytes("RSSWithComments.xml"))
+    with pytest.raises(ParseError):
+        FeedSource.parse_payload(str(local).encode())
+
+
+# --- normalisation ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", REAL_FEEDS)
+def test_parse_payload_normalises_real_feeds(name):
+    messages, quarantined = FeedSource.parse_payload(fixture_bytes(name), channel="news")
+    expected = expected_entries(name)
+    assert quarantined == []
+    assert sorted(m.id for m in messages) == sorted(expected)
+    for message in messages:
+        want = expected[message.id]
+        assert message.channel == "news"
+        assert message.kind == "post"
+        assert message.url == want["url"]
+        assert message.created_at == want["created_at"]
+        assert message.thread_id == message.id and message.in_reply_to is None
+        assert message.author.name == want["author"]
+        assert message.author.handle == (want["author"] or xml_root(name).findtext(".//title"))
+        assert message.language == want["language"]
+        assert [c.lower() for c in want["categories"]] == list(message.hashtags[:len(want["categories"])])
+        assert message.text.startswith(to_text(want["title"]))
+        updated = want["updated"]
+        assert message.edited_at == (updated if updated and updated != want["created_at"] else None)
+
+
+@pytest.mark.parametrize("name,media_type", [("TechCrunch.xml", "application/rss+xml"),
+                                             ("FeedBurnerXHTML.xml", "application/atom+xml")])
+def test_raw_is_the_entry_element(name, media_type):
+    messages, _ = FeedSource.parse_payload(fixture_bytes(name))
+    for message in messages:
+        element = lxml.etree.fromstring(message.raw.body)
+        assert lxml.etree.QName(element).localname in ("item", "entry")
+        ids = [element.findtext("guid"), element.findtext(f"{ATOM}id")]
+        assert message.id in [i.strip() for i in ids if i]
+        assert message.raw.media_type == media_type
+
+
+def test_raw_carries_feed_url_and_fetch_time(feeds):
+    source = served(feeds, "RSSWithComments.xml")
+    before = datetime.now(timezone.utc)
+    page = poll(source)
+    for message in page.messages:
+        assert message.raw.page_url == source.options["url"]
+        assert before <= message.raw.fetched_at <= datetime.now(timezone.utc)
+
+
+def test_hostile_html_is_sanitised():
+    [message], _ = FeedSource.parse_payload(fixture_bytes("hostile.xml"))
+    lowered = message.html.lower()
+    for bad in ("<script", "javascript:", "onclick", "onerror", "<iframe", "<style", "steal()"):
+        assert bad not in lowered
+    assert 'href="https://hostile.example/safe"' in message.html
+    assert "alert" not in message.text
+    assert "Hello world" in message.text
+
+
+def test_rich_entry_attachments_tags_mentions_language():
+    messages, _ = FeedSource.parse_payload(fixture_bytes("rich.xml"))
+    item = xml_root("rich.xml").find("channel/item")
+    media = "{http://search.yahoo.com/mrss/}"
+    message = next(m for m in messages if m.id == item.findtext("guid"))
+    enclosure, content = item.find("enclosure"), item.find(f"{media}content")
+    assert [(a.url, a.media_type) for a in message.attachments] == [
+        (enclosure.get("url"), enclosure.get("type")), (content.get("url"), content.get("type"))]
+    assert message.attachments[1].description == content.findtext(f"{media}description")
+    assert message.hashtags == ("verkeer", "stationsplein", "bereikbaarheid")
+    assert message.mentions == ("gemeentevoorbeeld@social.example",)
+    assert message.language == "nl"
+    assert message.author.name == item.findtext(f"{DC}creator")
+    second = next(m for m in messages if m.id != message.id)
+    assert second.hashtags == ("raad", "raad2024")
+
+
+def test_atom_thread_reply_is_a_comment():
+    [message], _ = FeedSource.parse_payload(fixture_bytes("comments-atom.xml"))
+    reply = xml_root("comments-atom.xml").find(f"{ATOM}entry/{{http://purl.org/syndication/thread/1.0}}in-reply-to")
+    assert message.kind == "comment"
+    assert message.in_reply_to == reply.get("ref")
+    assert message.language == "nl"
+
+
+def titled(messages, title):
+    return next(m for m in messages if m.text.startswith(title))
+
+
+def test_entry_without_guid_or_link_is_identified_by_title_and_date():
+    data = fixture_bytes("identity-and-dates.xml")
+    messages, _ = FeedSource.parse_payload(data)
+    hashed = titled(messages, "No guid and no link")
+    assert hashed.id.startswith("sha256:")
+    assert titled(FeedSource.parse_payload(data)[0], "No guid and no link").id == hashed.id
+    reworded = data.replace(b"Identified by a hash", b"Still identified by a hash")
+    assert titled(FeedSource.parse_payload(reworded)[0], "No guid and no link").id == hashed.id
+    redated = data.replace(b"04 Jun 2024 10:00:00", b"04 Jun 2024 10:05:00")
+    assert titled(FeedSource.parse_payload(redated)[0], "No guid and no link").id != hashed.id
+    assert titled(messages, "Link only").id == "https://rules.example/link-only"
+
+
+def test_entry_without_any_date_takes_the_feed_date():
+    messages, _ = FeedSource.parse_payload(fixture_bytes("identity-and-dates.xml"))
+    feed_date = email.utils.parsedate_to_datetime(xml_root("identity-and-dates.xml").findtext("channel/lastBuildDate"))
+    assert titled(messages, "No date at all").created_at == feed_date
+
+
+@pytest.mark.parametrize("marker,reason", [(b"the day after tomorrow", "unreadable published date"),
+                                           (b"Nothing to identify", "no guid, id, link, title or date")])
+def test_garbage_entries_are_quarantined_with_their_bytes(marker, reason):
+    messages, quarantined = FeedSource.parse_payload(fixture_bytes("identity-and-dates.xml"))
+    [entry] = [q for q in quarantined if marker in q.raw]
+    assert reason in entry.reason
+    assert lxml.etree.fromstring(entry.raw).tag == "item"
+    assert all(marker not in m.raw.body for m in messages)
+
+
+def test_quarantined_entry_is_reported_once(feeds):
+    source = served(feeds, "identity-and-dates.xml")
+    first = poll(source)
+    assert len(first.quarantined) == 2
+    assert poll(source, {"seen": first.state["seen"]}).quarantined == []
+
+
+# --- options and check -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("options", [
+    {},
+    {"url": "ftp://example.org/feed"},
+    {"url": "http://127.0.0.1/feed", "initial": "newest"},
+    {"url": "http://127.0.0.1/feed", "max_bytes": 0},
+    {"url": "http://127.0.0.1/feed", "colour": "blue"},
+])
+def test_invalid_options_are_rejected(options):
+    with pytest.raises(marshmallow.ValidationError):
+        FeedSource("news", options)
+
+
+def test_option_defaults():
+    options = make_source("http://127.0.0.1/feed").options
+    assert (options["max_bytes"], options["initial"], options["keep_seen"]) == (10 * 1024 * 1024, "all", 1000)
+
+
+@pytest.mark.parametrize("name,ok", [("RSSWithComments.xml", True), ("not-a-feed.html", False)])
+def test_check_reports_connection(feeds, name, ok):
+    checks = served(feeds, name).check()
+    assert [c.name for c in checks] == ["settings", "connection"]
+    assert checks[-1].ok is ok
+
+
+# --- the replay server itself ------------------------------------------------------------------
+
+def test_double_replace_changes_etag_and_last_modified(feeds):
+    double, running = feeds
+    double.replace("/a.xml", b"<rss version='2.0'><channel/></rss>")
+    first = requests.get(running.url + "/a.xml", timeout=5)
+    double.replace("/a.xml", b"<rss version='2.0'><channel><title>x</title></channel></rss>")
+    second = requests.get(running.url + "/a.xml", headers={"If-Modified-Since": first.headers["Last-Modified"]},
+                          timeout=5)
+    assert second.status_code == 200
+    assert second.headers["ETag"] != first.headers["ETag"]
+    again = requests.get(running.url + "/a.xml", headers={"If-None-Match": second.headers["ETag"]}, timeout=5)
+    assert again.status_code == 304
+
+
+def test_double_fault_applies_to_the_next_request_only(feeds):
+    double, running = feeds
+    double.replace("/a.xml", b"<rss version='2.0'><channel/></rss>")
+    double.fail_next(503)
+    assert requests.get(running.url + "/a.xml", timeout=5).status_code == 503
+    assert requests.get(running.url + "/a.xml", timeout=5).status_code == 200
+    assert [r.path for r in double.requests] == ["/a.xml", "/a.xml"]
