@@ -1,0 +1,279 @@
+"""The ZGW sink: deliver a message into a case system through the Zaken/Documenten/Catalogi APIs.
+
+One delivery is up to five memoised steps (see :mod:`connector.sinks.base`)::
+
+    zaak               find (attach, follow_thread) or create the zaak
+    document:rendition POST the readable HTML rendition as an enkelvoudiginformatieobject
+    link:rendition     POST /zaakinformatieobjecten
+    document:original  POST the platform payload verbatim (only when the message has one)
+    link:original      POST /zaakinformatieobjecten
+
+Every create is idempotent by itself too, for the crash between a successful POST and saving its
+result: zaken and documents get a deterministic ``identificatie`` (:mod:`.identity`) that is
+looked up (zaak) or collides with ``identificatie-niet-uniek`` (document); a second link of the
+same pair is a 400 ``unique``, after which the existing link is looked up.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import mimetypes
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
+
+from ...failures import CONFIGURATION, PERMANENT, Failed, Failure, classify_response
+from ...message import Message
+from ...rendition import KIND_LABELS, render_html
+from ...routing import ATTACH, CREATE, FOLLOW_THREAD, Routing
+from ..base import SINKS, Delivered, Document, Sink, Steps
+from .checks import run_checks
+from .client import ZgwClient, has_code
+from .identity import document_identificatie, taal, zaak_identificatie
+from .options import ZgwOptions, elfproef
+
+__all__ = ["ZgwSink", "document_identificatie", "zaak_identificatie", "elfproef"]
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+# Fields a rule may set on a created zaak; the identity fields are the sink's to decide.
+CONTROLLED_ZAAK_FIELDS = ("identificatie", "bronorganisatie", "zaaktype")
+
+
+def _local_date(value: datetime) -> str:
+    # a message posted at 00:30 in Amsterdam belongs to that Dutch calendar day, not the UTC one
+    return value.astimezone(AMSTERDAM).date().isoformat()
+
+
+def _clip(text: str, size: int, suffix: str = "") -> str:
+    text = " ".join(text.split())
+    if len(text) + len(suffix) <= size:
+        return text + suffix
+    return text[: size - len(suffix) - 1].rstrip() + "…" + suffix
+
+
+def _extension(media_type: str) -> str:
+    base = media_type.split(";")[0].strip().lower()
+    if base == "application/json" or base.endswith("+json"):
+        return ".json"
+    if base.endswith("/xml") or base.endswith("+xml"):
+        return ".xml"
+    return mimetypes.guess_extension(base) or ".bin"
+
+
+@SINKS.register
+class ZgwSink(Sink):
+    """Zaakgericht werken via the ZGW APIs (as served by Open Zaak)."""
+
+    kind = "zgw"
+    title = "ZGW API's (Zaken, Documenten, Catalogi)"
+    options_schema = ZgwOptions
+
+    def __init__(self, name: str, options: dict, session=None):
+        super().__init__(name, options)
+        self.client = ZgwClient(self.options, session)
+        self._zaaktypen: dict[str, str] = {}  # identificatie -> URL, per sink instance
+        self._informatieobjecttypen: dict[str, str] = {}  # omschrijving -> URL
+
+    def __repr__(self) -> str:  # never the options: they hold the secret
+        return f"<ZgwSink {self.name!r} {self.options['zaken_url']}>"
+
+    # -- urls ---------------------------------------------------------------------------------
+    def _zaken(self, path: str) -> str:
+        return f"{self.options['zaken_url']}/{path}"
+
+    def _documenten(self, path: str) -> str:
+        return f"{self.options['documenten_url']}/{path}"
+
+    def _catalogi(self, path: str) -> str:
+        return f"{self.options['catalogi_url']}/{path}"
+
+    # -- entry points -------------------------------------------------------------------------
+    def check(self):
+        return run_checks(self)
+
+    def deliver(self, message: Message, routing: Routing, steps: Steps) -> Delivered:
+        zaak = steps.run("zaak", lambda: self._zaak(message, routing))
+        iotype = None  # resolved lazily: a fully memoised retry needs no catalogus at all
+        documents = []
+        roles = [("rendition", lambda: (render_html(message), "text/html"))]
+        if message.raw is not None:
+            roles.append(("original", lambda: (message.raw.body, message.raw.media_type)))
+        for role, content in roles:
+            if steps.get(f"document:{role}") is None and iotype is None:
+                iotype = self._informatieobjecttype(routing)
+            doc = steps.run(f"document:{role}",
+                            lambda: self._document(message, routing, role, *content(), iotype))
+            steps.run(f"link:{role}", lambda: self._link(zaak["url"], doc["url"], doc.get("titel", "")))
+            documents.append(Document(role=role, url=doc["url"], identificatie=doc.get("identificatie", ""),
+                                      titel=doc.get("titel", "")))
+        return Delivered(zaak_url=zaak["url"], zaak_identificatie=zaak.get("identificatie", ""),
+                         documents=documents)
+
+    # -- zaak ---------------------------------------------------------------------------------
+    def _zaak(self, message: Message, routing: Routing) -> dict:
+        if routing.zaak_url:
+            data = self.client.get(routing.zaak_url, "GET zaak", crs=True)
+            return {"url": data.get("url") or routing.zaak_url, "identificatie": data.get("identificatie", "")}
+        if routing.action == ATTACH or (routing.action == FOLLOW_THREAD and routing.zaak_identificatie):
+            if not routing.zaak_identificatie:
+                raise Failed(Failure(PERMANENT, f"rule {routing.rule!r} attaches without a zaak_identificatie"))
+            found = self._find_zaak(routing.zaak_identificatie)
+            if found is None:
+                raise Failed(Failure(PERMANENT, f"zaak {routing.zaak_identificatie} not found "
+                                     f"(bronorganisatie {self.options['bronorganisatie']})"))
+            return found
+        if routing.action == CREATE:
+            return self._create_zaak(message, routing)
+        raise Failed(Failure(PERMANENT, f"routing {routing.action!r} gives no zaak to deliver to"))
+
+    def _find_zaak(self, identificatie: str) -> dict | None:
+        params = {"identificatie": identificatie, "bronorganisatie": self.options["bronorganisatie"]}
+        found = self.client.first(self._zaken("zaken"), "GET /zaken", params=params, crs=True)
+        return {"url": found["url"], "identificatie": found.get("identificatie", identificatie)} if found else None
+
+    def _create_zaak(self, message: Message, routing: Routing) -> dict:
+        identificatie = zaak_identificatie(message)
+        existing = self._find_zaak(identificatie)  # a crashed earlier attempt may have created it
+        if existing is not None:
+            return {**existing, "created": False}
+        if not routing.zaaktype:
+            raise Failed(Failure(CONFIGURATION, f"rule {routing.rule!r} creates a zaak without a zaaktype"))
+        fields = dict(routing.zaak)
+        fields.setdefault("omschrijving", f"Sociale media: {message.author.handle or message.channel}")
+        fields["omschrijving"] = _clip(str(fields["omschrijving"]), 80)
+        if "toelichting" in fields:
+            fields["toelichting"] = _clip(str(fields["toelichting"]), 1000)
+        for key in CONTROLLED_ZAAK_FIELDS:
+            fields.pop(key, None)
+        payload = {
+            "startdatum": _local_date(message.created_at),
+            "verantwoordelijkeOrganisatie": self.options["bronorganisatie"],
+            **fields,
+            "identificatie": identificatie,
+            "bronorganisatie": self.options["bronorganisatie"],
+            "zaaktype": self._zaaktype(routing.zaaktype),
+        }
+        response = self.client.post(self._zaken("zaken"), "POST /zaken", payload, crs=True, accept=(400,))
+        if response.status_code == 400 and has_code(response, "identificatie-niet-uniek"):
+            existing = self._find_zaak(identificatie)  # lost a race with another attempt
+            if existing is not None:
+                return {**existing, "created": False}
+        if response.status_code == 400:
+            raise_for(response, "POST /zaken")
+        data = self.client.body(response, "POST /zaken")
+        return {"url": data["url"], "identificatie": data.get("identificatie", identificatie), "created": True}
+
+    # -- catalogus lookups --------------------------------------------------------------------
+    def _zaaktype(self, ref: str) -> str:
+        if ref.startswith(("http://", "https://")):
+            return ref
+        if ref not in self._zaaktypen:
+            params = {"identificatie": ref, "status": "definitief"}
+            self._zaaktypen[ref] = self._newest("zaaktypen", "zaaktype", ref, params,
+                                                lambda item: item.get("identificatie") == ref)
+        return self._zaaktypen[ref]
+
+    def _informatieobjecttype(self, routing: Routing) -> str:
+        ref = routing.informatieobjecttype or self.options["informatieobjecttype"]
+        if not ref:
+            raise Failed(Failure(CONFIGURATION, f"no informatieobjecttype: set one in rule {routing.rule!r} "
+                                 f"or as option 'informatieobjecttype' of sink {self.name!r}"))
+        if ref.startswith(("http://", "https://")):
+            return ref
+        if ref not in self._informatieobjecttypen:
+            params = {"omschrijving": ref, "status": "definitief"}
+            self._informatieobjecttypen[ref] = self._newest(
+                "informatieobjecttypen", "informatieobjecttype", ref, params,
+                lambda item: item.get("omschrijving") == ref)
+        return self._informatieobjecttypen[ref]
+
+    def _newest(self, collection: str, label: str, ref: str, params: dict, matches) -> str:
+        """URL of the newest published, currently valid version of a catalogus type."""
+        if self.options["catalogus"]:
+            params = {**params, "catalogus": self.options["catalogus"]}
+        items = [item for item in self.client.results(self._catalogi(collection), f"GET /{collection}", params=params)
+                 if matches(item) and not item.get("concept", False)]
+        today = date.today().isoformat()
+        valid = [i for i in items if (i.get("beginGeldigheid") or "") <= today
+                 and (not i.get("eindeGeldigheid") or i["eindeGeldigheid"] >= today)]
+        candidates = valid or items
+        where = f"catalogus {self.options['catalogus']}" if self.options["catalogus"] else "the Catalogi API"
+        if not candidates:
+            raise Failed(Failure(CONFIGURATION, f"{label} {ref!r} not found (published) in {where}"))
+        catalogi = {i.get("catalogus") for i in candidates}
+        if len(catalogi) > 1:
+            raise Failed(Failure(CONFIGURATION, f"{label} {ref!r} exists in {len(catalogi)} catalogi; "
+                                 f"set option 'catalogus' of sink {self.name!r}"))
+        newest = max(candidates, key=lambda i: (i.get("beginGeldigheid") or "", i.get("versiedatum") or ""))
+        return newest["url"]
+
+    # -- documents ----------------------------------------------------------------------------
+    def _titel(self, message: Message, routing: Routing) -> str:
+        if routing.titel:
+            return routing.titel
+        who = message.author.handle or message.author.name or message.channel
+        return f"{KIND_LABELS.get(message.kind, 'bericht').capitalize()} van @{who} op {_local_date(message.created_at)}"
+
+    def _document(self, message: Message, routing: Routing, role: str, content: bytes, media_type: str,
+                  iotype: str) -> dict:
+        identificatie = document_identificatie(message, role)
+        suffix = " (origineel)" if role == "original" else ""
+        titel = _clip(self._titel(message, routing), 200, suffix)
+        formaat = media_type.split(";")[0].strip() or "application/octet-stream"
+        if role == "original":
+            where = f" van {message.raw.page_url}" if message.raw and message.raw.page_url else ""
+            beschrijving = f"Oorspronkelijk bericht zoals ontvangen{where}, ongewijzigd."
+        else:
+            beschrijving = f"Leesbare weergave van {message.url or message.channel + ' ' + message.id}."
+        payload = {
+            "identificatie": identificatie,
+            "bronorganisatie": self.options["bronorganisatie"],
+            "creatiedatum": _local_date(message.created_at),
+            "titel": titel,
+            "vertrouwelijkheidaanduiding": routing.vertrouwelijkheidaanduiding,
+            "auteur": self.options["auteur"],
+            # received and fixed: nothing will ever edit these (an edit is a new version/document)
+            "status": "definitief",
+            "formaat": formaat[:255],
+            "taal": taal(message.language),
+            "bestandsnaam": identificatie + _extension(formaat),
+            "inhoud": base64.b64encode(content).decode("ascii"),
+            "bestandsomvang": len(content),
+            "beschrijving": _clip(beschrijving, 1000),
+            "informatieobjecttype": iotype,
+            "integriteit": {
+                "algoritme": "sha_256",
+                "waarde": hashlib.sha256(content).hexdigest(),
+                "datum": datetime.now(timezone.utc).date().isoformat(),
+            },
+        }
+        url = self._documenten("enkelvoudiginformatieobjecten")
+        response = self.client.post(url, "POST /enkelvoudiginformatieobjecten", payload, accept=(400,))
+        if response.status_code == 400 and has_code(response, "identificatie-niet-uniek"):
+            params = {"identificatie": identificatie, "bronorganisatie": self.options["bronorganisatie"]}
+            existing = self.client.first(url, "GET /enkelvoudiginformatieobjecten", params=params)
+            if existing is not None:
+                return {"url": existing["url"], "identificatie": identificatie, "titel": existing.get("titel", titel)}
+        if response.status_code == 400:
+            raise_for(response, "POST /enkelvoudiginformatieobjecten")
+        data = self.client.body(response, "POST /enkelvoudiginformatieobjecten")
+        return {"url": data["url"], "identificatie": identificatie, "titel": titel}
+
+    def _link(self, zaak_url: str, document_url: str, titel: str) -> dict:
+        url = self._zaken("zaakinformatieobjecten")
+        payload = {"zaak": zaak_url, "informatieobject": document_url}
+        if titel:
+            payload["titel"] = titel
+        response = self.client.post(url, "POST /zaakinformatieobjecten", payload, accept=(400,))
+        if response.status_code == 400 and has_code(response, "unique"):
+            params = {"zaak": zaak_url, "informatieobject": document_url}
+            existing = self.client.first(url, "GET /zaakinformatieobjecten", params=params)
+            if existing is not None:
+                return {"url": existing["url"]}
+        if response.status_code == 400:
+            raise_for(response, "POST /zaakinformatieobjecten")
+        return {"url": self.client.body(response, "POST /zaakinformatieobjecten")["url"]}
+
+
+def raise_for(response, what: str):
+    """Raise the classified failure of a 400 we tolerated but could not resolve."""
+    raise Failed(classify_response(response, what))

@@ -1,0 +1,112 @@
+"""A thin ZGW HTTP client: one session, a JWT per call, failures classified once.
+
+Every call goes through :meth:`ZgwClient.request`; transport errors and non-2xx answers become
+:class:`~connector.failures.Failed` via ``classify_exception``/``classify_response`` (the server's
+problem+json lands in ``Failure.detail`` verbatim). Callers that expect a particular 400 (an
+``identificatie-niet-uniek`` on a retried create) ask for the raw response with ``accept=``.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Iterator
+
+import jwt
+import requests
+
+from ...failures import CONFIGURATION, Failed, Failure, classify_exception, classify_response
+
+log = logging.getLogger(__name__)
+
+CRS = "EPSG:4326"
+MAX_PAGES = 20  # lookups are narrow filters; more pages than this means a filter was ignored
+
+
+class ZgwClient:
+    def __init__(self, options: dict, session: requests.Session | None = None):
+        self.options = options
+        self.session = session or requests.Session()
+
+    def token(self) -> str:
+        """A fresh HS256 JWT: servers reject tokens older than their expiry, so mint per call."""
+        client_id = self.options["client_id"]
+        claims = {
+            "iss": client_id,
+            "iat": int(time.time()),
+            "client_id": client_id,
+            "user_id": self.options["user_id"],
+            "user_representation": self.options["user_representation"],
+        }
+        return jwt.encode(claims, self.options["secret"], algorithm="HS256")
+
+    def request(self, method: str, url: str, what: str, *, params=None, json=None, crs: bool = False,
+                accept: tuple[int, ...] = ()) -> requests.Response:
+        """Send one call; raise :class:`Failed` unless it succeeded or its status is in ``accept``."""
+        headers = {"Authorization": f"Bearer {self.token()}", "Accept": "application/json"}
+        if crs:
+            # Every /zaken call needs Accept-Crs (else 412). Zaken API 1.5.1 also declares
+            # Content-Crs required on reads (Open Zaak only enforces it on writes): send both.
+            headers["Accept-Crs"] = CRS
+            headers["Content-Crs"] = CRS
+        try:
+            response = self.session.request(method, url, params=params, json=json, headers=headers,
+                                            timeout=self.options["timeout"])
+        except requests.RequestException as exc:
+            # the exception text names the URL, never our headers: the token stays out of errors
+            raise Failed(classify_exception(exc, what)) from None
+        log.debug("%s %s -> %s", method, response.url, response.status_code)
+        if response.status_code in accept:
+            return response
+        failure = classify_response(response, what)
+        if failure is not None:
+            raise Failed(failure)
+        return response
+
+    @staticmethod
+    def body(response: requests.Response, what: str, kinds=(dict,)):
+        """The JSON of a successful response; anything else means a misconfigured URL."""
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, kinds):
+            raise Failed(Failure(CONFIGURATION, f"{what}: expected JSON from {response.url}, "
+                                 f"got {response.headers.get('Content-Type', 'no content type')}",
+                                 status=response.status_code, url=str(response.url)))
+        return data
+
+    def get(self, url: str, what: str, *, params=None, crs: bool = False) -> dict:
+        return self.body(self.request("GET", url, what, params=params, crs=crs), what)
+
+    def post(self, url: str, what: str, payload: dict, *, crs: bool = False, accept=()) -> requests.Response:
+        return self.request("POST", url, what, json=payload, crs=crs, accept=accept)
+
+    def results(self, url: str, what: str, *, params=None, crs: bool = False) -> Iterator[dict]:
+        """Items of a list: paginated ``{count, next, results}``, following ``next``, or a plain
+        JSON array (``/zaakinformatieobjecten`` in Zaken API 1.5.1 is not paginated)."""
+        for _ in range(MAX_PAGES):
+            page = self.body(self.request("GET", url, what, params=params, crs=crs), what, (dict, list))
+            if isinstance(page, list):
+                yield from page
+                return
+            yield from page.get("results") or []
+            url, params = page.get("next"), None
+            if not url:
+                return
+
+    def first(self, url: str, what: str, *, params=None, crs: bool = False) -> dict | None:
+        return next(iter(self.results(url, what, params=params, crs=crs)), None)
+
+
+def invalid_params(response: requests.Response) -> list[dict]:
+    """``invalidParams`` of a problem+json 400 (empty list if there are none)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return []
+    params = data.get("invalidParams") if isinstance(data, dict) else None
+    return [p for p in params or [] if isinstance(p, dict)]
+
+
+def has_code(response: requests.Response, *codes: str) -> bool:
+    return any(p.get("code") in codes for p in invalid_params(response))

@@ -1,0 +1,52 @@
+"""Options of the ZGW sink, validated on every construction (unknown keys are an error)."""
+from __future__ import annotations
+
+import marshmallow
+from marshmallow import fields, validate
+
+
+def elfproef(value: str) -> bool:
+    """The 11-test of an RSIN/BSN: 9 digits, 9*d1 + 8*d2 + ... + 2*d8 - d9 divisible by 11."""
+    if len(value) != 9 or not value.isdigit() or value == "000000000":
+        return False
+    digits = [int(c) for c in value]
+    total = sum(d * w for d, w in zip(digits[:8], range(9, 1, -1))) - digits[8]
+    return total % 11 == 0
+
+
+def _rsin(value: str) -> None:
+    if not elfproef(value):
+        raise marshmallow.ValidationError("must be an RSIN: 9 digits passing the elfproef (11-test)")
+
+
+def _url(**kwargs):
+    # require_tld=False: on-premises case systems live on hosts like "openzaak.local" or 127.0.0.1
+    return fields.Url(schemes={"http", "https"}, require_tld=False, **kwargs)
+
+
+class ZgwOptions(marshmallow.Schema):
+    """``secret`` arrives already resolved (from an environment variable) by the config layer."""
+
+    class Meta:
+        unknown = marshmallow.RAISE
+
+    zaken_url = _url(required=True)
+    documenten_url = _url(required=True)
+    catalogi_url = _url(required=True)
+    client_id = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    # load_only: the secret never comes back out of dump(), e.g. into a settings page
+    secret = fields.String(required=True, load_only=True, validate=validate.Length(min=1))
+    bronorganisatie = fields.String(required=True, validate=_rsin)
+    catalogus = _url(load_default=None, allow_none=True)
+    informatieobjecttype = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1))
+    auteur = fields.String(load_default="midoffice-connector", validate=validate.Length(min=1, max=200))
+    timeout = fields.Float(load_default=30.0, validate=validate.Range(min=0.1, max=600))
+    user_id = fields.String(load_default="midoffice-connector", validate=validate.Length(min=1, max=255))
+    user_representation = fields.String(load_default="Midoffice connector", validate=validate.Length(max=255))
+
+    @marshmallow.post_load
+    def _strip_slashes(self, data, **kwargs):
+        # base URLs are joined with "/zaken" etc.; a trailing slash would double up
+        for key in ("zaken_url", "documenten_url", "catalogi_url"):
+            data[key] = data[key].rstrip("/")
+        return data
