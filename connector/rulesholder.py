@@ -46,7 +46,7 @@ class RulesHolder:
             unknown = [Problem(*_split(rule.source),
                                f"rule {rule.name!r}: sink {sink!r} is not configured"
                                f" (configured: {', '.join(self.sink_names)})")
-                       for rule in ruleset.rules for sink in _rule_sinks(rule) if sink not in self.sink_names]
+                       for rule in _all_rules(ruleset) for sink in _rule_sinks(rule) if sink not in self.sink_names]
             if unknown:
                 raise RulesError(unknown)
         return ruleset
@@ -83,6 +83,10 @@ def _split(source: str) -> tuple[str, int]:
     return (file or source, int(line) if line.isdigit() else 1)
 
 
+def _all_rules(ruleset) -> list:
+    unmatched = getattr(ruleset, "unmatched", None)
+    return list(ruleset.rules) + ([unmatched] if unmatched is not None else [])
+
+
 def _rule_sinks(rule) -> list[str]:
-    sink = getattr(rule, "sink", None)
-    return [sink] if sink else []
+    return [sink for sink in getattr(rule, "sinks", ()) if sink]
