@@ -126,6 +126,7 @@ def test_second_poll_is_conditional_and_304_yields_nothing(feeds, validator, hea
     state = {validator: first.state[validator], "seen": first.state["seen"]}
     second = poll(source, state)
     assert getattr(double.requests[-1], header) == first.state[validator]
+    assert double.requests[-1].status == 304
     assert second.messages == []
     assert second.state["seen"] == first.state["seen"]
     assert second.state[validator] == first.state[validator]
@@ -159,7 +160,7 @@ def test_changed_updated_yields_a_new_version(feeds):
     assert message.edited_at == after[edited[0]]["updated"]
     assert message.created_at == after[edited[0]]["created_at"]
     # the same edit seen again is not a third version
-    double.replace("/feed.xml", FIXTURES / "FeedBurnerXHTML-edited.xml" )
+    double.replace("/feed.xml", FIXTURES / "FeedBurnerXHTML-edited.xml")
     assert poll(source, {"seen": page.state["seen"]}).messages == []
 
 
@@ -459,4 +460,15 @@ def test_double_fault_applies_to_the_next_request_only(feeds):
     double.fail_next(503)
     assert requests.get(running.url + "/a.xml", timeout=5).status_code == 503
     assert requests.get(running.url + "/a.xml", timeout=5).status_code == 200
-    assert [r.path for r in double.requests] == ["/a.xml", "/a.xml"]
+    assert [(r.path, r.status) for r in double.requests] == [("/a.xml", 503), ("/a.xml", 200)]
+
+
+@pytest.mark.parametrize("name,media_type", [("TechCrunch.xml", "application/rss+xml"),
+                                             ("FeedBurnerXHTML.xml", "application/atom+xml"),
+                                             ("not-a-feed.html", "text/html")])
+def test_double_serves_the_feed_media_type(feeds, name, media_type):
+    double, running = feeds
+    double.replace("/f", FIXTURES / name)
+    response = requests.get(running.url + "/f", timeout=5)
+    assert response.headers["Content-Type"] == media_type
+    assert response.content == fixture_bytes(name)

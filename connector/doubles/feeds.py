@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import email.utils
 import hashlib
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ class LoggedRequest(NamedTuple):
     path: str
     if_none_match: str | None
     if_modified_since: str | None
+    status: int  # what the double answered
 
 
 @dataclass
@@ -84,25 +86,30 @@ class FeedDouble:
         @app.route("/<path:path>", methods=["GET", "HEAD"])
         def serve_feed(path):
             path = "/" + path
+            response = self._answer(path)
             with self._lock:
                 self.requests.append(LoggedRequest(request.method, path, request.headers.get("If-None-Match"),
-                                                   request.headers.get("If-Modified-Since")))
-                fault = self.faults.pop(0) if self.faults else None
-                feed = self.feeds.get(path)
-            if fault:
-                return Response(fault.body, status=fault.status, headers=fault.headers)
-            if feed is None:
-                return Response(b"not found", status=404, mimetype="text/plain")
-            headers = {"ETag": feed.etag, "Last-Modified": email.utils.formatdate(feed.modified, usegmt=True)}
-            if _not_modified(feed, request.headers):
-                return Response(status=304, headers=headers)
-            if self.streaming:
-                # a generator body has no Content-Length: the client only learns the size by reading
-                chunks = (feed.body[i:i + 8192] for i in range(0, len(feed.body), 8192))
-                return Response(chunks, status=200, headers=headers, content_type=feed.media_type)
-            return Response(feed.body, status=200, headers=headers, content_type=feed.media_type)
+                                                   request.headers.get("If-Modified-Since"), response.status_code))
+            return response
 
         return app
+
+    def _answer(self, path: str) -> Response:
+        with self._lock:
+            fault = self.faults.pop(0) if self.faults else None
+            feed = self.feeds.get(path)
+        if fault:
+            return Response(fault.body, status=fault.status, headers=fault.headers)
+        if feed is None:
+            return Response(b"not found", status=404, mimetype="text/plain")
+        headers = {"ETag": feed.etag, "Last-Modified": email.utils.formatdate(feed.modified, usegmt=True)}
+        if _not_modified(feed, request.headers):
+            return Response(status=304, headers=headers)
+        if self.streaming:
+            # a generator body has no Content-Length: the client only learns the size by reading
+            chunks = (feed.body[i:i + 8192] for i in range(0, len(feed.body), 8192))
+            return Response(chunks, status=200, headers=headers, content_type=feed.media_type)
+        return Response(feed.body, status=200, headers=headers, content_type=feed.media_type)
 
 
 def _not_modified(feed: _Feed, headers) -> bool:
@@ -121,11 +128,14 @@ def _not_modified(feed: _Feed, headers) -> bool:
 
 
 def _guess_type(body: bytes) -> str:
-    head = body[:2048]
-    if b"<feed" in head:
-        return "application/atom+xml; charset=utf-8"
-    if b"<rss" in head or b"<rdf:RDF" in head:
-        return "application/rss+xml; charset=utf-8"
+    # no charset parameter: for */*+xml it would override the document's own XML declaration
+    head = body[:4096]
+    if re.search(rb"<(rss|rdf:RDF)[\s>]", head):
+        return "application/rss+xml"
+    if re.search(rb"<feed[\s>]", head):
+        return "application/atom+xml"
+    if re.search(rb"<html[\s>]", head, re.IGNORECASE):
+        return "text/html"
     return "application/octet-stream"
 
 
