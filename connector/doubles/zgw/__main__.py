@@ -1,0 +1,48 @@
+"""Run the ZGW double standalone: ``python -m connector.doubles.zgw --port 8001``."""
+from __future__ import annotations
+
+import argparse
+import time
+
+from . import ZgwDouble, serve
+from .validation import SPEC_FILES, load_api
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m connector.doubles.zgw",
+                                     description="A local fake Open Zaak for the connector.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--secret", default="insecure-test-secret")
+    parser.add_argument("--client-id", action="append", dest="client_ids",
+                        help="accepted JWT client_id (repeatable; default: connector)")
+    parser.add_argument("--seed", default=None, help="seed YAML (default fixtures/zgw/catalogus.yaml)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added per call")
+    parser.add_argument("--no-validate", action="store_true", help="skip OpenAPI validation")
+    args = parser.parse_args(argv)
+
+    double = ZgwDouble(secret=args.secret, client_ids=tuple(args.client_ids or ["connector"]),
+                       seed=args.seed, validate=not args.no_validate, latency=args.latency)
+    if double.validate:
+        for base in SPEC_FILES:   # pay the spec loading before the first client call
+            load_api(base)
+    server = serve(double, host=args.host, port=args.port)
+    print(f"ZGW double (fake Open Zaak 1.21.0) on {server.url}")
+    print(f"  Zaken API:      {server.zaken_url}")
+    print(f"  Documenten API: {server.documenten_url}")
+    print(f"  Catalogi API:   {server.catalogi_url}")
+    print("Ctrl-C to stop.", flush=True)
+    reported = 0
+    try:
+        while True:
+            time.sleep(0.5)
+            for violation in double.violations[reported:]:
+                print(f"SPEC VIOLATION {violation}", flush=True)
+            reported = len(double.violations)
+    except KeyboardInterrupt:
+        server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

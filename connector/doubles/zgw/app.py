@@ -1,0 +1,174 @@
+"""The Flask app of the ZGW double and the pipeline every request goes through.
+
+Order as in Open Zaak (Django REST framework): route (404/405), content negotiation (406),
+authentication (403), CRS headers on /zaken (412), then the body/parameter checks (400), then
+the handler. Independently of that order, every request is checked against the spec and every
+response the double produces too; findings go to ``double.violations``.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+
+import jwt
+from flask import Flask, Response, request
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from . import handlers
+from .handlers import Call, Reply
+from .problems import Problem
+from .state import ZAKEN, absolute
+from .validation import api_version, request_problems, response_problems
+
+_COMPILED = [(method, base, re.compile(re.escape(base) + pattern + "$"), fn)
+             for method, base, pattern, fn in handlers.ROUTES]
+
+
+def _route(method: str, path: str):
+    allowed = False
+    for route_method, base, regex, fn in _COMPILED:
+        match = regex.match(path)
+        if match:
+            if route_method == method:
+                return base, fn, match.groupdict()
+            allowed = True
+    if allowed:
+        raise Problem(405, "method_not_allowed", f'Methode "{method}" niet toegestaan.')
+    raise Problem(404, "not_found", "Niet gevonden.")
+
+
+def authenticate(double, header: str) -> None:
+    """Raise the 403 Open Zaak gives for a missing or unacceptable JWT."""
+    if not header.startswith("Bearer "):
+        raise Problem(403, "not_authenticated", "Authenticatiegegevens zijn niet opgegeven.")
+    token = header[len("Bearer "):]
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.DecodeError:
+        raise Problem(403, "jwt-decode-error",
+                      "JWT could not be decoded. Possibly you made a copy-paste mistake.")
+    if "client_id" not in claims:
+        raise Problem(403, "missing-client-identifier", "Client identifier is niet aanwezig in JWT")
+    if claims["client_id"] not in double.client_ids:
+        raise Problem(403, "invalid-client-identifier", "Client identifier bestaat niet")
+    try:
+        jwt.decode(token, double.secret, algorithms=["HS256"],
+                   options={"verify_iat": False, "verify_exp": False, "verify_nbf": False})
+    except jwt.InvalidSignatureError:
+        raise Problem(403, "invalid-jwt-signature", "Client credentials zijn niet geldig")
+    except jwt.InvalidTokenError as exc:
+        raise Problem(403, "jwt-decode-error", f"JWT is ongeldig: {exc}")
+    iat = claims.get("iat")
+    now = time.time()
+    if not isinstance(iat, (int, float)):
+        raise Problem(403, "jwt-missing-iat-claim", "De iat-claim ontbreekt in de JWT.")
+    if iat > now + double.leeway:
+        raise Problem(403, "jwt-immature-signature", "De JWT is uitgegeven in de toekomst.")
+    if iat + double.jwt_expiry < now - double.leeway:
+        raise Problem(403, "jwt-expired", "De JWT is verlopen.")
+
+
+def check_crs(path: str, method: str, headers) -> None:
+    """Open Zaak's geo negotiation, which only the /zaken resource (and _zoek) has."""
+    if not re.match(rf"^{ZAKEN}/zaken(/[^/]+|/_zoek)?$", path):
+        return
+    if method in ("POST", "PUT", "PATCH"):
+        crs = headers.get("Content-Crs")
+        if crs is None:
+            raise Problem(412, "precondition_failed", "'Content-Crs' header ontbreekt")
+        if crs != "EPSG:4326":
+            raise Problem(406, "not_acceptable", f"CRS '{crs}' is niet ondersteund")
+    crs = headers.get("Accept-Crs")
+    if crs is None:
+        raise Problem(412, "precondition_failed", "'Accept-Crs' header ontbreekt")
+    if crs != "EPSG:4326":
+        raise Problem(406, "not_acceptable", f"CRS '{crs}' is niet ondersteund")
+
+
+def _json_response(status: int, body, root: str, headers: dict, problem: bool) -> Response:
+    return Response(json.dumps(absolute(body, root), ensure_ascii=False), status=status,
+                    headers=headers,
+                    mimetype="application/problem+json" if problem else "application/json")
+
+
+def handle(double) -> Response:
+    """Run one request through the whole pipeline."""
+    method, path = request.method, request.path
+    root = request.host_url.rstrip("/")
+    with double.state.lock:
+        double.requests.append((method, path))
+    if double.latency:
+        time.sleep(double.latency)
+    base = None
+    try:
+        base, fn, kwargs = _route(method, path)
+        params = request_problems(base, request) if double.validate else []
+        if params:
+            double.record(method, path, "request: " + "; ".join(
+                f"{p.name}: {p.code} ({p.reason})" for p in params))
+        if fn is handlers.document_download and request.accept_mimetypes and \
+                request.accept_mimetypes.best_match(["application/octet-stream"]) is None:
+            raise Problem(406, "not_acceptable",
+                          "Kan niet voldoen aan de opgegeven Accept header.")
+        authenticate(double, request.headers.get("Authorization", ""))
+        check_crs(path, method, request.headers)
+        if params:
+            raise Problem(400, "invalid", "Invalid input.", params)
+        call = Call(double.state, root, path, request.args.to_dict(),
+                    request.get_json(silent=True), double.page_size)
+        with double.state.lock:
+            reply: Reply = fn(call, **kwargs)
+        headers = {"API-version": api_version(base), **reply.headers}
+        if reply.raw is not None:
+            response = Response(reply.raw, status=reply.status, headers=headers,
+                                mimetype="application/octet-stream")
+        else:
+            response = _json_response(reply.status, reply.body, root, headers, problem=False)
+    except Problem as problem:
+        if base is None and double.validate:
+            double.record(method, path, f"request: {problem.status}: no such operation in the "
+                          "specs, or not implemented by the double")
+        headers = {"API-version": api_version(base)} if base else {}
+        response = _json_response(problem.status, problem.body(root), root, headers, True)
+    if double.validate and base is not None:
+        for finding in response_problems(base, request, response):
+            double.record(method, path, f"response {response.status_code}: {finding}")
+    return response
+
+
+def create_app(double) -> Flask:
+    app = Flask("connector.doubles.zgw")
+
+    @app.route("/", defaults={"path": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    @app.route("/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    def dispatch(path):
+        return handle(double)
+
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):  # tests make thousands of calls; keep stderr readable
+        pass
+
+
+class Server:
+    """A running double: ``url``, ``zaken_url``, ``documenten_url``, ``catalogi_url``, ``shutdown()``."""
+
+    def __init__(self, double, host: str, port: int, quiet: bool = True):
+        self._server = make_server(host, port, create_app(double), threaded=True,
+                                   request_handler=_QuietHandler if quiet else None)
+        self.url = f"http://{host}:{self._server.server_port}"
+        self.zaken_url = self.url + "/zaken/api/v1"
+        self.documenten_url = self.url + "/documenten/api/v1"
+        self.catalogi_url = self.url + "/catalogi/api/v1"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        name=f"zgw-double-{self._server.server_port}")
+        self._thread.start()
+
+    def shutdown(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
