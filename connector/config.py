@@ -212,28 +212,18 @@ def load_config(path: str | Path, environ: dict | None = None) -> Config:
 
     problems: list[Problem] = []
     _interpolate(data, (), environ, problems, filename, data)
+    loaded = None
     try:
         loaded = ConfigSchema().load(data)
     except ValidationError as exc:
         problems += yamlconf.flatten_errors(exc.messages, data, filename)
-        raise ConfigError(problems) from None
-
-    # each channel's and sink's own options schema
-    for section, registry in (("channels", load_sources()), ("sinks", load_sinks())):
-        for index, item in enumerate(loaded[section]):
-            where = (section, index)
-            if item["kind"] not in registry:
-                known = ", ".join(sorted(registry))
-                problems.append(Problem(filename, yamlconf.line_of(data, where + ("kind",)),
-                                        f"{yamlconf.dotted(where + ('kind',))}: unknown kind {item['kind']!r}"
-                                        f" (known: {known})"))
-                continue
-            # validate only: the source/sink loads its own options when it is built
-            errors = registry[item["kind"]].options_schema().validate(item["options"])
-            if errors:
-                problems += yamlconf.flatten_errors({section: {index: {"options": errors}}}, data, filename)
+    problems += _check_options(data, filename, {"channels": load_sources(), "sinks": load_sinks()})
+    # a missing variable already explains why its value fails validation: drop the echo
+    unset = {p.message.split(": ", 1)[0] for p in problems if p.message.endswith(" is not set")}
+    problems = [p for p in problems
+                if p.message.endswith(" is not set") or p.message.split(": ", 1)[0] not in unset]
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(sorted(set(problems)))
 
     base = path.parent
     return Config(
@@ -246,6 +236,32 @@ def load_config(path: str | Path, environ: dict | None = None) -> Config:
                                 poll_interval=c["poll_interval"], enabled=c["enabled"]) for c in loaded["channels"]],
         sinks=[SinkConfig(name=s["name"], kind=s["kind"], options=s["options"]) for s in loaded["sinks"]],
     )
+
+
+def _check_options(data: LineDict, filename: str, registries: dict) -> list[Problem]:
+    """Each channel's and sink's options against its own kind's schema (also when other parts are broken)."""
+    problems: list[Problem] = []
+    for section, registry in registries.items():
+        items = data.get(section)
+        if not isinstance(items, list):
+            continue
+        for index, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("kind"), str):
+                continue
+            where = (section, index)
+            if item["kind"] not in registry:
+                problems.append(Problem(filename, yamlconf.line_of(data, where + ("kind",)),
+                                        f"{yamlconf.dotted(where + ('kind',))}: unknown kind {item['kind']!r}"
+                                        f" (known: {', '.join(sorted(registry))})"))
+                continue
+            options = item.get("options", {})
+            if not isinstance(options, dict):
+                continue  # the top-level schema reports "Not a valid mapping"
+            # validate only: the source/sink loads its own options when it is built
+            errors = registry[item["kind"]].options_schema().validate(options)
+            if errors:
+                problems += yamlconf.flatten_errors({section: {index: {"options": errors}}}, data, filename)
+    return problems
 
 
 def _resolve(base: Path, value: str) -> Path:

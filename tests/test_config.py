@@ -39,7 +39,7 @@ def test_every_problem_is_reported_at_once_with_file_and_line():
         "channels[0].options.base_url": 9,    # not a URL (the source's own schema)
         "channels[1].name": 11,               # bad name
         "channels[1].kind": 12,               # unknown kind
-        "sinks[0].options.secret": 21,        # a literal secret
+        "sinks[0].options.secret": 22,        # a literal secret
     }
     for key, line in expected_lines.items():
         assert any(p.startswith(f"{path}:{line}: {key}") for p in found), (key, found)
