@@ -54,7 +54,7 @@ class Action:
         if self.action in (HOLD, IGNORE):
             template = self.params.get("reason")
             reason = templates.oneline(template.render(message, groups)) if template else ""
-            return Routing(self.action, reason=templates.shorten(reason or f"rule {rule!r}", REASON_MAX),
+            return Routing(self.action, reason=templates.shorten(reason or f"held by rule {rule!r}", REASON_MAX),
                            **common)
         if self.action == FOLLOW_THREAD and not message.in_reply_to:
             # Nothing to follow: decide now rather than leave the pipeline to find no parent.
@@ -147,7 +147,12 @@ class RuleSet:
                 found = buckets.get(key)
                 if found:
                     candidates.update(found)
-        order = heapq.merge(sorted(candidates), self._always) if candidates else self._always
+        if not candidates:
+            order = self._always
+        elif self._always:
+            order = heapq.merge(sorted(candidates), self._always)
+        else:
+            order = sorted(candidates)
         active = self._active
         for position in order:
             groups = {}
@@ -181,7 +186,7 @@ def load_rules(path, *, overrides: dict[str, str] | None = None) -> RuleSet:
     digest = hashlib.sha256()
     parsed = []
     for name, data in files:
-        digest.update(name.encode() + b"\0" + data + b"\0")
+        digest.update(Path(name).name.encode() + b"\0" + data + b"\0")  # not the folder: same rules, same print
         loaded, file_problems = _parse(name, data)
         problems += file_problems
         if loaded is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from ..message import KINDS
 from ..routing import VERTROUWELIJKHEIDAANDUIDINGEN
@@ -119,7 +119,6 @@ def _unknown_message(schema_class, where: str):
 class WhenSchema(Schema):
     class Meta:
         unknown = RAISE
-        ordered = True
 
     channel = OneOrMany(Text())
     account = OneOrMany(Normalised("account", HANDLE, "a handle like name or @name@host"))
@@ -130,7 +129,8 @@ class WhenSchema(Schema):
     is_reply = StrictBoolean()
     language = OneOrMany(Normalised("language", LANGUAGE, "a language code like nl, en or nl-BE"))
     kind = OneOrMany(Text(validate=validate.OneOf(KINDS)))
-    any = fields.List(fields.Nested(lambda: WhenSchema()), validate=validate.Length(min=1))
+    any = fields.List(fields.Nested(lambda: WhenSchema()),
+                      validate=validate.Length(min=1, error="must not be an empty list"))
     # "not" is a Python keyword, hence the attribute name.
     not_ = fields.Nested(lambda: WhenSchema(), data_key="not")
 
@@ -138,6 +138,12 @@ class WhenSchema(Schema):
     def _not_empty(self, data, **kwargs):
         if "not_" in data and not data["not_"]:
             raise ValidationError("needs at least one condition", "not")
+
+    @post_load
+    def _condition_names(self, data, **kwargs):
+        if "not_" in data:
+            data["not"] = data.pop("not_")
+        return data
 
 
 class DefaultsSchema(Schema):
@@ -166,7 +172,7 @@ class ActionSchema(DefaultsSchema):
     attach = TemplateField()
     create = fields.Nested(CreateSchema)
     hold = TemplateField(allow_none=True)
-    ignore = TemplateField()
+    ignore = TemplateField(error_messages={"null": "needs a reason: why is this message not archived?"})
 
     @validates_schema
     def _one_action(self, data, **kwargs):

@@ -72,9 +72,10 @@ def shorten(text: str, limit: int) -> str:
     cut = limit - 1
     while cut > 0 and _clings(text, cut):
         cut -= 1
-    space = text.rfind(" ", 0, cut + 1)
-    if space > cut - 20 and space > 0:
-        cut = space
+    for space in range(cut, max(cut - 20, 0), -1):  # prefer ending at a word boundary nearby
+        if text[space].isspace():
+            cut = space
+            break
     return text[:cut].rstrip() + ELLIPSIS
 
 
