@@ -274,6 +274,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # every job run and every request is noise for an operator
+        for name in ("apscheduler", "werkzeug"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:

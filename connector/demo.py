@@ -61,8 +61,7 @@ class LivePoster:
         self.interval = interval
         self.stop = threading.Event()
         self.counter = itertools.count(1)
-        templates = [s for s in double.statuses_of(DEMO_ACCOUNT) if not s.get("reblog")] \
-            if hasattr(double, "statuses_of") else []
+        templates = [s for s in double.statuses(DEMO_ACCOUNT) if not s.get("reblog")]
         self.template = templates[0] if templates else None
 
     def run(self):
@@ -77,6 +76,25 @@ class LivePoster:
             status["in_reply_to_account_id"] = None
             status["tags"] = [{"name": "demo", "url": "https://example.invalid/tags/demo"}]
             self.double.add_status(status)
+
+
+def _arrivals(connector: Connector, after: int) -> tuple[int, list[str]]:
+    """Lines for deliveries that reached a final state since event ``after``."""
+    rows = connector.store.query(
+        "select e.id, e.kind, m.channel, m.platform_id, d.rule, d.zaak_identificatie, d.last_error,"
+        " d.documents_json from events e join deliveries d on d.id = e.delivery_id"
+        " join messages m on m.id = d.message_id"
+        " where e.id > ? and e.kind in ('delivery.delivered', 'delivery.held', 'delivery.ignored', 'delivery.failed')"
+        " order by e.id", [after])
+    lines = []
+    for row in rows:
+        what = f"{row['channel']}/{row['platform_id']}"
+        if row["kind"] == "delivery.delivered":
+            documents = len(json.loads(row["documents_json"] or "[]"))
+            lines.append(f"  {what} -> {row['zaak_identificatie']} ({documents} documents, rule {row['rule']})")
+        else:
+            lines.append(f"  {what} {row['kind'].split('.')[1]} (rule {row['rule']}) {row['last_error'] or ''}")
+    return (rows[-1]["id"] if rows else after), lines
 
 
 def _summary(connector: Connector, zgw_double) -> str:
@@ -136,10 +154,17 @@ midoffice connector demo
 Messages are polled every few seconds and delivered as documents into zaken. Ctrl-C stops.
 """, flush=True)
     started = time.monotonic()
+    last_event, last_summary = 0, ""
     try:
         while True:
-            time.sleep(3)
-            print(_summary(connector, zgw_double), flush=True)
+            time.sleep(1)
+            last_event, lines = _arrivals(connector, last_event)
+            for line in lines:
+                print(line, flush=True)
+            summary = _summary(connector, zgw_double)
+            if summary != last_summary:
+                print(summary, flush=True)
+                last_summary = summary
             if seconds and time.monotonic() - started >= seconds:
                 break
     except KeyboardInterrupt:
