@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import mimetypes
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from ...failures import CONFIGURATION, PERMANENT, Failed, Failure, classify_response
@@ -100,9 +100,9 @@ class ZgwSink(Sink):
         for role, content in roles:
             if steps.get(f"document:{role}") is None and iotype is None:
                 iotype = self._informatieobjecttype(routing)
-            doc = steps.run(f"document:{role}",
-                            lambda: self._document(message, routing, role, *content(), iotype))
-            steps.run(f"link:{role}", lambda: self._link(zaak["url"], doc["url"], doc.get("titel", "")))
+            doc = steps.run(f"document:{role}", lambda role=role, content=content, iotype=iotype:
+                            self._document(message, routing, role, *content(), iotype))
+            steps.run(f"link:{role}", lambda doc=doc: self._link(zaak["url"], doc["url"], doc.get("titel", "")))
             documents.append(Document(role=role, url=doc["url"], identificatie=doc.get("identificatie", ""),
                                       titel=doc.get("titel", "")))
         return Delivered(zaak_url=zaak["url"], zaak_identificatie=zaak.get("identificatie", ""),
@@ -111,7 +111,11 @@ class ZgwSink(Sink):
     # -- zaak ---------------------------------------------------------------------------------
     def _zaak(self, message: Message, routing: Routing) -> dict:
         if routing.zaak_url:
-            data = self.client.get(routing.zaak_url, "GET zaak", crs=True)
+            response = self.client.request("GET", routing.zaak_url, "GET zaak", crs=True, accept=(404,))
+            if response.status_code == 404:  # gone since the parent was delivered: not a config error
+                raise Failed(Failure(PERMANENT, f"zaak {routing.zaak_url} not found", status=404,
+                                     url=routing.zaak_url))
+            data = self.client.body(response, "GET zaak")
             return {"url": data.get("url") or routing.zaak_url, "identificatie": data.get("identificatie", "")}
         if routing.action == ATTACH or (routing.action == FOLLOW_THREAD and routing.zaak_identificatie):
             if not routing.zaak_identificatie:
@@ -192,7 +196,7 @@ class ZgwSink(Sink):
             params = {**params, "catalogus": self.options["catalogus"]}
         items = [item for item in self.client.results(self._catalogi(collection), f"GET /{collection}", params=params)
                  if matches(item) and not item.get("concept", False)]
-        today = date.today().isoformat()
+        today = datetime.now(AMSTERDAM).date().isoformat()
         valid = [i for i in items if (i.get("beginGeldigheid") or "") <= today
                  and (not i.get("eindeGeldigheid") or i["eindeGeldigheid"] >= today)]
         candidates = valid or items
