@@ -1,0 +1,432 @@
+"""Mastodon (and Mastodon-compatible servers such as social.overheid.nl): one account's statuses.
+
+Polling is incremental with a watermark, the id of the newest status stored so far. Each poll
+asks for ``min_id=<watermark>`` (the page immediately newer than it, ``min_id=0`` on a first
+"all" poll) and follows the ``Link rel="prev"`` URL to the next newer page until a page comes
+back empty; so history is read oldest page first and an interrupted poll resumes where it
+stopped. Edits do not change a status's id, so a watermark cannot see them: each poll therefore
+also reads the newest ``edit_lookback`` statuses once and emits, as a new version, any status
+whose ``edited_at`` differs from what the cursor last saw (``state["recent"]``, bounded).
+
+Cursor state: ``{"account", "account_id", "watermark", "recent": {status id: version}}``.
+
+Ids are compared as ``(length, text)``: numerically for Mastodon's decimal snowflakes, and
+correctly for fixed-width flake ids of Pleroma-style servers too.
+"""
+from __future__ import annotations
+
+import json
+import mimetypes
+import re
+from datetime import datetime, timezone
+from html import escape
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import marshmallow
+import requests
+from marshmallow import fields, validate
+
+from ..checks import Check
+from ..failures import RATE_LIMITED, RETRY, Failed, Failure, classify_exception, classify_response, \
+    retry_at_from_headers
+from ..htmltext import sanitize, to_text
+from ..message import Attachment, Author, Message, Raw, iso, parse_iso
+from .base import SOURCES, Page, ParseError, Quarantined, Source
+
+MEDIA_TYPE = "application/json"
+MAX_PAGE = 40  # Mastodon's own maximum for account statuses
+_WS = re.compile(r"[ \t\n\r]*")
+# Mastodon attachment types -> media type family
+_FAMILIES = {"image": "image", "gifv": "video", "video": "video", "audio": "audio"}
+
+
+class MastodonOptions(marshmallow.Schema):
+    class Meta:
+        unknown = marshmallow.RAISE
+
+    base_url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)
+    account = fields.Str(required=True, validate=validate.Regexp(
+        r"^@?[A-Za-z0-9_.-]+(@[A-Za-z0-9.-]+(:\d+)?)?$", error="expected a handle like 'user' or 'user@host'"))
+    token = fields.Str(load_default=None, allow_none=True)
+    include_replies = fields.Bool(load_default=True)
+    include_boosts = fields.Bool(load_default=True)
+    page_size = fields.Int(load_default=MAX_PAGE, validate=validate.Range(1, MAX_PAGE))
+    initial = fields.Str(load_default="all", validate=validate.OneOf(["all", "latest"]))
+    edit_lookback = fields.Int(load_default=40, validate=validate.Range(0, 400))
+
+    @marshmallow.post_load
+    def tidy(self, data, **kwargs):
+        data["base_url"] = data["base_url"].rstrip("/")
+        data["account"] = data["account"].lstrip("@")
+        return data
+
+
+class _Invalid(ValueError):
+    """A status that cannot be normalised; the message is the quarantine reason."""
+
+
+def _id_key(value: str) -> tuple[int, str]:
+    return (len(value), value)
+
+
+@SOURCES.register
+class MastodonSource(Source):
+    """Statuses of one Mastodon account (posts, replies, boosts), edits as new versions."""
+
+    kind = "mastodon"
+    title = "Mastodon account"
+    options_schema = MastodonOptions
+
+    def __init__(self, name: str, options: dict, session: requests.Session | None = None):
+        super().__init__(name, options, session)
+        self.base_url = self.options["base_url"]
+        self.host = urlsplit(self.base_url).hostname or ""
+        # known from the last response: the budget is spent until then (kept across polls)
+        self._paused_until: datetime | None = None
+
+    def __repr__(self) -> str:  # never show the token
+        return f"<MastodonSource {self.name!r} {self.base_url} @{self.options['account']}>"
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    def _headers(self) -> dict:
+        headers = {"Accept": "application/json"}
+        if self.options["token"]:
+            headers["Authorization"] = f"Bearer {self.options['token']}"
+        return headers
+
+    def _get(self, url: str, params: dict | None, what: str) -> tuple[requests.Response, datetime]:
+        now = datetime.now(timezone.utc)
+        if self._paused_until and now < self._paused_until:
+            raise Failed(Failure(RATE_LIMITED, f"{what}: rate-limit budget used up until {iso(self._paused_until)}",
+                                 retry_at=self._paused_until, url=url))
+        try:
+            response = self.session.get(url, params=params, headers=self._headers(), timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise Failed(classify_exception(exc, what)) from exc
+        failure = classify_response(response, what)
+        if failure:
+            raise Failed(failure)
+        # pause politely: with nothing left, the next request waits for the reset
+        remaining = (response.headers.get("X-RateLimit-Remaining") or "").strip()
+        self._paused_until = retry_at_from_headers(response.headers) if remaining == "0" else None
+        return response, now
+
+    def _same_origin(self, url: str) -> str:
+        # Follow Link URLs on our own base URL only: a proxy may answer with another host,
+        # and the bearer token must not travel there.
+        base, link = urlsplit(self.base_url), urlsplit(url)
+        if (link.scheme, link.netloc) == (base.scheme, base.netloc):
+            return url
+        return urlunsplit((base.scheme, base.netloc, link.path, link.query, ""))
+
+    def _items(self, response: requests.Response, what: str) -> list[tuple[bytes, object]]:
+        try:
+            items, is_list = split_payload(response.content)
+        except ParseError as exc:
+            # a 200 that is not JSON is usually a proxy's error page: transient
+            raise Failed(Failure(RETRY, f"{what}: unreadable response ({exc})", status=response.status_code,
+                                 url=response.url)) from exc
+        if not is_list:
+            raise Failed(Failure(RETRY, f"{what}: expected a JSON array of statuses", status=response.status_code,
+                                 url=response.url))
+        return items
+
+    # -- account ----------------------------------------------------------------------------
+
+    def _lookup(self) -> str:
+        what = f"GET account @{self.options['account']}"
+        response, _ = self._get(f"{self.base_url}/api/v1/accounts/lookup", {"acct": self.options["account"]}, what)
+        try:
+            account_id = response.json()["id"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise Failed(Failure(RETRY, f"{what}: no account id in the answer", url=response.url)) from exc
+        return str(account_id)
+
+    def check(self) -> list[Check]:
+        checks = [Check("settings", True, f"{self.base_url}, account @{self.options['account']}")]
+        url = f"{self.base_url}/api/v1/accounts/lookup"
+        try:
+            response = self.session.get(url, params={"acct": self.options["account"]}, headers=self._headers(),
+                                        timeout=self.timeout)
+        except requests.RequestException as exc:
+            return checks + [Check("connection", False, classify_exception(exc).message)]
+        checks.append(Check("connection", True, f"HTTP {response.status_code}"))
+        failure = classify_response(response, "account lookup")
+        if failure and response.status_code in (401, 403):
+            return checks + [Check("credentials", False, failure.message)]
+        if self.options["token"]:
+            checks.append(Check("credentials", True, "token accepted"))
+        if failure:
+            return checks + [Check("account", False, failure.message)]
+        return checks + [Check("account", True, f"@{self.options['account']} found")]
+
+    # -- polling ----------------------------------------------------------------------------
+
+    def _filters(self) -> dict:
+        params = {}
+        if not self.options["include_replies"]:
+            params["exclude_replies"] = "true"
+        if not self.options["include_boosts"]:
+            params["exclude_reblogs"] = "true"
+        return params
+
+    def _remember(self, recent: dict, messages: list[Message]) -> dict:
+        limit = self.options["edit_lookback"]
+        merged = {**recent, **{m.id: m.version for m in messages}}
+        newest = sorted(merged, key=_id_key, reverse=True)[:limit]
+        return {key: merged[key] for key in sorted(newest, key=_id_key)}
+
+    def poll(self, state: dict | None):
+        state = json.loads(json.dumps(state or {}))  # never touch the caller's dict
+        account = self.options["account"]
+        if state.get("account") != account or not state.get("account_id"):
+            # a first poll, or the channel now follows another account: start afresh
+            state = {"account": account, "account_id": self._lookup(), "watermark": None, "recent": {}}
+        what = f"GET statuses of @{account}"
+        statuses_url = f"{self.base_url}/api/v1/accounts/{state['account_id']}/statuses"
+        first_poll = state.get("watermark") is None
+        params = {**self._filters(), "limit": str(self.options["page_size"])}
+        if not first_poll:
+            params["min_id"] = state["watermark"]
+        elif self.options["initial"] == "all":
+            params["min_id"] = "0"
+        url: str | None = statuses_url
+        while url:
+            response, fetched_at = self._get(url, params, what)
+            items = self._items(response, what)
+            if not items:
+                break
+            messages, quarantined, ids = _parse_items(items, self.name, response.url, fetched_at, self.host)
+            prev = (response.links.get("prev") or {}).get("url")
+            prev_min_id = parse_qs(urlsplit(prev).query).get("min_id", [None])[0] if prev else None
+            # the server's own min_id for the next page; else our newest id (quarantined ones too)
+            candidates = [prev_min_id or max(ids, key=_id_key, default=""), state.get("watermark") or ""]
+            watermark = max(candidates, key=_id_key) or None  # never backwards
+            state = {**state, "watermark": watermark, "recent": self._remember(state.get("recent") or {}, messages)}
+            messages.sort(key=lambda m: _id_key(m.id))
+            yield Page(messages, dict(state), quarantined, url=response.url)
+            if prev:
+                url, params = self._same_origin(prev), None
+            else:
+                url, params = statuses_url, {**self._filters(), "limit": str(self.options["page_size"]),
+                                             "min_id": watermark}
+        if not first_poll and self.options["edit_lookback"] and state.get("watermark"):
+            page = self._edits(state, statuses_url, what)
+            if page is not None:
+                yield page
+
+    def _edits(self, state: dict, statuses_url: str, what: str) -> Page | None:
+        """The newest statuses once more: already-seen ones with a changed edited_at, as new versions."""
+        want = self.options["edit_lookback"]
+        page_limit = min(want, MAX_PAGE)
+        url, params = statuses_url, {**self._filters(), "limit": str(page_limit)}
+        seen: list[Message] = []
+        last_url = url
+        while url and len(seen) < want:
+            response, fetched_at = self._get(url, params, f"{what} (edit check)")
+            items = self._items(response, what)
+            # malformed items were quarantined when first met; not again on every poll
+            messages, _, _ = _parse_items(items, self.name, response.url, fetched_at, self.host)
+            seen.extend(messages)
+            last_url = response.url
+            following = (response.links.get("next") or {}).get("url")
+            url, params = (self._same_origin(following), None) if following and len(items) >= page_limit else (None, None)
+        seen = seen[:want]
+        recent = state.get("recent") or {}
+        mark = _id_key(state["watermark"])
+        # only statuses this cursor saw before: never fetched ones (initial "latest") stay unfetched
+        edited = [m for m in seen if m.edited_at and _id_key(m.id) <= mark and m.id in recent
+                  and recent[m.id] != m.version]
+        updated = self._remember(recent, seen)
+        if not edited and updated == recent:
+            return None
+        edited.sort(key=lambda m: (m.edited_at, _id_key(m.id)))
+        return Page(edited, {**state, "recent": updated}, url=last_url)
+
+    @classmethod
+    def parse_payload(cls, data: bytes, channel: str = "") -> tuple[list[Message], list[Quarantined]]:
+        """A saved statuses array (or one status object) -> (messages in payload order, quarantined).
+
+        Local accounts get the host of their profile URL in the handle (no base URL here).
+        """
+        items, _ = split_payload(data)
+        messages, quarantined, _ = _parse_items(items, channel, "", None, None)
+        return messages, quarantined
+
+
+# -- payload --------------------------------------------------------------------------------
+
+def _position(text: str, index: int) -> str:
+    line = text.count("\n", 0, index) + 1
+    return f"line {line} column {index - (text.rfind(chr(10), 0, index) + 1) + 1}"
+
+
+def split_payload(data: bytes) -> tuple[list[tuple[bytes, object]], bool]:
+    """Each item of a JSON array as (its exact bytes, its value); ``is_list`` False for one object.
+
+    The bytes are the item's text as it stood in the payload (found with ``raw_decode`` while
+    walking the array), so ``Raw.body`` is the platform's own, not a re-serialisation.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParseError("not UTF-8 text", f"byte {exc.start}") from exc
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParseError(exc.msg, f"line {exc.lineno} column {exc.colno}") from exc
+    decoder = json.JSONDecoder()
+    i = _WS.match(text, 0).end()
+    if text[i] == "{":
+        value, end = decoder.raw_decode(text, i)
+        return [(text[i:end].encode("utf-8"), value)], False
+    if text[i] != "[":
+        kind = type(json.loads(text)).__name__
+        raise ParseError(f"expected a JSON array of statuses or one status object, not a {kind}", _position(text, i))
+    items = []
+    i = _WS.match(text, i + 1).end()
+    while text[i] != "]":  # the document parsed above, so the walk cannot run off the end
+        value, end = decoder.raw_decode(text, i)
+        items.append((text[i:end].encode("utf-8"), value))
+        i = _WS.match(text, end).end()
+        if text[i] == ",":
+            i = _WS.match(text, i + 1).end()
+    return items, True
+
+
+def _parse_items(items, channel, page_url, fetched_at, host):
+    messages, quarantined, ids = [], [], []
+    for body, value in items:
+        item_id = value.get("id") if isinstance(value, dict) and isinstance(value.get("id"), str) else ""
+        if item_id:
+            ids.append(item_id)
+        raw = Raw(body=body, media_type=MEDIA_TYPE, page_url=page_url, fetched_at=fetched_at)
+        try:
+            messages.append(status_to_message(value, channel=channel, raw=raw, host=host))
+        except _Invalid as exc:
+            quarantined.append(Quarantined(reason=str(exc), raw=body, item_id=item_id, page_url=page_url))
+    return messages, quarantined, ids
+
+
+# -- normalisation --------------------------------------------------------------------------
+
+def _text(obj: dict, name: str, required: bool = False) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise _Invalid(f"missing {name!r}")
+        return None
+    if not isinstance(value, str) or (required and not value):
+        raise _Invalid(f"{name}: expected a non-empty string, got {value!r}"[:200])
+    return value
+
+
+def _date(obj: dict, name: str, required: bool = False) -> datetime | None:
+    value = _text(obj, name, required)
+    if value is None:
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError:
+        raise _Invalid(f"{name}: {value!r} is not an ISO 8601 date") from None
+
+
+def _object(obj: dict, name: str) -> dict:
+    value = obj.get(name)
+    if not isinstance(value, dict):
+        raise _Invalid(f"{name}: expected an object, got {value!r}"[:200] if value is not None else f"missing {name!r}")
+    return value
+
+
+def _list_of_objects(obj: dict, name: str) -> list[dict]:
+    value = obj.get(name) or []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise _Invalid(f"{name}: expected a list of objects")
+    return value
+
+
+def _handle(acct: str, account: dict, host: str | None) -> str:
+    # Mastodon leaves the host off local accounts; ours always carry it
+    if "@" in acct:
+        return acct
+    if not host and isinstance(account.get("url"), str):
+        host = urlsplit(account["url"]).hostname  # parse_payload: no base URL, the profile URL's host
+    return f"{acct}@{host}" if host else acct
+
+
+def _attachment(media: dict) -> Attachment | None:
+    url = media.get("url") or media.get("remote_url") or media.get("preview_url")
+    if not isinstance(url, str) or not url:
+        return None
+    family = _FAMILIES.get(media.get("type") or "")
+    guessed = mimetypes.guess_type(urlsplit(url).path)[0] or ""
+    if family:
+        media_type = guessed if guessed.startswith(family + "/") else f"{family}/*"
+    else:
+        media_type = guessed
+    description = media.get("description")
+    return Attachment(url=url, media_type=media_type, description=description if isinstance(description, str) else "")
+
+
+def status_to_message(status, *, channel: str = "", raw: Raw | None = None, host: str | None = None) -> Message:
+    """One Mastodon status as a :class:`Message`; raises ``_Invalid`` with the reason.
+
+    ``thread_id``: one status only knows its parent, not the thread's root, so a reply's
+    thread is its ``in_reply_to_id`` and a post or boost is its own thread.
+    A boost (``reblog``) becomes kind "share" whose text/html is the boosted status, headed by
+    who wrote it; its hashtags, mentions, media and content warning are the boosted status's.
+    """
+    if not isinstance(status, dict):
+        raise _Invalid(f"expected a status object, got {type(status).__name__}")
+    status_id = _text(status, "id", required=True)
+    created_at = _date(status, "created_at", required=True)
+    edited_at = _date(status, "edited_at")
+    account = _object(status, "account")
+    author = Author(id=_text(account, "id", required=True),
+                    handle=_handle(_text(account, "acct", required=True), account, host),
+                    name=_text(account, "display_name") or _text(account, "username") or "")
+    in_reply_to = _text(status, "in_reply_to_id")
+    reblog = status.get("reblog")
+    if reblog is not None and not isinstance(reblog, dict):
+        raise _Invalid("reblog: expected an object")
+    shown = reblog or status
+    html = _text(shown, "content") or ""
+    if reblog:
+        kind = "share"
+        boosted = _object(reblog, "account")
+        who = _handle(_text(boosted, "acct", required=True), boosted, host)
+        link = _text(reblog, "url") or _text(reblog, "uri") or _text(boosted, "url") or ""
+        html = f'<p>Boosted from <a href="{escape(link)}">@{escape(who)}</a>:</p>{html}'
+    else:
+        kind = "reply" if in_reply_to else "post"
+    sensitive = shown.get("sensitive")
+    if sensitive is not None and not isinstance(sensitive, bool):
+        raise _Invalid(f"sensitive: expected true/false, got {sensitive!r}")
+    mentions = []
+    for mention in _list_of_objects(shown, "mentions"):
+        acct = _text(mention, "acct")
+        if acct:
+            mentions.append(_handle(acct, mention, host))
+    clean = sanitize(html)
+    return Message(
+        channel=channel,
+        id=status_id,
+        kind=kind,
+        author=author,
+        created_at=created_at,
+        edited_at=edited_at,
+        text=to_text(clean),
+        html=clean,
+        url=_text(status, "url") or _text(status, "uri") or "",
+        in_reply_to=in_reply_to,
+        thread_id=in_reply_to or status_id,
+        language=_text(shown, "language"),
+        hashtags=tuple(t["name"].lower() for t in _list_of_objects(shown, "tags") if isinstance(t.get("name"), str)),
+        mentions=tuple(mentions),
+        attachments=tuple(a for a in map(_attachment, _list_of_objects(shown, "media_attachments")) if a),
+        sensitive=bool(sensitive),
+        spoiler_text=_text(shown, "spoiler_text") or "",
+        version=iso(edited_at) if edited_at else "",
+        raw=raw,
+    )
