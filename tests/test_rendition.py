@@ -16,7 +16,7 @@ from connector.rendition import render_html, render_text
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "messages"
 
 
-def load_message(name: str) -> Message:
+def load_message(name: str = "mastodon-status") -> Message:
     data = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
     raw = data["raw"]
     body = (FIXTURES / raw["file"]).read_bytes()

@@ -10,7 +10,6 @@ import hashlib
 import json
 import socket
 from datetime import datetime, timezone
-from pathlib import Path
 
 import jwt
 import marshmallow
@@ -19,26 +18,19 @@ import requests
 
 from connector.doubles.zgw import ZgwDouble, serve
 from connector.failures import CONFIGURATION, PERMANENT, RETRY, Failed
-from connector.message import Author, Message, Raw, parse_iso
+from connector.message import Author, Message, parse_iso
 from connector.rendition import render_html
 from connector.routing import Routing
 from connector.sinks import SINKS, MemorySteps
 from connector.sinks.zgw import ZgwSink, document_identificatie, elfproef, zaak_identificatie
 from connector.sinks.zgw.identity import taal
+from tests.conftest import FIXTURES
+from tests.test_rendition import load_message
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SECRET = "a-test-secret-long-enough-for-hs256-keys"  # >= 32 bytes: no PyJWT key-length warning
 RSIN = "002220647"
 ZAAK_42 = "ZAAK-2026-0000000042"
 STEP_NAMES = ["zaak", "document:rendition", "link:rendition", "document:original", "link:original"]
-
-
-def load_message(name: str = "mastodon-status") -> Message:
-    data = json.loads((FIXTURES / "messages" / f"{name}.json").read_text(encoding="utf-8"))
-    raw = data["raw"]
-    body = (FIXTURES / "messages" / raw["file"]).read_bytes()
-    return Message.from_dict(data["message"], raw=Raw(body, raw["media_type"], raw["page_url"],
-                                                      parse_iso(raw["fetched_at"])))
 
 
 def base_options(**changes) -> dict:

@@ -19,11 +19,10 @@ import base64
 import hashlib
 import mimetypes
 from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
 
-from ...failures import CONFIGURATION, PERMANENT, Failed, Failure, classify_response
+from ...failures import CONFIGURATION, PERMANENT, Failed, Failure
 from ...message import Message
-from ...rendition import KIND_LABELS, render_html
+from ...rendition import AMSTERDAM, KIND_LABELS, render_html
 from ...routing import ATTACH, CREATE, FOLLOW_THREAD, Routing
 from ..base import SINKS, Delivered, Document, Sink, Steps
 from .checks import run_checks
@@ -33,7 +32,6 @@ from .options import ZgwOptions, elfproef
 
 __all__ = ["ZgwSink", "document_identificatie", "zaak_identificatie", "elfproef"]
 
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 # Fields a rule may set on a created zaak; the identity fields are the sink's to decide.
 CONTROLLED_ZAAK_FIELDS = ("identificatie", "bronorganisatie", "zaaktype")
 
@@ -161,9 +159,7 @@ class ZgwSink(Sink):
             existing = self._find_zaak(identificatie)  # lost a race with another attempt
             if existing is not None:
                 return {**existing, "created": False}
-        if response.status_code == 400:
-            raise_for(response, "POST /zaken")
-        data = self.client.body(response, "POST /zaken")
+        data = self.client.created(response, "POST /zaken")
         return {"url": data["url"], "identificatie": data.get("identificatie", identificatie), "created": True}
 
     # -- catalogus lookups --------------------------------------------------------------------
@@ -257,9 +253,7 @@ class ZgwSink(Sink):
             existing = self.client.first(url, "GET /enkelvoudiginformatieobjecten", params=params)
             if existing is not None:
                 return {"url": existing["url"], "identificatie": identificatie, "titel": existing.get("titel", titel)}
-        if response.status_code == 400:
-            raise_for(response, "POST /enkelvoudiginformatieobjecten")
-        data = self.client.body(response, "POST /enkelvoudiginformatieobjecten")
+        data = self.client.created(response, "POST /enkelvoudiginformatieobjecten")
         return {"url": data["url"], "identificatie": identificatie, "titel": titel}
 
     def _link(self, zaak_url: str, document_url: str, titel: str) -> dict:
@@ -273,11 +267,5 @@ class ZgwSink(Sink):
             existing = self.client.first(url, "GET /zaakinformatieobjecten", params=params)
             if existing is not None:
                 return {"url": existing["url"]}
-        if response.status_code == 400:
-            raise_for(response, "POST /zaakinformatieobjecten")
-        return {"url": self.client.body(response, "POST /zaakinformatieobjecten")["url"]}
+        return {"url": self.client.created(response, "POST /zaakinformatieobjecten")["url"]}
 
-
-def raise_for(response, what: str):
-    """Raise the classified failure of a 400 we tolerated but could not resolve."""
-    raise Failed(classify_response(response, what))

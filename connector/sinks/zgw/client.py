@@ -75,6 +75,14 @@ class ZgwClient:
                                  status=response.status_code, url=str(response.url)))
         return data
 
+    def created(self, response: requests.Response, what: str) -> dict:
+        """The body of a response to a create we let through with ``accept=(400,)`` but could
+        not resolve ourselves: a remaining error is raised as its classified failure."""
+        failure = classify_response(response, what)
+        if failure is not None:
+            raise Failed(failure)
+        return self.body(response, what)
+
     def get(self, url: str, what: str, *, params=None, crs: bool = False) -> dict:
         return self.body(self.request("GET", url, what, params=params, crs=crs), what)
 
