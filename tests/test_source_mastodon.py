@@ -405,6 +405,15 @@ def test_parse_payload_keeps_each_items_exact_bytes():
     assert {m.author.handle for m in messages} == {"schochastics@fosstodon.org"}  # host from profile URL
 
 
+def test_parse_payload_matches_the_hand_written_message():
+    # fixtures/messages/ holds a status normalised by hand, independently of this module
+    expected = json.loads((ROOT / "fixtures" / "messages" / "mastodon-status.json").read_text(encoding="utf-8"))
+    raw = (ROOT / "fixtures" / "messages" / expected["raw"]["file"]).read_bytes()
+    messages, _ = MastodonSource.parse_payload(raw, channel=expected["message"]["channel"])
+    assert messages[0].to_dict() == expected["message"]
+    assert messages[0].raw.body == raw.strip()
+
+
 @pytest.mark.parametrize("name, reason", [
     ("status_missing_id", "missing 'id'"),
     ("status_missing_created_at", "missing 'created_at'"),
