@@ -233,6 +233,14 @@ def test_missing_unmatched_policy_is_an_error(tmp_path):
     assert "no unmatched: policy" in problems[0].message
 
 
+def test_syntax_error_in_the_policy_file_is_not_also_reported_as_missing_policy(tmp_path):
+    (tmp_path / "10.yaml").write_text("rules: []\n")
+    (tmp_path / "90-unmatched.yaml").write_text("unmatched:\n  hold: 'unclosed\n")
+    problems = check_rules(tmp_path)
+    assert len(problems) == 1 and problems[0].file.endswith("90-unmatched.yaml")
+    assert problems[0].message.startswith("invalid YAML")
+
+
 @pytest.mark.parametrize("setup, message", [
     (lambda path: None, "no mapping files"),
     (lambda path: path.rmdir(), "no such file or folder"),

@@ -183,6 +183,7 @@ def load_rules(path, *, overrides: dict[str, str] | None = None) -> RuleSet:
     the web editor checks an unsaved edit together with the other files this way.
     """
     files, problems = _read(Path(path), overrides or {})
+    all_read = bool(files) and not problems
     digest = hashlib.sha256()
     parsed = []
     for name, data in files:
@@ -191,7 +192,8 @@ def load_rules(path, *, overrides: dict[str, str] | None = None) -> RuleSet:
         problems += file_problems
         if loaded is not None:
             parsed.append(loaded)
-    ruleset_problems, rules, unmatched = _compile(parsed, str(path))
+    # A file that could not be parsed may hold the unmatched policy: do not also report it missing.
+    ruleset_problems, rules, unmatched = _compile(parsed, str(path), complete=all_read and len(parsed) == len(files))
     problems += ruleset_problems
     if problems:
         raise RulesError(problems)
@@ -205,17 +207,22 @@ def _read(path: Path, overrides: dict[str, str]) -> tuple[list[tuple[str, bytes]
         for name in overrides:
             names.setdefault(name, path / name)
         files = []
-        for name in sorted(names):
-            text = overrides.get(name)
-            files.append((str(path / name), text.encode() if text is not None else names[name].read_bytes()))
-        if not files:
+        if not names:
             return [], [Problem(str(path), 0, "no mapping files (*.yaml, *.yml) in this folder")]
-        return files, []
-    if path.name in overrides:
-        return [(str(path), overrides[path.name].encode())], []
-    if path.is_file():
-        return [(str(path), path.read_bytes())], []
-    return [], [Problem(str(path), 0, "no such file or folder")]
+        chosen = [(name, names[name]) for name in sorted(names)]
+    elif path.name in overrides or path.is_file():
+        chosen = [(path.name, path)]
+    else:
+        return [], [Problem(str(path), 0, "no such file or folder")]
+    files, problems = [], []
+    for name, file in chosen:
+        try:
+            data = overrides[name].encode() if name in overrides else file.read_bytes()
+        except OSError as exc:  # e.g. removed while an editor saves it: report, do not crash a reload
+            problems.append(Problem(str(file), 0, f"cannot read: {exc.strerror or exc}"))
+            continue
+        files.append((str(file), data))
+    return files, problems
 
 
 @dataclass
@@ -273,7 +280,7 @@ def _secrets(root: LineDict, name: str) -> list[Problem]:
     return problems
 
 
-def _compile(files: list[_File], where: str) -> tuple[list[Problem], list[Rule], Rule | None]:
+def _compile(files: list[_File], where: str, complete: bool) -> tuple[list[Problem], list[Rule], Rule | None]:
     """Cross-file checks, defaults and the compiled rules (only for rules that passed the schema)."""
     problems: list[Problem] = []
     global_defaults, unmatched_at = {}, []
@@ -295,7 +302,7 @@ def _compile(files: list[_File], where: str) -> tuple[list[Problem], list[Rule],
                                 f"unmatched: declared twice (first at {first.name}:"
                                 f"{first.raw.key_lines['unmatched']}); exactly one file declares the policy"
                                 " for messages no rule matches"))
-    if files and not unmatched_at:
+    if complete and not unmatched_at:
         problems.append(Problem(where, 0, "no unmatched: policy; exactly one mapping file must say what happens"
                                           " to messages no rule matches (e.g. unmatched: {hold: ...})"))
 
