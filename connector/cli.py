@@ -8,6 +8,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -114,6 +115,7 @@ def cmd_messages_parse(args) -> int:
     from .sources import ParseError, load_all
 
     registry = load_all()
+    status = 0
     try:
         source_class = registry.get_class(args.kind)
     except KeyError as exc:
@@ -128,14 +130,22 @@ def cmd_messages_parse(args) -> int:
         try:
             messages, quarantined = source_class.parse_payload(data, channel=args.channel or "")
         except ParseError as exc:
-            position = f":{exc.position}" if exc.position else ""
-            print(f"{filename}{position}: {exc.reason}", file=sys.stderr)
+            print(f"{filename}:{_position(exc.position)}{exc.reason}", file=sys.stderr)
             return 2
         for message in messages:
             print(message.to_json())
         for item in quarantined:
-            print(f"{filename}: item {item.item_id or '?'} skipped: {item.reason}", file=sys.stderr)
-    return 0
+            print(f"{filename}: item {item.item_id or '(no id)'} skipped: {item.reason}", file=sys.stderr)
+        status = 2 if quarantined else status
+    return status
+
+
+def _position(position: str) -> str:
+    """"line 3 column 5" -> "3:5: " (the file:line:col form editors jump to); others kept as words."""
+    match = re.fullmatch(r"line (\d+)(?: column (\d+))?", position or "")
+    if match:
+        return ":".join(g for g in match.groups() if g) + ": "
+    return f" {position}: " if position else " "
 
 
 def cmd_mappings_check(args) -> int:

@@ -67,10 +67,12 @@ class Connector:
     def __init__(self, config: Config, store: Store | None = None, rules: RulesHolder | None = None):
         sources, sinks = load_sources(), load_sinks()
         self.config = config
-        self.store = store or Store(config.store)
+        # everything that can refuse the configuration comes before the store is opened, so a
+        # broken mapping file or option leaves the previous state untouched
         self.rules = rules or RulesHolder(config.mappings, sink_names=[s.name for s in config.sinks])
         self.sources = {c.name: sources.get_class(c.kind)(c.name, c.options) for c in config.channels if c.enabled}
         self.sinks = {s.name: sinks.get_class(s.kind)(s.name, s.options) for s in config.sinks}
+        self.store = store or Store(config.store)
         self.stopping = threading.Event()
         self.store.register({c.name: c.kind for c in config.channels}, {s.name: s.kind for s in config.sinks})
 

@@ -29,8 +29,10 @@ def _snapshot(path: Path) -> tuple:
 
 
 class RulesHolder:
-    def __init__(self, path: str | Path, sink_names: list[str] | None = None):
+    def __init__(self, path: str | Path, sink_names: list[str] | None = None, strict: bool = True):
+        """``strict=False`` (for the web app) records a first-load failure instead of raising."""
         self.path = Path(path)
+        self.strict = strict
         self.sink_names = sink_names
         self._lock = threading.Lock()
         self._snapshot = None
@@ -57,15 +59,15 @@ class RulesHolder:
 
         with self._lock:
             snapshot = _snapshot(self.path)
-            if snapshot == self._snapshot and self._ruleset is not None:
+            if snapshot == self._snapshot:
                 return False
             try:
                 ruleset = self.load()
             except RulesError as exc:
                 self._snapshot = snapshot
-                if initial or self._ruleset is None:
-                    raise
                 self.error = exc.problems
+                if self.strict and (initial or self._ruleset is None):
+                    raise
                 log.error("mapping rules not reloaded, keeping the previous ones:\n%s",
                           "\n".join(str(p) for p in exc.problems))
                 return False

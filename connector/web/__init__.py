@@ -16,6 +16,10 @@ def create_app(config: Config, store: Store | None = None, rules=None) -> Flask:
     app = Flask(__name__)
     app.config["CONNECTOR"] = config
     app.config["STORE"] = store or Store(config.store)
+    if rules is None:
+        from ..rulesholder import RulesHolder
+
+        rules = RulesHolder(config.mappings, sink_names=[s.name for s in config.sinks], strict=False)
     app.config["RULES"] = rules
     app.config["VERSION"] = __version__
     app.json.sort_keys = False

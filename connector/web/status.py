@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from ..message import iso, utcnow
+from ..message import iso, parse_iso, utcnow
 
 bp = Blueprint("status", __name__)
 
@@ -22,7 +22,8 @@ def healthz():
 def status():
     config = current_app.config["CONNECTOR"]
     store = current_app.config["STORE"]
-    rules = current_app.config.get("RULES")
+    rules = current_app.config["RULES"]
+    rules.refresh()
     channel_rows = {row["name"]: row for row in store.channel_rows()}
     sink_rows = {row["name"]: row for row in store.sink_rows()}
     now = utcnow()
@@ -38,7 +39,7 @@ def status():
             "last_poll_at": row.get("last_poll_at"),
             "last_success_at": row.get("last_success_at"),
             "last_error": row.get("last_error"),
-            "rate_limited_until": paused if paused and paused > iso(now) else None,
+            "rate_limited_until": paused if paused and parse_iso(paused) > now else None,
             "messages": row.get("messages", 0),
             "quarantined": row.get("quarantined", 0),
         })
@@ -52,14 +53,13 @@ def status():
         "sinks": sinks,
         "deliveries": store.delivery_counts(),
     }
-    if rules is not None:
-        current = rules.current()
-        body["mappings"] = {
-            "path": str(rules.path),
-            "fingerprint": current.fingerprint if current else None,
-            "rules": len(current.rules) if current else 0,
-            "errors": [str(p) for p in (rules.error or [])],
-        }
+    current = rules.current()
+    body["mappings"] = {
+        "path": str(rules.path),
+        "fingerprint": current.fingerprint if current else None,
+        "rules": len(current.rules) if current else 0,
+        "errors": [str(p) for p in (rules.error or [])],
+    }
     return jsonify(body)
 
 

@@ -1,0 +1,128 @@
+"""The admin CLI: messages parse, mappings check/test, deliveries, run --once with broken mappings."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import yaml
+
+from connector.cli import main
+
+from .conftest import FIXTURES
+
+MASTODON_PAGE = FIXTURES / "mastodon" / "fosstodon_statuses_page1.json"
+ISSUE_KEYS = {"channel", "id", "url", "author", "created_at", "edited_at", "kind", "in_reply_to", "thread_id",
+              "text", "html", "language", "hashtags", "mentions", "attachments"}
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_parse_mastodon_page_prints_one_message_per_status(capsys):
+    code, out, err = run(capsys, "messages", "parse", "mastodon", str(MASTODON_PAGE))
+    statuses = json.loads(MASTODON_PAGE.read_bytes())
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and err == ""
+    assert [m["id"] for m in lines] == [s["id"] for s in statuses]
+    assert all(ISSUE_KEYS <= set(m) for m in lines)
+    assert all(m["created_at"].endswith("Z") for m in lines)
+    assert set(lines[0]["author"]) == {"id", "handle", "name"}
+
+
+def test_parse_rss_feed(capsys):
+    code, out, _ = run(capsys, "messages", "parse", "rss", "--channel", "nieuws", str(FIXTURES / "rss" / "TechCrunch.xml"))
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and lines and {m["channel"] for m in lines} == {"nieuws"}
+
+
+@pytest.mark.parametrize("kind,name,position", [
+    ("mastodon", "mastodon/malformed/truncated.json", ":1:"),
+    ("rss", "rss/not-a-feed.html", ":8:"),
+])
+def test_parse_malformed_file_is_one_line_with_position_and_exit_2(capsys, kind, name, position):
+    path = FIXTURES / name
+    code, out, err = run(capsys, "messages", "parse", kind, str(path))
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith(f"{path}{position}")
+
+
+def test_parse_with_one_bad_item_prints_the_rest_and_exits_2(capsys):
+    path = FIXTURES / "mastodon" / "malformed" / "status_missing_id.json"
+    code, out, err = run(capsys, "messages", "parse", "mastodon", str(path))
+    assert code == 2
+    assert "skipped: missing 'id'" in err
+
+
+def test_parse_unknown_kind(capsys):
+    code, _, err = run(capsys, "messages", "parse", "myspace", str(MASTODON_PAGE))
+    assert code == 2 and "unknown channel kind 'myspace'" in err
+
+
+def test_mappings_check_valid(capsys):
+    code, out, _ = run(capsys, "mappings", "check", str(FIXTURES.parent / "mappings"))
+    assert code == 0 and out == ""
+
+
+def test_mappings_check_broken_prints_file_line_messages(capsys):
+    path = FIXTURES / "rules" / "broken" / "bad-regex.yaml"
+    code, out, _ = run(capsys, "mappings", "check", str(path))
+    assert code == 1
+    lines = out.strip().splitlines()
+    assert lines and all(line.startswith(f"{path}:") and line.split(":")[1].isdigit() for line in lines)
+
+
+def test_mappings_test_shows_rule_and_routing(capsys, tmp_path):
+    _, parsed, _ = run(capsys, "messages", "parse", "mastodon", "--channel", "masto", str(MASTODON_PAGE))
+    messages = tmp_path / "m.jsonl"
+    messages.write_text(parsed)
+    code, out, _ = run(capsys, "mappings", "test", "--mappings", str(FIXTURES / "e2e" / "mappings"), str(messages))
+    results = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(results) == len(parsed.splitlines())
+    for result in results:
+        assert result["rule"] in ("replies", "unmatched", "quoted-zaak")
+        assert result["routing"]["action"] in ("follow_thread", "create", "attach")
+        assert result["source"].startswith(str(FIXTURES / "e2e" / "mappings"))
+
+
+def test_mappings_test_rejects_garbage_lines(capsys, tmp_path):
+    messages = tmp_path / "m.jsonl"
+    messages.write_text('{"not": "a message"}\n')
+    code, _, err = run(capsys, "mappings", "test", "--mappings", str(FIXTURES / "e2e" / "mappings"), str(messages))
+    assert code == 2 and err.startswith(f"{messages}:1:")
+
+
+def test_run_once_with_broken_mappings_exits_2_and_leaves_the_store_untouched(capsys, tmp_path):
+    mappings = tmp_path / "mappings"
+    shutil.copytree(FIXTURES / "e2e" / "mappings", mappings)
+    config = yaml.safe_load((FIXTURES / "config" / "valid.yaml").read_text())
+    config["store"] = str(tmp_path / "c.db")
+    config["mappings"] = str(mappings)
+    config["channels"][0]["options"].pop("token")
+    config["sinks"][0]["options"]["secret"] = "${TEST_ZGW_SECRET:-x}"
+    path = tmp_path / "connector.yaml"
+    path.write_text(yaml.safe_dump(config))
+    (mappings / "rules.yaml").write_text((mappings / "rules.yaml").read_text().replace("regex:", "regexp:"))
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--once", "--config", str(path)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert f"{mappings / 'rules.yaml'}:" in err and "regexp" in err
+    assert not (tmp_path / "c.db").exists()
+
+
+def test_every_command_is_documented_in_the_readme():
+    from connector.cli import build_parser
+
+    readme = (FIXTURES.parent / "README.md").read_text()
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, sub in commands.items():
+        nested = [a for a in sub._actions if a.__class__.__name__ == "_SubParsersAction"]
+        names = [f"connector {name} {child}" for child in nested[0].choices] if nested else [f"connector {name}"]
+        for full in names:
+            assert f"`{full}" in readme, f"{full} is not documented in README.md"
