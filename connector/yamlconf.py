@@ -80,6 +80,9 @@ def loads(text: str, filename: str = "<string>"):
         return yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        # an unterminated quote or bracket is only noticed far below; where it opened is the fix
+        if exc.context_mark and (exc.context or "").startswith(("while scanning a quoted", "while parsing a flow")):
+            mark = exc.context_mark
         line = mark.line + 1 if mark else 1
         reason = exc.problem or str(exc)
         if exc.context and exc.problem:

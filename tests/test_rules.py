@@ -4,7 +4,6 @@ from __future__ import annotations
 import copy
 import random
 import re
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -417,28 +416,5 @@ def test_rule_lists_its_sinks(tmp_path):
 
 
 # -- performance ----------------------------------------------------------------------------------
-
-def test_thousand_rules_stay_fast(tmp_path):
-    """The benchmark is 1,000 rules over 100,000 messages in 5 s; here a fifth of the messages in 2 s.
-
-    Rules found through the index cost next to nothing; a rule with only a regex is tried on every
-    message (about 0.2 microseconds each), so their number is what limits the speed.
-    """
-    rng = random.Random(7)
-    lines = ["rules:"]
-    for number in range(1000):  # indexable rules, and every 50th one a regex that every message meets
-        kind = 4 if number % 50 == 0 else number % 4
-        when = [f"hashtag: t{number}", f"account: user{number}", f"keyword: woord{number}",
-                f"channel: c{number % 7}, hashtag: [x{number}, y{number}]",
-                r"regex: 'ZAAK-\d{4}-" + f"{number:010d}'"][kind]
-        lines.append(f"  - {{name: r{number}, when: {{{when}}}, then: {{hold: x}}}}")
-    (tmp_path / "10.yaml").write_text(HEADER + "\n".join(lines) + "\n")
-    ruleset = load_rules(tmp_path)
-    messages = [msg(f"Bericht {i} over woord{rng.randrange(2000)} en ZAAK-2026-{rng.randrange(2000):010d}",
-                    channel=f"c{i % 7}", handle=f"user{rng.randrange(2000)}@x.nl", id=str(i),
-                    hashtags=[f"t{rng.randrange(2000)}", f"y{rng.randrange(2000)}"]) for i in range(20000)]
-    start = time.perf_counter()
-    decided = [ruleset.resolve(m).rule for m in messages]
-    elapsed = time.perf_counter() - start
-    assert elapsed < 2.0, f"{elapsed:.2f}s"
-    assert len(set(decided)) > 100  # the rules really were exercised
+# Measured in bench/ (`python -m bench rules`), not asserted with timings here: a timing test is
+# flaky on a loaded CI machine and proves nothing the benchmark does not show.

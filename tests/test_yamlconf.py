@@ -39,3 +39,14 @@ def test_not_utf8(tmp_path):
     with pytest.raises(yamlconf.YamlError) as info:
         yamlconf.load(path)
     assert "not UTF-8" in str(info.value)
+
+
+@pytest.mark.parametrize("text,line", [
+    ('a: 1\nb: "never closed\nc: 3\nd: 4\n', 2),
+    ("a: 1\nb: {x: 1, y: 2\nc: 3\n", 2),
+    ("a: 1\n  b: 2\n", 2),
+])
+def test_syntax_errors_point_at_the_cause(text, line):
+    with pytest.raises(yamlconf.YamlError) as info:
+        yamlconf.loads(text, "f.yaml")
+    assert info.value.problem.line == line, str(info.value)

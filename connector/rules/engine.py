@@ -19,7 +19,7 @@ from marshmallow import ValidationError
 
 from ..message import Message
 from ..routing import ATTACH, CREATE, DELIVERING_ACTIONS, FOLLOW_THREAD, HOLD, IGNORE, Routing
-from ..yamlconf import LineDict, LineList, Problem, YamlError, dotted, flatten_errors, line_of, loads
+from ..yamlconf import LineDict, Problem, YamlError, dotted, flatten_errors, line_of, loads
 from . import templates
 from .conditions import Facts, compile_when, index_keys, message_keys, regex_groups
 from .schema import ACTION_KEYS, OPTION_KEYS, UNMATCHED_RULE, FileSchema, RuleSchema
