@@ -17,10 +17,12 @@ from connector.rules.conditions import CONDITIONS
 from connector.rules.schema import ACTION_KEYS, OPTION_KEYS, DefaultsSchema, FileSchema, RuleSchema
 from connector.rules.templates import DATE_DIRECTIVES, FILTERS, VARIABLES
 
+from .conftest import SHARED
+
 ROOT = Path(__file__).resolve().parent.parent
 MAPPINGS = ROOT / "mappings"
 README = (MAPPINGS / "README.md").read_text(encoding="utf-8")
-RECORDING = ROOT.parent / "shared" / "recordings" / "mastodon" / "get_account_statuses_default.yml"
+RECORDING = SHARED / "recordings" / "mastodon" / "get_account_statuses_default.yml"
 BLOCKS = re.findall(r"```yaml\n(.*?)```", README, re.S)
 SUPPORT = {
     "global_defaults": "global_defaults:\n  informatieobjecttype: Sociale-mediabericht\n",

@@ -23,10 +23,12 @@ from connector.message import iso, parse_iso
 from connector.sources.base import SOURCES, ParseError
 from connector.sources.mastodon import MastodonSource
 
+from .conftest import SHARED
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures" / "mastodon"
 REPLAY = FIXTURES / "replay"
-RECORDINGS = ROOT.parent / "shared" / "recordings" / "mastodon"
+RECORDINGS = SHARED / "recordings" / "mastodon"
 
 
 def replay(acct: str) -> dict:

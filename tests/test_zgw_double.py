@@ -16,8 +16,10 @@ import requests
 from connector.doubles.zgw import ZgwDouble, serve
 from connector.doubles.zgw.validation import SPEC_DIR, SPEC_FILES, load_api
 
+from .conftest import SHARED
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED_SPECS = REPO.parent / "shared" / "specs" / "zgw"
+SHARED_SPECS = SHARED / "specs" / "zgw"
 SECRET = "insecure-test-secret-of-32-bytes!"
 RSIN = "002220647"
 OTHER_RSIN = "123456782"
