@@ -107,9 +107,8 @@ def _summary(connector: Connector, zgw_double) -> str:
 
 
 def run_demo(port: int = 8080, workdir: str = "var/demo", seconds: float = 0) -> int:
-    from werkzeug.serving import make_server
-
     from .doubles import feeds, mastodon, zgw
+    from .doubles.serving import Running
 
     fixtures = repo_root() / "fixtures"
     workdir_path = Path(workdir).resolve()
@@ -131,13 +130,12 @@ def run_demo(port: int = 8080, workdir: str = "var/demo", seconds: float = 0) ->
     config = load_config(config_path)
     connector = Connector(config)
     try:
-        web = make_server("127.0.0.1", port, create_app(config, rules=connector.rules), threaded=True)
+        web = Running(create_app(config, rules=connector.rules), "127.0.0.1", port, name="web")
     except OSError as exc:
         print(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; try 'connector demo --port 8081'", file=sys.stderr)
         for server in (zgw_server, masto_server, feed_server):
             server.shutdown()
         return 2
-    threading.Thread(target=web.serve_forever, daemon=True).start()
     scheduler = build_scheduler(connector)
     scheduler.start()
     poster = LivePoster(masto_double)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from flask import Flask, Response, request
-from werkzeug.serving import make_server
+from .serving import Running, wait_forever
 
 
 class LoggedRequest(NamedTuple):
@@ -139,33 +139,9 @@ def _guess_type(body: bytes) -> str:
     return "application/octet-stream"
 
 
-class Running:
-    """A served double: ``url`` (no trailing slash), ``shutdown()``; usable as a context manager."""
-
-    def __init__(self, server, thread: threading.Thread, host: str):
-        self.server, self.thread = server, thread
-        self.url = f"http://{host}:{server.port}"
-
-    def shutdown(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.shutdown()
-
-
 def serve(double: FeedDouble, host: str = "127.0.0.1", port: int = 0) -> Running:
     """Serve ``double`` in a daemon thread; port 0 picks a free port."""
-    server = make_server(host, port, double.app, threaded=True)
-    # a short poll interval keeps shutdown() quick (the default waits up to 0.5 s)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name="feed-double", daemon=True)
-    thread.start()
-    return Running(server, thread, host)
+    return Running(double.app, host, port, name="feed-double")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -175,13 +151,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE")
     args = parser.parse_args(argv)
     double = FeedDouble({Path(f).name: f for f in args.files})
-    server = make_server(args.host, args.port, double.app, threaded=True)
-    for path in double.feeds:
-        print(f"http://{args.host}:{server.port}{path}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    with Running(double.app, args.host, args.port, name="feed-double", quiet=False) as server:
+        for path in double.feeds:
+            print(f"{server.url}{path}", flush=True)
+        wait_forever()
 
 
 if __name__ == "__main__":

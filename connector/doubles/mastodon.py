@@ -34,7 +34,7 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, Response, request
-from werkzeug.serving import WSGIRequestHandler, make_server
+from .serving import Running, wait_forever
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "mastodon" / "replay"
 DEFAULT_LIMIT, MAX_LIMIT = 20, 40
@@ -350,41 +350,9 @@ class MastodonDouble:
         return items[:limit], limit
 
 
-class _QuietHandler(WSGIRequestHandler):
-    # tests and the demo keep their own request log (double.requests); no access log on stderr
-    def log_request(self, *args, **kwargs) -> None:
-        pass
-
-
-@dataclass
-class Served:
-    """A running replay server: ``url`` to talk to, ``shutdown()`` to stop it."""
-
-    url: str
-    double: MastodonDouble
-    _server: object
-    _thread: threading.Thread
-
-    def shutdown(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> "Served":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.shutdown()
-
-
-def serve(double: MastodonDouble, host: str = "127.0.0.1", port: int = 0) -> Served:
+def serve(double: MastodonDouble, host: str = "127.0.0.1", port: int = 0) -> Running:
     """Serve ``double`` in a daemon thread (threaded werkzeug server); port 0 picks a free one."""
-    server = make_server(host, port, double.create_app(), threaded=True, request_handler=_QuietHandler)
-    # a short poll interval keeps shutdown() quick (tests start and stop many servers)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name="mastodon-double", daemon=True)
-    thread.start()
-    return Served(f"http://{host}:{server.server_port}", double, server, thread)
+    return Running(double.create_app(), host, port, name="mastodon-double")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -396,13 +364,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token", default=None)
     args = parser.parse_args(argv)
     double = MastodonDouble(args.data_dir, rate_limit=args.rate_limit, token=args.token)
-    server = make_server(args.host, args.port, double.create_app(), threaded=True)
-    print(f"Mastodon replay double on http://{args.host}:{server.server_port} "
-          f"(accounts: {', '.join(double.accounts)})", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    with Running(double.create_app(), args.host, args.port, name="mastodon-double", quiet=False) as server:
+        print(f"Mastodon replay double on {server.url} (accounts: {', '.join(double.accounts)})", flush=True)
+        wait_forever()
 
 
 if __name__ == "__main__":

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 
 import jwt
 from flask import Flask, Response, request
-from werkzeug.serving import WSGIRequestHandler, make_server
+from ..serving import Running
 
 from . import handlers
 from .handlers import Call, Reply
@@ -149,26 +148,11 @@ def create_app(double) -> Flask:
     return app
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):  # tests make thousands of calls; keep stderr readable
-        pass
-
-
-class Server:
+class Server(Running):
     """A running double: ``url``, ``zaken_url``, ``documenten_url``, ``catalogi_url``, ``shutdown()``."""
 
     def __init__(self, double, host: str, port: int, quiet: bool = True):
-        self._server = make_server(host, port, create_app(double), threaded=True,
-                                   request_handler=_QuietHandler if quiet else None)
-        self.url = f"http://{host}:{self._server.server_port}"
+        super().__init__(create_app(double), host, port, name="zgw-double", quiet=quiet)
         self.zaken_url = self.url + "/zaken/api/v1"
         self.documenten_url = self.url + "/documenten/api/v1"
         self.catalogi_url = self.url + "/catalogi/api/v1"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name=f"zgw-double-{self._server.server_port}")
-        self._thread.start()
-
-    def shutdown(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
