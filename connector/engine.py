@@ -82,6 +82,9 @@ class Connector:
         routing = self.rules.current().resolve(message)
         sink = routing.sink or self.config.default_sink
         state = {HOLD: states.HELD, IGNORE: states.IGNORED}.get(routing.action, states.PENDING)
+        if state != states.PENDING:  # also in the audit trail; the log line is for the operator watching
+            log.info("%s/%s %s by rule %s (%s): %s", message.channel, message.id, state, routing.rule,
+                     routing.source, routing.reason)
         return [DeliveryPlan(sink=sink, routing=routing, state=state)]
 
     def poll(self, channel: str, now: datetime | None = None) -> PollResult:

@@ -40,3 +40,18 @@ def make_message(id="1", channel="test", version="", in_reply_to=None, text="hel
 @pytest.fixture
 def message_factory():
     return make_message
+
+
+ZGW_SECRET = "e2e-test-secret-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def zgw_server():
+    """The ZGW double on a local port for the whole session: ``(double, server)``; reset it per test."""
+    from connector.doubles import zgw
+
+    double = zgw.ZgwDouble(secret=ZGW_SECRET, client_ids=("connector",),
+                           seed=str(FIXTURES / "zgw" / "catalogus.yaml"))
+    server = zgw.serve(double)
+    yield double, server
+    server.shutdown()

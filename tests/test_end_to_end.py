@@ -12,21 +12,12 @@ import pytest
 import yaml
 
 from connector.config import load_config
-from connector.doubles import feeds, mastodon, zgw
+from connector.doubles import feeds, mastodon
 from connector.engine import Connector
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, ZGW_SECRET as SECRET
 
-SECRET = "e2e-test-secret-0123456789abcdef"
 ACCOUNT = "schochastics"
-
-
-@pytest.fixture(scope="module")
-def zgw_server():
-    double = zgw.ZgwDouble(secret=SECRET, client_ids=("connector",), seed=str(FIXTURES / "zgw" / "catalogus.yaml"))
-    server = zgw.serve(double)
-    yield double, server
-    server.shutdown()
 
 
 @pytest.fixture
