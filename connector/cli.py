@@ -23,16 +23,10 @@ def _config_path(args) -> str:
 
 def _load_config(args):
     from .config import ConfigError, load_config
-    from .rules import RulesError
 
     try:
-        config = load_config(_config_path(args))
-        return config
+        return load_config(_config_path(args))
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        raise SystemExit(2)
-    except RulesError as exc:  # pragma: no cover - rules are checked when the connector is built
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         raise SystemExit(2)

@@ -214,18 +214,20 @@ class Connector:
 
     # -- one cycle ------------------------------------------------------------------------
 
-    def run_once(self) -> tuple[list[PollResult], DeliverResult]:
-        """Poll every channel once, then deliver until nothing is due now."""
-        polls = [self.poll(name) for name in self.sources]
+    def drain(self) -> DeliverResult:
+        """Deliver batches until nothing is due right now (retries and waits are due later)."""
         total = DeliverResult()
         while not self.stopping.is_set():
             batch = self.deliver_due()
             total.add(batch)
-            if not (batch.delivered or batch.retrying or batch.failed or batch.held or batch.waiting):
+            if not (batch.delivered or batch.held):
                 break
-            if not (batch.delivered or batch.held):  # only retries/waits left: they are due later
-                break
-        return polls, total
+        return total
+
+    def run_once(self) -> tuple[list[PollResult], DeliverResult]:
+        """Poll every channel once, then deliver until nothing is due now."""
+        polls = [self.poll(name) for name in self.sources]
+        return polls, self.drain()
 
     def close(self) -> None:
         self.store.close()

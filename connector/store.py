@@ -30,7 +30,7 @@ import json
 import sqlite3
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlite_utils import Database, Migrations
@@ -436,7 +436,3 @@ class StoreSteps:
         result = action()
         self.save(name, result)
         return result
-
-
-def utc(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc)

@@ -32,7 +32,7 @@ def build_scheduler(connector: Connector) -> BackgroundScheduler:
                           name=f"poll {channel.name}", seconds=interval, coalesce=True, max_instances=1,
                           misfire_grace_time=max(1, int(interval)), next_run_time=_now())
     interval = connector.config.delivery["interval"]
-    scheduler.add_job(_deliver_all, "interval", args=[connector], id="deliver", name="deliver due",
+    scheduler.add_job(connector.drain, "interval", id="deliver", name="deliver due",
                       seconds=interval, coalesce=True, max_instances=1,
                       misfire_grace_time=max(1, int(interval)), next_run_time=_now())
     return scheduler
@@ -42,14 +42,6 @@ def _now():
     from datetime import datetime, timezone
 
     return datetime.now(timezone.utc)
-
-
-def _deliver_all(connector: Connector) -> None:
-    """Deliver batches until nothing more is due right now (or we are stopping)."""
-    while not connector.stopping.is_set():
-        batch = connector.deliver_due()
-        if not (batch.delivered or batch.held):
-            break
 
 
 def run_worker(connector: Connector, stop: threading.Event | None = None) -> int:
