@@ -16,7 +16,6 @@ import marshmallow
 import pytest
 import requests
 
-from connector.doubles.zgw import ZgwDouble, serve
 from connector.failures import CONFIGURATION, PERMANENT, RETRY, Failed
 from connector.message import Author, Message, parse_iso
 from connector.rendition import render_html
@@ -24,10 +23,10 @@ from connector.routing import Routing
 from connector.sinks import SINKS, MemorySteps
 from connector.sinks.zgw import ZgwSink, document_identificatie, elfproef, zaak_identificatie
 from connector.sinks.zgw.identity import taal
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, ZGW_SECRET
 from tests.test_rendition import load_message
 
-SECRET = "a-test-secret-long-enough-for-hs256-keys"  # >= 32 bytes: no PyJWT key-length warning
+SECRET = ZGW_SECRET  # the shared double in conftest signs with this one
 RSIN = "002220647"
 ZAAK_42 = "ZAAK-2026-0000000042"
 STEP_NAMES = ["zaak", "document:rendition", "link:rendition", "document:original", "link:original"]
@@ -77,13 +76,11 @@ class CrashingSteps(MemorySteps):
 
 # --- fixtures ----------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def running():
-    """One double per module (reset before each test): starting a server per test is slow."""
-    double = ZgwDouble(secret=SECRET, client_ids=("connector",), seed="fixtures/zgw/catalogus.yaml")
-    server = serve(double, host="127.0.0.1", port=0)
-    yield double, server
-    server.shutdown()
+@pytest.fixture
+def running(zgw_server):
+    """The session's ZGW double (tests/conftest.py), reset before each test."""
+    zgw_server[0].reset()
+    return zgw_server
 
 
 @pytest.fixture

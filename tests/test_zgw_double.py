@@ -16,11 +16,11 @@ import requests
 from connector.doubles.zgw import ZgwDouble, serve
 from connector.doubles.zgw.validation import SPEC_DIR, SPEC_FILES, load_api
 
-from .conftest import SHARED
+from .conftest import SHARED, ZGW_SECRET
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_SPECS = SHARED / "specs" / "zgw"
-SECRET = "insecure-test-secret-of-32-bytes!"
+SECRET = ZGW_SECRET  # the shared double in conftest signs with this one
 RSIN = "002220647"
 OTHER_RSIN = "123456782"
 CRS = {"Accept-Crs": "EPSG:4326", "Content-Crs": "EPSG:4326"}
@@ -43,12 +43,11 @@ def specs_loaded():
         load_api(base)
 
 
-@pytest.fixture(scope="session")
-def running(specs_loaded):
-    double = ZgwDouble(secret=SECRET, client_ids=("connector",), seed="fixtures/zgw/catalogus.yaml")
-    server = serve(double, host="127.0.0.1", port=0)
-    yield double, server
-    server.shutdown()
+@pytest.fixture
+def running(zgw_server, specs_loaded):
+    """The session's ZGW double (tests/conftest.py), reset before each test."""
+    zgw_server[0].reset()
+    return zgw_server
 
 
 @pytest.fixture
