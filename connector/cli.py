@@ -66,10 +66,10 @@ def cmd_run(args) -> int:
             errors += 1
         print(line)
     print(f"deliveries: {delivered.delivered} delivered, {delivered.retrying} to retry, {delivered.waiting} waiting,"
-          f" {delivered.held} held, {delivered.failed} failed")
+          f" {delivered.held} held, {delivered.dead} dead, {delivered.released} put back")
     for error in delivered.errors:
         print(f"  {error}", file=sys.stderr)
-    return 1 if errors or delivered.failed else 0
+    return 1 if errors or delivered.dead else 0
 
 
 def cmd_worker(args) -> int:

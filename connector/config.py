@@ -86,7 +86,7 @@ class ChannelSchema(_Named):
 
 
 class SinkSchema(_Named):
-    pass
+    parallel = fields.Integer(load_default=1, validate=validate.Range(min=1, max=32))
 
 
 class WebSchema(Schema):
@@ -107,6 +107,9 @@ class DeliverySchema(Schema):
     lease = Duration(load_default=300.0)
     backoff_base = Duration(load_default=30.0)
     backoff_max = Duration(load_default=3600.0)
+    pause_base = Duration(load_default=30.0)
+    pause_max = Duration(load_default=600.0)
+    breaker_threshold = fields.Integer(load_default=3, validate=validate.Range(min=1, max=1000))
 
 
 class ConfigSchema(Schema):
@@ -147,6 +150,7 @@ class SinkConfig:
     name: str
     kind: str
     options: dict
+    parallel: int = 1
 
 
 @dataclass
@@ -234,7 +238,8 @@ def load_config(path: str | Path, environ: dict | None = None) -> Config:
         delivery=loaded["delivery"],
         channels=[ChannelConfig(name=c["name"], kind=c["kind"], options=c["options"],
                                 poll_interval=c["poll_interval"], enabled=c["enabled"]) for c in loaded["channels"]],
-        sinks=[SinkConfig(name=s["name"], kind=s["kind"], options=s["options"]) for s in loaded["sinks"]],
+        sinks=[SinkConfig(name=s["name"], kind=s["kind"], options=s["options"], parallel=s["parallel"])
+               for s in loaded["sinks"]],
     )
 
 

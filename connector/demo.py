@@ -84,7 +84,7 @@ def _arrivals(connector: Connector, after: int) -> tuple[int, list[str]]:
         "select e.id, e.kind, m.channel, m.platform_id, d.rule, d.zaak_identificatie, d.last_error,"
         " d.documents_json from events e join deliveries d on d.id = e.delivery_id"
         " join messages m on m.id = d.message_id"
-        " where e.id > ? and e.kind in ('delivery.delivered', 'delivery.held', 'delivery.ignored', 'delivery.failed')"
+        " where e.id > ? and e.kind in ('delivery.delivered', 'delivery.held', 'delivery.ignored', 'delivery.dead')"
         " order by e.id", [after])
     lines = []
     for row in rows:

@@ -2,31 +2,45 @@
 
 :class:`Connector` is built from a validated :class:`~connector.config.Config`. The scheduler
 (``connector worker``), ``connector run --once``, the demo and the tests all drive it through
-:meth:`Connector.poll`, :meth:`Connector.deliver_due` and :meth:`Connector.run_once`.
+:meth:`Connector.poll`, :meth:`Connector.deliver_due`, :meth:`Connector.drain` and
+:meth:`Connector.run_once`.
 
 Polling: each page a source yields is routed by the current mapping rules and saved, with its
-deliveries and the channel's new cursor, in one transaction (:meth:`Store.save_page`).
+deliveries and the channel's new cursor, in one transaction (:meth:`Store.save_page`). A
+rate-limited channel pauses until the platform's reset; other failures back off exponentially
+(poll interval x 2^failures, at most an hour); other channels carry on.
 
-Delivering: due deliveries are claimed oldest message first, so a parent is normally delivered
-before its replies. ``follow_thread`` routings look up the parent's zaak; when the parent is still
-on its way the reply waits, when it has no zaak the rule's fallback applies. Failures are handled by
-verdict: ``permanent`` -> failed at once; ``retry``/``rate_limited`` -> retry_wait with exponential
-backoff and jitter (``retry_at`` from the server honoured) until ``max_attempts``;
-``configuration`` -> retry_wait without burning an attempt (an operator must fix something).
+Delivering: due deliveries are claimed oldest message first and grouped by the zaak they go to
+(a reply joins its parent's group); groups run in parallel up to the sink's ``parallel`` setting,
+deliveries within a group one after another, so two deliveries never touch one zaak at once and a
+parent is delivered before its replies. ``follow_thread`` routings look up the parent's zaak;
+when the parent is still on its way the reply waits, when it has no zaak the rule's fallback
+applies.
+
+Failures by verdict:
+
+``permanent``      the delivery is dead at once (an admin requeues it after a fix).
+``retry``          retry_wait with exponential backoff and jitter until ``max_attempts``, then dead;
+                   after ``breaker_threshold`` consecutive ones the whole sink pauses briefly (an
+                   outage), so waiting messages do not spend their attempts meanwhile.
+``rate_limited``   retry_wait at the server's ``retry_at``; the sink pauses until then.
+``configuration``  the sink pauses (doubling up to ``pause_max``) and the delivery goes back to
+                   pending without spending an attempt: an operator must act, status says so.
 """
 from __future__ import annotations
 
 import logging
 import random
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from . import states
 from .config import Config
-from .failures import CONFIGURATION, PERMANENT, RATE_LIMITED, Failed, Failure
+from .failures import CONFIGURATION, PERMANENT, RATE_LIMITED, RETRY, Failed, Failure
 from .message import utcnow
-from .routing import FOLLOW_THREAD, HOLD, IGNORE, Routing
+from .routing import ATTACH, FOLLOW_THREAD, HOLD, IGNORE, Routing
 from .rulesholder import RulesHolder
 from .sinks import load_all as load_sinks
 from .sources import load_all as load_sources
@@ -35,6 +49,7 @@ from .store import DeliveryPlan, DeliveryRow, Store
 log = logging.getLogger(__name__)
 
 PARENT_WAIT = timedelta(seconds=30)
+CHANNEL_BACKOFF_MAX = 3600.0
 
 
 @dataclass
@@ -53,12 +68,13 @@ class DeliverResult:
     delivered: int = 0
     retrying: int = 0
     waiting: int = 0
-    failed: int = 0
+    dead: int = 0
     held: int = 0
+    released: int = 0
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: "DeliverResult") -> None:
-        for name in ("delivered", "retrying", "waiting", "failed", "held"):
+        for name in ("delivered", "retrying", "waiting", "dead", "held", "released"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors += other.errors
 
@@ -72,8 +88,14 @@ class Connector:
         self.rules = rules or RulesHolder(config.mappings, sink_names=[s.name for s in config.sinks])
         self.sources = {c.name: sources.get_class(c.kind)(c.name, c.options) for c in config.channels if c.enabled}
         self.sinks = {s.name: sinks.get_class(s.kind)(s.name, s.options) for s in config.sinks}
+        self.parallel = {s.name: s.parallel for s in config.sinks}
         self.store = store or Store(config.store)
         self.stopping = threading.Event()
+        self._executors = {name: ThreadPoolExecutor(n, thread_name_prefix=f"deliver-{name}")
+                           for name, n in self.parallel.items() if n > 1}
+        self._breaker_lock = threading.Lock()
+        self._transient_streak: dict[str, int] = {}
+        self._pause_seconds: dict[str, float] = {}
         self.store.register({c.name: c.kind for c in config.channels}, {s.name: s.kind for s in config.sinks})
 
     # -- ingest -------------------------------------------------------------------------
@@ -90,9 +112,10 @@ class Connector:
     def poll(self, channel: str, now: datetime | None = None) -> PollResult:
         """Fetch what is new on one channel and store it. Never raises for channel trouble."""
         result = PollResult(channel)
+        now = now or utcnow()
         paused = self.store.channel_paused_until(channel)
-        if paused and paused > (now or utcnow()):
-            result.skipped = f"rate-limited until {paused.isoformat()}"
+        if paused and paused > now:
+            result.skipped = f"paused until {paused.isoformat()}"
             return result
         self.rules.refresh()
         source = self.sources[channel]
@@ -109,30 +132,76 @@ class Connector:
                     break
         except Failed as exc:
             result.error = exc.failure
-            paused_until = exc.failure.retry_at if exc.failure.verdict == RATE_LIMITED else None
-            self.store.record_poll(channel, exc.failure, paused_until=paused_until)
-            log.warning("channel %s: %s", channel, exc.failure.message)
-            return result
         except Exception as exc:  # a bug in a source must not stop the other channels
             log.exception("channel %s crashed", channel)
-            result.error = Failure("retry", f"internal error in source: {type(exc).__name__}: {exc}")
-            self.store.record_poll(channel, result.error)
+            result.error = Failure(RETRY, f"internal error in source: {type(exc).__name__}: {exc}")
+        if result.error is None:
+            self.store.record_poll(channel)
             return result
-        self.store.record_poll(channel)
+        until, reason = self._channel_pause(channel, result.error, now)
+        self.store.record_poll(channel, result.error, paused_until=until, paused_reason=reason)
+        log.warning("channel %s: %s (%s until %s)", channel, result.error.message, reason, until.isoformat())
         return result
+
+    def _channel_pause(self, channel: str, failure: Failure, now: datetime) -> tuple[datetime, str]:
+        if failure.verdict == RATE_LIMITED and failure.retry_at:
+            return failure.retry_at, "rate_limited"
+        failures = self.store.channel_failures(channel) + 1
+        interval = next(c.poll_interval for c in self.config.channels if c.name == channel)
+        delay = min(CHANNEL_BACKOFF_MAX, interval * 2 ** failures)
+        if failure.retry_at and failure.retry_at > now + timedelta(seconds=delay):
+            return failure.retry_at, "rate_limited" if failure.verdict == RATE_LIMITED else "backoff"
+        return now + timedelta(seconds=delay), f"backoff after {failures} failed poll(s)"
 
     # -- delivery -----------------------------------------------------------------------
 
     def deliver_due(self, limit: int | None = None, now: datetime | None = None) -> DeliverResult:
-        """Claim and deliver one batch of due deliveries."""
+        """Claim and deliver one batch of due deliveries, in parallel per sink where configured."""
         settings = self.config.delivery
-        total = DeliverResult()
         rows = self.store.claim_due(limit or settings["batch_size"], int(settings["lease"]), now=now)
-        for index, row in enumerate(rows):
-            if self.stopping.is_set():
-                for unstarted in rows[index:]:
-                    self.store.release(unstarted.id)
-                break
+        total = DeliverResult()
+        groups = self._group(rows)
+        futures = []
+        for (sink, _), group in groups.items():
+            executor = self._executors.get(sink)
+            if executor is None:
+                total.add(self._deliver_group(group, now))
+            else:
+                futures.append(executor.submit(self._deliver_group, group, now))
+        for future in futures:
+            total.add(future.result())
+        return total
+
+    def _group(self, rows: list[DeliveryRow]) -> dict[tuple, list[DeliveryRow]]:
+        """Group a batch by (sink, zaak): a group's deliveries touch one zaak and run in order."""
+        groups: dict[tuple, list[DeliveryRow]] = {}
+        key_of_message: dict[tuple, tuple] = {}
+        for row in rows:
+            message, routing = row.message, row.routing
+            key = None
+            if routing.action == FOLLOW_THREAD and not routing.zaak_url and message.in_reply_to:
+                key = key_of_message.get((row.sink, message.channel, message.in_reply_to))  # parent in batch
+                if key is None:
+                    _, zaak_url = self.store.thread_zaak(message.channel, message.in_reply_to, row.sink)
+                    key = (row.sink, ("zaak", zaak_url)) if zaak_url else (row.sink, ("thread", message.in_reply_to))
+            elif routing.zaak_url:
+                key = (row.sink, ("zaak", routing.zaak_url))
+            elif routing.action == ATTACH:
+                key = (row.sink, ("identificatie", routing.zaak_identificatie))
+            if key is None:  # a new zaak for this message (all versions of it share the zaak)
+                key = (row.sink, ("message", message.channel, message.id))
+            key_of_message[(row.sink, message.channel, message.id)] = key
+            groups.setdefault(key, []).append(row)
+        return groups
+
+    def _deliver_group(self, rows: list[DeliveryRow], now: datetime | None = None) -> DeliverResult:
+        total = DeliverResult()
+        for row in rows:
+            paused, reason = self.store.sink_pause(row.sink)
+            if self.stopping.is_set() or (paused and paused > (now or utcnow())):
+                self.store.release(row.id, "shutting down" if self.stopping.is_set() else f"sink paused: {reason}")
+                total.released += 1
+                continue
             total.add(self.deliver_one(row))
         return total
 
@@ -146,20 +215,19 @@ class Connector:
                 return result
         sink = self.sinks.get(row.sink)
         if sink is None:
-            failure = Failure(CONFIGURATION, f"sink {row.sink!r} is not configured")
-            self.store.mark_failed(row.id, failure, states.RETRY_WAIT, utcnow() + timedelta(minutes=5),
-                                   count_attempt=False)
-            result.retrying += 1
-            return result
+            return self._failed(row, Failure(CONFIGURATION, f"sink {row.sink!r} is not configured"), result)
         try:
             delivered = sink.deliver(row.message, routing, steps)
         except Failed as exc:
             return self._failed(row, exc.failure, result)
         except Exception as exc:  # a bug: keep the message, retry later, tell the operator
             log.exception("delivery %s crashed", row.id)
-            return self._failed(row, Failure("retry", f"internal error in sink: {type(exc).__name__}: {exc}"), result)
+            return self._failed(row, Failure(RETRY, f"internal error in sink: {type(exc).__name__}: {exc}"), result)
         self.store.mark_delivered(row.id, delivered.zaak_url, delivered.zaak_identificatie,
                                   [vars(d) for d in delivered.documents])
+        with self._breaker_lock:
+            self._transient_streak[row.sink] = 0
+            self._pause_seconds.pop(row.sink, None)
         result.delivered += 1
         return result
 
@@ -193,24 +261,48 @@ class Connector:
     def _failed(self, row: DeliveryRow, failure: Failure, result: DeliverResult) -> DeliverResult:
         settings = self.config.delivery
         result.errors.append(f"delivery {row.id}: {failure.message}")
+        now = utcnow()
         if failure.verdict == PERMANENT:
-            self.store.mark_failed(row.id, failure, states.FAILED)
-            result.failed += 1
+            self.store.mark_failed(row.id, failure, states.DEAD)
+            result.dead += 1
             return result
-        configuration = failure.verdict == CONFIGURATION
-        attempts = row.attempts + (0 if configuration else 1)
+        if failure.verdict == CONFIGURATION:
+            # nothing is wrong with this message: put it back and pause the sink until someone acts
+            with self._breaker_lock:
+                seconds = self._pause_seconds.get(row.sink, settings["pause_base"] / 2) * 2
+                seconds = self._pause_seconds[row.sink] = min(seconds, settings["pause_max"])
+            self.store.pause_sink(row.sink, now + timedelta(seconds=seconds), f"configuration: {failure.message}")
+            self.store.mark_failed(row.id, failure, states.PENDING, now + timedelta(seconds=seconds),
+                                   count_attempt=False)
+            result.released += 1
+            return result
+        attempts = row.attempts + 1
         if attempts >= settings["max_attempts"]:
-            self.store.mark_failed(row.id, failure, states.FAILED)
-            result.failed += 1
+            self.store.mark_failed(row.id, failure, states.DEAD)
+            result.dead += 1
             return result
-        delay = min(settings["backoff_max"], settings["backoff_base"] * (2 ** max(attempts - 1, 0)))
-        delay = delay * (0.5 + random.random() / 2)  # full jitter on the upper half
-        retry_at = utcnow() + timedelta(seconds=delay)
+        delay = min(settings["backoff_max"], settings["backoff_base"] * (2 ** (attempts - 1)))
+        delay = delay * (0.5 + random.random() / 2)  # jitter in the upper half
+        retry_at = now + timedelta(seconds=delay)
         if failure.retry_at and failure.retry_at > retry_at:
             retry_at = failure.retry_at
-        self.store.mark_failed(row.id, failure, states.RETRY_WAIT, retry_at, count_attempt=not configuration)
+        self.store.mark_failed(row.id, failure, states.RETRY_WAIT, retry_at)
+        self._trip_breaker(row.sink, failure, now)
         result.retrying += 1
         return result
+
+    def _trip_breaker(self, sink: str, failure: Failure, now: datetime) -> None:
+        """A 429, or several transient failures in a row, pause the sink: it is down or overloaded."""
+        settings = self.config.delivery
+        with self._breaker_lock:
+            streak = self._transient_streak[sink] = self._transient_streak.get(sink, 0) + 1
+        if failure.verdict == RATE_LIMITED:
+            until = failure.retry_at or now + timedelta(seconds=settings["pause_base"])
+            self.store.pause_sink(sink, until, f"rate limited: {failure.message}")
+        elif streak >= settings["breaker_threshold"]:
+            seconds = min(settings["pause_max"], settings["pause_base"] * 2 ** (streak - settings["breaker_threshold"]))
+            self.store.pause_sink(sink, now + timedelta(seconds=seconds),
+                                  f"{streak} failures in a row, last: {failure.message}")
 
     # -- one cycle ------------------------------------------------------------------------
 
@@ -230,4 +322,6 @@ class Connector:
         return polls, self.drain()
 
     def close(self) -> None:
+        for executor in self._executors.values():
+            executor.shutdown(wait=True)
         self.store.close()

@@ -83,6 +83,15 @@ def m001_initial(db: Database) -> None:
     db["events"].create_index(["delivery_id"])
 
 
+@migrations()
+def m002_pauses(db: Database) -> None:
+    """Sinks pause on configuration errors and outages; channels back off after failed polls."""
+    db["sinks"].add_column("paused_until", str)
+    db["sinks"].add_column("paused_reason", str)
+    db["channels"].add_column("failures", int)
+    db["channels"].add_column("paused_reason", str)
+
+
 @dataclass(frozen=True)
 class DeliveryPlan:
     """What ingest decided for one message and one sink: initial state and routing."""
@@ -139,6 +148,9 @@ class Store:
             self.db.execute("PRAGMA foreign_keys = ON")
             if self.path != ":memory:":
                 self.db.enable_wal()
+                # In WAL mode NORMAL survives a process crash (SIGKILL) intact; only a power cut may lose
+                # the last commits, and every delivery step is idempotent, so a redo cannot duplicate.
+                self.db.execute("PRAGMA synchronous = NORMAL")
             migrations.apply(self.db)
 
     def close(self) -> None:
@@ -157,6 +169,9 @@ class Store:
     def _ensure_channel(self, channel: str, kind: str = "") -> None:
         self.db.execute("insert or ignore into channels (name, kind, updated_at) values (?, ?, ?)",
                         [channel, kind, _now()])
+
+    def _ensure_sink(self, sink: str) -> None:
+        self.db.execute("insert or ignore into sinks (name, kind, updated_at) values (?, '', ?)", [sink, _now()])
 
     def register(self, channels: dict[str, str], sinks: dict[str, str]) -> None:
         """Make sure every configured channel and sink has a status row (name -> kind)."""
@@ -206,8 +221,9 @@ class Store:
                          now, now, now]).lastrowid
                     self._event(f"delivery.{plan.state}", sink=plan.sink, message_id=message_id,
                                 delivery_id=delivery_id,
-                                detail={"rule": plan.routing.rule, "source": plan.routing.source,
-                                        "action": plan.routing.action, "reason": plan.routing.reason})
+                                detail={"from": None, "attempt": 0, "rule": plan.routing.rule,
+                                        "source": plan.routing.source, "action": plan.routing.action,
+                                        "reason": plan.routing.reason})
             for item in quarantined:
                 qid = self.db.execute(
                     "insert into quarantine (channel, at, reason, item_id, page_url, raw) values (?,?,?,?,?,?)",
@@ -218,17 +234,28 @@ class Store:
                             [_dumps(state), now, channel])
         return SaveResult(new=new, duplicates=duplicates, quarantined=len(quarantined))
 
-    def record_poll(self, channel: str, failure: Failure | None = None, paused_until: datetime | None = None) -> None:
+    def record_poll(self, channel: str, failure: Failure | None = None, paused_until: datetime | None = None,
+                    paused_reason: str | None = None) -> None:
+        """A poll's outcome: success clears errors and pauses; a failure counts and may pause the channel."""
         now = _now()
         with self._lock, self.db.atomic():
             self._ensure_channel(channel)
             if failure is None:
                 self.db.execute("update channels set last_poll_at = ?, last_success_at = ?, last_error = null,"
-                                " paused_until = null where name = ?", [now, now, channel])
+                                " paused_until = null, paused_reason = null, failures = 0 where name = ?",
+                                [now, now, channel])
             else:
-                self.db.execute("update channels set last_poll_at = ?, last_error = ?, paused_until = ?"
-                                " where name = ?", [now, failure.message, iso(paused_until), channel])
-                self._event("channel.error", channel=channel, detail=failure.to_dict())
+                self.db.execute("update channels set last_poll_at = ?, last_error = ?, paused_until = ?,"
+                                " paused_reason = ?, failures = coalesce(failures, 0) + 1 where name = ?",
+                                [now, failure.message, iso(paused_until), paused_reason, channel])
+                self._event("channel.error", channel=channel,
+                            detail={**failure.to_dict(), "paused_until": iso(paused_until)})
+
+    def channel_failures(self, channel: str) -> int:
+        """Consecutive failed polls of ``channel`` so far."""
+        with self._lock:
+            row = self.db.execute("select failures from channels where name = ?", [channel]).fetchone()
+        return (row[0] or 0) if row else 0
 
     def channel_paused_until(self, channel: str) -> datetime | None:
         with self._lock:
@@ -237,29 +264,54 @@ class Store:
             return parse_iso(rows[0]["paused_until"])
         return None
 
+    # -- sinks ----------------------------------------------------------------------------
+
+    def pause_sink(self, sink: str, until: datetime, reason: str) -> None:
+        """No delivery to ``sink`` is claimed before ``until``: an outage or bad configuration
+        should not make every waiting message spend its attempts."""
+        with self._lock, self.db.atomic():
+            self._ensure_sink(sink)
+            self.db.execute("update sinks set paused_until = ?, paused_reason = ?, last_error = ?, updated_at = ?"
+                            " where name = ?", [iso(until), reason, reason, _now(), sink])
+            self._event("sink.paused", sink=sink, detail={"until": iso(until), "reason": reason})
+
+    def sink_pause(self, sink: str) -> tuple[datetime | None, str | None]:
+        with self._lock:
+            row = self.db.execute("select paused_until, paused_reason from sinks where name = ?", [sink]).fetchone()
+        if not row or not row[0]:
+            return None, None
+        return parse_iso(row[0]), row[1]
+
     # -- deliveries -----------------------------------------------------------------------
 
-    def claim_due(self, limit: int = 50, lease_seconds: int = 300, now: datetime | None = None) -> list[DeliveryRow]:
+    def claim_due(self, limit: int = 50, lease_seconds: int = 300, now: datetime | None = None,
+                  sinks: list[str] | None = None) -> list[DeliveryRow]:
         """Claim up to ``limit`` due deliveries (oldest message first) and mark them in_progress.
 
-        A delivery left in_progress past its lease (a crashed worker) is due again.
+        A delivery left in_progress past its lease (a crashed worker) is due again. Deliveries of a
+        paused sink are not claimed. ``sinks`` restricts the claim to those sinks.
         """
         now = now or utcnow()
         lease = iso(now + timedelta(seconds=lease_seconds))
+        sink_filter = ""
+        params = {"now": iso(now), "limit": limit}
+        if sinks is not None:
+            names = {f"s{i}": name for i, name in enumerate(sinks)}
+            sink_filter = f" and d.sink in ({', '.join(':' + k for k in names) or 'null'})"
+            params.update(names)
         with self._lock, self.db.atomic():
             rows = list(self.db.query(
                 "select d.*, m.message_json, m.raw, m.raw_media_type, m.page_url, m.fetched_at"
                 " from deliveries d join messages m on m.id = d.message_id"
-                " where (d.state in ('pending', 'retry_wait', 'waiting') and d.next_attempt_at <= :now)"
-                "    or (d.state = 'in_progress' and d.lease_until <= :now)"
-                " order by m.created_at, m.id limit :limit",
-                {"now": iso(now), "limit": limit}))
+                " where ((d.state in ('pending', 'retry_wait', 'waiting') and d.next_attempt_at <= :now)"
+                "    or (d.state = 'in_progress' and d.lease_until <= :now))"
+                "   and d.sink not in (select name from sinks where paused_until > :now)"
+                f"{sink_filter} order by m.created_at, m.id limit :limit", params))
             claimed = []
             for row in rows:
-                if row["state"] != states.IN_PROGRESS:
-                    states.check(row["state"], states.IN_PROGRESS)
-                self.db.execute("update deliveries set state = 'in_progress', lease_until = ?, updated_at = ?"
-                                " where id = ?", [lease, iso(now), row["id"]])
+                reclaimed = row["state"] == states.IN_PROGRESS
+                self._transition(row["id"], states.IN_PROGRESS, lease_until=lease,
+                                 detail={"reclaimed": True} if reclaimed else None)
                 claimed.append(self._delivery_row(row, states.IN_PROGRESS))
         return claimed
 
@@ -272,71 +324,80 @@ class Store:
                            routing=Routing.from_dict(json.loads(row["routing_json"])), attempts=row["attempts"],
                            last_error=row["last_error"], zaak_url=row["zaak_url"], message=message)
 
-    def _transition(self, delivery_id: int, new_state: str, **columns) -> dict:
-        row = self.db.execute("select state, message_id, sink from deliveries where id = ?", [delivery_id]).fetchone()
+    def _transition(self, delivery_id: int, new_state: str, error: str | None = None, detail: dict | None = None,
+                    **columns) -> dict:
+        """Change a delivery's state (checked against the transition table) and record the event.
+
+        Every event carries the previous state, the attempt count and the error, if any.
+        """
+        row = self.db.execute("select state, message_id, sink, attempts from deliveries where id = ?",
+                              [delivery_id]).fetchone()
         if row is None:
             raise KeyError(f"no delivery {delivery_id}")
-        states.check(row[0], new_state)
+        previous, message_id, sink, attempts = row
+        states.check(previous, new_state)
         columns.update(state=new_state, updated_at=_now())
         assignments = ", ".join(f"{name} = ?" for name in columns)
         self.db.execute(f"update deliveries set {assignments} where id = ?", [*columns.values(), delivery_id])
-        return {"from": row[0], "message_id": row[1], "sink": row[2]}
+        self._event(f"delivery.{new_state}", sink=sink, message_id=message_id, delivery_id=delivery_id,
+                    detail={"from": previous, "attempt": columns.get("attempts", attempts or 0), "error": error,
+                            **(detail or {})})
+        return {"from": previous, "message_id": message_id, "sink": sink}
 
     def mark_delivered(self, delivery_id: int, zaak_url: str, zaak_identificatie: str, documents: list[dict]) -> None:
         with self._lock, self.db.atomic():
             info = self._transition(delivery_id, states.DELIVERED, zaak_url=zaak_url,
                                     zaak_identificatie=zaak_identificatie, documents_json=_dumps(documents),
                                     last_error=None, failure_json=None, lease_until=None,
-                                    attempts=self._attempts(delivery_id) + 1)
-            self.db.execute("update sinks set last_ok_at = ?, last_error = null where name = ?",
-                            [_now(), info["sink"]])
-            self._event("delivery.delivered", sink=info["sink"], message_id=info["message_id"],
-                        delivery_id=delivery_id,
-                        detail={"zaak": zaak_url, "zaak_identificatie": zaak_identificatie, "documents": documents})
+                                    attempts=self._attempts(delivery_id) + 1,
+                                    detail={"zaak": zaak_url, "zaak_identificatie": zaak_identificatie,
+                                            "documents": documents})
+            self._ensure_sink(info["sink"])
+            self.db.execute("update sinks set last_ok_at = ?, last_error = null, paused_until = null,"
+                            " paused_reason = null where name = ?", [_now(), info["sink"]])
 
     def _attempts(self, delivery_id: int) -> int:
         return self.db.execute("select attempts from deliveries where id = ?", [delivery_id]).fetchone()[0] or 0
 
     def mark_failed(self, delivery_id: int, failure: Failure, new_state: str,
                     next_attempt_at: datetime | None = None, count_attempt: bool = True) -> int:
-        """Record a failed attempt: ``retry_wait`` (with ``next_attempt_at``) or ``failed``. Returns attempts."""
+        """Record a failed attempt: ``retry_wait`` (with ``next_attempt_at``), ``pending`` or ``dead``.
+
+        Returns the attempt count.
+        """
         with self._lock, self.db.atomic():
             attempts = self._attempts(delivery_id) + (1 if count_attempt else 0)
-            info = self._transition(delivery_id, new_state, attempts=attempts, last_error=failure.message,
-                                    failure_json=_dumps(failure.to_dict()), lease_until=None,
-                                    next_attempt_at=iso(next_attempt_at or utcnow()))
+            info = self._transition(delivery_id, new_state, error=failure.message, attempts=attempts,
+                                    last_error=failure.message, failure_json=_dumps(failure.to_dict()),
+                                    lease_until=None, next_attempt_at=iso(next_attempt_at or utcnow()),
+                                    detail={"verdict": failure.verdict, "status": failure.status,
+                                            "problem": failure.detail})
+            self._ensure_sink(info["sink"])
             self.db.execute("update sinks set last_error = ?, updated_at = ? where name = ?",
                             [failure.message, _now(), info["sink"]])
-            self._event(f"delivery.{new_state}", sink=info["sink"], message_id=info["message_id"],
-                        delivery_id=delivery_id, detail={"attempt": attempts, **failure.to_dict()})
         return attempts
 
     def mark_waiting(self, delivery_id: int, reason: str, next_attempt_at: datetime) -> None:
         with self._lock, self.db.atomic():
-            info = self._transition(delivery_id, states.WAITING, last_error=reason, lease_until=None,
-                                    next_attempt_at=iso(next_attempt_at))
-            self._event("delivery.waiting", sink=info["sink"], message_id=info["message_id"],
-                        delivery_id=delivery_id, detail={"reason": reason})
+            self._transition(delivery_id, states.WAITING, error=reason, last_error=reason, lease_until=None,
+                             next_attempt_at=iso(next_attempt_at))
 
     def reroute(self, delivery_id: int, routing: Routing, new_state: str) -> None:
-        """Replace a delivery's routing (a follow_thread resolved or fallen back) and set its state."""
+        """Replace a delivery's routing (a follow_thread fallen back) and set its state."""
         with self._lock, self.db.atomic():
-            info = self._transition(delivery_id, new_state, routing_json=_dumps(routing.to_dict()),
-                                    rule=routing.rule, lease_until=None)
-            self._event(f"delivery.{new_state}", sink=info["sink"], message_id=info["message_id"],
-                        delivery_id=delivery_id, detail={"rule": routing.rule, "action": routing.action,
-                                                         "reason": routing.reason})
+            self._transition(delivery_id, new_state, routing_json=_dumps(routing.to_dict()), rule=routing.rule,
+                             lease_until=None, detail={"rule": routing.rule, "action": routing.action,
+                                                       "reason": routing.reason})
 
-    def release(self, delivery_id: int) -> None:
-        """Give back a claimed delivery untouched (shutdown before it started)."""
+    def release(self, delivery_id: int, reason: str = "released unstarted") -> None:
+        """Give back a claimed delivery untouched (shutdown, or its sink paused meanwhile)."""
         with self._lock, self.db.atomic():
-            self._transition(delivery_id, states.PENDING, lease_until=None)
+            self._transition(delivery_id, states.PENDING, lease_until=None, detail={"reason": reason})
 
     def requeue(self, delivery_id: int, who: str = "admin") -> None:
         with self._lock, self.db.atomic():
-            info = self._transition(delivery_id, states.PENDING, next_attempt_at=_now(), lease_until=None)
-            self._event("delivery.requeued", sink=info["sink"], message_id=info["message_id"],
-                        delivery_id=delivery_id, detail={"by": who, "from": info["from"]})
+            self._transition(delivery_id, states.PENDING, next_attempt_at=_now(), lease_until=None,
+                             detail={"requeued_by": who})
 
     def thread_zaak(self, channel: str, platform_id: str, sink: str) -> tuple[str | None, str | None]:
         """The zaak of the message ``platform_id`` in ``channel`` for ``sink``: ``(state, zaak_url)``.
@@ -396,12 +457,14 @@ class Store:
     def channel_rows(self) -> list[dict]:
         return self.query(
             "select c.name, c.kind, c.last_poll_at, c.last_success_at, c.last_error, c.paused_until,"
+            " c.paused_reason, coalesce(c.failures, 0) as failures,"
             " (select count(*) from messages m where m.channel = c.name) as messages,"
             " (select count(*) from quarantine q where q.channel = c.name) as quarantined"
             " from channels c order by c.name")
 
     def sink_rows(self) -> list[dict]:
-        return self.query("select name, kind, last_error, last_ok_at from sinks order by name")
+        return self.query("select name, kind, last_error, last_ok_at, paused_until, paused_reason from sinks"
+                          " order by name")
 
     def deliveries(self, state: str | None = None, limit: int = 100) -> list[dict]:
         where, params = ("where d.state = ?", [state]) if state else ("", [])

@@ -5,6 +5,8 @@ test is the engine's reaction to each verdict; the real ZGW sink is exercised en
 """
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,9 +24,31 @@ from .conftest import FIXTURES, make_message
 class ScriptedSink(Sink):
     kind = "scripted-test"
     script: list = []
+    delay = 0.0
+    lock = threading.Lock()
+    active: dict = {}
+    overlaps: list = []
+    peak = 0
+    order: list = []
 
     def deliver(self, message, routing, steps):
-        outcome = self.script.pop(0) if self.script else "ok"
+        zaak = routing.zaak_url or routing.zaak_identificatie or f"http://zaken/{message.id}"
+        with self.lock:
+            if self.active.get(zaak):
+                self.overlaps.append(zaak)
+            self.active[zaak] = self.active.get(zaak, 0) + 1
+            ScriptedSink.peak = max(ScriptedSink.peak, sum(self.active.values()))
+            self.order.append(message.id)
+        try:
+            time.sleep(self.delay)
+            return self._outcome(message, routing)
+        finally:
+            with self.lock:
+                self.active[zaak] -= 1
+
+    def _outcome(self, message, routing):
+        with self.lock:
+            outcome = self.script.pop(0) if self.script else "ok"
         if isinstance(outcome, Failure):
             raise Failed(outcome)
         if isinstance(outcome, Exception):
@@ -56,15 +80,16 @@ def write_rules(folder: Path, otherwise: bool = True) -> Path:
 def build(tmp_path):
     made = []
 
-    def factory(otherwise=True, **delivery):
+    def factory(otherwise=True, parallel=1, **delivery):
         settings = {"interval": 1, "batch_size": 50, "max_attempts": 3, "lease": 300, "backoff_base": 10,
-                    "backoff_max": 600, **delivery}
+                    "backoff_max": 600, "pause_base": 30, "pause_max": 600, "breaker_threshold": 3, **delivery}
         config = Config(path=tmp_path / "c.yaml", store=tmp_path / "c.db",
                         mappings=write_rules(tmp_path / "mappings", otherwise), web={}, delivery=settings,
-                        channels=[], sinks=[SinkConfig("s", "scripted-test", {})])
+                        channels=[], sinks=[SinkConfig("s", "scripted-test", {}, parallel=parallel)])
         connector = Connector(config)
         made.append(connector)
-        ScriptedSink.script = []
+        ScriptedSink.script, ScriptedSink.delay, ScriptedSink.peak = [], 0.0, 0
+        ScriptedSink.active, ScriptedSink.overlaps, ScriptedSink.order = {}, [], []
         return connector
 
     yield factory
@@ -88,7 +113,7 @@ def test_permanent_failure_fails_at_once_with_the_message_verbatim(build):
     ScriptedSink.script = [Failure("permanent", "POST /zaken: HTTP 400 Invalid input. [omschrijving: max_length]")]
     result = connector.deliver_due()
     row = delivery(connector, "1")
-    assert result.failed == 1 and row["state"] == "failed" and row["attempts"] == 1
+    assert result.dead == 1 and row["state"] == "dead" and row["attempts"] == 1
     assert row["last_error"] == "POST /zaken: HTTP 400 Invalid input. [omschrijving: max_length]"
 
 
@@ -106,7 +131,7 @@ def test_transient_failures_back_off_then_fail_after_max_attempts(build):
     assert delivery(connector, "1")["attempts"] == 2
     connector.deliver_due(now=utcnow() + timedelta(hours=2))
     row = delivery(connector, "1")
-    assert row["state"] == "failed" and row["attempts"] == 3
+    assert row["state"] == "dead" and row["attempts"] == 3
 
 
 def test_server_retry_at_is_honoured(build):
@@ -118,15 +143,45 @@ def test_server_retry_at_is_honoured(build):
     assert parse_iso(delivery(connector, "1")["next_attempt_at"]) >= later.replace(microsecond=0)
 
 
-def test_configuration_failure_does_not_burn_attempts(build):
+def test_configuration_failure_pauses_the_sink_and_burns_no_attempts(build):
     connector = build(max_attempts=2)
-    ingest(connector, make_message("1"))
-    ScriptedSink.script = [Failure("configuration", "HTTP 403 invalid-jwt-signature")] * 5
-    for hour in range(5):
-        connector.deliver_due(now=utcnow() + timedelta(hours=hour * 2))
-    row = delivery(connector, "1")
-    assert row["state"] == "retry_wait" and row["attempts"] == 0
-    assert "invalid-jwt-signature" in row["last_error"]
+    ingest(connector, *(make_message(str(n), created_minute=n) for n in range(5)))
+    ScriptedSink.script = [Failure("configuration", "HTTP 403 invalid-jwt-signature")]
+    result = connector.deliver_due()
+    assert result.released == 5 and result.dead == 0  # one tried, four not even tried
+    paused, reason = connector.store.sink_pause("s")
+    assert paused > utcnow() and "invalid-jwt-signature" in reason
+    rows = [delivery(connector, str(n)) for n in range(5)]
+    assert {r["state"] for r in rows} == {"pending"} and {r["attempts"] for r in rows} == {0}
+    assert connector.deliver_due().delivered == 0  # nothing is claimed while paused
+    # the pause doubles while the problem persists, and lifts with the first success
+    ScriptedSink.script = [Failure("configuration", "HTTP 403 invalid-jwt-signature")]
+    connector.deliver_due(now=paused + timedelta(seconds=1))
+    second, _ = connector.store.sink_pause("s")
+    assert second - utcnow() > timedelta(seconds=50)  # 60 s now, was 30 s
+    assert connector.deliver_due(now=second + timedelta(seconds=1)).delivered == 5
+    assert connector.store.sink_pause("s") == (None, None)
+
+
+def test_consecutive_transient_failures_trip_the_breaker(build):
+    connector = build(breaker_threshold=3, batch_size=10)
+    ingest(connector, *(make_message(str(n), created_minute=n) for n in range(6)))
+    ScriptedSink.script = [Failure("retry", "HTTP 503")] * 3
+    result = connector.deliver_due()
+    assert result.retrying == 3 and result.released == 3  # the last three were never tried
+    paused, reason = connector.store.sink_pause("s")
+    assert paused is not None and reason.startswith("3 failures in a row")
+    assert sorted(delivery(connector, str(n))["attempts"] for n in range(6)) == [0, 0, 0, 1, 1, 1]
+
+
+def test_rate_limit_pauses_the_sink_until_reset(build):
+    connector = build()
+    ingest(connector, make_message("1"), make_message("2", created_minute=1))
+    reset = utcnow() + timedelta(minutes=10)
+    ScriptedSink.script = [Failure("rate_limited", "HTTP 429", retry_at=reset)]
+    result = connector.deliver_due()
+    assert result.retrying == 1 and result.released == 1
+    assert connector.store.sink_pause("s")[0] == reset.replace(microsecond=reset.microsecond // 1000 * 1000)
 
 
 def test_a_crashing_sink_keeps_the_message_for_a_retry(build):
@@ -187,5 +242,38 @@ def test_held_and_ignored_messages_are_never_sent(build, tmp_path):
     ingest(connector, make_message("1"))
     ScriptedSink.script = [Failure("permanent", "must not be called")]
     result = connector.deliver_due()
-    assert result.delivered == result.failed == 0
+    assert result.delivered == result.dead == 0
     assert delivery(connector, "1")["state"] == "ignored"
+
+
+def test_parallel_deliveries_never_touch_one_zaak_at_once(build):
+    connector = build(parallel=4)
+    messages = []
+    for n in range(24):  # a third attach to zaak 42, a third to zaak 43, a third create their own zaak
+        text = ["over ZAAK-2026-0000000042", "over ZAAK-2026-0000000043", f"nieuw {n}"][n % 3]
+        messages.append(make_message(f"m{n}", text=text, created_minute=n))
+    ingest(connector, *messages)
+    ScriptedSink.delay = 0.02
+    result = connector.deliver_due()
+    assert result.delivered == 24
+    assert ScriptedSink.overlaps == []
+    assert ScriptedSink.peak > 1  # it really ran in parallel
+    # within one zaak, the order of the messages is kept
+    for nr in ("42", "43"):
+        ids = [m for m in ScriptedSink.order if int(m[1:]) % 3 == (0 if nr == "42" else 1)]
+        assert ids == sorted(ids, key=lambda m: int(m[1:]))
+
+
+def test_parallel_delivery_keeps_replies_after_their_parent(build):
+    connector = build(parallel=4)
+    thread = [make_message("root", created_minute=0)]
+    for n in range(1, 6):
+        thread.append(make_message(f"r{n}", in_reply_to=thread[-1].id, created_minute=n))
+    ingest(connector, *thread, *(make_message(f"x{n}", created_minute=n) for n in range(8)))
+    ScriptedSink.delay = 0.01
+    result = connector.deliver_due()
+    assert result.delivered == 14 and result.waiting == 0
+    order = [m for m in ScriptedSink.order if m == "root" or m.startswith("r")]
+    assert order == ["root", "r1", "r2", "r3", "r4", "r5"]
+    zaken = {delivery(connector, m.id)["zaak_url"] for m in thread}
+    assert zaken == {"http://zaken/root"}

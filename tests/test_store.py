@@ -1,6 +1,7 @@
 """The store: transactional outbox, dedupe, claims and leases, memoised steps, migrations."""
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import timedelta
 
@@ -132,12 +133,37 @@ def test_thread_zaak_prefers_the_delivered_version(fresh_store):
     assert fresh_store.thread_zaak("ch", "unknown", "zgw") == (None, None)
 
 
-def test_every_transition_is_in_the_audit_trail(fresh_store):
+def test_every_transition_is_in_the_audit_trail_with_attempt_and_error(fresh_store):
     fresh_store.save_page("ch", plans(make_message("1")), {})
     row = fresh_store.claim_due()[0]
     fresh_store.mark_failed(row.id, Failure("retry", "HTTP 500"), states.RETRY_WAIT)
-    kinds = [e["kind"] for e in fresh_store.message_history(row.message_id)]
-    assert kinds == ["message.stored", "delivery.pending", "delivery.retry_wait"]
+    fresh_store.claim_due(now=utcnow() + timedelta(hours=1))
+    fresh_store.mark_delivered(row.id, "http://z/1", "Z-1", [])
+    events = fresh_store.message_history(row.message_id)
+    assert [e["kind"] for e in events] == ["message.stored", "delivery.pending", "delivery.in_progress",
+                                           "delivery.retry_wait", "delivery.in_progress", "delivery.delivered"]
+    details = [json.loads(e["detail_json"]) for e in events[1:]]
+    assert [(d["from"], d["attempt"]) for d in details] == [
+        (None, 0), ("pending", 0), ("in_progress", 1), ("retry_wait", 1), ("in_progress", 2)]
+    assert details[2]["error"] == "HTTP 500" and details[2]["verdict"] == "retry"
+    assert all(e["at"] for e in events)
+
+
+def test_reclaiming_an_expired_lease_is_recorded(fresh_store):
+    fresh_store.save_page("ch", plans(make_message("1")), {})
+    row = fresh_store.claim_due(lease_seconds=1)[0]
+    fresh_store.claim_due(now=utcnow() + timedelta(seconds=5))
+    last = fresh_store.message_history(row.message_id)[-1]
+    assert last["kind"] == "delivery.in_progress" and json.loads(last["detail_json"])["reclaimed"] is True
+
+
+def test_paused_sink_deliveries_are_not_claimed(fresh_store):
+    fresh_store.register({}, {"zgw": "zgw"})
+    fresh_store.save_page("ch", plans(make_message("1")), {})
+    fresh_store.pause_sink("zgw", utcnow() + timedelta(minutes=5), "configuration: HTTP 403")
+    assert fresh_store.claim_due() == []
+    assert fresh_store.sink_rows()[0]["paused_reason"] == "configuration: HTTP 403"
+    assert len(fresh_store.claim_due(now=utcnow() + timedelta(minutes=6))) == 1
 
 
 def test_reopen_applies_no_migration_twice_and_uses_wal(tmp_path):
@@ -145,7 +171,8 @@ def test_reopen_applies_no_migration_twice_and_uses_wal(tmp_path):
     store = Store(tmp_path / "c.db")
     assert store.query("pragma journal_mode")[0]["journal_mode"] == "wal"
     names = [r["name"] for r in store.query("select name from _sqlite_migrations")]
-    assert names == ["m001_initial"]
+    assert names == ["m001_initial", "m002_pauses"]
+    assert store.query("pragma synchronous")[0]["synchronous"] == 1  # NORMAL
 
 
 def test_unique_constraint_is_in_the_schema(fresh_store):
@@ -159,7 +186,9 @@ def test_unique_constraint_is_in_the_schema(fresh_store):
     (states.PENDING, states.IN_PROGRESS, True),
     (states.IN_PROGRESS, states.DELIVERED, True),
     (states.DELIVERED, states.IN_PROGRESS, False),
-    (states.FAILED, states.DELIVERED, False),
+    (states.DEAD, states.DELIVERED, False),
+    (states.DEAD, states.PENDING, True),
+    (states.IN_PROGRESS, states.IN_PROGRESS, True),
     (states.HELD, states.PENDING, True),
 ])
 def test_transition_table(current, new, ok):

@@ -45,7 +45,8 @@ def test_status_shape_and_counts(setup):
                                           for n in range(3)], {"w": 3})
     row = store.claim_due(limit=1)[0]
     store.mark_delivered(row.id, "http://z", "Z", [])
-    store.record_poll("nieuws", Failure("rate_limited", "HTTP 429"), paused_until=utcnow().replace(year=2099))
+    store.record_poll("nieuws", Failure("rate_limited", "HTTP 429"), paused_until=utcnow().replace(year=2099),
+                      paused_reason="rate_limited")
     body = client.get("/status").json
     assert body["version"]
     channels = {c["name"]: c for c in body["channels"]}
@@ -53,8 +54,8 @@ def test_status_shape_and_counts(setup):
     assert channels["gemeente-mastodon"]["kind"] == "mastodon"
     assert channels["nieuws"]["last_error"] == "HTTP 429"
     assert channels["nieuws"]["rate_limited_until"].startswith("2099-")
-    assert body["sinks"] == [{"name": "openzaak", "kind": "zgw", "last_error": None,
-                              "last_ok_at": body["sinks"][0]["last_ok_at"]}]
+    assert body["sinks"][0]["name"] == "openzaak" and body["sinks"][0]["last_error"] is None
+    assert body["sinks"][0]["paused"] is False and body["sinks"][0]["last_ok_at"]
     assert body["deliveries"]["pending"] == 2 and body["deliveries"]["delivered"] == 1
     assert body["mappings"]["errors"] == [] and body["mappings"]["rules"] == 2
 
@@ -72,3 +73,16 @@ def test_status_shows_a_broken_mapping_edit_with_file_and_line(setup):
     assert body["mappings"]["errors"], body["mappings"]
     assert all(str(mappings / "rules.yaml") + ":" in e for e in body["mappings"]["errors"])
     assert body["mappings"]["rules"] == 2  # the last valid rules are still the ones in force
+
+
+def test_status_shows_a_paused_sink_and_a_backing_off_channel(setup):
+    client, store, _ = setup
+    store.pause_sink("openzaak", utcnow().replace(year=2099), "configuration: HTTP 403 invalid-jwt-signature")
+    store.record_poll("gemeente-mastodon", Failure("retry", "HTTP 502"), paused_until=utcnow().replace(year=2099),
+                      paused_reason="backoff after 1 failed poll(s)")
+    body = client.get("/status").json
+    sink = body["sinks"][0]
+    assert sink["paused"] is True and sink["paused_reason"].startswith("configuration: HTTP 403")
+    channel = next(c for c in body["channels"] if c["name"] == "gemeente-mastodon")
+    assert channel["paused_reason"] == "backoff after 1 failed poll(s)" and channel["consecutive_failures"] == 1
+    assert channel["rate_limited_until"] is None and channel["last_error"] == "HTTP 502"

@@ -30,7 +30,7 @@ def status():
     channels = []
     for channel in config.channels:
         row = channel_rows.get(channel.name, {})
-        paused = row.get("paused_until")
+        paused = _future(row.get("paused_until"), now)
         channels.append({
             "name": channel.name,
             "kind": channel.kind,
@@ -39,13 +39,21 @@ def status():
             "last_poll_at": row.get("last_poll_at"),
             "last_success_at": row.get("last_success_at"),
             "last_error": row.get("last_error"),
-            "rate_limited_until": paused if paused and parse_iso(paused) > now else None,
+            "consecutive_failures": row.get("failures", 0),
+            "paused_until": paused,
+            "paused_reason": row.get("paused_reason") if paused else None,
+            "rate_limited_until": paused if paused and row.get("paused_reason") == "rate_limited" else None,
             "messages": row.get("messages", 0),
             "quarantined": row.get("quarantined", 0),
         })
-    sinks = [{"name": sink.name, "kind": sink.kind,
-              "last_error": sink_rows.get(sink.name, {}).get("last_error"),
-              "last_ok_at": sink_rows.get(sink.name, {}).get("last_ok_at")} for sink in config.sinks]
+    sinks = []
+    for sink in config.sinks:
+        row = sink_rows.get(sink.name, {})
+        paused = _future(row.get("paused_until"), now)
+        sinks.append({"name": sink.name, "kind": sink.kind, "parallel": sink.parallel,
+                      "last_error": row.get("last_error"), "last_ok_at": row.get("last_ok_at"),
+                      "paused": bool(paused), "paused_until": paused,
+                      "paused_reason": row.get("paused_reason") if paused else None})
     body = {
         "version": current_app.config["VERSION"],
         "time": iso(now),
@@ -61,6 +69,11 @@ def status():
         "errors": [str(p) for p in (rules.error or [])],
     }
     return jsonify(body)
+
+
+def _future(value: str | None, now) -> str | None:
+    """``value`` (ISO) if it lies in the future, else None: an expired pause is no pause."""
+    return value if value and parse_iso(value) > now else None
 
 
 __all__ = ["bp"]
