@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import sys
 
-from . import rules
+from . import pipeline, rules
 
-BENCHMARKS = {"rules": rules.run}
+BENCHMARKS = {"pipeline": pipeline.run, "rules": rules.run}
 
 
 def main(argv: list[str]) -> int:

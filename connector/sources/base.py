@@ -31,6 +31,7 @@ import marshmallow
 import requests
 
 from ..checks import Check
+from ..http import Session
 from ..message import Message
 from ..registry import Registry
 
@@ -70,14 +71,12 @@ class Source:
     kind: ClassVar[str] = ""
     title: ClassVar[str] = ""
     options_schema: ClassVar[type[marshmallow.Schema]] = marshmallow.Schema
-    user_agent: ClassVar[str] = "midoffice-connector"
     timeout: ClassVar[float] = 30.0
 
     def __init__(self, name: str, options: dict, session: requests.Session | None = None):
         self.name = name
         self.options = self.options_schema().load(options)
-        self.session = session or requests.Session()
-        self.session.headers.setdefault("User-Agent", self.user_agent)
+        self.session = session or Session()
 
     def check(self) -> list[Check]:
         """Settings, then connection, then credentials; never raises."""

@@ -15,6 +15,7 @@ import jwt
 import requests
 
 from ...failures import CONFIGURATION, Failed, Failure, classify_exception, classify_response
+from ...http import Session
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ MAX_PAGES = 20  # lookups are narrow filters; more pages than this means a filte
 class ZgwClient:
     def __init__(self, options: dict, session: requests.Session | None = None):
         self.options = options
-        self.session = session or requests.Session()
+        self.session = session or Session()
 
     def token(self) -> str:
         """A fresh HS256 JWT: servers reject tokens older than their expiry, so mint per call."""

@@ -1,0 +1,217 @@
+"""Delivery pipeline vs. a bare ``requests`` loop, against a ZGW double with a fixed latency per call.
+
+The double runs in its own process (like a real Open Zaak on another host), answering every call
+after ``LATENCY`` seconds, without spec validation (which would add its own, variable, cost). One
+run, three measurements on the same workload of ``MESSAGES`` messages, each routed to a new zaak:
+
+* ``bare``: a plain ``requests.Session`` loop sending the same HTTP requests the connector sends
+  for a message (lookup zaak, create zaak, create and link two documents), with payloads and
+  renditions prepared before the clock starts and a JWT minted per call, as the sink does.
+* ``pipeline``: the connector's full path: store (outbox, memoised steps, audit trail), mapping
+  rules, the delivery state machine and the ZGW sink, delivering one at a time.
+* ``pipeline_parallel4``: the same with ``parallel: 4`` for the sink.
+
+Figures: messages per second for each, the ratios against ``bare``, and the connector process's
+peak RSS.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import jwt
+import requests
+import yaml
+
+from connector.config import load_config
+from connector.engine import Connector
+from connector.message import Author, Message, Raw
+from connector.rendition import render_html
+from connector.sinks.zgw import document_identificatie, zaak_identificatie
+
+MESSAGES = int(os.environ.get("BENCH_MESSAGES", "120"))
+LATENCY = float(os.environ.get("BENCH_LATENCY", "0.020"))
+SECRET = "bench-secret-0123456789abcdef0123456789"
+RSIN = "002220647"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DoubleProcess:
+    """The ZGW double in a subprocess; ``reset()`` restarts it empty (back to the seed)."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "connector.doubles.zgw", "--port", str(self.port), "--secret", SECRET,
+             "--client-id", "connector", "--latency", str(LATENCY), "--no-validate"],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(self.url + "/catalogi/api/v1/", timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("the ZGW double did not start")
+
+    def reset(self):
+        self.stop()
+        self.start()
+
+    def stop(self):
+        if self.process:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+def make_messages(count: int) -> list[Message]:
+    start = datetime(2026, 3, 1, 9, tzinfo=timezone.utc)
+    messages = []
+    for n in range(count):
+        body = json.dumps({"id": str(10**17 + n), "content": f"<p>Melding {n} over de stoep</p>"}).encode()
+        messages.append(Message(
+            channel="bench", id=str(10**17 + n), kind="post",
+            author=Author(id="1", handle="gemeente@social.example", name="Gemeente"),
+            created_at=start + timedelta(minutes=n), text=f"Melding {n} over de stoep",
+            html=f"<p>Melding {n} over de stoep</p>", language="nl",
+            raw=Raw(body=body, media_type="application/json", page_url="https://social.example/api",
+                    fetched_at=start)))
+    return messages
+
+
+def write_config(folder: Path, double_url: str, parallel: int) -> Path:
+    (folder / "mappings").mkdir(exist_ok=True)
+    (folder / "mappings" / "rules.yaml").write_text(
+        "global_defaults: {informatieobjecttype: Sociale-mediabericht, titel: '{channel} {id}'}\n"
+        "unmatched:\n  create: {zaaktype: SOCIAL-MELDING, omschrijving: 'Melding {id}'}\n")
+    config = {
+        "store": str(folder / f"bench-{parallel}.db"), "mappings": str(folder / "mappings"),
+        "delivery": {"batch_size": 200},
+        "sinks": [{"name": "zaken", "kind": "zgw", "parallel": parallel, "options": {
+            "zaken_url": double_url + "/zaken/api/v1", "documenten_url": double_url + "/documenten/api/v1",
+            "catalogi_url": double_url + "/catalogi/api/v1", "client_id": "connector",
+            "secret": "${BENCH_ZGW_SECRET}", "bronorganisatie": RSIN}}],
+    }
+    path = folder / f"connector-{parallel}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def run_pipeline(folder: Path, double: DoubleProcess, messages: list[Message], parallel: int) -> float:
+    os.environ["BENCH_ZGW_SECRET"] = SECRET
+    connector = Connector(load_config(write_config(folder, double.url, parallel)))
+    try:
+        # warm the sink's catalogus caches outside the clock, as a running worker has them
+        routing = connector.plan(messages[0])[0].routing
+        connector.sinks["zaken"]._informatieobjecttype(routing)
+        connector.sinks["zaken"]._zaaktype(routing.zaaktype)
+        started = time.perf_counter()
+        connector.store.save_page("bench", [(m, connector.plan(m)) for m in messages], {"bench": True})
+        result = connector.drain()
+        elapsed = time.perf_counter() - started
+        if result.delivered != len(messages):
+            raise RuntimeError(f"pipeline delivered {result.delivered} of {len(messages)}: {result.errors[:3]}")
+        return elapsed
+    finally:
+        connector.close()
+
+
+def _token() -> str:
+    return jwt.encode({"iss": "connector", "iat": int(time.time()), "client_id": "connector",
+                       "user_id": "bench", "user_representation": "bench"}, SECRET, algorithm="HS256")
+
+
+def run_bare(double: DoubleProcess, messages: list[Message]) -> float:
+    base = double.url
+    session = requests.Session()
+    crs = {"Accept-Crs": "EPSG:4326", "Content-Crs": "EPSG:4326"}
+    zaaktype = session.get(f"{base}/catalogi/api/v1/zaaktypen", params={"identificatie": "SOCIAL-MELDING"},
+                           headers={"Authorization": f"Bearer {_token()}"}).json()["results"][0]["url"]
+    iotype = next(t["url"] for t in session.get(f"{base}/catalogi/api/v1/informatieobjecttypen",
+                                                headers={"Authorization": f"Bearer {_token()}"}).json()["results"]
+                  if t["omschrijving"] == "Sociale-mediabericht")
+    prepared = []
+    for message in messages:
+        documents = []
+        for role, content, media_type in (("rendition", render_html(message), "text/html"),
+                                          ("original", message.raw.body, "application/json")):
+            documents.append({
+                "identificatie": document_identificatie(message, role), "bronorganisatie": RSIN,
+                "creatiedatum": "2026-03-01", "titel": f"bench {message.id} {role}", "auteur": "bench",
+                "taal": "dut", "formaat": media_type, "bestandsnaam": f"{message.id}-{role}",
+                "inhoud": base64.b64encode(content).decode(), "vertrouwelijkheidaanduiding": "openbaar",
+                "informatieobjecttype": iotype, "status": "definitief",
+                "integriteit": {"algoritme": "sha_256", "waarde": hashlib.sha256(content).hexdigest(),
+                                "datum": "2026-03-01"}})
+        prepared.append((zaak_identificatie(message), documents))
+    started = time.perf_counter()
+    for identificatie, documents in prepared:
+        auth = {"Authorization": f"Bearer {_token()}"}
+        session.get(f"{base}/zaken/api/v1/zaken", params={"identificatie": identificatie, "bronorganisatie": RSIN},
+                    headers={**auth, **crs}).raise_for_status()
+        zaak = session.post(f"{base}/zaken/api/v1/zaken", headers={"Authorization": f"Bearer {_token()}", **crs},
+                            json={"identificatie": identificatie, "bronorganisatie": RSIN,
+                                  "verantwoordelijkeOrganisatie": RSIN, "zaaktype": zaaktype,
+                                  "startdatum": "2026-03-01", "omschrijving": identificatie})
+        zaak.raise_for_status()
+        for document in documents:
+            created = session.post(f"{base}/documenten/api/v1/enkelvoudiginformatieobjecten",
+                                   headers={"Authorization": f"Bearer {_token()}"}, json=document)
+            created.raise_for_status()
+            session.post(f"{base}/zaken/api/v1/zaakinformatieobjecten",
+                         headers={"Authorization": f"Bearer {_token()}", **crs},
+                         json={"zaak": zaak.json()["url"], "informatieobject": created.json()["url"]}
+                         ).raise_for_status()
+    return time.perf_counter() - started
+
+
+def run() -> list[tuple[str, float, str]]:
+    messages = make_messages(MESSAGES)
+    double = DoubleProcess()
+    double.start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            print(f"workload: {len(messages)} messages, each a new zaak with 2 documents; "
+                  f"double latency {LATENCY * 1000:.0f} ms per call")
+            bare = run_bare(double, messages)
+            double.reset()
+            sequential = run_pipeline(folder, double, messages, parallel=1)
+            double.reset()
+            parallel = run_pipeline(folder, double, messages, parallel=4)
+    finally:
+        double.stop()
+    rate = {name: MESSAGES / seconds for name, seconds in
+            (("bare", bare), ("pipeline", sequential), ("parallel4", parallel))}
+    for name, value in rate.items():
+        print(f"{name:>10}: {value:6.1f} messages/s")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return [
+        ("bare_sequential_messages_per_second", rate["bare"], "msg/s"),
+        ("pipeline_sequential_messages_per_second", rate["pipeline"], "msg/s"),
+        ("pipeline_parallel4_messages_per_second", rate["parallel4"], "msg/s"),
+        ("pipeline_vs_bare_sequential", rate["pipeline"] / rate["bare"], "x"),
+        ("pipeline_parallel4_vs_bare_sequential", rate["parallel4"] / rate["bare"], "x"),
+        ("pipeline_peak_rss", peak_mb, "MB"),
+    ]
