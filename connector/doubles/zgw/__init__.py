@@ -21,9 +21,10 @@ import re
 from pathlib import Path
 
 from .app import Server, create_app
+from .faults import Faults
 from .state import State, absolute, resolve_seed
 
-__all__ = ["ZgwDouble", "Server", "serve", "create_app"]
+__all__ = ["ZgwDouble", "Faults", "Server", "serve", "create_app"]
 
 
 class ZgwDouble:
@@ -34,13 +35,15 @@ class ZgwDouble:
     :param seed: YAML seed file; relative paths are resolved against the repository root.
         Default: ``fixtures/zgw/catalogus.yaml``.
     :param validate: check requests and responses against the OpenAPI specs.
-    :param latency: seconds added to every call (to imitate a real server in benchmarks).
+    :param latency: seconds added to every call (to imitate a real server in benchmarks); slept
+        outside every lock, so concurrent calls overlap.
     :param page_size: results per page of list endpoints (Open Zaak: 100).
     :param jwt_expiry: seconds a token stays valid after its ``iat`` (Open Zaak default 3600).
 
     Attributes for tests: ``violations`` (list of readable strings), ``requests`` (list of
     ``(method, path)``), ``zaken``, ``documents``, ``zaakinformatieobjecten`` (resources as
-    served), :meth:`document_content`, :meth:`reset`.
+    served), :meth:`document_content`, :meth:`reset`, and ``faults`` (:class:`Faults`: errors,
+    timeouts, latency and outages to inject on purpose).
     """
 
     def __init__(self, secret: str = "insecure-test-secret", client_ids=("connector",),
@@ -57,17 +60,20 @@ class ZgwDouble:
         self.state = State(resolve_seed(seed))
         self.violations: list[str] = []
         self.requests: list[tuple[str, str]] = []
+        self.faults = Faults()
 
     def record(self, method: str, path: str, finding: str) -> None:
         with self.state.lock:
             self.violations.append(f"{method} {path}: {finding}")
 
     def reset(self) -> None:
-        """Back to the seed: created resources, violations and recorded requests are dropped."""
+        """Back to the seed: created resources, violations, recorded requests and faults (with
+        their counters) are dropped."""
         with self.state.lock:
             self.state.reset()
             self.violations.clear()
             self.requests.clear()
+        self.faults.reset()
 
     def _served(self, store: dict) -> list[dict]:
         with self.state.lock:

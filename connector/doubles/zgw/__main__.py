@@ -19,26 +19,44 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", default=None, help="seed YAML (default fixtures/zgw/catalogus.yaml)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per call")
     parser.add_argument("--no-validate", action="store_true", help="skip OpenAPI validation")
+    parser.add_argument("--error-rate", type=float, default=0.0, metavar="P",
+                        help="share of GET/POST calls answered 500/502/503, half of them after "
+                             "the work was done")
+    parser.add_argument("--outage-after", type=float, default=None, metavar="S",
+                        help="start an outage (every call 503) S seconds after startup")
+    parser.add_argument("--outage-seconds", type=float, default=30.0, metavar="D",
+                        help="length of that outage (default 30)")
+    parser.add_argument("--fault-seed", type=int, default=None, help="seed for --error-rate")
     args = parser.parse_args(argv)
+    if not 0.0 <= args.error_rate <= 1.0:
+        parser.error("--error-rate must be between 0 and 1")
 
     double = ZgwDouble(secret=args.secret, client_ids=tuple(args.client_ids or ["connector"]),
                        seed=args.seed, validate=not args.no_validate, latency=args.latency)
     if double.validate:
         for base in SPEC_FILES:   # pay the spec loading before the first client call
             load_api(base)
+    if args.error_rate:
+        double.faults.error_rate(args.error_rate, seed=args.fault_seed)
+    if args.outage_after is not None:
+        double.faults.outage(args.outage_seconds, start_in=args.outage_after)
     server = serve(double, host=args.host, port=args.port)
     print(f"ZGW double (fake Open Zaak 1.21.0) on {server.url}")
     print(f"  Zaken API:      {server.zaken_url}")
     print(f"  Documenten API: {server.documenten_url}")
     print(f"  Catalogi API:   {server.catalogi_url}")
     print("Ctrl-C to stop.", flush=True)
-    reported = 0
+    reported = faulted = 0
     try:
         while True:
             time.sleep(0.5)
             for violation in double.violations[reported:]:
                 print(f"SPEC VIOLATION {violation}", flush=True)
             reported = len(double.violations)
+            events = double.faults.events
+            for method, path, kind in events[faulted:]:
+                print(f"FAULT {kind} {method} {path}", flush=True)
+            faulted = len(events)
     except KeyboardInterrupt:
         server.shutdown()
     return 0

@@ -3,7 +3,9 @@
 Order as in Open Zaak (Django REST framework): route (404/405), content negotiation (406),
 authentication (403), CRS headers on /zaken (412), then the body/parameter checks (400), then
 the handler. Independently of that order, every request is checked against the spec and every
-response the double produces too; findings go to ``double.violations``.
+response the double produces too; findings go to ``double.violations``. Around all of it,
+``double.faults`` (faults.py) may delay a request, answer a 5xx before or after the handler ran,
+or cut the connection.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from flask import Flask, Response, request
 from ..serving import Running
 
 from . import handlers
+from .faults import cut_connection, fault_findings
 from .handlers import Call, Reply
 from .problems import Problem
 from .state import ZAKEN, absolute
@@ -92,21 +95,35 @@ def _json_response(status: int, body, root: str, headers: dict, problem: bool) -
                     mimetype="application/problem+json" if problem else "application/json")
 
 
+def _problem_response(problem: Problem, base: str | None, root: str) -> Response:
+    headers = {"API-version": api_version(base)} if base else {}
+    headers.update(getattr(problem, "headers", {}))
+    return _json_response(problem.status, problem.body(root), root, headers, True)
+
+
 def handle(double) -> Response:
     """Run one request through the whole pipeline."""
     method, path = request.method, request.path
     root = request.host_url.rstrip("/")
     with double.state.lock:
         double.requests.append((method, path))
-    if double.latency:
-        time.sleep(double.latency)
+    plan = double.faults.plan(method, path)
+    pause = double.latency + plan.pause_before
+    if pause:
+        time.sleep(pause)   # outside every lock, so concurrent clients overlap
     base = None
     try:
-        base, fn, kwargs = _route(method, path)
-        params = request_problems(base, request) if double.validate else []
+        try:
+            base, fn, kwargs = _route(method, path)
+        except Problem:
+            if plan.before is None:
+                raise
+        params = request_problems(base, request) if double.validate and base else []
         if params:
             double.record(method, path, "request: " + "; ".join(
                 f"{p.name}: {p.code} ({p.reason})" for p in params))
+        if plan.before is not None:
+            raise plan.before   # nothing is done
         if fn is handlers.document_download and request.accept_mimetypes and \
                 request.accept_mimetypes.best_match(["application/octet-stream"]) is None:
             raise Problem(406, "not_acceptable",
@@ -129,10 +146,16 @@ def handle(double) -> Response:
         if base is None and double.validate:
             double.record(method, path, f"request: {problem.status}: no such operation in the "
                           "specs, or not implemented by the double")
-        headers = {"API-version": api_version(base)} if base else {}
-        response = _json_response(problem.status, problem.body(root), root, headers, True)
+        response = _problem_response(problem, base, root)
+    if plan.pause_after:
+        time.sleep(plan.pause_after)
+    if plan.after is not None:
+        response = _problem_response(plan.after, base, root)   # the work is done all the same
+    if plan.cut and cut_connection(request.environ):
+        return response   # nobody will read it
     if double.validate and base is not None:
-        for finding in response_problems(base, request, response):
+        check = fault_findings if plan.injected else response_problems
+        for finding in check(base, request, response):
             double.record(method, path, f"response {response.status_code}: {finding}")
     return response
 
