@@ -395,7 +395,12 @@ class Store:
             self._transition(delivery_id, states.PENDING, lease_until=None, detail={"reason": reason})
 
     def requeue(self, delivery_id: int, who: str = "admin") -> None:
+        """Deliver again: also a delivered, dead, held or ignored one; never one a worker holds now."""
         with self._lock, self.db.atomic():
+            row = self.db.execute("select state, lease_until from deliveries where id = ?", [delivery_id]).fetchone()
+            if row and row[0] == states.IN_PROGRESS and row[1] and parse_iso(row[1]) > utcnow():
+                raise states.IllegalTransition(f"delivery {delivery_id} is being delivered right now"
+                                               f" (lease until {row[1]}); try again later")
             self._transition(delivery_id, states.PENDING, next_attempt_at=_now(), lease_until=None,
                              detail={"requeued_by": who})
 

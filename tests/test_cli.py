@@ -126,3 +126,38 @@ def test_every_command_is_documented_in_the_readme():
         names = [f"connector {name} {child}" for child in nested[0].choices] if nested else [f"connector {name}"]
         for full in names:
             assert f"`{full}" in readme, f"{full} is not documented in README.md"
+
+
+def test_deliveries_list_dead_shows_why_and_requeue_brings_it_back(capsys, tmp_path):
+    from connector import states
+    from connector.failures import Failure
+    from connector.routing import Routing
+    from connector.store import DeliveryPlan, Store
+
+    from .conftest import make_message
+
+    config = yaml.safe_load((FIXTURES / "config" / "valid.yaml").read_text())
+    config["store"] = str(tmp_path / "c.db")
+    config["mappings"] = str(FIXTURES / "e2e" / "mappings")
+    config["channels"][0]["options"].pop("token")
+    config["sinks"][0]["options"]["secret"] = "${TEST_ZGW_SECRET:-x}"
+    path = tmp_path / "connector.yaml"
+    path.write_text(yaml.safe_dump(config))
+    store = Store(tmp_path / "c.db")
+    store.save_page("ch", [(make_message("1"), [DeliveryPlan("openzaak", Routing("attach", zaak_identificatie="Z"))])],
+                    {})
+    row = store.claim_due()[0]
+    problem = "POST /zaken: HTTP 400 Invalid input. [zaaktype: no_match (zaaktype is niet gepubliceerd)]"
+    store.mark_failed(row.id, Failure("permanent", problem), states.DEAD)
+    store.close()
+
+    code, out, _ = run(capsys, "deliveries", "list", "--state", "dead", "--config", str(path))
+    listed = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [d["id"] for d in listed] == [row.id]
+    assert listed[0]["last_error"] == problem and listed[0]["attempts"] == 1
+    code, out, _ = run(capsys, "deliveries", "requeue", str(row.id), "--config", str(path))
+    assert code == 0
+    code, out, _ = run(capsys, "deliveries", "list", "--state", "pending", "--config", str(path))
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [row.id]
+    code, _, err = run(capsys, "deliveries", "requeue", "999", "--config", str(path))
+    assert code == 2 and "no delivery 999" in err

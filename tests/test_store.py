@@ -197,3 +197,10 @@ def test_transition_table(current, new, ok):
     else:
         with pytest.raises(states.IllegalTransition):
             states.check(current, new)
+
+
+def test_requeue_refuses_a_delivery_a_worker_holds(fresh_store):
+    fresh_store.save_page("ch", plans(make_message("1")), {})
+    row = fresh_store.claim_due(lease_seconds=60)[0]
+    with pytest.raises(states.IllegalTransition, match="being delivered right now"):
+        fresh_store.requeue(row.id)
