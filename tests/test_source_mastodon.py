@@ -5,11 +5,13 @@ Expected values are read from the fixture JSON (real recorded statuses), never c
 from __future__ import annotations
 
 import copy
+import email.utils
 import json
 import re
 import socket
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import marshmallow
@@ -322,6 +324,40 @@ def test_server_error_on_a_page_is_retry_and_earlier_state_still_valid(server, d
     assert ids_of(pages) + ids_of(rest) == ids_oldest_first("schochastics")
 
 
+def test_429_retry_after_wins_over_ratelimit_reset(server, double):
+    # a proxy in front of Mastodon may answer 429 with Retry-After (an HTTP date here) next to X-RateLimit-Reset
+    later = double.reset_at + timedelta(hours=1)
+    double.fail_next(429, after=2, headers={"Retry-After": email.utils.format_datetime(later, usegmt=True)})
+    pages, failure = drain(source(server, page_size=5), None)
+    assert len(pages) == 1
+    assert failure.verdict == RATE_LIMITED and failure.retry_at == later
+
+
+def test_truncated_page_is_retry_and_a_later_poll_succeeds(server, double):
+    pages, _ = drain(source(server, page_size=5), None)
+    state = pages[0].state  # as stored after the first page
+    number = double.truncate_next(after=0)
+    rest, failure = drain(source(server, page_size=5), state)
+    assert double.requests[number - 1]["truncated"] and double.requests[number - 1]["status"] == 200
+    assert rest == [] and failure.verdict == RETRY and "unreadable" in failure.message
+    again, failure = drain(source(server, page_size=5), state)  # the cursor did not move
+    assert failure is None
+    assert ids_of(pages[:1]) + ids_of(again) == ids_oldest_first("schochastics")
+
+
+def test_server_repeating_the_boundary_status_neither_loops_nor_repeats(server, double):
+    # bug: with inclusive min_id the last page always came back with itself as prev link, and the
+    # poll requested it again and again until the rate limit ran out
+    double.repeat_boundary = True
+    pages, failure = drain(source(server, page_size=4), None)
+    assert failure is None
+    assert ids_of(pages) == ids_oldest_first("schochastics")
+    statuses_requests = [r for r in double.requests if r["path"].endswith("/statuses")]
+    assert len(statuses_requests) <= len(pages) + 1
+    again, failure = drain(source(server, page_size=4), pages[-1].state)
+    assert failure is None and ids_of(again) == []
+
+
 def test_bad_token_is_configuration(double):
     double.token = "s3cret-token"
     with serve(double) as served:
@@ -346,8 +382,9 @@ def test_connection_refused_is_retry():
     assert failure.verdict == RETRY
 
 
-def _broken(how: str) -> bytes:
+def _broken(how: str, status_id: str) -> bytes:
     status = replay("schochastics")["statuses"][0]
+    status["id"] = status_id  # as the server numbered it
     if how == "missing id":
         del status["id"]
     elif how == "bad date":
@@ -363,13 +400,14 @@ def test_malformed_item_is_quarantined_and_the_rest_goes_through(server, double,
     state = full_poll(server)[-1].state
     template = replay("schochastics")["statuses"][1]
     before = double.add_status(template)
-    double.add_status(_broken(how))
+    broken_id = double.add_status(template)
+    double.set_text(broken_id, _broken(how, broken_id))
     after = double.add_status(template)
     pages, failure = drain(source(server), state)
     assert failure is None
     assert ids_of(pages) == [before, after]
     quarantined = [q for page in pages for q in page.quarantined]
-    assert [q.raw for q in quarantined] == [_broken(how)]
+    assert [q.raw for q in quarantined] == [_broken(how, broken_id)]
     assert reason in quarantined[0].reason
     # the cursor moved past it: not fetched (and quarantined) again
     again, _ = drain(source(server), pages[-1].state)
@@ -379,7 +417,8 @@ def test_malformed_item_is_quarantined_and_the_rest_goes_through(server, double,
 @pytest.mark.parametrize("how", ["missing id", "bad date", "wrong type"])
 def test_quarantined_newest_item_still_moves_the_cursor(server, double, how):
     state = full_poll(server)[-1].state
-    double.add_status(_broken(how))
+    broken_id = double.add_status(replay("schochastics")["statuses"][0])
+    double.set_text(broken_id, _broken(how, broken_id))
     pages, failure = drain(source(server), state)
     assert failure is None
     assert ids_of(pages) == [] and len(pages[0].quarantined) == 1
@@ -578,6 +617,24 @@ def test_double_fault_fires_once(server, double):
     url = server.url + "/api/v1/accounts/lookup?acct=admin"
     assert [requests.get(url, timeout=5).status_code for _ in range(2)] == [503, 200]
     assert [r["status"] for r in double.requests] == [503, 200]
+
+
+def test_double_truncate_next_cuts_the_body_once(server, double):
+    url = server.url + "/api/v1/accounts/lookup?acct=admin"
+    whole = requests.get(url, timeout=5).content
+    double.truncate_next(keep=0.5)
+    cut = requests.get(url, timeout=5)
+    assert cut.status_code == 200 and cut.content == whole[:len(whole) // 2]
+    assert int(cut.headers["Content-Length"]) == len(cut.content)
+    assert requests.get(url, timeout=5).content == whole
+
+
+def test_double_repeat_boundary_makes_bounds_inclusive(server, double):
+    account_id = replay("schochastics")["account"]["id"]
+    newest_first = ids_oldest_first("schochastics")[::-1]
+    double.repeat_boundary = True
+    assert _statuses(server, account_id, limit=3, min_id=newest_first[10])[0] == newest_first[8:11]
+    assert _statuses(server, account_id, limit=3, max_id=newest_first[5])[0] == newest_first[5:8]
 
 
 def test_double_runs_standalone():

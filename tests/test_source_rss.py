@@ -278,11 +278,55 @@ def test_well_formed_xml_that_is_no_feed_is_a_parse_error():
         FeedSource.parse_payload(b'<?xml version="1.0"?>\n<invoice><total>12</total></invoice>')
 
 
-def test_truncated_feed_keeps_the_complete_entries():
-    # feedparser is lenient: a cut-off feed still yields what came before the cut
-    messages, _ = FeedSource.parse_payload(fixture_bytes("RSSWithComments-truncated.xml"))
-    complete = list(expected_entries("RSSWithComments.xml"))[:3]
-    assert set(complete) <= {m.id for m in messages}
+def test_truncated_feed_is_a_parse_error_at_its_end():
+    # feedparser would still make a message of the cut-off item (no date, half its text)
+    data = fixture_bytes("RSSWithComments-truncated.xml")
+    with pytest.raises(ParseError) as caught:
+        FeedSource.parse_payload(data)
+    last_line = len(data.splitlines())
+    assert caught.value.position == f"line {last_line}"
+    assert "truncated" in caught.value.reason
+
+
+def test_truncated_feed_stores_no_half_entry_and_is_retried(feeds):
+    # bug: the cut-off item was stored with the fetch time as its date and remembered as seen, so
+    # the complete item never came through on later polls
+    double, _ = feeds
+    source = served(feeds, "RSSWithComments.xml")
+    double.fail_next(200, body=fixture_bytes("RSSWithComments-truncated.xml"))
+    with pytest.raises(Failed) as caught:
+        poll(source)
+    assert caught.value.failure.verdict == RETRY
+    page = poll(source)  # nothing was stored, so the next poll starts from no state at all
+    expected = expected_entries("RSSWithComments.xml")
+    assert sorted(m.id for m in page.messages) == sorted(expected)
+    assert all(m.created_at == expected[m.id]["created_at"] for m in page.messages)
+
+
+def test_feed_with_comment_after_the_root_is_not_truncated():
+    data = fixture_bytes("FeedBurnerXHTML.xml")
+    assert data.rstrip().endswith(b"-->")  # FeedBurner appends a comment after </feed>
+    messages, _ = FeedSource.parse_payload(data)
+    assert len(messages) == len(expected_entries("FeedBurnerXHTML.xml"))
+
+
+def test_duplicate_guid_in_one_feed_is_one_message():
+    data = fixture_bytes("RSSWithComments.xml")
+    start, end = data.index(b"<item>"), data.index(b"</item>") + len(b"</item>")
+    repeated = data[:end] + data[start:end] + data[end:]  # the server repeats the first item
+    messages, quarantined = FeedSource.parse_payload(repeated)
+    assert sorted(m.id for m in messages) == sorted(expected_entries("RSSWithComments.xml"))
+    assert quarantined == []
+
+
+def test_rate_limit_with_retry_after_http_date(feeds):
+    double, _ = feeds
+    source = served(feeds, "RSSWithComments.xml")
+    until = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    double.fail_next(429, retry_after=email.utils.format_datetime(until, usegmt=True))
+    with pytest.raises(Failed) as caught:
+        poll(source)
+    assert (caught.value.failure.verdict, caught.value.failure.retry_at) == (RATE_LIMITED, until)
 
 
 def test_body_that_looks_like_a_path_is_not_opened(tmp_path):

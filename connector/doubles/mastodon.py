@@ -10,6 +10,12 @@ It answers the few endpoints the connector uses with Mastodon's own semantics:
   (min_id) as Mastodon sends it
 * ``GET /api/v1/statuses/:id``
 
+Faults for resilience tests: ``fail_next()`` (an error status, optionally with a body and headers
+such as ``Retry-After``), ``truncate_next()`` (a 200 whose body is cut off, served with a matching
+``Content-Length`` as a proxy that lost the end of the upstream answer would) and
+``repeat_boundary`` (a misbehaving server whose ``min_id``/``max_id``/``since_id`` include the
+boundary status, so consecutive pages repeat one status).
+
 Every answer carries ``X-RateLimit-Limit/Remaining/Reset`` (reset as ISO 8601, like the recorded
 fosstodon.org responses); when the budget is used up the answer is 429. With ``token`` set, a
 request without ``Authorization: Bearer <token>`` gets 401.
@@ -33,7 +39,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from .serving import Running, wait_forever
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "mastodon" / "replay"
@@ -98,8 +104,10 @@ class MastodonDouble:
     """State of the replay server; ``create_app()`` exposes it over HTTP.
 
     ``faults`` maps a 1-based request number (counting every request received) to a status
-    code, or to ``(status, body_dict)``; that request fails once with it. ``requests`` logs
-    every request as ``{"method", "path", "args", "status"}``.
+    code, or to ``(status, body_dict)`` or ``(status, body_dict, headers)``; that request fails
+    once with it. ``truncations`` maps a request number to the fraction of its body that is
+    served. ``requests`` logs every request as ``{"method", "path", "args", "status"}`` (plus
+    ``"truncated": True`` for a cut body).
     """
 
     def __init__(self, data_dir: str | Path | None = None, rate_limit: int = 300,
@@ -107,7 +115,9 @@ class MastodonDouble:
         self.rate_limit = rate_limit
         self.rate_period = rate_period
         self.token = token
-        self.faults: dict[int, int | tuple[int, dict]] = {}
+        self.faults: dict[int, int | tuple] = {}
+        self.truncations: dict[int, float] = {}
+        self.repeat_boundary = False
         self.requests: list[dict] = []
         self._lock = threading.RLock()
         self._received = 0
@@ -204,6 +214,19 @@ class MastodonDouble:
             status.text = json.dumps(status.obj, ensure_ascii=False, separators=(",", ":"))
             return edited
 
+    def set_text(self, status_id: str, text: str | bytes) -> None:
+        """Serve ``text`` verbatim for an existing status from now on (for malformed-payload tests).
+
+        Unlike ``add_status(text)``, the caller knows the id the status is served under, so the
+        text can carry it, as a real server's broken status would.
+        """
+        with self._lock:
+            status = self._find(status_id)
+            if status is None:
+                raise KeyError(status_id)
+            status.text = text.decode("utf-8") if isinstance(text, bytes) else text
+            status.obj = {}
+
     def _find(self, status_id: str) -> _Status | None:
         for entry in self._accounts.values():
             for status in entry.statuses:
@@ -211,11 +234,29 @@ class MastodonDouble:
                     return status
         return None
 
-    def fail_next(self, status: int = 500, after: int = 0, body: dict | None = None) -> int:
-        """Make the (after+1)-th request from now fail once; returns its request number."""
+    def fail_next(self, status: int = 500, after: int = 0, body: dict | None = None,
+                  headers: dict | None = None) -> int:
+        """Make the (after+1)-th request from now fail once; returns its request number.
+
+        ``headers`` are sent with the fault (e.g. ``{"Retry-After": "120"}``) and win over the
+        rate-limit headers the double adds itself.
+        """
         with self._lock:
             number = self._received + 1 + after
-            self.faults[number] = (status, body) if body is not None else status
+            self.faults[number] = (status, body, dict(headers or {}))
+            return number
+
+    def truncate_next(self, after: int = 0, keep: float = 0.5) -> int:
+        """Serve the (after+1)-th request from now with only the first ``keep`` of its body's bytes.
+
+        The status stays 200 and ``Content-Length`` matches the cut body: the client sees a
+        complete HTTP exchange with an incomplete document. Returns the request number.
+        """
+        if not 0 <= keep < 1:
+            raise ValueError("keep must be at least 0 and below 1")
+        with self._lock:
+            number = self._received + 1 + after
+            self.truncations[number] = keep
             return number
 
     @property
@@ -267,13 +308,16 @@ class MastodonDouble:
         def gate():
             with double._lock:
                 double._received += 1
+                g.truncate_keep = double.truncations.pop(double._received, None)
                 fault = double.faults.pop(double._received, None)
                 if fault is not None:
-                    status, body = fault if isinstance(fault, tuple) else (fault, None)
+                    status, body, extra = (tuple(fault) + (None, None))[:3] if isinstance(fault, tuple) \
+                        else (fault, None, None)
                     # a 5xx comes from a crashed backend, without rate-limit headers
                     headers = double._rate_headers() if status < 500 else {}
                     if status == 429:
                         headers["X-RateLimit-Remaining"] = "0"
+                    headers.update(extra or {})
                     return json_response(body or {"error": f"Injected fault {status}"}, status, headers)
                 if not double._take_budget():
                     return json_response({"error": "Too many requests"}, 429, double._rate_headers())
@@ -284,8 +328,14 @@ class MastodonDouble:
         @app.after_request
         def log(response):
             with double._lock:
-                double.requests.append({"method": request.method, "path": request.path,
-                                        "args": request.args.to_dict(), "status": response.status_code})
+                logged = {"method": request.method, "path": request.path,
+                          "args": request.args.to_dict(), "status": response.status_code}
+                keep = g.get("truncate_keep")
+                if keep is not None:
+                    data = response.get_data()
+                    response.set_data(data[:int(len(data) * keep)])  # sets Content-Length to match
+                    logged["truncated"] = True
+                double.requests.append(logged)
                 if "X-RateLimit-Limit" not in response.headers and response.status_code < 500:
                     response.headers.update(double._rate_headers())
             return response
@@ -340,12 +390,14 @@ class MastodonDouble:
             items = [s for s in items if not s.obj.get("reblog")]
         if _truthy(args.get("only_media")):
             items = [s for s in items if s.obj.get("media_attachments")]
+        # repeat_boundary: a misbehaving server whose bounds are inclusive, so pages repeat one status
+        edge = 0 if self.repeat_boundary else 1
         if args.get("max_id"):
-            items = [s for s in items if s.key < _number(args["max_id"])]
+            items = [s for s in items if s.key <= _number(args["max_id"]) - edge]
         if args.get("since_id"):
-            items = [s for s in items if s.key > _number(args["since_id"])]
+            items = [s for s in items if s.key >= _number(args["since_id"]) + edge]
         if args.get("min_id") is not None:
-            items = [s for s in items if s.key > _number(args["min_id"])]
+            items = [s for s in items if s.key >= _number(args["min_id"]) + edge]
             return (items[-limit:] if limit else []), limit
         return items[:limit], limit
 

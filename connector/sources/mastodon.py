@@ -69,6 +69,12 @@ def _id_key(value: str) -> tuple[int, str]:
     return (len(value), value)
 
 
+def _at_or_below(value, mark: str | None) -> bool:
+    """True for a status whose id is not above the watermark ``mark``."""
+    item_id = value.get("id") if isinstance(value, dict) else None
+    return bool(mark) and isinstance(item_id, str) and _id_key(item_id) <= _id_key(mark)
+
+
 @SOURCES.register
 class MastodonSource(Source):
     """Statuses of one Mastodon account (posts, replies, boosts), edits as new versions."""
@@ -194,7 +200,10 @@ class MastodonSource(Source):
         url: str | None = statuses_url
         while url:
             response, fetched_at = self._get(url, params, what)
-            items = self._items(response, what)
+            mark = state.get("watermark")
+            # Anything at or below the watermark is stored already (that is what the cursor means).
+            # Mastodon never sends it for min_id, but a misbehaving server or proxy may repeat one.
+            items = [item for item in self._items(response, what) if not _at_or_below(item[1], mark)]
             if not items:
                 break
             messages, quarantined, ids = _parse_items(items, self.name, response.url, fetched_at, self.host)
@@ -206,6 +215,8 @@ class MastodonSource(Source):
             state = {**state, "watermark": watermark, "recent": self._remember(state.get("recent") or {}, messages)}
             messages.sort(key=lambda m: _id_key(m.id))
             yield Page(messages, dict(state), quarantined, url=response.url)
+            if watermark == mark:
+                break  # no progress (only id-less items): asking again would return the same page
             if prev:
                 url, params = self._same_origin(prev), None
             else:

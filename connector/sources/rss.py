@@ -15,6 +15,10 @@ remembers which entries it has seen (``seen``: entry key -> its ``updated`` time
 * kind = "comment" only for Atom threading replies (``thr:in-reply-to``, RFC 4685). ``wfw:commentRss``
   and ``slash:comments`` only say that a *post* has comments, so they do not change the kind.
 * the entry's title is part of what was said: text and html start with it.
+* a body that ends before its root element closes (``</rss>``, ``</feed>``) was cut off in transit:
+  the poll fails as ``retry`` and stores nothing, because feedparser would still make an entry of
+  the half-sent last item (no date, half a text) and remember its key, so the complete entry would
+  never be delivered.
 """
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ import requests
 from marshmallow import fields, validate
 
 from ..checks import Check
-from ..failures import CONFIGURATION, PERMANENT, Failed, Failure, classify_exception, classify_response
+from ..failures import CONFIGURATION, PERMANENT, RETRY, Failed, Failure, classify_exception, classify_response
 from ..htmltext import sanitize, to_text
 from ..message import Attachment, Author, Message, Raw, iso, utcnow
 from .base import SOURCES, Page, ParseError, Quarantined, Source
@@ -45,6 +49,14 @@ _ENTRY_NAMESPACES = {None, "http://www.w3.org/2005/Atom", "http://purl.org/atom/
                      "http://purl.org/rss/1.0/", "http://my.netscape.com/rdf/simple/0.9/"}
 _HASHTAG = re.compile(r"(?<![\w/&#])#(\w*[^\W\d_]\w*)")
 _MENTION = re.compile(r"(?<![\w@/])@(\w+(?:@[\w-]+(?:\.[\w-]+)+)?)")
+# what may precede the root element, and what may follow its end tag
+_MISC = rb"(?:\s+|<\?.*?\?>|<!--.*?-->)"
+_PROLOG = re.compile(rb"(?:\xef\xbb\xbf)?(?:" + _MISC + rb"|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)*", re.S)
+_START_TAG = re.compile(rb"<([^\s/>!?]+)")
+
+
+class TruncatedFeed(ParseError):
+    """The document ends before its root element is closed: cut off in transit."""
 
 
 class FeedOptions(marshmallow.Schema):
@@ -79,6 +91,9 @@ class FeedSource(Source):
         fetched_at = utcnow()
         try:
             entries = _parse(body, self.name, url, fetched_at, response.headers.get("Content-Type", ""))
+        except TruncatedFeed as exc:
+            raise Failed(Failure(RETRY, f"GET {url}: incomplete response ({exc})", status=response.status_code,
+                                 url=url)) from exc
         except ParseError as exc:
             raise Failed(Failure(PERMANENT, f"GET {url}: not a feed ({exc})", status=response.status_code,
                                  url=url)) from exc
@@ -168,6 +183,8 @@ def _parse(data: bytes, channel: str, url: str, fetched_at: datetime, content_ty
     # A file-like object, never bytes or str: given bytes that look like a path, feedparser would
     # open a local file, and given a str URL it would fetch it itself.
     parsed = feedparser.parse(io.BytesIO(data), response_headers=headers, sanitize_html=False)
+    if parsed.get("bozo"):
+        _refuse_truncated(data)
     if not parsed.entries:
         if parsed.get("bozo"):
             exc = parsed.get("bozo_exception")
@@ -201,6 +218,18 @@ def _parse(data: bytes, channel: str, url: str, fetched_at: datetime, content_ty
             continue
         result.append(_Entry(key, updated, message, raw))
     return result
+
+
+def _refuse_truncated(data: bytes) -> None:
+    """Raise TruncatedFeed when the root element's end tag is missing (trailing comments allowed)."""
+    start = _START_TAG.match(data, _PROLOG.match(data).end())
+    if start is None:
+        return  # no element at all (or not UTF-8/ASCII-compatible): the other checks decide
+    name = start.group(1)
+    if re.search(rb"</" + re.escape(name) + rb"\s*>" + _MISC + rb"*\Z", data, re.S):
+        return
+    line = data.count(b"\n") + 1
+    raise TruncatedFeed(f"the document ends before </{name.decode('utf-8', 'replace')}>: truncated", f"line {line}")
 
 
 def _key(entry) -> str:
