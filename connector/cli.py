@@ -261,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--state")
     listing.add_argument("--limit", type=int, default=100)
     listing.set_defaults(func=cmd_deliveries_list)
-    requeue = with_config(deliveries.add_parser("requeue", help="deliver again (also delivered or failed ones)"))
+    requeue = with_config(deliveries.add_parser("requeue", help="deliver again (also delivered or dead ones)"))
     requeue.add_argument("id", type=int)
     requeue.set_defaults(func=cmd_deliveries_requeue)
 
