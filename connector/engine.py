@@ -241,7 +241,7 @@ class Connector:
         if zaak_url:
             steps.save("thread", {"parent": parent, "zaak_url": zaak_url})
             return row.routing.evolve(zaak_url=zaak_url)
-        if state in (states.PENDING, states.IN_PROGRESS, states.RETRY_WAIT, states.WAITING):
+        if state in (*states.DUE, states.IN_PROGRESS):  # the parent is still on its way
             self.store.mark_waiting(row.id, f"waiting for parent message {parent} to be delivered",
                                     utcnow() + PARENT_WAIT)
             result.waiting += 1

@@ -14,7 +14,6 @@ for the helpdesk. ``detail`` holds a server's ``problem+json`` body unchanged wh
 from __future__ import annotations
 
 import email.utils
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -136,7 +135,3 @@ def classify_exception(exc: BaseException, what: str = "") -> Failure:
     """Transport errors (timeouts, refused connections, TLS trouble) are transient."""
     label = f"{what}: " if what else ""
     return Failure(RETRY, f"{label}{type(exc).__name__}: {exc}")
-
-
-def describe(detail) -> str:
-    return json.dumps(detail, ensure_ascii=False) if detail is not None else ""

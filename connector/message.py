@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 KINDS = ("post", "reply", "share", "comment")
@@ -101,9 +101,6 @@ class Message:
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.channel, self.id, self.version)
-
-    def with_channel(self, channel: str) -> "Message":
-        return replace(self, channel=channel)
 
     def to_dict(self) -> dict:
         """The JSON form printed by ``connector messages parse`` (without the raw payload)."""

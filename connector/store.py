@@ -284,29 +284,23 @@ class Store:
 
     # -- deliveries -----------------------------------------------------------------------
 
-    def claim_due(self, limit: int = 50, lease_seconds: int = 300, now: datetime | None = None,
-                  sinks: list[str] | None = None) -> list[DeliveryRow]:
+    def claim_due(self, limit: int = 50, lease_seconds: int = 300, now: datetime | None = None) -> list[DeliveryRow]:
         """Claim up to ``limit`` due deliveries (oldest message first) and mark them in_progress.
 
         A delivery left in_progress past its lease (a crashed worker) is due again. Deliveries of a
-        paused sink are not claimed. ``sinks`` restricts the claim to those sinks.
+        paused sink are not claimed.
         """
         now = now or utcnow()
         lease = iso(now + timedelta(seconds=lease_seconds))
-        sink_filter = ""
-        params = {"now": iso(now), "limit": limit}
-        if sinks is not None:
-            names = {f"s{i}": name for i, name in enumerate(sinks)}
-            sink_filter = f" and d.sink in ({', '.join(':' + k for k in names) or 'null'})"
-            params.update(names)
         with self._lock, self.db.atomic():
             rows = list(self.db.query(
                 "select d.*, m.message_json, m.raw, m.raw_media_type, m.page_url, m.fetched_at"
                 " from deliveries d join messages m on m.id = d.message_id"
-                " where ((d.state in ('pending', 'retry_wait', 'waiting') and d.next_attempt_at <= :now)"
+                f" where ((d.state in ({', '.join(repr(state) for state in states.DUE)})"
+                "         and d.next_attempt_at <= :now)"
                 "    or (d.state = 'in_progress' and d.lease_until <= :now))"
                 "   and d.sink not in (select name from sinks where paused_until > :now)"
-                f"{sink_filter} order by m.created_at, m.id limit :limit", params))
+                " order by m.created_at, m.id limit :limit", {"now": iso(now), "limit": limit}))
             claimed = []
             for row in rows:
                 reclaimed = row["state"] == states.IN_PROGRESS

@@ -27,10 +27,6 @@ def handle_key(handle: str) -> str:
     return handle.strip().lstrip("@").lower()
 
 
-def local_part(handle: str) -> str:
-    return handle_key(handle).split("@", 1)[0]
-
-
 def normalise(name: str, value: str) -> str:
     """The form in which a condition value is compared (and indexed)."""
     if name in ("account", "mention"):
