@@ -20,15 +20,24 @@ Guarantees
   is not stored, and a message is stored with its deliveries or not at all.
 * Every delivery state change goes through :func:`connector.states.check`.
 * WAL mode, a busy timeout, and schema migrations tracked by sqlite-utils ``Migrations``.
+* Several processes may share one file (worker, web app, CLI): every write transaction starts
+  with ``BEGIN IMMEDIATE``, so it waits for the write lock (busy timeout) instead of failing with
+  "database is locked" when a read would have to be upgraded; migrations run under that same
+  lock, so two processes starting at once cannot both apply them.
+* A file that is missing (when ``create=False``), not a database, or corrupted raises
+  :class:`StoreError` naming the file, never a traceback.
 
 A :class:`Store` serialises its own use with a lock, so one instance may be shared by the
 scheduler's threads; separate processes (web app, CLI) open their own instance on the same file.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -92,6 +101,17 @@ def m002_pauses(db: Database) -> None:
     db["channels"].add_column("paused_reason", str)
 
 
+@migrations()
+def m003_liveness(db: Database) -> None:
+    """Stalled polls show in status; the worker beats and says which rules it runs."""
+    db["channels"].add_column("poll_started_at", str)
+    db["workers"].create({
+        "id": str, "host": str, "pid": int, "started_at": str, "beat_at": str, "stopped_at": str,
+        "rules_fingerprint": str, "rules_count": int, "rules_errors_json": str, "activity_json": str,
+    }, pk="id")
+    db["meta"].create({"key": str, "value": str}, pk="key")
+
+
 @dataclass(frozen=True)
 class DeliveryPlan:
     """What ingest decided for one message and one sink: initial state and routing."""
@@ -123,6 +143,16 @@ class DeliveryRow:
     message: Message
 
 
+BUSY_TIMEOUT_SECONDS = 30
+
+
+class StoreError(Exception):
+    """The store cannot be used: missing (``create=False``), not a database, corrupted, not writable.
+
+    The message names the file and says what to check; it never carries a traceback.
+    """
+
+
 def _now() -> str:
     return iso(utcnow())
 
@@ -134,24 +164,115 @@ def _dumps(value) -> str:
 class Store:
     """Durable state of the connector. See the module docstring for the guarantees."""
 
-    def __init__(self, path: str | Path | None = None):
-        if path is None or str(path) == ":memory:":
-            conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
-        else:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+    def __init__(self, path: str | Path | None = None, create: bool = True):
+        """Open (and migrate) the store at ``path``; ``None`` or ``":memory:"`` for a throw-away one.
+
+        ``create=False`` is for read-only commands: a wrong path raises :class:`StoreError`
+        instead of silently creating an empty database.
+        """
         self.path = str(path) if path else ":memory:"
+        if self.path != ":memory:" and not create and not Path(path).is_file():
+            raise StoreError(f"{path}: no such database (check 'store' in the configuration)")
+        try:
+            if self.path == ":memory:":
+                conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            else:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                       timeout=BUSY_TIMEOUT_SECONDS)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{path}: cannot open the database: {exc}") from None
         self.db = Database(conn)
         self._lock = threading.RLock()
+        try:
+            with self._lock:
+                self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
+                self.db.execute("PRAGMA foreign_keys = ON")
+                if self.path != ":memory:":
+                    self._enable_wal()
+                    # In WAL mode NORMAL survives a process crash (SIGKILL) intact; only a power cut may
+                    # lose the last commits, and every delivery step is idempotent, so a redo cannot duplicate.
+                    self.db.execute("PRAGMA synchronous = NORMAL")
+                with self._write():  # one process migrates; the others wait, then find nothing pending
+                    migrations.apply(self.db)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(_explain(self.path, exc)) from None
+        self.identity = self.file_identity()
+
+    def _enable_wal(self) -> None:
+        # switching to WAL needs a moment alone with the file; another process opening it at the
+        # same instant makes SQLite answer "locked" at once, without using the busy timeout
+        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        while True:
+            try:
+                mode = self.db.execute("PRAGMA journal_mode").fetchone()[0]
+                if mode != "wal":
+                    self.db.enable_wal()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    @contextlib.contextmanager
+    def _write(self):
+        """A write transaction that holds SQLite's write lock from its first statement.
+
+        A deferred ``BEGIN`` that reads first and writes later fails at once with "database is
+        locked" when another process wrote in between (SQLite cannot upgrade a stale read
+        snapshot). ``BEGIN IMMEDIATE`` takes the lock up front, waiting up to the busy timeout.
+        Nested use becomes a savepoint.
+        """
         with self._lock:
-            self.db.execute("PRAGMA busy_timeout = 30000")
-            self.db.execute("PRAGMA foreign_keys = ON")
-            if self.path != ":memory:":
-                self.db.enable_wal()
-                # In WAL mode NORMAL survives a process crash (SIGKILL) intact; only a power cut may lose
-                # the last commits, and every delivery step is idempotent, so a redo cannot duplicate.
-                self.db.execute("PRAGMA synchronous = NORMAL")
-            migrations.apply(self.db)
+            if self.db.conn.in_transaction:
+                with self.db.atomic():
+                    yield
+                return
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if self.db.conn.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    if self.db.conn.in_transaction:
+                        self.db.execute("ROLLBACK")
+                    raise
+
+    def file_identity(self) -> tuple | None:
+        """(device, inode) of the database file, to notice it being deleted or replaced."""
+        if self.path == ":memory:":
+            return None
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return None
+        return (stat.st_dev, stat.st_ino)
+
+    def health(self) -> list[str]:
+        """Problems that make this store unusable right now (empty when healthy).
+
+        Checks that the file is still the one opened (not deleted or replaced, which would leave
+        this process writing into an unlinked file), and that a write lock can be taken.
+        """
+        problems = []
+        if self.path != ":memory:":
+            current = self.file_identity()
+            if current is None:
+                problems.append(f"database file {self.path} is gone (deleted or moved)")
+            elif current != self.identity:
+                problems.append(f"database file {self.path} was replaced by another file; restart the connector")
+        try:
+            with self._write():
+                self.db.execute("insert or replace into meta (key, value) values ('health_probe', ?)", [_now()])
+        except sqlite3.Error as exc:
+            problems.append(f"database {self.path} is not writable: {exc}")
+        return problems
 
     def close(self) -> None:
         with self._lock:
@@ -175,7 +296,7 @@ class Store:
 
     def register(self, channels: dict[str, str], sinks: dict[str, str]) -> None:
         """Make sure every configured channel and sink has a status row (name -> kind)."""
-        with self._lock, self.db.atomic():
+        with self._write():
             for name, kind in channels.items():
                 self._ensure_channel(name, kind)
                 self.db.execute("update channels set kind = ? where name = ?", [kind, name])
@@ -194,7 +315,7 @@ class Store:
         now = _now()
         new: list[int] = []
         duplicates = 0
-        with self._lock, self.db.atomic():
+        with self._write():
             self._ensure_channel(channel)
             for message, message_plans in plans:
                 raw = message.raw or Raw(body=b"", media_type="")
@@ -238,18 +359,26 @@ class Store:
                     paused_reason: str | None = None) -> None:
         """A poll's outcome: success clears errors and pauses; a failure counts and may pause the channel."""
         now = _now()
-        with self._lock, self.db.atomic():
+        with self._write():
             self._ensure_channel(channel)
             if failure is None:
                 self.db.execute("update channels set last_poll_at = ?, last_success_at = ?, last_error = null,"
-                                " paused_until = null, paused_reason = null, failures = 0 where name = ?",
+                                " paused_until = null, paused_reason = null, failures = 0, poll_started_at = null"
+                                " where name = ?",
                                 [now, now, channel])
             else:
                 self.db.execute("update channels set last_poll_at = ?, last_error = ?, paused_until = ?,"
-                                " paused_reason = ?, failures = coalesce(failures, 0) + 1 where name = ?",
+                                " paused_reason = ?, failures = coalesce(failures, 0) + 1, poll_started_at = null"
+                                " where name = ?",
                                 [now, failure.message, iso(paused_until), paused_reason, channel])
                 self._event("channel.error", channel=channel,
                             detail={**failure.to_dict(), "paused_until": iso(paused_until)})
+
+    def poll_started(self, channel: str) -> None:
+        """A poll of ``channel`` began; :meth:`record_poll` ends it. Status shows a long one as stalled."""
+        with self._write():
+            self._ensure_channel(channel)
+            self.db.execute("update channels set poll_started_at = ? where name = ?", [_now(), channel])
 
     def channel_failures(self, channel: str) -> int:
         """Consecutive failed polls of ``channel`` so far."""
@@ -264,12 +393,36 @@ class Store:
             return parse_iso(rows[0]["paused_until"])
         return None
 
+    # -- workers ----------------------------------------------------------------------------
+
+    def worker_beat(self, worker_id: str, *, host: str, pid: int, started_at: datetime,
+                    rules: dict | None = None, activity: dict | None = None, stopped: bool = False) -> None:
+        """The worker is alive: when, which rules it runs (fingerprint, count, reload errors), what it does."""
+        rules = rules or {}
+        with self._write():
+            self.db.execute(
+                "insert or replace into workers (id, host, pid, started_at, beat_at, stopped_at, rules_fingerprint,"
+                " rules_count, rules_errors_json, activity_json) values (?,?,?,?,?,?,?,?,?,?)",
+                [worker_id, host, pid, iso(started_at), _now(), _now() if stopped else None,
+                 rules.get("fingerprint"), rules.get("count"), _dumps(rules.get("errors") or []),
+                 _dumps(activity or {})])
+            # a long-gone worker's row tells nobody anything; keep a day of history
+            self.db.execute("delete from workers where beat_at < ?", [iso(utcnow() - timedelta(days=1))])
+
+    def worker_rows(self) -> list[dict]:
+        """Workers that beat in the last day, the most recent first."""
+        rows = self.query("select * from workers order by beat_at desc")
+        for row in rows:
+            row["rules_errors"] = json.loads(row.pop("rules_errors_json") or "[]")
+            row["activity"] = json.loads(row.pop("activity_json") or "{}")
+        return rows
+
     # -- sinks ----------------------------------------------------------------------------
 
     def pause_sink(self, sink: str, until: datetime, reason: str) -> None:
         """No delivery to ``sink`` is claimed before ``until``: an outage or bad configuration
         should not make every waiting message spend its attempts."""
-        with self._lock, self.db.atomic():
+        with self._write():
             self._ensure_sink(sink)
             self.db.execute("update sinks set paused_until = ?, paused_reason = ?, last_error = ?, updated_at = ?"
                             " where name = ?", [iso(until), reason, reason, _now(), sink])
@@ -292,7 +445,7 @@ class Store:
         """
         now = now or utcnow()
         lease = iso(now + timedelta(seconds=lease_seconds))
-        with self._lock, self.db.atomic():
+        with self._write():
             rows = list(self.db.query(
                 "select d.*, m.message_json, m.raw, m.raw_media_type, m.page_url, m.fetched_at"
                 " from deliveries d join messages m on m.id = d.message_id"
@@ -339,7 +492,7 @@ class Store:
         return {"from": previous, "message_id": message_id, "sink": sink}
 
     def mark_delivered(self, delivery_id: int, zaak_url: str, zaak_identificatie: str, documents: list[dict]) -> None:
-        with self._lock, self.db.atomic():
+        with self._write():
             info = self._transition(delivery_id, states.DELIVERED, zaak_url=zaak_url,
                                     zaak_identificatie=zaak_identificatie, documents_json=_dumps(documents),
                                     last_error=None, failure_json=None, lease_until=None,
@@ -359,7 +512,7 @@ class Store:
 
         Returns the attempt count.
         """
-        with self._lock, self.db.atomic():
+        with self._write():
             attempts = self._attempts(delivery_id) + (1 if count_attempt else 0)
             info = self._transition(delivery_id, new_state, error=failure.message, attempts=attempts,
                                     last_error=failure.message, failure_json=_dumps(failure.to_dict()),
@@ -372,25 +525,25 @@ class Store:
         return attempts
 
     def mark_waiting(self, delivery_id: int, reason: str, next_attempt_at: datetime) -> None:
-        with self._lock, self.db.atomic():
+        with self._write():
             self._transition(delivery_id, states.WAITING, error=reason, last_error=reason, lease_until=None,
                              next_attempt_at=iso(next_attempt_at))
 
     def reroute(self, delivery_id: int, routing: Routing, new_state: str) -> None:
         """Replace a delivery's routing (a follow_thread fallen back) and set its state."""
-        with self._lock, self.db.atomic():
+        with self._write():
             self._transition(delivery_id, new_state, routing_json=_dumps(routing.to_dict()), rule=routing.rule,
                              lease_until=None, detail={"rule": routing.rule, "action": routing.action,
                                                        "reason": routing.reason})
 
     def release(self, delivery_id: int, reason: str = "released unstarted") -> None:
         """Give back a claimed delivery untouched (shutdown, or its sink paused meanwhile)."""
-        with self._lock, self.db.atomic():
+        with self._write():
             self._transition(delivery_id, states.PENDING, lease_until=None, detail={"reason": reason})
 
     def requeue(self, delivery_id: int, who: str = "admin") -> None:
         """Deliver again: also a delivered, dead, held or ignored one; never one a worker holds now."""
-        with self._lock, self.db.atomic():
+        with self._write():
             row = self.db.execute("select state, lease_until from deliveries where id = ?", [delivery_id]).fetchone()
             if row and row[0] == states.IN_PROGRESS and row[1] and parse_iso(row[1]) > utcnow():
                 raise states.IllegalTransition(f"delivery {delivery_id} is being delivered right now"
@@ -422,7 +575,7 @@ class Store:
         return json.loads(row[0]) if row else None
 
     def save_step(self, delivery_id: int, name: str, result: dict) -> None:
-        with self._lock, self.db.atomic():
+        with self._write():
             self.db.execute("insert or replace into delivery_steps (delivery_id, name, result_json, saved_at)"
                             " values (?,?,?,?)", [delivery_id, name, _dumps(result), _now()])
             self._event("delivery.step", delivery_id=delivery_id, detail={"step": name, "result": result})
@@ -439,7 +592,7 @@ class Store:
                         [_now(), kind, channel, sink, message_id, delivery_id, _dumps(detail or {})])
 
     def event(self, kind: str, **fields) -> None:
-        with self._lock, self.db.atomic():
+        with self._write():
             self._event(kind, **fields)
 
     def query(self, sql: str, params=None) -> list[dict]:
@@ -456,7 +609,7 @@ class Store:
     def channel_rows(self) -> list[dict]:
         return self.query(
             "select c.name, c.kind, c.last_poll_at, c.last_success_at, c.last_error, c.paused_until,"
-            " c.paused_reason, coalesce(c.failures, 0) as failures,"
+            " c.paused_reason, coalesce(c.failures, 0) as failures, c.poll_started_at,"
             " (select count(*) from messages m where m.channel = c.name) as messages,"
             " (select count(*) from quarantine q where q.channel = c.name) as quarantined"
             " from channels c order by c.name")
@@ -476,6 +629,18 @@ class Store:
         return self.query("select at, kind, sink, delivery_id, detail_json from events where message_id = ?"
                           " or delivery_id in (select id from deliveries where message_id = ?) order by id",
                           [message_id, message_id])
+
+
+def _explain(path: str, exc: sqlite3.DatabaseError) -> str:
+    text = str(exc)
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return (f"{path}: not a usable connector database ({text}); restore it from a backup, or point"
+                f" 'store' in the configuration at the right file")
+    if "locked" in text:
+        return f"{path}: the database stayed locked by another process for {BUSY_TIMEOUT_SECONDS} s ({text})"
+    if "readonly" in text or "unable to open" in text:
+        return f"{path}: cannot write the database ({text}); check the file's and folder's permissions"
+    return f"{path}: database error: {text}"
 
 
 class StoreSteps:

@@ -171,7 +171,7 @@ def test_reopen_applies_no_migration_twice_and_uses_wal(tmp_path):
     store = Store(tmp_path / "c.db")
     assert store.query("pragma journal_mode")[0]["journal_mode"] == "wal"
     names = [r["name"] for r in store.query("select name from _sqlite_migrations")]
-    assert names == ["m001_initial", "m002_pauses"]
+    assert names == ["m001_initial", "m002_pauses", "m003_liveness"]
     assert store.query("pragma synchronous")[0]["synchronous"] == 1  # NORMAL
 
 
