@@ -43,7 +43,7 @@ class DripServer:
             threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
 
     def _payload(self):
-        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: 100000000\r\n\r\n"
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: 1000000\r\n\r\n"
         if self.mode == "headers":
             yield from (head[i:i + 1] for i in range(len(head)))
         else:
