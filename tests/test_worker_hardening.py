@@ -177,7 +177,7 @@ def test_expected_scheduler_skips_are_not_logged_as_warnings(build, caplog):
     ScriptedSink.delay = 0.4  # the drain outlasts several 0.1 s intervals
     connector.config.delivery["interval"] = 0.1
     scheduler = build_scheduler(connector)
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="apscheduler"):
         scheduler.start()
         threading.Event().wait(1.2)
         scheduler.shutdown(wait=True)
