@@ -32,7 +32,7 @@ import traceback
 from urllib.parse import quote, unquote, urlsplit
 
 MASK = "***"
-MIN_SECRET_LENGTH = 4
+MIN_SECRET_LENGTH = 8
 SECRET_PARAMS = frozenset({
     "access_token", "api_key", "apikey", "auth", "auth_token", "authorization", "client_secret",
     "credential", "credentials", "id_token", "jwt", "key", "pass", "passwd", "password", "private_token",

@@ -184,6 +184,28 @@ def test_token_is_hs256_with_the_claims_open_zaak_reads():
         jwt.decode(sink.client.token(), "another-secret-that-is-long-enough!!", algorithms=["HS256"])
 
 
+def test_a_short_secret_gives_one_clear_warning_instead_of_pyjwts_on_every_token(caplog, recwarn):
+    import warnings
+
+    warnings.simplefilter("always")  # what PyJWT would print is not hidden by "once per location"
+    sink = ZgwSink("openzaak", base_options(secret="short-secret"))
+    tokens = [sink.client.token() for _ in range(3)]
+    assert [str(w.message) for w in recwarn if w.category.__name__ == "InsecureKeyLengthWarning"] == []
+    with warnings.catch_warnings():  # decoding with the short key warns too; that is the server's business
+        warnings.simplefilter("ignore")
+        assert [jwt.decode(t, "short-secret", algorithms=["HS256"])["iss"] for t in tokens] == ["connector"] * 3
+    [record] = [r for r in caplog.records if r.name == "connector.sinks.zgw.client"]
+    assert record.levelname == "WARNING"
+    assert "sink openzaak: the secret is shorter than the 32 bytes HS256 wants" in record.getMessage()
+    assert "short-secret" not in record.getMessage()
+
+
+def test_a_long_enough_secret_gives_no_warning(caplog, recwarn):
+    ZgwSink("openzaak", base_options()).client.token()
+    assert [r for r in caplog.records if r.name == "connector.sinks.zgw.client" and r.levelno >= 30] == []
+    assert [w for w in recwarn if w.category.__name__ == "InsecureKeyLengthWarning"] == []
+
+
 @pytest.mark.parametrize("channel", ["m", "gemeente-voorbeeldstad-mastodon-hoofdaccount-met-een-heel-lange-naam",
                                      "ünïcødé kanaal / met tekens", ""])
 @pytest.mark.parametrize("role", ["rendition", "original", "media"])

@@ -68,7 +68,7 @@ class ZgwSink(Sink):
 
     def __init__(self, name: str, options: dict, session=None):
         super().__init__(name, options)
-        self.client = ZgwClient(self.options, session)
+        self.client = ZgwClient(self.options, session, name)
         self._zaaktypen: dict[str, str] = {}  # identificatie -> URL, per sink instance
         self._informatieobjecttypen: dict[str, str] = {}  # omschrijving -> URL
 
