@@ -41,9 +41,10 @@ SECRET_PARAMS = frozenset({
 SECRET_SUFFIXES = ("_apikey", "_credential", "_key", "_password", "_secret", "_signature", "_token")
 
 # scheme://anything-up-to-whitespace-or-quote: URLs inside free text
-_URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>`]+")
+# (trailing punctuation belongs to the sentence: "GET https://h/x?key=1: HTTP 500")
+_URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>`]*[^\s'\"<>`.,:;!?)\]]")
 # name=value after ? & ; or #: query parameters of relative URLs too ("url: /feed?api_key=...")
-_PARAM_IN_TEXT = re.compile(r"(?<=[?&;#])([A-Za-z0-9_.%\-]+)=([^&;#\s'\"<>`]*)")
+_PARAM_IN_TEXT = re.compile(r"(?<=[?&;#])([A-Za-z0-9_.%\-]+)=((?:[^&;#\s'\"<>`]*[^&;#\s'\"<>`.,:!?)\]])?)")
 
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()

@@ -140,3 +140,75 @@ def test_connector_check_prints_no_credentials(world, capsys):
     printed = "\n".join(str(check) for check in source.check())
     assert "FAIL" in printed
     assert leaks(printed) == [] and "api_key=***" in printed
+
+
+# -- the redaction rules, one by one -----------------------------------------------------------
+
+@pytest.mark.parametrize("url,shown", [
+    ("https://user:pass@feeds.example.nl/news.rss", "https://***@feeds.example.nl/news.rss"),
+    ("https://TOKEN@feeds.example.nl:8443/news.rss", "https://***@feeds.example.nl:8443/news.rss"),
+    ("https://feeds.example.nl/news.rss?lang=nl&api_key=abc&page=2",
+     "https://feeds.example.nl/news.rss?lang=nl&api_key=***&page=2"),
+    ("https://h/f?APIKEY=a&Access_Token=b&client_secret=c&X-Amz-Signature=d&consumer_key=e&sig=f",
+     "https://h/f?APIKEY=***&Access_Token=***&client_secret=***&X-Amz-Signature=***&consumer_key=***&sig=***"),
+    ("https://h/callback#access_token=abc&state=1", "https://h/callback#access_token=***&state=1"),
+    ("https://h/f?monkey=1&keyword=2&code=3&status=4", "https://h/f?monkey=1&keyword=2&code=3&status=4"),
+    ("https://h/f?token=", "https://h/f?token=***"),
+    ("/feed.xml?password=x", "/feed.xml?password=***"),
+    ("", ""),
+])
+def test_redact_url(url, shown):
+    assert redact.redact_url(url) == shown
+
+
+def test_redact_text_finds_urls_and_bare_query_strings_in_messages():
+    text = ("GET https://u:p@feed.example.nl/x.rss?key=K1: ConnectionError: HTTPSConnectionPool("
+            "host='feed.example.nl', port=443): Max retries exceeded with url: /x.rss?key=K1 (Caused by ...)")
+    assert redact.redact_text(text) == (
+        "GET https://***@feed.example.nl/x.rss?key=***: ConnectionError: HTTPSConnectionPool("
+        "host='feed.example.nl', port=443): Max retries exceeded with url: /x.rss?key=*** (Caused by ...)")
+
+
+def test_registered_secrets_are_masked_anywhere_also_url_encoded():
+    redact.register_secret("s3cret/with spaces+")
+    redact.register_secret("short")  # too short to mask safely: ordinary words would vanish
+    text = "body said s3cret/with spaces+ and s3cret%2Fwith%20spaces%2B, in short"
+    assert redact.redact_text(text) == "body said *** and ***, in short"
+    assert redact.redact({"a": ["s3cret/with spaces+", 1], "b": None}) == {"a": ["***", 1], "b": None}
+
+
+def test_log_records_are_redacted_message_and_exception(caplog, log_redaction):
+    log = logging.getLogger("tests.secrets")
+    redact.register_secret(FEED_PASS)
+    try:
+        raise RuntimeError(f"could not read https://feeds.example.nl/x?api_key={FEED_KEY}")
+    except RuntimeError:
+        log.exception("poll of %s failed (%s)", f"https://u:{FEED_PASS}@feeds.example.nl/x", "detail")
+    log.warning("%s", logging)  # any object as argument still works
+    assert "poll of https://***@feeds.example.nl/x failed (detail)" in caplog.text
+    assert "RuntimeError: could not read https://feeds.example.nl/x?api_key=***" in caplog.text
+    assert leaks(caplog.text) == []
+
+
+def test_the_cli_installs_log_redaction(caplog, tmp_path):
+    from connector.cli import main
+
+    try:
+        main(["mappings", "check", str(FIXTURES.parent / "mappings")])
+        logging.getLogger("tests.secrets").warning("fetching https://h/f?api_key=%s", FEED_KEY)
+    finally:
+        redact.uninstall_log_redaction()
+    assert "https://h/f?api_key=***" in caplog.text and FEED_KEY not in caplog.text
+
+
+def test_failures_and_checks_redact_themselves():
+    from connector.checks import Check
+    from connector.failures import RETRY, Failure
+
+    url = f"https://u:{FEED_PASS}@h/feed?api_key={FEED_KEY}"
+    failure = Failure(RETRY, f"GET {url}: HTTP 500", url=url, detail={"body": f"no such page {url}"})
+    assert failure.message == "GET https://***@h/feed?api_key=***: HTTP 500"
+    assert failure.url == "https://***@h/feed?api_key=***"
+    assert leaks(repr(failure.to_dict())) == []
+    assert str(Check("connection", False, f"GET {url}: refused")) == \
+        "[FAIL] connection: GET https://***@h/feed?api_key=***: refused"

@@ -560,3 +560,22 @@ def test_check_reports_a_wrong_base_url(options, double):
     checks = {c.name: c for c in ZgwSink("z", {**options, "zaken_url": options["zaken_url"] + "/extra"}).check()}
     assert not checks["connection"].ok and "404" in checks["connection"].message
     assert "zaken_url" in checks["connection"].message
+
+
+def test_the_original_documents_beschrijving_names_the_feed_without_credentials():
+    message = dataclasses.replace(load_message(), raw=dataclasses.replace(
+        load_message().raw, page_url="https://reader:pw-in-the-url@feeds.example.nl/news.rss?token=tok-in-the-url"))
+    sent = []
+    sink = ZgwSink("z", base_options())
+    sink.client.post = lambda url, what, payload, **kw: sent.append(payload) or _created(payload)
+    sink._document(message, CREATE, "original", message.raw.body, message.raw.media_type, "http://t/iot")
+    [payload] = sent
+    assert payload["beschrijving"] == ("Oorspronkelijk bericht zoals ontvangen van"
+                                       " https://***@feeds.example.nl/news.rss?token=***, ongewijzigd.")
+
+
+def _created(payload):
+    response = requests.Response()
+    response.status_code = 201
+    response._content = json.dumps({"url": "http://t/doc/1", **payload}).encode()
+    return response
