@@ -278,6 +278,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .redact import install_log_redaction  # no credentials in any log line, whatever logs it
+    install_log_redaction()
     if not args.verbose:  # every job run and every request is noise for an operator
         for name in ("apscheduler", "werkzeug"):
             logging.getLogger(name).setLevel(logging.WARNING)

@@ -22,7 +22,10 @@ Validation happens at start with marshmallow, the top level and each channel's a
 key is an error. ``${VAR}`` (or ``${VAR:-default}``) is replaced from the environment; a missing
 variable is an error naming the variable (never its value). Plain-text values of keys that look
 like secrets (``secret``, ``token``, ``password``, ...) are refused: they must come from the
-environment.
+environment, as a bare ``${VAR}`` without a default value. The same holds for credentials inside a
+URL: the password in ``user:password@`` and secret-looking query parameters (``api_key``, ``token``,
+see :mod:`connector.redact`). Every value that arrives this way is registered with
+:mod:`connector.redact`, so it is masked wherever the connector logs or shows text.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ from pathlib import Path
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from . import yamlconf
+from . import redact, yamlconf
 from .yamlconf import LineDict, LineList, Problem
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -194,32 +197,86 @@ class Config:
 
 
 def _interpolate(node, path, environ, problems, filename, root):
-    """Replace ${VAR} references in place; refuse literal secrets."""
+    """Replace ${VAR} references in place; refuse literal secrets; register the real ones.
+
+    Registered values (:func:`connector.redact.register_secret`) are masked in every log line,
+    error and status text from then on.
+    """
     if isinstance(node, LineDict):
         for key in list(node):
             value = node[key]
-            if isinstance(value, str) and SECRET_KEYS.search(str(key)) and value and not ENV_REF.fullmatch(value.strip()):
-                problems.append(Problem(filename, node.key_lines.get(key, node.line),
-                                        f"{yamlconf.dotted(path + (key,))}: secrets must come from the environment;"
-                                        f" write ${{SOME_VARIABLE}} instead of the value"))
+            secret = SECRET_KEYS.search(str(key)) is not None
+            if secret and isinstance(value, str):
+                refusal = _literal_secret(value)
+                if refusal:
+                    problems.append(Problem(filename, node.key_lines.get(key, node.line),
+                                            f"{yamlconf.dotted(path + (key,))}: {refusal}"))
             node[key] = _interpolate(value, path + (key,), environ, problems, filename, root)
+            if secret:
+                redact.register_secret(node[key])
         return node
     if isinstance(node, LineList):
         for index, value in enumerate(node):
             node[index] = _interpolate(value, path + (index,), environ, problems, filename, root)
         return node
-    if isinstance(node, str) and "${" in node:
-        def replace(match):
-            name, default = match.group(1), match.group(2)
-            if name in environ:
-                return environ[name]
-            if default is not None:
-                return default
+    if isinstance(node, str):
+        for what in _literal_url_credentials(node):
             problems.append(Problem(filename, yamlconf.line_of(root, path),
-                                    f"{yamlconf.dotted(path)}: environment variable {name} is not set"))
-            return ""
-        return ENV_REF.sub(replace, node)
+                                    f"{yamlconf.dotted(path)}: secrets must come from the environment;"
+                                    f" write ${{SOME_VARIABLE}} for the {what}"))
+        if "${" in node:
+            def replace(match):
+                name, default = match.group(1), match.group(2)
+                if name in environ:
+                    return environ[name]
+                if default is not None:
+                    return default
+                problems.append(Problem(filename, yamlconf.line_of(root, path),
+                                        f"{yamlconf.dotted(path)}: environment variable {name} is not set"))
+                return ""
+            node = ENV_REF.sub(replace, node)
+        redact.register_url_secrets(node)
+        return node
     return node
+
+
+def _literal_secret(value: str) -> str | None:
+    """Why the value of a secret key is refused, or ``None``: only a bare ``${VAR}`` is allowed.
+
+    A default (``${VAR:-value}``) would be a literal secret in the file after all; an empty one
+    (``${VAR:-}``, an optional token) is fine.
+    """
+    if not value:
+        return None
+    match = ENV_REF.fullmatch(value.strip())
+    if match is None:
+        return "secrets must come from the environment; write ${SOME_VARIABLE} instead of the value"
+    if match.group(2):
+        return f"secrets must come from the environment; write ${{{match.group(1)}}} without a default value"
+    return None
+
+
+def _literal_url_credentials(template: str) -> list[str]:
+    """What credentials a URL in the configuration holds literally (each must be a bare ``${VAR}``).
+
+    Credentials are what :mod:`connector.redact` masks: the password (or a lone user name) in the
+    userinfo and the values of secret-looking query parameters (``api_key``, ``token``, ...).
+    """
+    if not redact.looks_like_url(template):
+        return []
+    refs = []
+
+    def marker(match):  # references become opaque markers, so a ":" inside one cannot split the userinfo
+        refs.append(match)
+        return f"\ue000{len(refs) - 1}\ue001"
+
+    marked = ENV_REF.sub(marker, template.strip())
+    literal = []
+    for what, value in redact.url_secret_parts(marked):
+        ref = re.fullmatch("\ue000(\\d+)\ue001", value)
+        if value and (ref is None or refs[int(ref.group(1))].group(2)):
+            literal.append(what)
+    return literal
 
 
 def load_config(path: str | Path, environ: dict | None = None) -> Config:

@@ -10,12 +10,18 @@ and nowhere else (Singer/Airbyte style, no zoo of exception types):
 
 Sources and sinks raise :class:`Failed` carrying a :class:`Failure`; the store records it verbatim
 for the helpdesk. ``detail`` holds a server's ``problem+json`` body unchanged where there was one.
+
+A :class:`Failure` redacts itself on creation (:mod:`connector.redact`): credentials in its
+``message``, ``url`` and ``detail`` (a URL's userinfo, ``api_key=...``, registered secret values)
+become ``***``, so nothing stored, logged or shown from a failure can leak them.
 """
 from __future__ import annotations
 
 import email.utils
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+
+from .redact import redact, redact_text, redact_url
 
 RETRY = "retry"
 RATE_LIMITED = "rate_limited"
@@ -36,6 +42,9 @@ class Failure:
     def __post_init__(self):
         if self.verdict not in VERDICTS:
             raise ValueError(f"unknown verdict {self.verdict!r}")
+        self.message = redact_text(self.message)
+        self.url = redact_url(self.url)
+        self.detail = redact(self.detail)
 
     def to_dict(self) -> dict:
         return {

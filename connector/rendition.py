@@ -9,6 +9,8 @@ audience is Dutch.
 Everything in a message is treated as hostile: metadata is escaped, links are only made for
 ``http``/``https`` URLs, the message HTML is sanitised again, and images in it become links so the
 document never loads anything from elsewhere (no tracking pixels in the archive).
+Where the connector fetched the message from is shown redacted (:func:`connector.redact.redact_url`):
+credentials in a channel's URL never reach the archive.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import lxml.html
 
 from .htmltext import sanitize, to_text
 from .message import Message, iso
+from .redact import redact_url
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 KIND_LABELS = {"post": "bericht", "reply": "reactie", "share": "gedeeld bericht", "comment": "opmerking"}
@@ -138,7 +141,7 @@ def _provenance(message: Message) -> list[tuple[str, str, bool]]:
     ]
     if raw is not None:
         rows += [
-            ("Opgehaald van", raw.page_url, True),
+            ("Opgehaald van", redact_url(raw.page_url), True),  # the fetched URL may hold credentials
             ("Opgehaald op", format_datetime(raw.fetched_at), False),
             ("Origineel formaat", raw.media_type, False),
             ("SHA-256 origineel", raw.sha256, False),

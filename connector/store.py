@@ -47,6 +47,7 @@ from sqlite_utils import Database, Migrations
 from . import states
 from .failures import Failure
 from .message import Message, Raw, iso, parse_iso, utcnow
+from .redact import redact_url
 from .routing import Routing
 from .sources.base import Quarantined
 
@@ -325,7 +326,7 @@ class Store:
                     " stored_at) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     [channel, message.id, message.version, message.kind, message.author.handle,
                      iso(message.created_at), message.url, message.to_json(), raw.body, raw.media_type,
-                     raw.sha256, raw.page_url, iso(raw.fetched_at), now])
+                     raw.sha256, redact_url(raw.page_url), iso(raw.fetched_at), now])
                 if cursor.rowcount == 0:
                     duplicates += 1
                     continue
@@ -333,7 +334,7 @@ class Store:
                 new.append(message_id)
                 self._event("message.stored", channel=channel, message_id=message_id,
                             detail={"platform_id": message.id, "version": message.version,
-                                    "sha256": raw.sha256, "page_url": raw.page_url})
+                                    "sha256": raw.sha256, "page_url": redact_url(raw.page_url)})
                 for plan in message_plans:
                     delivery_id = self.db.execute(
                         "insert into deliveries (message_id, sink, state, routing_json, rule, attempts,"
@@ -348,7 +349,7 @@ class Store:
             for item in quarantined:
                 qid = self.db.execute(
                     "insert into quarantine (channel, at, reason, item_id, page_url, raw) values (?,?,?,?,?,?)",
-                    [channel, now, item.reason, item.item_id, item.page_url, item.raw]).lastrowid
+                    [channel, now, item.reason, item.item_id, redact_url(item.page_url), item.raw]).lastrowid
                 self._event("message.quarantined", channel=channel,
                             detail={"quarantine_id": qid, "reason": item.reason, "item_id": item.item_id})
             self.db.execute("update channels set state_json = ?, updated_at = ? where name = ?",

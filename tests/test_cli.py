@@ -96,14 +96,15 @@ def test_mappings_test_rejects_garbage_lines(capsys, tmp_path):
     assert code == 2 and err.startswith(f"{messages}:1:")
 
 
-def test_run_once_with_broken_mappings_exits_2_and_leaves_the_store_untouched(capsys, tmp_path):
+def test_run_once_with_broken_mappings_exits_2_and_leaves_the_store_untouched(capsys, tmp_path, monkeypatch):
     mappings = tmp_path / "mappings"
     shutil.copytree(FIXTURES / "e2e" / "mappings", mappings)
     config = yaml.safe_load((FIXTURES / "config" / "valid.yaml").read_text())
     config["store"] = str(tmp_path / "c.db")
     config["mappings"] = str(mappings)
     config["channels"][0]["options"].pop("token")
-    config["sinks"][0]["options"]["secret"] = "${TEST_ZGW_SECRET:-x}"
+    config["sinks"][0]["options"]["secret"] = "${TEST_ZGW_SECRET}"  # a default would be a literal secret
+    monkeypatch.setenv("TEST_ZGW_SECRET", "x")
     path = tmp_path / "connector.yaml"
     path.write_text(yaml.safe_dump(config))
     (mappings / "rules.yaml").write_text((mappings / "rules.yaml").read_text().replace("regex:", "regexp:"))
@@ -128,7 +129,7 @@ def test_every_command_is_documented_in_the_readme():
             assert f"`{full}" in readme, f"{full} is not documented in README.md"
 
 
-def test_deliveries_list_dead_shows_why_and_requeue_brings_it_back(capsys, tmp_path):
+def test_deliveries_list_dead_shows_why_and_requeue_brings_it_back(capsys, tmp_path, monkeypatch):
     from connector import states
     from connector.failures import Failure
     from connector.routing import Routing
@@ -140,7 +141,8 @@ def test_deliveries_list_dead_shows_why_and_requeue_brings_it_back(capsys, tmp_p
     config["store"] = str(tmp_path / "c.db")
     config["mappings"] = str(FIXTURES / "e2e" / "mappings")
     config["channels"][0]["options"].pop("token")
-    config["sinks"][0]["options"]["secret"] = "${TEST_ZGW_SECRET:-x}"
+    config["sinks"][0]["options"]["secret"] = "${TEST_ZGW_SECRET}"  # a default would be a literal secret
+    monkeypatch.setenv("TEST_ZGW_SECRET", "x")
     path = tmp_path / "connector.yaml"
     path.write_text(yaml.safe_dump(config))
     store = Store(tmp_path / "c.db")

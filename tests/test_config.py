@@ -99,3 +99,59 @@ def test_broken_config_leaves_the_previous_state_untouched(tmp_path):
         main(["run", "--once", "--config", str(target)])
     assert info.value.code == 2
     assert not (tmp_path / "store.db").exists()
+
+
+def test_literal_secrets_behind_a_default_or_inside_a_url_are_refused():
+    found = problems_of("broken_secrets.yaml", environ={"FEED_PASSWORD": "p", "FEED_KEY": "k"})
+    path = CONFIGS / "broken_secrets.yaml"
+    from_env = "secrets must come from the environment; write ${SOME_VARIABLE} for the"
+    assert found == [
+        f"{path}:8: channels[0].options.url: {from_env} password in the URL",
+        f"{path}:12: channels[1].options.url: {from_env} value of query parameter 'API_KEY'",
+        f"{path}:16: channels[2].options.url: {from_env} value of query parameter 'token'",
+        f"{path}:35: sinks[0].options.secret: secrets must come from the environment;"
+        " write ${NOPE} without a default value",
+    ]
+    assert "hunter2" not in "\n".join(found)
+
+
+@pytest.mark.parametrize("url", [
+    "https://feeds.example.nl/news.rss?lang=nl&page=2",           # no credentials at all
+    "https://reader:${PASS}@feeds.example.nl/news.rss",           # user name literal, password from env
+    "https://${TOKEN}@feeds.example.nl/news.rss",                 # a token as user name, from env
+    "https://feeds.example.nl/news.rss?api_key=${KEY}&sig=",      # an empty value holds nothing
+])
+def test_credentials_in_a_url_from_the_environment_are_accepted(tmp_path, url):
+    text = (CONFIGS / "valid.yaml").read_text().replace("https://www.example.nl/nieuws.rss", url)
+    target = tmp_path / "c.yaml"
+    target.write_text(text.replace("../../mappings", str(FIXTURES.parent / "mappings")))
+    config = load_config(target, environ={**ENV, "PASS": "pass-value", "TOKEN": "token-value", "KEY": "key-value"})
+    assert "${" not in config.channels[1].options["url"]
+
+
+@pytest.mark.parametrize("url", [
+    "https://reader@feeds.example.nl/news.rss",                   # a lone user name may be a token
+    "https://feeds.example.nl/news.rss?access_token=abc",
+    "https://feeds.example.nl/news.rss?X-Amz-Signature=abc",
+    "https://feeds.example.nl/news.rss?key=prefix-${KEY}",        # half literal
+])
+def test_more_literal_credentials_in_a_url_are_refused(tmp_path, url):
+    text = (CONFIGS / "valid.yaml").read_text().replace("https://www.example.nl/nieuws.rss", url)
+    target = tmp_path / "c.yaml"
+    target.write_text(text.replace("../../mappings", str(FIXTURES.parent / "mappings")))
+    with pytest.raises(ConfigError) as info:
+        load_config(target, environ={**ENV, "KEY": "key-value"})
+    (problem,) = info.value.problems
+    assert problem.line == 22 and "channels[1].options.url: secrets must come from the environment" in str(problem)
+
+
+def test_values_from_the_environment_are_masked_from_then_on(tmp_path):
+    from connector.redact import redact_text
+
+    text = (CONFIGS / "valid.yaml").read_text().replace(
+        "https://www.example.nl/nieuws.rss", "https://${FEED_USER}:${FEED_PASS}@www.example.nl/nieuws.rss")
+    target = tmp_path / "c.yaml"
+    target.write_text(text.replace("../../mappings", str(FIXTURES.parent / "mappings")))
+    load_config(target, environ={**ENV, "FEED_USER": "connector", "FEED_PASS": "feed-pass-Q7"})
+    said = redact_text("token-from-env, secret-from-env and feed-pass-Q7 said the connector")
+    assert said == "***, *** and *** said the connector"  # the user name is not a secret

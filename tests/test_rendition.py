@@ -186,3 +186,11 @@ def test_render_text_has_content_and_provenance_without_markup():
 def test_render_text_drops_script_bodies_from_hostile_html():
     text = render_text(load_message("hostile"))
     assert "alert(5)" not in text and "Hallo" in text
+
+
+def test_where_it_was_fetched_from_is_shown_without_credentials():
+    url = "https://reader:pw-in-the-url@feeds.example.nl/news.rss?api_key=key-in-the-url&lang=nl"
+    message = simple(raw=Raw(b"<item/>", "application/rss+xml", url, datetime(2026, 1, 12, tzinfo=timezone.utc)))
+    for output in (render_html(message).decode("utf-8"), render_text(message)):
+        assert "https://***@feeds.example.nl/news.rss?api_key=***&" in output
+        assert "pw-in-the-url" not in output and "key-in-the-url" not in output and "reader" not in output

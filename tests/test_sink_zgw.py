@@ -184,6 +184,28 @@ def test_token_is_hs256_with_the_claims_open_zaak_reads():
         jwt.decode(sink.client.token(), "another-secret-that-is-long-enough!!", algorithms=["HS256"])
 
 
+def test_a_short_secret_gives_one_clear_warning_instead_of_pyjwts_on_every_token(caplog, recwarn):
+    import warnings
+
+    warnings.simplefilter("always")  # what PyJWT would print is not hidden by "once per location"
+    sink = ZgwSink("openzaak", base_options(secret="short-secret"))
+    tokens = [sink.client.token() for _ in range(3)]
+    assert [str(w.message) for w in recwarn if w.category.__name__ == "InsecureKeyLengthWarning"] == []
+    with warnings.catch_warnings():  # decoding with the short key warns too; that is the server's business
+        warnings.simplefilter("ignore")
+        assert [jwt.decode(t, "short-secret", algorithms=["HS256"])["iss"] for t in tokens] == ["connector"] * 3
+    [record] = [r for r in caplog.records if r.name == "connector.sinks.zgw.client"]
+    assert record.levelname == "WARNING"
+    assert "sink openzaak: the secret is shorter than the 32 bytes HS256 wants" in record.getMessage()
+    assert "short-secret" not in record.getMessage()
+
+
+def test_a_long_enough_secret_gives_no_warning(caplog, recwarn):
+    ZgwSink("openzaak", base_options()).client.token()
+    assert [r for r in caplog.records if r.name == "connector.sinks.zgw.client" and r.levelno >= 30] == []
+    assert [w for w in recwarn if w.category.__name__ == "InsecureKeyLengthWarning"] == []
+
+
 @pytest.mark.parametrize("channel", ["m", "gemeente-voorbeeldstad-mastodon-hoofdaccount-met-een-heel-lange-naam",
                                      "ünïcødé kanaal / met tekens", ""])
 @pytest.mark.parametrize("role", ["rendition", "original", "media"])
@@ -538,3 +560,22 @@ def test_check_reports_a_wrong_base_url(options, double):
     checks = {c.name: c for c in ZgwSink("z", {**options, "zaken_url": options["zaken_url"] + "/extra"}).check()}
     assert not checks["connection"].ok and "404" in checks["connection"].message
     assert "zaken_url" in checks["connection"].message
+
+
+def test_the_original_documents_beschrijving_names_the_feed_without_credentials():
+    message = dataclasses.replace(load_message(), raw=dataclasses.replace(
+        load_message().raw, page_url="https://reader:pw-in-the-url@feeds.example.nl/news.rss?token=tok-in-the-url"))
+    sent = []
+    sink = ZgwSink("z", base_options())
+    sink.client.post = lambda url, what, payload, **kw: sent.append(payload) or _created(payload)
+    sink._document(message, CREATE, "original", message.raw.body, message.raw.media_type, "http://t/iot")
+    [payload] = sent
+    assert payload["beschrijving"] == ("Oorspronkelijk bericht zoals ontvangen van"
+                                       " https://***@feeds.example.nl/news.rss?token=***, ongewijzigd.")
+
+
+def _created(payload):
+    response = requests.Response()
+    response.status_code = 201
+    response._content = json.dumps({"url": "http://t/doc/1", **payload}).encode()
+    return response

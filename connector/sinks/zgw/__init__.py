@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 
 from ...failures import CONFIGURATION, PERMANENT, Failed, Failure
 from ...message import Message
+from ...redact import redact_url
 from ...rendition import AMSTERDAM, KIND_LABELS, render_html
 from ...routing import ATTACH, CREATE, FOLLOW_THREAD, Routing
 from ..base import SINKS, Delivered, Document, Sink, Steps
@@ -67,7 +68,7 @@ class ZgwSink(Sink):
 
     def __init__(self, name: str, options: dict, session=None):
         super().__init__(name, options)
-        self.client = ZgwClient(self.options, session)
+        self.client = ZgwClient(self.options, session, name)
         self._zaaktypen: dict[str, str] = {}  # identificatie -> URL, per sink instance
         self._informatieobjecttypen: dict[str, str] = {}  # omschrijving -> URL
 
@@ -220,7 +221,8 @@ class ZgwSink(Sink):
         titel = _clip(self._titel(message, routing), 200, suffix)
         formaat = media_type.split(";")[0].strip() or "application/octet-stream"
         if role == "original":
-            where = f" van {message.raw.page_url}" if message.raw and message.raw.page_url else ""
+            # the fetched URL may carry credentials (userinfo, api_key=...): never into the archive
+            where = f" van {redact_url(message.raw.page_url)}" if message.raw and message.raw.page_url else ""
             beschrijving = f"Oorspronkelijk bericht zoals ontvangen{where}, ongewijzigd."
         else:
             beschrijving = f"Leesbare weergave van {message.url or message.channel + ' ' + message.id}."

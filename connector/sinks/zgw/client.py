@@ -4,11 +4,17 @@ Every call goes through :meth:`ZgwClient.request`; transport errors and non-2xx 
 :class:`~connector.failures.Failed` via ``classify_exception``/``classify_response`` (the server's
 problem+json lands in ``Failure.detail`` verbatim). Callers that expect a particular 400 (an
 ``identificatie-niet-uniek`` on a retried create) ask for the raw response with ``accept=``.
+
+A secret shorter than the 32 bytes HS256 wants is reported once, as one configuration warning
+when the client is made; PyJWT's own ``InsecureKeyLengthWarning`` (which it would print for every
+token) is silenced for our own ``encode`` calls only.
 """
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import warnings
 from typing import Iterator
 
 import jwt
@@ -21,12 +27,22 @@ log = logging.getLogger(__name__)
 
 CRS = "EPSG:4326"
 MAX_PAGES = 20  # lookups are narrow filters; more pages than this means a filter was ignored
+HS256_KEY_BYTES = 32  # RFC 7518 3.2: a key of the same size as the hash output (or larger)
+# absent in PyJWT before 2.10, which did not warn either
+_KEY_LENGTH_WARNING = getattr(jwt, "InsecureKeyLengthWarning", None)
+# catch_warnings swaps process-wide state: deliveries run in threads, so one at a time
+_QUIET_JWT = threading.Lock()
 
 
 class ZgwClient:
-    def __init__(self, options: dict, session: requests.Session | None = None):
+    def __init__(self, options: dict, session: requests.Session | None = None, name: str = ""):
         self.options = options
         self.session = session or Session()
+        self.short_secret = len(options["secret"].encode("utf-8")) < HS256_KEY_BYTES
+        if self.short_secret:
+            log.warning("sink %s: the secret is shorter than the %d bytes HS256 wants; generate a longer one"
+                        " (e.g. 'openssl rand -base64 32'), give it to this client_id in the case system and"
+                        " to the connector's environment variable", name or "zgw", HS256_KEY_BYTES)
 
     def token(self) -> str:
         """A fresh HS256 JWT: servers reject tokens older than their expiry, so mint per call."""
@@ -38,7 +54,11 @@ class ZgwClient:
             "user_id": self.options["user_id"],
             "user_representation": self.options["user_representation"],
         }
-        return jwt.encode(claims, self.options["secret"], algorithm="HS256")
+        if not (self.short_secret and _KEY_LENGTH_WARNING):
+            return jwt.encode(claims, self.options["secret"], algorithm="HS256")
+        with _QUIET_JWT, warnings.catch_warnings():  # already said once, in __init__
+            warnings.simplefilter("ignore", _KEY_LENGTH_WARNING)
+            return jwt.encode(claims, self.options["secret"], algorithm="HS256")
 
     def request(self, method: str, url: str, what: str, *, params=None, json=None, crs: bool = False,
                 accept: tuple[int, ...] = ()) -> requests.Response:
