@@ -30,12 +30,11 @@ from ..checks import Check
 from ..failures import RATE_LIMITED, RETRY, Failed, Failure, classify_exception, classify_response, \
     retry_at_from_headers
 from ..htmltext import sanitize, to_text
-from ..message import Attachment, Author, Message, Raw, iso, parse_iso
-from .base import SOURCES, Page, ParseError, Quarantined, Source
+from ..message import Attachment, Author, Message, Raw, iso, parse_iso, value_defect
+from .base import SOURCES, Page, ParseError, Quarantined, Source, admit
 
 MEDIA_TYPE = "application/json"
 MAX_PAGE = 40  # Mastodon's own maximum for account statuses
-_WS = re.compile(r"[ \t\n\r]*")
 # Mastodon attachment types -> media type family
 _FAMILIES = {"image": "image", "gifv": "video", "video": "video", "audio": "audio"}
 
@@ -71,7 +70,7 @@ def _id_key(value: str) -> tuple[int, str]:
 
 def _at_or_below(value, mark: str | None) -> bool:
     """True for a status whose id is not above the watermark ``mark``."""
-    item_id = value.get("id") if isinstance(value, dict) else None
+    item_id = value.get("id") if isinstance(value, (dict, Unreadable)) else None
     return bool(mark) and isinstance(item_id, str) and _id_key(item_id) <= _id_key(mark)
 
 
@@ -268,55 +267,140 @@ class MastodonSource(Source):
 
 # -- payload --------------------------------------------------------------------------------
 
-def _position(text: str, index: int) -> str:
-    line = text.count("\n", 0, index) + 1
-    return f"line {line} column {index - (text.rfind(chr(10), 0, index) + 1) + 1}"
+# One token of JSON structure: a whole string, a bracket or comma, or (last) an unterminated string.
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]|"', re.S)
+_SPACE = b" \t\n\r"
+_CLOSE = {ord("]"): ord("["), ord("}"): ord("{")}
+# status ids: Mastodon's decimal snowflakes, Pleroma's base62 flakes, GoToSocial's ULIDs
+_STATUS_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
+
+
+class Unreadable:
+    """An item of a page whose own bytes are not a readable JSON value (see :func:`split_payload`)."""
+
+    def __init__(self, reason: str, item_id: str = ""):
+        self.reason, self.id = reason, item_id
+
+    def get(self, name, default=None):  # looks enough like a status for the id filters
+        return self.id if name == "id" and self.id else default
+
+
+def _position(data: bytes, index: int) -> str:
+    line = data.count(b"\n", 0, index) + 1
+    column = index - (data.rfind(b"\n", 0, index) + 1) + 1
+    return f"line {line} column {column}"
 
 
 def split_payload(data: bytes) -> tuple[list[tuple[bytes, object]], bool]:
     """Each item of a JSON array as (its exact bytes, its value); ``is_list`` False for one object.
 
-    The bytes are the item's text as it stood in the payload (found with ``raw_decode`` while
-    walking the array), so ``Raw.body`` is the platform's own, not a re-serialisation.
+    The item boundaries are found on the bytes (strings, brackets and commas; no recursion), so
+    one item that is not valid UTF-8 or nests deeper than Python's parser goes does not hide the
+    others: such an item comes back with an :class:`Unreadable` value (the reason, and its id if
+    one can still be read) and is quarantined with its exact bytes. The bytes are the item's text
+    as it stood in the payload, so ``Raw.body`` is the platform's own, not a re-serialisation.
+
+    Raises :class:`ParseError` when the page as a whole is not a JSON array or object: not JSON
+    at all (a proxy's HTML error page), cut off, or a bare string or number.
     """
+    i = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    while i < len(data) and data[i] in _SPACE:
+        i += 1
+    if i == len(data):
+        raise ParseError("empty response", _position(data, i))
+    if data[i] not in b"[{":
+        what = "a JSON value" if data[i] in b'"-0123456789tfn' else "JSON"
+        raise ParseError(f"expected a JSON array of statuses or one status object, not {what}",
+                         _position(data, i))
+    spans = _top_level_spans(data, i)
+    if data[i] == ord("{"):
+        return [(data[i:spans[0][1]], _item_value(data[i:spans[0][1]]))], False
+    return [(data[a:b], _item_value(data[a:b])) for a, b in spans], True
+
+
+def _top_level_spans(data: bytes, start: int) -> list[tuple[int, int]]:
+    """Byte spans of the items of the array at ``start`` (or of the object there); checks nesting."""
+    is_array = data[start] == ord("[")
+    stack: list[int] = []
+    spans: list[tuple[int, int]] = []
+    item_start = start + 1
+    for token in _TOKEN.finditer(data, start):
+        char = data[token.start()]
+        if char == ord('"') and token.end() - token.start() == 1:
+            raise ParseError("unterminated string", _position(data, token.start()))
+        if is_array and len(stack) == 1 and char in b",]":  # the end of one item of the page
+            span = _strip(data, item_start, token.start())
+            if span[0] < span[1]:
+                spans.append(span)
+            elif char == ord(",") or spans:  # "[]" is an empty page; "[," or ",]" is broken
+                raise ParseError("expected a value", _position(data, token.start()))
+            item_start = token.end()
+        if char in b"[{":
+            stack.append(char)
+        elif char in b"]}":
+            if not stack or stack.pop() != _CLOSE[char]:
+                raise ParseError(f"unexpected {chr(char)!r}", _position(data, token.start()))
+            if not stack:
+                rest = data[token.end():].strip(_SPACE)
+                if rest:
+                    raise ParseError("extra data after the JSON value", _position(data, len(data) - len(rest)))
+                return spans if is_array else [(start, token.end())]
+    raise ParseError("the document ends before its closing bracket: truncated", _position(data, len(data)))
+
+
+def _strip(data: bytes, start: int, end: int) -> tuple[int, int]:
+    while start < end and data[start] in _SPACE:
+        start += 1
+    while end > start and data[end - 1] in _SPACE:
+        end -= 1
+    return start, end
+
+
+def _item_value(body: bytes):
+    """The parsed item, or :class:`Unreadable` with the reason (invalid UTF-8, too deep, not JSON)."""
     try:
-        text = data.decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ParseError("not UTF-8 text", f"byte {exc.start}") from exc
+        return Unreadable(f"not valid UTF-8: byte 0x{body[exc.start]:02x} at offset {exc.start} of the item",
+                          _readable_id(body.decode("utf-8", "replace")))
     try:
-        json.loads(text)
+        return json.loads(text)
+    except RecursionError:
+        return Unreadable("nested too deeply to read", _readable_id(text, parse=False))
     except json.JSONDecodeError as exc:
-        raise ParseError(exc.msg, f"line {exc.lineno} column {exc.colno}") from exc
-    decoder = json.JSONDecoder()
-    i = _WS.match(text, 0).end()
-    if text[i] == "{":
-        value, end = decoder.raw_decode(text, i)
-        return [(text[i:end].encode("utf-8"), value)], False
-    if text[i] != "[":
-        kind = type(json.loads(text)).__name__
-        raise ParseError(f"expected a JSON array of statuses or one status object, not a {kind}", _position(text, i))
-    items = []
-    i = _WS.match(text, i + 1).end()
-    while text[i] != "]":  # the document parsed above, so the walk cannot run off the end
-        value, end = decoder.raw_decode(text, i)
-        items.append((text[i:end].encode("utf-8"), value))
-        i = _WS.match(text, end).end()
-        if text[i] == ",":
-            i = _WS.match(text, i + 1).end()
-    return items, True
+        return Unreadable(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} of the item",
+                          _readable_id(text, parse=False))
+
+
+def _readable_id(text: str, parse: bool = True) -> str:
+    """The status id of an unreadable item, where it can still be found (for the quarantine and cursor)."""
+    try:
+        value = json.loads(text) if parse else None
+    except (ValueError, RecursionError):
+        value = None
+    if isinstance(value, dict):
+        found = value.get("id")
+    else:  # the first "id" key at any depth: the status's own comes first in Mastodon's output
+        match = re.search(r'"id"\s*:\s*"([^"\\]{1,64})"', text[:2000])
+        found = match.group(1) if match else None
+    return found if isinstance(found, str) and _STATUS_ID.fullmatch(found) else ""
 
 
 def _parse_items(items, channel, page_url, fetched_at, host):
+    """(messages, quarantined, ids of all items with a well-formed id) for one page's items."""
     messages, quarantined, ids = [], [], []
     for body, value in items:
-        item_id = value.get("id") if isinstance(value, dict) and isinstance(value.get("id"), str) else ""
-        if item_id:
-            ids.append(item_id)
+        item_id = value.get("id") if isinstance(value, (dict, Unreadable)) else None
+        item_id = item_id if isinstance(item_id, str) else ""
+        if _STATUS_ID.fullmatch(item_id):
+            ids.append(item_id)  # a quarantined status still moves the watermark past itself
+        if isinstance(value, Unreadable):
+            quarantined.append(Quarantined(reason=value.reason, raw=body, item_id=item_id, page_url=page_url))
+            continue
         raw = Raw(body=body, media_type=MEDIA_TYPE, page_url=page_url, fetched_at=fetched_at)
-        try:
-            messages.append(status_to_message(value, channel=channel, raw=raw, host=host))
-        except _Invalid as exc:
-            quarantined.append(Quarantined(reason=str(exc), raw=body, item_id=item_id, page_url=page_url))
+        outcome = admit(lambda: status_to_message(value, channel=channel, raw=raw, host=host), body,
+                        item_id=item_id, page_url=page_url, now=fetched_at)
+        (quarantined if isinstance(outcome, Quarantined) else messages).append(outcome)
     return messages, quarantined, ids
 
 
@@ -370,7 +454,10 @@ def _attachment(media: dict) -> Attachment | None:
     url = media.get("url") or media.get("remote_url") or media.get("preview_url")
     if not isinstance(url, str) or not url:
         return None
-    family = _FAMILIES.get(media.get("type") or "")
+    kind = media.get("type")
+    if kind is not None and not isinstance(kind, str):
+        raise _Invalid(f"media_attachments: type: expected a string, got {type(kind).__name__}")
+    family = _FAMILIES.get(kind or "")
     guessed = mimetypes.guess_type(urlsplit(url).path)[0] or ""
     if family:
         media_type = guessed if guessed.startswith(family + "/") else f"{family}/*"
@@ -390,7 +477,12 @@ def status_to_message(status, *, channel: str = "", raw: Raw | None = None, host
     """
     if not isinstance(status, dict):
         raise _Invalid(f"expected a status object, got {type(status).__name__}")
+    defect = value_defect(status)  # named by the status's own field, before anything uses it
+    if defect:
+        raise _Invalid(defect)
     status_id = _text(status, "id", required=True)
+    if not _STATUS_ID.fullmatch(status_id):
+        raise _Invalid(f"id: {status_id[:80]!r} is not a status id")
     created_at = _date(status, "created_at", required=True)
     edited_at = _date(status, "edited_at")
     account = _object(status, "account")
