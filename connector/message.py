@@ -45,6 +45,10 @@ class ItemDefect(ValueError):
     """An item that cannot become a stored message; the text is the quarantine reason."""
 
 
+class DateOutOfRange(ValueError):
+    """A well-formed date with no UTC equivalent within ``datetime``'s range (year 1 to 9999)."""
+
+
 @dataclass(frozen=True)
 class Author:
     """Who wrote a message. ``handle`` is the platform handle (``user@host`` for Mastodon)."""
@@ -178,8 +182,8 @@ def iso(value: datetime | None) -> str | None:
 def parse_iso(value: str) -> datetime:
     """Parse ISO 8601 (``Z`` allowed) into an aware UTC datetime. Naive input is taken as UTC.
 
-    Raises ``ValueError`` for text that is no date, and for one that has no UTC equivalent within
-    ``datetime``'s range (``0001-01-01T00:00:00+01:00``).
+    Raises ``ValueError`` for text that is no date, and :class:`DateOutOfRange` (a ``ValueError``)
+    for one that has no UTC equivalent within ``datetime``'s range (``0001-01-01T00:00:00+01:00``).
     """
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
@@ -187,7 +191,7 @@ def parse_iso(value: str) -> datetime:
     try:
         return parsed.astimezone(timezone.utc)
     except OverflowError:
-        raise ValueError(f"{value!r} is outside the range of dates") from None
+        raise DateOutOfRange(f"{value!r} has no UTC equivalent within years 1 to 9999") from None
 
 
 def utcnow() -> datetime:

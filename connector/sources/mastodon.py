@@ -30,7 +30,7 @@ from ..checks import Check
 from ..failures import RATE_LIMITED, RETRY, Failed, Failure, classify_exception, classify_response, \
     retry_at_from_headers
 from ..htmltext import sanitize, to_text
-from ..message import Attachment, Author, Message, Raw, iso, parse_iso, value_defect
+from ..message import Attachment, Author, DateOutOfRange, Message, Raw, iso, parse_iso, value_defect
 from .base import SOURCES, Page, ParseError, Quarantined, Source, admit
 
 MEDIA_TYPE = "application/json"
@@ -423,6 +423,8 @@ def _date(obj: dict, name: str, required: bool = False) -> datetime | None:
         return None
     try:
         return parse_iso(value)
+    except DateOutOfRange as exc:
+        raise _Invalid(f"{name}: {exc}") from None
     except ValueError:
         raise _Invalid(f"{name}: {value!r} is not an ISO 8601 date") from None
 
