@@ -524,3 +524,66 @@ def test_double_serves_the_feed_media_type(feeds, name, media_type):
     response = requests.get(running.url + "/f", timeout=5)
     assert response.headers["Content-Type"] == media_type
     assert response.content == fixture_bytes(name)
+
+
+# -- exact entry bytes and stray bytes ----------------------------------------------------------
+
+TRICKY = b"""<?xml version="1.0"?>
+<!DOCTYPE rss [<!ENTITY x "<item>not one</item>">]>
+<rss version="2.0" xmlns:ext="urn:example:extension" xmlns:atom="http://www.w3.org/2005/Atom">
+  <channel><!-- <item> in a comment is no item -->
+    <title>Tricky</title>
+    <item data-note='a > in a quoted attribute'><guid>one</guid><title>One</title>
+      <description><![CDATA[<item>in CDATA</item> ]]> ]]&gt;</description>
+      <ext:item><item>an item nested in an item</item></ext:item>
+    </item>
+    <item/>
+    <?pi <item>?>
+    <item ><guid>three</guid><title>Three</title></item >
+  </channel>
+</rss>
+"""
+
+
+def test_entry_spans_skip_comments_cdata_doctype_and_nested_items():
+    from connector.sources.feedspans import entry_spans
+    spans = [TRICKY[a:b] for a, b in entry_spans(TRICKY)]
+    assert len(spans) == 3
+    assert spans[0].startswith(b"<item data-note='a > in") and spans[0].endswith(b"</ext:item>\n    </item>")
+    assert spans[1] == b"<item/>" and spans[2] == b"<item ><guid>three</guid><title>Three</title></item >"
+
+
+def test_entry_spans_follow_namespaces_not_prefixes():
+    from connector.sources.feedspans import entry_spans
+    data = (b'<a:feed xmlns:a="http://www.w3.org/2005/Atom" xmlns="urn:other"><entry>no</entry>'
+            b'<a:entry><a:id>yes</a:id></a:entry><entry xmlns="http://www.w3.org/2005/Atom">too</entry></a:feed>')
+    assert [data[a:b] for a, b in entry_spans(data)] == [
+        b"<a:entry><a:id>yes</a:id></a:entry>", b'<entry xmlns="http://www.w3.org/2005/Atom">too</entry>']
+
+
+@pytest.mark.parametrize("data", [b"<rss><channel><item></channel></rss>", b"<rss><item>a < b</item></rss>",
+                                  b"<rss><item><!-- never closed </item></rss>", "<rss/>".encode("utf-16")])
+def test_entry_spans_give_up_on_what_they_cannot_read_with_certainty(data):
+    from connector.sources.feedspans import entry_spans
+    assert entry_spans(data) is None
+
+
+def test_not_well_formed_feed_falls_back_to_the_serialised_element():
+    data = fixture_bytes("RSSWithComments.xml").replace(b"<title>Dall-E 2</title>", b"<title>Dall-E <br> 2</title>")
+    messages, quarantined = FeedSource.parse_payload(data)
+    assert quarantined == [] and len(messages) == 30
+    assert all(m.raw.body.startswith(b"<item>") and m.raw.body.endswith(b"</item>") for m in messages)
+
+
+def test_raw_keeps_a_stray_latin1_byte_and_the_other_entries_stay_utf8():
+    data = fixture_bytes("RSSWithComments.xml")
+    first = data.index(b"<title>AWS Lambda")
+    stray = data[:first] + b"<title>Caf\xe9 " + data[first + len(b"<title>"):]
+    messages, quarantined = FeedSource.parse_payload(stray)
+    assert quarantined == []
+    by_title = {m.text.split("\n")[0]: m for m in messages}
+    cafe = next(m for title, m in by_title.items() if title.startswith("Caf"))
+    assert cafe.text.startswith("Café AWS Lambda")  # the stray byte read as Windows-1252
+    assert b"Caf\xe9 AWS Lambda" in cafe.raw.body and stray.count(cafe.raw.body) == 1  # the bytes received
+    # the other entries are the UTF-8 they were (feedparser alone re-reads all of them as cp1252)
+    assert any(title.startswith("\u03bb-2D") for title in by_title)

@@ -1,4 +1,4 @@
-"""Where each entry of a feed stands in the bytes received: the exact span of every item/entry.
+"""The bytes of a feed: where each entry stands in them, and a copy feedparser can read.
 
 feedparser and lxml give parsed entries, not bytes, and re-serialising an element changes them
 (quoting, namespace declarations, character references, and U+FFFD for a byte that was not valid
@@ -14,9 +14,15 @@ disturb it.
 It gives up, returning ``None``, on anything it cannot read with certainty: a ``<`` that starts
 no markup, an end tag that does not match its start tag, an element never closed, a document in
 UTF-16. The caller then falls back (see :mod:`connector.sources.rss`).
+
+:func:`readable` and :func:`illegal_references` prepare the copy given to feedparser: stray bytes
+that are not UTF-8 read as Windows-1252 in that entry only, and character references XML forbids
+(``&#xD800;``, on which feedparser crashes) made U+FFFD, with their offsets so that the entries
+holding them can be quarantined.
 """
 from __future__ import annotations
 
+import codecs
 import re
 
 # the namespaces whose item/entry elements are feed entries (None: no namespace, RSS 0.9x/2.0)
@@ -33,6 +39,19 @@ _MARKUP = re.compile(rb"""<(?:
       (?P<attrs>(?:[^>"']|"[^"]*"|'[^']*')*)>   # ... its attributes, quoted values may hold '>'
     )""", re.S | re.X)
 _XMLNS = re.compile(rb"""xmlns(?::([^\s=]+))?\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_XML_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)""")
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._-]+)", re.I)
+_STRAY = "connector.stray-cp1252"
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+
+
+def _stray_bytes(exc: UnicodeDecodeError) -> tuple[str, int]:
+    # a byte that is not UTF-8 in a UTF-8 feed is nearly always Windows-1252 (Latin-1) text
+    chunk = exc.object[exc.start:exc.end]
+    return bytes(chunk).decode("cp1252", "replace"), exc.end
+
+
+codecs.register_error(_STRAY, _stray_bytes)
 
 
 def entry_spans(data: bytes) -> list[tuple[int, int]] | None:
@@ -95,3 +114,41 @@ def _is_entry(name: bytes, namespaces: dict) -> bool:
     if local not in _ENTRY_NAMES:
         return False
     return namespaces.get(prefix or None) in ENTRY_NAMESPACES
+
+
+def illegal_references(data: bytes, copy: bytes) -> tuple[bytes, list[tuple[int, bytes]]]:
+    """``copy`` (of ``data``) with character references to lone surrogates or beyond U+10FFFF made U+FFFD.
+
+    XML forbids them (feedparser crashes on them), so the entries holding them are quarantined;
+    the offsets (in ``data``) and texts of the references tell which. Replacing them lets the
+    rest of the feed be read.
+    """
+    found = [(m.start(), m.group()) for m in _CHAR_REF.finditer(data) if not _is_char(m)]
+    if not found:
+        return copy, []
+    return _CHAR_REF.sub(lambda m: m.group() if _is_char(m) else b"&#xFFFD;", copy), found
+
+
+def _is_char(match: re.Match) -> bool:
+    code = int(match.group(1), 16) if match.group(1) else int(match.group(2))
+    return code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF
+
+
+def readable(data: bytes, content_type: str) -> bytes:
+    """The document as feedparser should read it: stray non-UTF-8 bytes of a UTF-8 feed made readable.
+
+    Only for a document that is (or says nothing else than) UTF-8; the others are left alone.
+    """
+    try:
+        data.decode("utf-8")
+        return data
+    except UnicodeDecodeError:
+        pass
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data
+    declared = _XML_ENCODING.match(data)
+    charset = _CHARSET.search(content_type or "")
+    for found in (declared and declared.group(1).decode("ascii"), charset and charset.group(1)):
+        if found and found.lower().replace("_", "-") not in ("utf-8", "utf8"):
+            return data
+    return data.decode("utf-8", _STRAY).encode("utf-8")

@@ -27,7 +27,9 @@ remembers which entries it has seen (``seen``: entry key -> its ``updated`` time
   as Windows-1252 and garble every one of them).
 * every entry goes through :func:`.base.admit`: the shared checks (lone surrogates such as
   ``&#xD800;``, NUL, dates before 1990 or more than a day after the fetch, size) and any error
-  while normalising quarantine the entry, never the feed. A feed-level date outside that range
+  while normalising quarantine the entry, never the feed. (A character reference XML forbids is
+  read as U+FFFD so feedparser can read the rest; only where the spans are not found can the
+  entry holding it not be told apart, and it is then delivered with U+FFFD.) A feed-level date outside that range
   is not used as the fallback date of undated entries.
 * a body that ends before its root element closes (``</rss>``, ``</feed>``) was cut off in transit:
   the poll fails as ``retry`` and stores nothing, because feedparser would still make an entry of
@@ -37,7 +39,6 @@ remembers which entries it has seen (``seen``: entry key -> its ``updated`` time
 from __future__ import annotations
 
 import calendar
-import codecs
 import hashlib
 import html as htmllib
 import io
@@ -57,7 +58,7 @@ from ..htmltext import sanitize, to_text
 from ..message import EARLIEST, FUTURE_SLACK, Attachment, Author, Message, Raw, iso, storable, utcnow, \
     value_defect
 from .base import SOURCES, Page, ParseError, Quarantined, Source, admit
-from .feedspans import ENTRY_NAMESPACES, entry_spans
+from .feedspans import ENTRY_NAMESPACES, entry_spans, illegal_references, readable
 
 RSS_TYPE = "application/rss+xml"
 ATOM_TYPE = "application/atom+xml"
@@ -68,21 +69,6 @@ _MENTION = re.compile(r"(?<![\w@/])@(\w+(?:@[\w-]+(?:\.[\w-]+)+)?)")
 _MISC = rb"(?:\s+|<\?.*?\?>|<!--.*?-->)"
 _PROLOG = re.compile(rb"(?:\xef\xbb\xbf)?(?:" + _MISC + rb"|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)*", re.S)
 _START_TAG = re.compile(rb"<([^\s/>!?]+)")
-_XML_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)""")
-_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._-]+)", re.I)
-_STRAY = "connector.stray-cp1252"
-_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
-
-
-def _stray_bytes(exc: UnicodeDecodeError) -> tuple[str, int]:
-    # a byte that is not UTF-8 in a UTF-8 feed is nearly always Windows-1252 (Latin-1) text
-    chunk = exc.object[exc.start:exc.end]
-    return bytes(chunk).decode("cp1252", "replace"), exc.end
-
-
-codecs.register_error(_STRAY, _stray_bytes)
-
-
 class TruncatedFeed(ParseError):
     """The document ends before its root element is closed: cut off in transit."""
 
@@ -210,9 +196,8 @@ def _parse(data: bytes, channel: str, url: str, fetched_at: datetime, content_ty
     headers = {"content-type": content_type} if content_type else {}
     # A file-like object, never bytes or str: given bytes that look like a path, feedparser would
     # open a local file, and given a str URL it would fetch it itself.
-    readable = _readable(data, content_type)
-    readable, bad_refs = _illegal_references(data, readable)
-    parsed = feedparser.parse(io.BytesIO(readable), response_headers=headers, sanitize_html=False)
+    readable_data, bad_refs = illegal_references(data, readable(data, content_type))
+    parsed = feedparser.parse(io.BytesIO(readable_data), response_headers=headers, sanitize_html=False)
     if parsed.get("bozo"):
         _refuse_truncated(data)
     if not parsed.entries:
@@ -226,7 +211,7 @@ def _parse(data: bytes, channel: str, url: str, fetched_at: datetime, content_ty
         if not parsed.get("version"):
             raise ParseError("no RSS or Atom feed found", "line 1")
     media_type = ATOM_TYPE if parsed.get("version", "").startswith("atom") else RSS_TYPE
-    elements = _ElementIndex(readable, len(parsed.entries))
+    elements = _ElementIndex(readable_data, len(parsed.entries))
     spans = entry_spans(data)
     if spans is not None and len(spans) != len(parsed.entries):
         spans = None  # they do not pair one to one: fall back to lxml for every entry
@@ -264,44 +249,6 @@ def _parse(data: bytes, channel: str, url: str, fetched_at: datetime, content_ty
         else:
             result.append(_Entry(key, outcome.version, replace(outcome, version=""), raw))
     return result
-
-
-def _illegal_references(data: bytes, readable: bytes) -> tuple[bytes, list[tuple[int, bytes]]]:
-    """``readable`` with character references to lone surrogates or beyond U+10FFFF made U+FFFD.
-
-    XML forbids them (feedparser crashes on them), so the entries holding them are quarantined;
-    the offsets (in ``data``) and texts of the references tell which. Replacing them lets the
-    rest of the feed be read.
-    """
-    found = [(m.start(), m.group()) for m in _CHAR_REF.finditer(data) if not _is_char(m)]
-    if not found:
-        return readable, []
-    return _CHAR_REF.sub(lambda m: m.group() if _is_char(m) else b"&#xFFFD;", readable), found
-
-
-def _is_char(match: re.Match) -> bool:
-    code = int(match.group(1), 16) if match.group(1) else int(match.group(2))
-    return code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF
-
-
-def _readable(data: bytes, content_type: str) -> bytes:
-    """The document as feedparser should read it: stray non-UTF-8 bytes of a UTF-8 feed made readable.
-
-    Only for a document that is (or says nothing else than) UTF-8; the others are left alone.
-    """
-    try:
-        data.decode("utf-8")
-        return data
-    except UnicodeDecodeError:
-        pass
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return data
-    declared = _XML_ENCODING.match(data)
-    charset = _CHARSET.search(content_type or "")
-    for found in (declared and declared.group(1).decode("ascii"), charset and charset.group(1)):
-        if found and found.lower().replace("_", "-") not in ("utf-8", "utf8"):
-            return data
-    return data.decode("utf-8", _STRAY).encode("utf-8")
 
 
 def _refuse_truncated(data: bytes) -> None:
