@@ -25,12 +25,14 @@ remembers which entries it has seen (``seen``: entry key -> its ``updated`` time
   Windows-1252 (U+FFFD where that has no character), its original the exact bytes received. The
   other entries are read as the UTF-8 they are (feedparser alone would re-read the whole document
   as Windows-1252 and garble every one of them).
-* every entry goes through :func:`.base.admit`: the shared checks (lone surrogates such as
-  ``&#xD800;``, NUL, dates before 1990 or more than a day after the fetch, size) and any error
-  while normalising quarantine the entry, never the feed. (A character reference XML forbids is
-  read as U+FFFD so feedparser can read the rest; only where the spans are not found can the
-  entry holding it not be told apart, and it is then delivered with U+FFFD.) A feed-level date outside that range
-  is not used as the fallback date of undated entries.
+* every entry goes through :func:`.base.admit`: the shared checks (lone surrogates, NUL, dates
+  before 1990 or more than a day after the fetch, size) and any error while normalising
+  quarantine the entry, never the feed. A feed-level date outside that range is not used as the
+  fallback date of undated entries.
+* a character reference XML forbids (``&#xD800;``, beyond U+10FFFF; feedparser crashes on it)
+  quarantines the entry holding it; the copy feedparser reads has U+FFFD there, so the rest of
+  the feed is read. Only without entry spans can that entry not be told apart: it is then
+  delivered with U+FFFD.
 * a body that ends before its root element closes (``</rss>``, ``</feed>``) was cut off in transit:
   the poll fails as ``retry`` and stores nothing, because feedparser would still make an entry of
   the half-sent last item (no date, half a text) and remember its key, so the complete entry would
@@ -69,6 +71,8 @@ _MENTION = re.compile(r"(?<![\w@/])@(\w+(?:@[\w-]+(?:\.[\w-]+)+)?)")
 _MISC = rb"(?:\s+|<\?.*?\?>|<!--.*?-->)"
 _PROLOG = re.compile(rb"(?:\xef\xbb\xbf)?(?:" + _MISC + rb"|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)*", re.S)
 _START_TAG = re.compile(rb"<([^\s/>!?]+)")
+
+
 class TruncatedFeed(ParseError):
     """The document ends before its root element is closed: cut off in transit."""
 
