@@ -12,15 +12,41 @@ An edit is therefore a new version of the same message, delivered as a document 
 
 Timestamps are timezone-aware UTC ``datetime`` objects; :meth:`Message.to_dict` renders them as
 ISO 8601 with a ``Z`` suffix.
+
+What every source checks before it hands a message on (:func:`check_message`, one place for all
+channels, so a new channel gets it for free); a message that fails is quarantined, not stored:
+
+* every text field is valid Unicode (no lone surrogate such as JSON's ``"\\ud800"``: it cannot be
+  encoded as UTF-8, so neither the store nor a case system could keep it) and holds no NUL
+  character (XML cannot carry one, PostgreSQL text columns refuse it);
+* ``created_at`` and ``edited_at`` lie between :data:`EARLIEST` (1990-01-01, before any platform
+  we read existed) and a day after the fetch (:data:`FUTURE_SLACK`, for clock skew and feeds that
+  date items in a time zone they do not state). A date outside that range was not made by the
+  platform, and at the edges of ``datetime`` (year 1, 9999) converting it to local time overflows;
+* the raw item is at most :data:`MAX_RAW_BYTES` (1 MiB): far above any real post or feed entry,
+  and a bound on what rules, renditions and the case system's upload must handle.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+import re
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from datetime import datetime, timedelta, timezone
 
 KINDS = ("post", "reply", "share", "comment")
+EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
+FUTURE_SLACK = timedelta(days=1)
+MAX_RAW_BYTES = 1024 * 1024
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
+
+
+class ItemDefect(ValueError):
+    """An item that cannot become a stored message; the text is the quarantine reason."""
+
+
+class DateOutOfRange(ValueError):
+    """A well-formed date with no UTC equivalent within ``datetime``'s range (year 1 to 9999)."""
 
 
 @dataclass(frozen=True)
@@ -154,12 +180,105 @@ def iso(value: datetime | None) -> str | None:
 
 
 def parse_iso(value: str) -> datetime:
-    """Parse ISO 8601 (``Z`` allowed) into an aware UTC datetime. Naive input is taken as UTC."""
+    """Parse ISO 8601 (``Z`` allowed) into an aware UTC datetime. Naive input is taken as UTC.
+
+    Raises ``ValueError`` for text that is no date, and :class:`DateOutOfRange` (a ``ValueError``)
+    for one that has no UTC equivalent within ``datetime``'s range (``0001-01-01T00:00:00+01:00``).
+    """
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:
+        raise DateOutOfRange(f"{value!r} has no UTC equivalent within years 1 to 9999") from None
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def storable(text: str) -> str:
+    """``text`` with lone surrogates written as ``\\udXXX`` escapes: safe to encode as UTF-8.
+
+    For identifiers and reasons that must be kept even when the item itself is quarantined.
+    """
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _text_fields(value, name: str):
+    """(dotted field name, string) for every string inside a message, its author and attachments."""
+    if isinstance(value, str):
+        yield name, value
+    elif isinstance(value, (tuple, list)):
+        for index, item in enumerate(value):
+            yield from _text_fields(item, f"{name}[{index}]")
+    elif is_dataclass(value) and not isinstance(value, (type, Raw)):
+        for f in fields(value):
+            yield from _text_fields(getattr(value, f.name), f"{name}.{f.name}" if name else f.name)
+
+
+def _text_defect(name: str, text: str) -> str | None:
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    char = found.group()
+    if char == "\x00":
+        return f"{name}: contains a NUL character (U+0000) at position {found.start()}"
+    return f"{name}: contains a lone surrogate (U+{ord(char):04X}) at position {found.start()}: not valid Unicode"
+
+
+def value_defect(value, name: str = "") -> str | None:
+    """The first unstorable string (see :func:`check_message`) in a parsed JSON value, keys included.
+
+    Named by its path (``account.display_name``, ``tags[0].name``), so a quarantine reason points
+    at the platform's own field. Iterative: a deeply nested value cannot exhaust the stack.
+    """
+    pending = [(name, value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, str):
+            found = _text_defect(path or "value", item)
+            if found:
+                return found
+        elif isinstance(item, dict):
+            for key, child in reversed(list(item.items())):
+                found = _text_defect(f"{path}.{key}" if path else "key", key) if _UNSTORABLE.search(key) else None
+                if found:
+                    return found
+                pending.append((f"{path}.{key}" if path else key, child))
+        elif isinstance(item, list):
+            pending.extend((f"{path}[{i}]", child) for i, child in reversed(list(enumerate(item))))
+    return None
+
+
+def check_message(message: Message, now: datetime | None = None) -> None:
+    """Raise :class:`ItemDefect` when ``message`` must be quarantined (see the module docstring).
+
+    ``now`` is when the item was fetched (default: ``message.raw.fetched_at``, else the current
+    time); dates more than :data:`FUTURE_SLACK` after it are refused.
+    """
+    problems = [p for p in (_text_defect(n, t) for n, t in _text_fields(message, "")) if p]
+    reference = now or (message.raw.fetched_at if message.raw else None) or utcnow()
+    latest = reference + FUTURE_SLACK
+    for name in ("created_at", "edited_at"):
+        value = getattr(message, name)
+        if value is None:
+            continue
+        if value < EARLIEST:
+            problems.append(f"{name}: {_show(value)} is before {EARLIEST.year}: not a date the platform made")
+        elif value > latest:
+            problems.append(f"{name}: {_show(value)} is more than a day after the fetch ({iso(reference)}):"
+                            " not a date the platform made")
+    if message.raw is not None and len(message.raw.body) > MAX_RAW_BYTES:
+        problems.append(f"item is {len(message.raw.body)} bytes, more than the {MAX_RAW_BYTES} a message may have")
+    if problems:
+        raise ItemDefect("; ".join(problems))
+
+
+def _show(value: datetime) -> str:
+    # iso() converts to UTC, which overflows at the edges of datetime; show such a value as given
+    try:
+        return iso(value)
+    except OverflowError:
+        return value.isoformat()

@@ -93,9 +93,11 @@ def broken(double: MastodonDouble, how: str) -> bytes:
     status = dict(double.statuses(ACCOUNT)[0])  # as the server made it: its own id and date
     if how == "bad date":
         status["created_at"] = "not a date"
-    else:
+    elif how == "wrong type":
         status["account"] = "not an object"
     body = json.dumps(status, separators=(",", ":")).encode()
+    if how == "not UTF-8":  # a Latin-1 byte: the page is not valid JSON, the other statuses are
+        body = body.replace(b'"content":"', b'"content":"\xe9', 1)
     double.set_text(status_id, body)
     return body
 
@@ -104,11 +106,13 @@ def mastodon_steps(double: MastodonDouble) -> list:
     """Changes made to the server before each scheduled poll; each returns the bad bytes it served."""
     recorded = [s["id"] for s in double.statuses(ACCOUNT)]  # newest first
 
-    def history(d):  # before the first poll: good, bad, good on top of the recorded history
+    def history(d):  # before the first poll: good, bad, good, bad, good on top of the recorded history
         d.add_status(d.statuses(ACCOUNT)[-1])
         bad = broken(d, "bad date")
         d.add_status(d.statuses(ACCOUNT)[-1])
-        return [bad]
+        unreadable = broken(d, "not UTF-8")
+        d.add_status(d.statuses(ACCOUNT)[-1])
+        return [bad, unreadable]
 
     def news_and_an_edit(d):
         d.add_status(d.statuses(ACCOUNT)[-1])
@@ -176,7 +180,8 @@ def test_mastodon_scenario_without_faults_stores_everything_once(tmp_path, repea
     outcome, expected, bad_bytes, stored, quarantine, double = run_mastodon(tmp_path, None, None, repeat_boundary)
     assert outcome.failures == []
     assert_converged(outcome, expected, bad_bytes, stored, quarantine)
-    assert len(bad_bytes) == 2 and all(q["reason"] for q in quarantine)
+    assert len(bad_bytes) == 3 and all(q["reason"] for q in quarantine)
+    assert any(b"\xe9" in q["raw"] and "UTF-8" in q["reason"] for q in quarantine)
     # the scenario really paginates, edits and quarantines
     assert len(double.statuses(ACCOUNT)) > 3 * PAGE_SIZE
     versions_per_status = Counter(status_id for status_id, _ in stored)

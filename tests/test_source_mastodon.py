@@ -647,3 +647,56 @@ def test_double_runs_standalone():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# -- item boundaries on bytes (one unreadable status does not hide the others) ----------------
+
+def test_items_are_cut_on_bytes_whatever_their_strings_hold():
+    # brackets, commas and escaped quotes inside strings, whitespace between items, an invalid byte
+    statuses = json.loads((FIXTURES / "fosstodon_statuses_page1.json").read_bytes())[:3]
+    first = json.dumps(dict(statuses[0], content='<p>a "]" , "}" \\" [{</p>')).encode()
+    second = json.dumps(statuses[1]).encode().replace(b"<p>", b"<p>\xff", 1)
+    third = json.dumps(statuses[2], indent=2).encode()
+    page = b"\n[ " + first + b" ,\n\t" + second + b",\r\n" + third + b"\n]\n"
+    messages, quarantined = MastodonSource.parse_payload(page)
+    assert [m.raw.body for m in messages] == [first, third]
+    assert [(q.raw, q.item_id) for q in quarantined] == [(second, statuses[1]["id"])]
+    assert "not valid UTF-8: byte 0xff" in quarantined[0].reason
+
+
+@pytest.mark.parametrize("page, where", [
+    (b"<html><body>502 Bad Gateway</body></html>", "line 1 column 1"),
+    (b'[{"id": "1"}, {"id": "2"', "line 1 column 25"),
+    (b'[{"id": "1"}, {"id": "2]', "line 1 column 22"),
+    (b'[{"id": "1"},]', "line 1 column 14"),
+    (b'[{"id": "1"}}', "line 1 column 13"),
+    (b'[{"id": "1"}] trailing', "line 1 column 15"),
+])
+def test_a_page_that_is_not_a_json_array_as_a_whole_is_a_parse_error(page, where):
+    with pytest.raises(ParseError) as caught:
+        MastodonSource.parse_payload(page)
+    assert caught.value.position == where
+
+
+def test_a_value_that_is_no_status_is_quarantined_not_the_page():
+    status = (FIXTURES / "derived" / "spoiler_status.json").read_bytes().strip()
+    messages, quarantined = MastodonSource.parse_payload(b"[42, " + status + b', {"id": tru}]')
+    assert len(messages) == 1 and messages[0].raw.body == status
+    assert [(q.raw, q.reason.split(":")[0]) for q in quarantined] == [
+        (b"42", "expected a status object, got int"), (b'{"id": tru}', "not valid JSON")]
+
+
+def test_html_error_page_with_status_200_is_a_retry(server):
+    # a proxy answering the statuses request with its own page: the page is unreadable, not an item
+    broken = MastodonSource("c", {"base_url": server.url, "account": "schochastics"},
+                            session=requests.Session())
+    original = broken.session.get
+
+    def proxy_page(url, **kwargs):
+        response = original(url, **kwargs)
+        if "/statuses" in url:
+            response._content = b"<html><body>Bad gateway</body></html>"
+        return response
+    broken.session.get = proxy_page
+    pages, failure = drain(broken, None)
+    assert pages == [] and failure.verdict == RETRY and "unreadable response" in failure.message

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import email.utils
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -363,13 +364,20 @@ def test_parse_payload_normalises_real_feeds(name):
 
 @pytest.mark.parametrize("name,media_type", [("TechCrunch.xml", "application/rss+xml"),
                                              ("FeedBurnerXHTML.xml", "application/atom+xml")])
-def test_raw_is_the_entry_element(name, media_type):
-    messages, _ = FeedSource.parse_payload(fixture_bytes(name))
+def test_raw_is_the_entry_element_as_received(name, media_type):
+    data = fixture_bytes(name)
+    messages, _ = FeedSource.parse_payload(data)
+    assert messages
     for message in messages:
-        element = lxml.etree.fromstring(message.raw.body)
-        assert lxml.etree.QName(element).localname in ("item", "entry")
-        ids = [element.findtext("guid"), element.findtext(f"{ATOM}id")]
-        assert message.id in [i.strip() for i in ids if i]
+        body = message.raw.body
+        # the element's own bytes, cut from the document: not a re-serialisation
+        assert data.count(body) == 1
+        assert re.match(rb"<(item|entry)[\s>]", body) and re.search(rb"</(item|entry)>\Z", body)
+        # prefixes are declared on the feed's root, so the slice alone only parses leniently
+        element = lxml.etree.fromstring(body, lxml.etree.XMLParser(recover=True))
+        ids = [c.text.strip() for c in element if isinstance(c.tag, str) and c.text
+               and c.tag.rsplit("}", 1)[-1].rsplit(":", 1)[-1] in ("guid", "id")]
+        assert message.id in ids
         assert message.raw.media_type == media_type
 
 
@@ -516,3 +524,66 @@ def test_double_serves_the_feed_media_type(feeds, name, media_type):
     response = requests.get(running.url + "/f", timeout=5)
     assert response.headers["Content-Type"] == media_type
     assert response.content == fixture_bytes(name)
+
+
+# -- exact entry bytes and stray bytes ----------------------------------------------------------
+
+TRICKY = b"""<?xml version="1.0"?>
+<!DOCTYPE rss [<!ENTITY x "<item>not one</item>">]>
+<rss version="2.0" xmlns:ext="urn:example:extension" xmlns:atom="http://www.w3.org/2005/Atom">
+  <channel><!-- <item> in a comment is no item -->
+    <title>Tricky</title>
+    <item data-note='a > in a quoted attribute'><guid>one</guid><title>One</title>
+      <description><![CDATA[<item>in CDATA</item> ]]> ]]&gt;</description>
+      <ext:item><item>an item nested in an item</item></ext:item>
+    </item>
+    <item/>
+    <?pi <item>?>
+    <item ><guid>three</guid><title>Three</title></item >
+  </channel>
+</rss>
+"""
+
+
+def test_entry_spans_skip_comments_cdata_doctype_and_nested_items():
+    from connector.sources.feedspans import entry_spans
+    spans = [TRICKY[a:b] for a, b in entry_spans(TRICKY)]
+    assert len(spans) == 3
+    assert spans[0].startswith(b"<item data-note='a > in") and spans[0].endswith(b"</ext:item>\n    </item>")
+    assert spans[1] == b"<item/>" and spans[2] == b"<item ><guid>three</guid><title>Three</title></item >"
+
+
+def test_entry_spans_follow_namespaces_not_prefixes():
+    from connector.sources.feedspans import entry_spans
+    data = (b'<a:feed xmlns:a="http://www.w3.org/2005/Atom" xmlns="urn:other"><entry>no</entry>'
+            b'<a:entry><a:id>yes</a:id></a:entry><entry xmlns="http://www.w3.org/2005/Atom">too</entry></a:feed>')
+    assert [data[a:b] for a, b in entry_spans(data)] == [
+        b"<a:entry><a:id>yes</a:id></a:entry>", b'<entry xmlns="http://www.w3.org/2005/Atom">too</entry>']
+
+
+@pytest.mark.parametrize("data", [b"<rss><channel><item></channel></rss>", b"<rss><item>a < b</item></rss>",
+                                  b"<rss><item><!-- never closed </item></rss>", "<rss/>".encode("utf-16")])
+def test_entry_spans_give_up_on_what_they_cannot_read_with_certainty(data):
+    from connector.sources.feedspans import entry_spans
+    assert entry_spans(data) is None
+
+
+def test_not_well_formed_feed_falls_back_to_the_serialised_element():
+    data = fixture_bytes("RSSWithComments.xml").replace(b"<title>Dall-E 2</title>", b"<title>Dall-E <br> 2</title>")
+    messages, quarantined = FeedSource.parse_payload(data)
+    assert quarantined == [] and len(messages) == 30
+    assert all(m.raw.body.startswith(b"<item>") and m.raw.body.endswith(b"</item>") for m in messages)
+
+
+def test_raw_keeps_a_stray_latin1_byte_and_the_other_entries_stay_utf8():
+    data = fixture_bytes("RSSWithComments.xml")
+    first = data.index(b"<title>AWS Lambda")
+    stray = data[:first] + b"<title>Caf\xe9 " + data[first + len(b"<title>"):]
+    messages, quarantined = FeedSource.parse_payload(stray)
+    assert quarantined == []
+    by_title = {m.text.split("\n")[0]: m for m in messages}
+    cafe = next(m for title, m in by_title.items() if title.startswith("Caf"))
+    assert cafe.text.startswith("Café AWS Lambda")  # the stray byte read as Windows-1252
+    assert b"Caf\xe9 AWS Lambda" in cafe.raw.body and stray.count(cafe.raw.body) == 1  # the bytes received
+    # the other entries are the UTF-8 they were (feedparser alone re-reads all of them as cp1252)
+    assert any(title.startswith("\u03bb-2D") for title in by_title)

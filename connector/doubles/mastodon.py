@@ -20,7 +20,8 @@ Every answer carries ``X-RateLimit-Limit/Remaining/Reset`` (reset as ISO 8601, l
 fosstodon.org responses); when the budget is used up the answer is 429. With ``token`` set, a
 request without ``Authorization: Bearer <token>`` gets 401.
 
-Statuses are served as the exact JSON text they had in the recording (the replay files under
+Statuses given as bytes (``add_status``, ``set_text``) are served byte for byte, even bytes that
+are not UTF-8. Statuses are served as the exact JSON text they had in the recording (the replay files under
 ``fixtures/mastodon/replay/`` are cut from real responses), so a client's "raw bytes" can be
 checked against the fixture. Statuses added or edited here are serialised compactly, as
 Mastodon 4 does.
@@ -86,6 +87,11 @@ def _statuses_spans(text: str) -> list[str]:
         if text[i] == ",":
             i = _WS.match(text, i + 1).end()
     return spans
+
+
+def _from_bytes(data: bytes) -> str:
+    # bytes that are not UTF-8 (hostile-input tests) survive as escapes and are served as sent
+    return data.decode("utf-8", "surrogateescape")
 
 
 def _number(value) -> int:
@@ -188,7 +194,7 @@ class MastodonDouble:
                 text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
             else:
                 entry = self._by_acct(account) if account else self._by_acct(self.accounts[0])
-                text = obj.decode("utf-8") if isinstance(obj, bytes) else obj
+                text = _from_bytes(obj) if isinstance(obj, bytes) else obj
                 obj = {}
             entry.statuses.append(_Status(key, str(key), text, obj))
             return str(key)
@@ -224,7 +230,7 @@ class MastodonDouble:
             status = self._find(status_id)
             if status is None:
                 raise KeyError(status_id)
-            status.text = text.decode("utf-8") if isinstance(text, bytes) else text
+            status.text = _from_bytes(text) if isinstance(text, bytes) else text
             status.obj = {}
 
     def _find(self, status_id: str) -> _Status | None:
@@ -299,7 +305,7 @@ class MastodonDouble:
 
         def json_response(body, status=200, headers=None, raw: str | None = None) -> Response:
             text = raw if raw is not None else json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-            response = Response(text.encode("utf-8"), status=status,
+            response = Response(text.encode("utf-8", "surrogateescape"), status=status,
                                 content_type="application/json; charset=utf-8")
             response.headers.update(headers or {})
             return response

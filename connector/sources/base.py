@@ -18,24 +18,37 @@ rate-limited source may first yield the pages it got, then raise ``rate_limited`
 ``retry_at``. One malformed item does not fail the page: it goes into ``Page.quarantined``
 with its raw bytes and a reason.
 
+Item-level defects, for every channel: a source normalises each item through :func:`admit`,
+which quarantines the item (with the exact bytes it received) when the source's normaliser
+raises ``ValueError`` (the source's own reason), when the message fails the shared checks of
+:func:`connector.message.check_message` (lone surrogates, NUL, impossible dates, size), and when
+the normaliser raises anything else (``internal error: ...``: a bug must cost one item, never
+the page and with it the channel). Only a page that is unreadable as a whole (not JSON, not a
+feed, cut off) fails the poll.
+
 :meth:`Source.parse_payload` turns a saved platform response (a file) into messages without any
 network access; ``connector messages parse`` uses it. It raises :class:`ParseError` with a
 position for malformed input.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from typing import ClassVar, Iterator
+from datetime import datetime
+from typing import Callable, ClassVar, Iterator
 
 import marshmallow
 import requests
 
 from ..checks import Check
 from ..http import Session
-from ..message import Message
+from ..message import Message, check_message, storable
 from ..registry import Registry
 
 SOURCES = Registry("channel")
+log = logging.getLogger(__name__)
+MAX_REASON = 1000
+MAX_ITEM_ID = 500
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,35 @@ class Quarantined:
     raw: bytes
     item_id: str = ""
     page_url: str = ""
+
+    def __post_init__(self):
+        # the reason and id come from hostile input too: always storable, never huge
+        object.__setattr__(self, "reason", _clip(storable(self.reason), MAX_REASON))
+        object.__setattr__(self, "item_id", _clip(storable(self.item_id), MAX_ITEM_ID))
+
+
+def _clip(text: str, size: int) -> str:
+    return text if len(text) <= size else text[:size - 1] + "…"
+
+
+def admit(normalise: Callable[[], Message], raw: bytes, item_id: str = "", page_url: str = "",
+          now: datetime | None = None) -> Message | Quarantined:
+    """Run one item's ``normalise()`` and check the result: the message, or the item quarantined.
+
+    ``ValueError`` (the source's reason) and :class:`~connector.message.ItemDefect` give their own
+    text as the reason; any other exception is a bug and is reported as ``internal error: ...``.
+    ``now`` is the fetch time the dates are checked against (see ``check_message``).
+    """
+    try:
+        message = normalise()
+        check_message(message, now)
+        return message
+    except ValueError as exc:
+        reason = str(exc) or type(exc).__name__
+    except Exception as exc:  # noqa: BLE001 - one item's bug must not fail the page
+        log.warning("item %r quarantined after an internal error", storable(item_id), exc_info=True)
+        reason = f"internal error: {type(exc).__name__}: {exc}"
+    return Quarantined(reason=reason, raw=raw, item_id=item_id, page_url=page_url)
 
 
 @dataclass

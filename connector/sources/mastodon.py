@@ -30,12 +30,12 @@ from ..checks import Check
 from ..failures import RATE_LIMITED, RETRY, Failed, Failure, classify_exception, classify_response, \
     retry_at_from_headers
 from ..htmltext import sanitize, to_text
-from ..message import Attachment, Author, Message, Raw, iso, parse_iso
-from .base import SOURCES, Page, ParseError, Quarantined, Source
+from ..message import Attachment, Author, DateOutOfRange, Message, Raw, iso, parse_iso, value_defect
+from .base import SOURCES, Page, ParseError, Quarantined, Source, admit
+from .jsonitems import Unreadable, split_payload
 
 MEDIA_TYPE = "application/json"
 MAX_PAGE = 40  # Mastodon's own maximum for account statuses
-_WS = re.compile(r"[ \t\n\r]*")
 # Mastodon attachment types -> media type family
 _FAMILIES = {"image": "image", "gifv": "video", "video": "video", "audio": "audio"}
 
@@ -71,7 +71,7 @@ def _id_key(value: str) -> tuple[int, str]:
 
 def _at_or_below(value, mark: str | None) -> bool:
     """True for a status whose id is not above the watermark ``mark``."""
-    item_id = value.get("id") if isinstance(value, dict) else None
+    item_id = value.get("id") if isinstance(value, (dict, Unreadable)) else None
     return bool(mark) and isinstance(item_id, str) and _id_key(item_id) <= _id_key(mark)
 
 
@@ -268,55 +268,25 @@ class MastodonSource(Source):
 
 # -- payload --------------------------------------------------------------------------------
 
-def _position(text: str, index: int) -> str:
-    line = text.count("\n", 0, index) + 1
-    return f"line {line} column {index - (text.rfind(chr(10), 0, index) + 1) + 1}"
-
-
-def split_payload(data: bytes) -> tuple[list[tuple[bytes, object]], bool]:
-    """Each item of a JSON array as (its exact bytes, its value); ``is_list`` False for one object.
-
-    The bytes are the item's text as it stood in the payload (found with ``raw_decode`` while
-    walking the array), so ``Raw.body`` is the platform's own, not a re-serialisation.
-    """
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ParseError("not UTF-8 text", f"byte {exc.start}") from exc
-    try:
-        json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ParseError(exc.msg, f"line {exc.lineno} column {exc.colno}") from exc
-    decoder = json.JSONDecoder()
-    i = _WS.match(text, 0).end()
-    if text[i] == "{":
-        value, end = decoder.raw_decode(text, i)
-        return [(text[i:end].encode("utf-8"), value)], False
-    if text[i] != "[":
-        kind = type(json.loads(text)).__name__
-        raise ParseError(f"expected a JSON array of statuses or one status object, not a {kind}", _position(text, i))
-    items = []
-    i = _WS.match(text, i + 1).end()
-    while text[i] != "]":  # the document parsed above, so the walk cannot run off the end
-        value, end = decoder.raw_decode(text, i)
-        items.append((text[i:end].encode("utf-8"), value))
-        i = _WS.match(text, end).end()
-        if text[i] == ",":
-            i = _WS.match(text, i + 1).end()
-    return items, True
+# status ids: Mastodon's decimal snowflakes, Pleroma's base62 flakes, GoToSocial's ULIDs
+_STATUS_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
 def _parse_items(items, channel, page_url, fetched_at, host):
+    """(messages, quarantined, ids of all items with a well-formed id) for one page's items."""
     messages, quarantined, ids = [], [], []
     for body, value in items:
-        item_id = value.get("id") if isinstance(value, dict) and isinstance(value.get("id"), str) else ""
-        if item_id:
-            ids.append(item_id)
+        item_id = value.get("id") if isinstance(value, (dict, Unreadable)) else None
+        item_id = item_id if isinstance(item_id, str) else ""
+        if _STATUS_ID.fullmatch(item_id):
+            ids.append(item_id)  # a quarantined status still moves the watermark past itself
+        if isinstance(value, Unreadable):
+            quarantined.append(Quarantined(reason=value.reason, raw=body, item_id=item_id, page_url=page_url))
+            continue
         raw = Raw(body=body, media_type=MEDIA_TYPE, page_url=page_url, fetched_at=fetched_at)
-        try:
-            messages.append(status_to_message(value, channel=channel, raw=raw, host=host))
-        except _Invalid as exc:
-            quarantined.append(Quarantined(reason=str(exc), raw=body, item_id=item_id, page_url=page_url))
+        outcome = admit(lambda: status_to_message(value, channel=channel, raw=raw, host=host), body,
+                        item_id=item_id, page_url=page_url, now=fetched_at)
+        (quarantined if isinstance(outcome, Quarantined) else messages).append(outcome)
     return messages, quarantined, ids
 
 
@@ -339,6 +309,8 @@ def _date(obj: dict, name: str, required: bool = False) -> datetime | None:
         return None
     try:
         return parse_iso(value)
+    except DateOutOfRange as exc:
+        raise _Invalid(f"{name}: {exc}") from None
     except ValueError:
         raise _Invalid(f"{name}: {value!r} is not an ISO 8601 date") from None
 
@@ -370,7 +342,10 @@ def _attachment(media: dict) -> Attachment | None:
     url = media.get("url") or media.get("remote_url") or media.get("preview_url")
     if not isinstance(url, str) or not url:
         return None
-    family = _FAMILIES.get(media.get("type") or "")
+    kind = media.get("type")
+    if kind is not None and not isinstance(kind, str):
+        raise _Invalid(f"media_attachments: type: expected a string, got {type(kind).__name__}")
+    family = _FAMILIES.get(kind or "")
     guessed = mimetypes.guess_type(urlsplit(url).path)[0] or ""
     if family:
         media_type = guessed if guessed.startswith(family + "/") else f"{family}/*"
@@ -390,7 +365,12 @@ def status_to_message(status, *, channel: str = "", raw: Raw | None = None, host
     """
     if not isinstance(status, dict):
         raise _Invalid(f"expected a status object, got {type(status).__name__}")
+    defect = value_defect(status)  # named by the status's own field, before anything uses it
+    if defect:
+        raise _Invalid(defect)
     status_id = _text(status, "id", required=True)
+    if not _STATUS_ID.fullmatch(status_id):
+        raise _Invalid(f"id: {status_id[:80]!r} is not a status id")
     created_at = _date(status, "created_at", required=True)
     edited_at = _date(status, "edited_at")
     account = _object(status, "account")

@@ -15,6 +15,24 @@ remembers which entries it has seen (``seen``: entry key -> its ``updated`` time
 * kind = "comment" only for Atom threading replies (``thr:in-reply-to``, RFC 4685). ``wfw:commentRss``
   and ``slash:comments`` only say that a *post* has comments, so they do not change the kind.
 * the entry's title is part of what was said: text and html start with it.
+* ``Raw.body`` is the entry element exactly as it stood in the response (``<item>`` ... ``</item>``,
+  found by :mod:`.feedspans`): the bytes received, never a re-serialisation. Only where the spans
+  cannot be found with certainty (a feed that is not well-formed XML, or when the elements found
+  do not pair one to one with feedparser's entries) is it lxml's serialisation of the element, and
+  failing that the whole document.
+* a byte that is not valid UTF-8 in a UTF-8 feed (a stray Latin-1 ``é`` is common in real feeds)
+  does not hold the entry back: the entry is delivered, its text reading such bytes as
+  Windows-1252 (U+FFFD where that has no character), its original the exact bytes received. The
+  other entries are read as the UTF-8 they are (feedparser alone would re-read the whole document
+  as Windows-1252 and garble every one of them).
+* every entry goes through :func:`.base.admit`: the shared checks (lone surrogates, NUL, dates
+  before 1990 or more than a day after the fetch, size) and any error while normalising
+  quarantine the entry, never the feed. A feed-level date outside that range is not used as the
+  fallback date of undated entries.
+* a character reference XML forbids (``&#xD800;``, beyond U+10FFFF; feedparser crashes on it)
+  quarantines the entry holding it; the copy feedparser reads has U+FFFD there, so the rest of
+  the feed is read. Only without entry spans can that entry not be told apart: it is then
+  delivered with U+FFFD.
 * a body that ends before its root element closes (``</rss>``, ``</feed>``) was cut off in transit:
   the poll fails as ``retry`` and stores nothing, because feedparser would still make an entry of
   the half-sent last item (no date, half a text) and remember its key, so the complete entry would
@@ -39,14 +57,14 @@ from marshmallow import fields, validate
 from ..checks import Check
 from ..failures import CONFIGURATION, PERMANENT, RETRY, Failed, Failure, classify_exception, classify_response
 from ..htmltext import sanitize, to_text
-from ..message import Attachment, Author, Message, Raw, iso, utcnow
-from .base import SOURCES, Page, ParseError, Quarantined, Source
+from ..message import EARLIEST, FUTURE_SLACK, Attachment, Author, Message, Raw, iso, storable, utcnow, \
+    value_defect
+from .base import SOURCES, Page, ParseError, Quarantined, Source, admit
+from .feedspans import ENTRY_NAMESPACES, entry_spans, illegal_references, readable
 
 RSS_TYPE = "application/rss+xml"
 ATOM_TYPE = "application/atom+xml"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
-_ENTRY_NAMESPACES = {None, "http://www.w3.org/2005/Atom", "http://purl.org/atom/ns#",
-                     "http://purl.org/rss/1.0/", "http://my.netscape.com/rdf/simple/0.9/"}
 _HASHTAG = re.compile(r"(?<![\w/&#])#(\w*[^\W\d_]\w*)")
 _MENTION = re.compile(r"(?<![\w@/])@(\w+(?:@[\w-]+(?:\.[\w-]+)+)?)")
 # what may precede the root element, and what may follow its end tag
@@ -182,7 +200,8 @@ def _parse(data: bytes, channel: str, url: str, fetched_at: datetime, content_ty
     headers = {"content-type": content_type} if content_type else {}
     # A file-like object, never bytes or str: given bytes that look like a path, feedparser would
     # open a local file, and given a str URL it would fetch it itself.
-    parsed = feedparser.parse(io.BytesIO(data), response_headers=headers, sanitize_html=False)
+    readable_data, bad_refs = illegal_references(data, readable(data, content_type))
+    parsed = feedparser.parse(io.BytesIO(readable_data), response_headers=headers, sanitize_html=False)
     if parsed.get("bozo"):
         _refuse_truncated(data)
     if not parsed.entries:
@@ -196,14 +215,24 @@ def _parse(data: bytes, channel: str, url: str, fetched_at: datetime, content_ty
         if not parsed.get("version"):
             raise ParseError("no RSS or Atom feed found", "line 1")
     media_type = ATOM_TYPE if parsed.get("version", "").startswith("atom") else RSS_TYPE
-    elements = _ElementIndex(data, len(parsed.entries))
+    elements = _ElementIndex(readable_data, len(parsed.entries))
+    spans = entry_spans(data)
+    if spans is not None and len(spans) != len(parsed.entries):
+        spans = None  # they do not pair one to one: fall back to lxml for every entry
     feed = parsed.feed
     feed_date = _date(feed, "updated") or _date(feed, "published")
+    if feed_date is not None and not EARLIEST <= feed_date <= fetched_at + FUTURE_SLACK:
+        feed_date = None  # no fallback for undated entries when the feed's own date is impossible
     result, keys = [], set()
     for position, entry in enumerate(parsed.entries):
-        raw = elements.find(entry, position) or data  # whole document only when lxml lost the entry
+        element = elements.find(entry, position)
+        if spans is not None:
+            raw = data[slice(*spans[position])]
+        else:  # lxml's serialisation; the whole document only when lxml lost the entry too
+            raw = elements.serialise(element) if element is not None else data
         raw_obj = Raw(body=raw, media_type=media_type, page_url=url, fetched_at=fetched_at)
-        key = _key(entry)
+        given = _key(entry)
+        key = storable(given)  # the key goes into the cursor even when the entry is quarantined
         if not key:
             key = "sha256:" + hashlib.sha256(raw).hexdigest()[:32]
             result.append(_Entry(key, "", None, raw, "entry has no guid, id, link, title or date"))
@@ -211,12 +240,18 @@ def _parse(data: bytes, channel: str, url: str, fetched_at: datetime, content_ty
         if key in keys:
             continue
         keys.add(key)
-        try:
-            message, updated = _normalise(entry, key, feed, channel, feed_date or fetched_at, raw_obj, elements)
-        except ValueError as exc:
-            result.append(_Entry(key, "", None, raw, str(exc)))
+        bad = [(offset, ref) for offset, ref in bad_refs if spans and spans[position][0] <= offset < spans[position][1]]
+        if bad:
+            reason = f"character reference {bad[0][1].decode()} is no Unicode character: not valid XML"
+            result.append(_Entry(key, "", None, raw, reason))
             continue
-        result.append(_Entry(key, updated, message, raw))
+        outcome = admit(lambda: _normalise(entry, given, feed, channel, feed_date or fetched_at, raw_obj,
+                                           elements.media_descriptions(element)),
+                        raw, item_id=key, page_url=url, now=fetched_at)
+        if isinstance(outcome, Quarantined):
+            result.append(_Entry(key, "", None, raw, outcome.reason))
+        else:
+            result.append(_Entry(key, outcome.version, replace(outcome, version=""), raw))
     return result
 
 
@@ -243,7 +278,11 @@ def _key(entry) -> str:
     return "sha256:" + hashlib.sha256(f"{title}\n{published}".encode()).hexdigest()[:32]
 
 
-def _normalise(entry, key, feed, channel, fallback_date, raw, elements) -> tuple[Message, str]:
+def _normalise(entry, key, feed, channel, fallback_date, raw, descriptions) -> Message:
+    """One entry as a message; its ``version`` is the entry's ``updated`` (the caller decides)."""
+    defect = value_defect(entry)  # named by the feedparser field (title, summary, content[0].value ...)
+    if defect:
+        raise ValueError(defect)
     published, updated = _date(entry, "published"), _date(entry, "updated")
     for name, value in (("published", published), ("updated", updated)):
         if value is None and (dict.get(entry, name) or "").strip():
@@ -280,16 +319,22 @@ def _normalise(entry, key, feed, channel, fallback_date, raw, elements) -> tuple
         language=_language(entry, feed),
         hashtags=tuple(_unique(h for h in hashtags if h)),
         mentions=tuple(_unique(_MENTION.findall(text))),
-        attachments=_attachments(entry, elements.media_descriptions(raw.body)),
+        attachments=_attachments(entry, descriptions),
+        version=iso(updated) or "",
         raw=raw,
     )
-    return message, iso(updated) or ""
+    return message
 
 
 def _date(entry, name: str) -> datetime | None:
     # dict.get, not entry.get: feedparser quietly answers "updated" with the published date
     value = dict.get(entry, f"{name}_parsed")
-    return datetime.fromtimestamp(calendar.timegm(value), timezone.utc) if value else None
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None  # beyond datetime's range: for an entry, "present but unreadable"
 
 
 def _body_html(entry) -> str:
@@ -368,7 +413,7 @@ class _ElementIndex:
         self.elements = [] if root is None else [
             el for el in root.iter() if isinstance(el.tag, str)
             and lxml.etree.QName(el).localname in ("item", "entry")
-            and lxml.etree.QName(el).namespace in _ENTRY_NAMESPACES]
+            and lxml.etree.QName(el).namespace in ENTRY_NAMESPACES]
         self.by_id: dict[str, lxml.etree._Element] = {}
         for el in self.elements:
             for child in el:
@@ -377,23 +422,22 @@ class _ElementIndex:
                     if value:
                         self.by_id.setdefault(value, el)
         self.positional = len(self.elements) == expected
-        self._bytes: dict[bytes, lxml.etree._Element] = {}
 
-    def find(self, entry, position: int) -> bytes | None:
+    def find(self, entry, position: int) -> lxml.etree._Element | None:
         element = self.by_id.get((entry.get("id") or "").strip())
         if element is None:
             element = self.by_id.get((entry.get("link") or "").strip())
         if element is None and self.positional:
             element = self.elements[position]
-        if element is None:
-            return None
-        body = lxml.etree.tostring(element, encoding="utf-8", with_tail=False)
-        self._bytes[body] = element
-        return body
+        return element
 
-    def media_descriptions(self, body: bytes) -> dict[str, str]:
+    @staticmethod
+    def serialise(element: lxml.etree._Element) -> bytes:
+        return lxml.etree.tostring(element, encoding="utf-8", with_tail=False)
+
+    @staticmethod
+    def media_descriptions(element: lxml.etree._Element | None) -> dict[str, str]:
         """media:content url -> its media:description (or media:title); feedparser drops these."""
-        element = self._bytes.get(body)
         if element is None:
             return {}
         result = {}
