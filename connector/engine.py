@@ -247,9 +247,15 @@ class Connector:
             delivered = sink.deliver(row.message, routing, steps)
         except Failed as exc:
             return self._failed(row, exc.failure, result)
+        except (OverflowError, UnicodeError) as exc:  # the message itself cannot be represented: retrying won't help
+            log.exception("delivery %s: the message cannot be represented", row.id)
+            return self._failed(row, Failure(PERMANENT, f"the message cannot be represented for this sink:"
+                                                        f" {type(exc).__name__}: {exc}"), result)
         except Exception as exc:  # a bug (or our disk): keep the message, retry later, tell the operator
             log.exception("delivery %s crashed", row.id)
-            return self._failed(row, Failure(RETRY, f"internal error in sink: {type(exc).__name__}: {exc}"), result)
+            # not an outage: one crashing message must not pause the sink for every other one
+            return self._failed(row, Failure(RETRY, f"internal error in sink: {type(exc).__name__}: {exc}"), result,
+                                trips_breaker=False)
         self.store.mark_delivered(row.id, delivered.zaak_url, delivered.zaak_identificatie,
                                   [vars(d) for d in delivered.documents])
         with self._breaker_lock:
@@ -285,7 +291,8 @@ class Connector:
             return None
         return fallback
 
-    def _failed(self, row: DeliveryRow, failure: Failure, result: DeliverResult) -> DeliverResult:
+    def _failed(self, row: DeliveryRow, failure: Failure, result: DeliverResult,
+                trips_breaker: bool = True) -> DeliverResult:
         settings = self.config.delivery
         result.errors.append(f"delivery {row.id}: {failure.message}")
         now = utcnow()
@@ -319,7 +326,8 @@ class Connector:
         if failure.retry_at and failure.retry_at > retry_at:
             retry_at = failure.retry_at
         self.store.mark_failed(row.id, failure, states.RETRY_WAIT, retry_at)
-        self._trip_breaker(row.sink, failure, now)
+        if trips_breaker:
+            self._trip_breaker(row.sink, failure, now)
         result.retrying += 1
         return result
 

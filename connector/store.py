@@ -159,7 +159,12 @@ def _now() -> str:
 
 
 def _dumps(value) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate SQLite cannot store: escaped, it is plain ASCII
+        text = json.dumps(value, ensure_ascii=True, sort_keys=True, default=str)
+    return text
 
 
 class Store:

@@ -277,3 +277,22 @@ def test_parallel_delivery_keeps_replies_after_their_parent(build):
     assert order == ["root", "r1", "r2", "r3", "r4", "r5"]
     zaken = {delivery(connector, m.id)["zaak_url"] for m in thread}
     assert zaken == {"http://zaken/root"}
+
+
+def test_a_message_the_sink_cannot_represent_is_dead_at_once_not_retried(build):
+    """A created_at of 9999-12-31 failed in the sink with OverflowError and was retried as transient."""
+    connector = build()
+    ingest(connector, make_message("1"))
+    ScriptedSink.script = [OverflowError("date value out of range")]
+    result = connector.deliver_due()
+    row = delivery(connector, "1")
+    assert result.dead == 1 and row["state"] == "dead" and "OverflowError" in row["last_error"]
+
+
+def test_crashing_messages_do_not_pause_the_sink_for_the_others(build):
+    connector = build(breaker_threshold=2)
+    ingest(connector, *(make_message(str(n), created_minute=n) for n in range(4)))
+    ScriptedSink.script = [KeyError("bug")] * 3
+    result = connector.deliver_due()
+    assert result.retrying == 3 and result.delivered == 1
+    assert connector.store.sink_pause("s") == (None, None)

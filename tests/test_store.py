@@ -204,3 +204,11 @@ def test_requeue_refuses_a_delivery_a_worker_holds(fresh_store):
     row = fresh_store.claim_due(lease_seconds=60)[0]
     with pytest.raises(states.IllegalTransition, match="being delivered right now"):
         fresh_store.requeue(row.id)
+
+
+def test_a_lone_surrogate_in_event_details_cannot_fail_a_save(fresh_store):
+    from connector.store import _dumps
+
+    text = _dumps({"reason": "bad \ud800 text"})
+    text.encode("utf-8")
+    assert json.loads(text)["reason"] == "bad \ud800 text"
