@@ -17,7 +17,11 @@ ISSUE_KEYS = {"channel", "id", "url", "author", "created_at", "edited_at", "kind
 
 
 def run(capsys, *argv):
-    code = main(list(argv))
+    """``connector ARGV``: (exit code, stdout, stderr); usage errors exit through SystemExit."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -107,10 +111,8 @@ def test_run_once_with_broken_mappings_exits_2_and_leaves_the_store_untouched(ca
     path = tmp_path / "connector.yaml"
     path.write_text(yaml.safe_dump(config))
     (mappings / "rules.yaml").write_text((mappings / "rules.yaml").read_text().replace("regex:", "regexp:"))
-    with pytest.raises(SystemExit) as info:
-        main(["run", "--once", "--config", str(path)])
-    err = capsys.readouterr().err
-    assert info.value.code == 2
+    code, _, err = run(capsys, "run", "--once", "--config", str(path))
+    assert code == 2
     assert f"{mappings / 'rules.yaml'}:" in err and "regexp" in err
     assert not (tmp_path / "c.db").exists()
 
