@@ -104,22 +104,29 @@ def cmd_run(args) -> int:
         print(f"  {error}", file=sys.stderr)
     for line in paused:
         print(line)
-    # Failed: an attempt failed (dead, to retry, or put back by a configuration error), or what
-    # was put back went back because a sink is paused by an earlier failure. Put back because of
-    # a shutdown, or waiting for a parent message, is no failure.
-    failed = errors or delivered.errors or delivered.dead or delivered.retrying or (delivered.released and paused)
+    # Failed: an attempt failed (dead, to retry, or put back by a configuration error), or a sink
+    # paused by a failure holds deliveries back. Put back because of a shutdown, or waiting for a
+    # parent message, is no failure.
+    failed = errors or delivered.errors or delivered.dead or delivered.retrying or paused
     return 1 if failed else 0
 
 
 def _paused_sinks(connector) -> list[str]:
-    """One line per sink that is paused now, with until when and why."""
+    """One line per sink that is paused now while deliveries wait for it: until when and why."""
     from .message import utcnow
+    from .states import DUE
 
     lines = []
     for name in connector.sinks:
         until, reason = connector.store.sink_pause(name)
-        if until and until > utcnow():
-            lines.append(f"sink {name} paused until {until.isoformat(timespec='seconds')}: {reason}")
+        if not until or until <= utcnow():
+            continue
+        waiting = connector.store.query(
+            f"select count(*) as n from deliveries where sink = ? and state in ({', '.join('?' * len(DUE))})",
+            [name, *DUE])[0]["n"]
+        if waiting:
+            lines.append(f"sink {name} paused until {until.isoformat(timespec='seconds')}"
+                         f" ({waiting} deliveries wait): {reason}")
     return lines
 
 
