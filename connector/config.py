@@ -55,6 +55,10 @@ class Duration(fields.Field):
 
     default_error_messages = {"invalid": "Not a duration (use seconds, or e.g. 30s, 5m, 1h)."}
 
+    def __init__(self, *args, allow_zero: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.allow_zero = allow_zero
+
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool):
             raise self.make_error("invalid")
@@ -65,8 +69,8 @@ class Duration(fields.Field):
             if not match:
                 raise self.make_error("invalid")
             seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
-        if seconds <= 0:
-            raise ValidationError("Must be greater than 0.")
+        if seconds < 0 or (seconds == 0 and not self.allow_zero):
+            raise ValidationError("Must be greater than 0." if not self.allow_zero else "Must not be negative.")
         return seconds
 
 
@@ -95,6 +99,10 @@ class WebSchema(Schema):
 
     host = fields.String(load_default="127.0.0.1")
     port = fields.Integer(load_default=8080, validate=validate.Range(min=0, max=65535))
+    # /status needs this token (Authorization: Bearer, or ?token=); only public_status opens it
+    status_token = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=16, error=(
+        "Use at least 16 characters (e.g. from: python -c 'import secrets; print(secrets.token_urlsafe())').")))
+    public_status = fields.Boolean(load_default=False)
 
 
 class DeliverySchema(Schema):
@@ -112,6 +120,21 @@ class DeliverySchema(Schema):
     breaker_threshold = fields.Integer(load_default=3, validate=validate.Range(min=1, max=1000))
 
 
+class LimitsSchema(Schema):
+    """Bounds on time, so that no server and no stuck thread can hold the connector."""
+
+    class Meta:
+        unknown = RAISE
+
+    call_timeout = Duration(load_default=30.0)         # per connect / read of one HTTP call
+    call_deadline = Duration(load_default=120.0)       # a whole HTTP call, however slowly it drips
+    poll_deadline = Duration(load_default=600.0)       # a poll stops asking for more pages after this
+    shutdown_grace = Duration(load_default=20.0)       # SIGTERM: calls in flight get this long to finish
+    heartbeat_interval = Duration(load_default=10.0)   # how often the worker records that it is alive
+    # /healthz fails when no worker beat this long; 0: a web app deployed without a worker
+    worker_stale_after = Duration(load_default=120.0, allow_zero=True)
+
+
 class ConfigSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -120,6 +143,7 @@ class ConfigSchema(Schema):
     mappings = fields.String(load_default="mappings")
     web = fields.Nested(WebSchema, load_default=lambda: WebSchema().load({}))
     delivery = fields.Nested(DeliverySchema, load_default=lambda: DeliverySchema().load({}))
+    limits = fields.Nested(LimitsSchema, load_default=lambda: LimitsSchema().load({}))
     channels = fields.List(fields.Nested(ChannelSchema), load_default=list)
     sinks = fields.List(fields.Nested(SinkSchema), required=True, validate=validate.Length(min=1))
 
@@ -160,6 +184,7 @@ class Config:
     mappings: Path
     web: dict
     delivery: dict
+    limits: dict = field(default_factory=lambda: LimitsSchema().load({}))
     channels: list[ChannelConfig] = field(default_factory=list)
     sinks: list[SinkConfig] = field(default_factory=list)
 
@@ -236,6 +261,7 @@ def load_config(path: str | Path, environ: dict | None = None) -> Config:
         mappings=_resolve(base, loaded["mappings"]),
         web=loaded["web"],
         delivery=loaded["delivery"],
+        limits=loaded["limits"],
         channels=[ChannelConfig(name=c["name"], kind=c["kind"], options=c["options"],
                                 poll_interval=c["poll_interval"], enabled=c["enabled"]) for c in loaded["channels"]],
         sinks=[SinkConfig(name=s["name"], kind=s["kind"], options=s["options"], parallel=s["parallel"])

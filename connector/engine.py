@@ -32,11 +32,12 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from . import states
+from . import http, states
 from .config import Config
 from .failures import CONFIGURATION, PERMANENT, RATE_LIMITED, RETRY, Failed, Failure
 from .message import utcnow
@@ -83,6 +84,8 @@ class Connector:
     def __init__(self, config: Config, store: Store | None = None, rules: RulesHolder | None = None):
         sources, sinks = load_sources(), load_sinks()
         self.config = config
+        limits = config.limits
+        http.set_defaults(timeout=limits["call_timeout"], deadline=limits["call_deadline"])
         # everything that can refuse the configuration comes before the store is opened, so a
         # broken mapping file or option leaves the previous state untouched
         self.rules = rules or RulesHolder(config.mappings, sink_names=[s.name for s in config.sinks])
@@ -96,6 +99,8 @@ class Connector:
         self._breaker_lock = threading.Lock()
         self._transient_streak: dict[str, int] = {}
         self._pause_seconds: dict[str, float] = {}
+        # what the worker is doing right now, for its heartbeat: channel -> poll start, "deliver" -> start
+        self.activity: dict[str, str] = {}
         self.store.register({c.name: c.kind for c in config.channels}, {s.name: s.kind for s in config.sinks})
 
     # -- ingest -------------------------------------------------------------------------
@@ -120,6 +125,9 @@ class Connector:
         self.rules.refresh()
         source = self.sources[channel]
         state = self.store.channel_state(channel)
+        self.store.poll_started(channel)
+        self.activity[f"poll:{channel}"] = now.isoformat()
+        deadline = time.monotonic() + self.config.limits["poll_deadline"]
         try:
             for page in source.poll(state):
                 saved = self.store.save_page(channel, [(m, self.plan(m)) for m in page.messages],
@@ -130,17 +138,27 @@ class Connector:
                 result.quarantined += saved.quarantined
                 if self.stopping.is_set():
                     break
+                if time.monotonic() > deadline:  # the cursor is saved per page: the next poll goes on
+                    log.info("channel %s: poll_deadline reached after %d page(s); continuing next poll",
+                             channel, result.pages)
+                    break
         except Failed as exc:
             result.error = exc.failure
         except Exception as exc:  # a bug in a source must not stop the other channels
             log.exception("channel %s crashed", channel)
             result.error = Failure(RETRY, f"internal error in source: {type(exc).__name__}: {exc}")
+        finally:
+            self.activity.pop(f"poll:{channel}", None)
         if result.error is None:
             self.store.record_poll(channel)
             return result
         until, reason = self._channel_pause(channel, result.error, now)
         self.store.record_poll(channel, result.error, paused_until=until, paused_reason=reason)
-        log.warning("channel %s: %s (%s until %s)", channel, result.error.message, reason, until.isoformat())
+        if result.error.verdict == CONFIGURATION:
+            log.error("channel %s: %s; polling again at %s. Check the channel's options (URL, account,"
+                      " token) in the configuration", channel, result.error.message, until.isoformat())
+        else:
+            log.warning("channel %s: %s (%s until %s)", channel, result.error.message, reason, until.isoformat())
         return result
 
     def _channel_pause(self, channel: str, failure: Failure, now: datetime) -> tuple[datetime, str]:
@@ -159,6 +177,15 @@ class Connector:
         """Claim and deliver one batch of due deliveries, in parallel per sink where configured."""
         settings = self.config.delivery
         rows = self.store.claim_due(limit or settings["batch_size"], int(settings["lease"]), now=now)
+        if not rows:
+            return DeliverResult()
+        self.activity["deliver"] = utcnow().isoformat()
+        try:
+            return self._deliver_rows(rows, now)
+        finally:
+            self.activity.pop("deliver", None)
+
+    def _deliver_rows(self, rows: list[DeliveryRow], now: datetime | None) -> DeliverResult:
         total = DeliverResult()
         groups = self._group(rows)
         futures = []
@@ -220,7 +247,7 @@ class Connector:
             delivered = sink.deliver(row.message, routing, steps)
         except Failed as exc:
             return self._failed(row, exc.failure, result)
-        except Exception as exc:  # a bug: keep the message, retry later, tell the operator
+        except Exception as exc:  # a bug (or our disk): keep the message, retry later, tell the operator
             log.exception("delivery %s crashed", row.id)
             return self._failed(row, Failure(RETRY, f"internal error in sink: {type(exc).__name__}: {exc}"), result)
         self.store.mark_delivered(row.id, delivered.zaak_url, delivered.zaak_identificatie,
@@ -264,6 +291,7 @@ class Connector:
         now = utcnow()
         if failure.verdict == PERMANENT:
             self.store.mark_failed(row.id, failure, states.DEAD)
+            self._log_dead(row, failure, "the case system refused it")
             result.dead += 1
             return result
         if failure.verdict == CONFIGURATION:
@@ -272,6 +300,9 @@ class Connector:
                 seconds = self._pause_seconds.get(row.sink, settings["pause_base"] / 2) * 2
                 seconds = self._pause_seconds[row.sink] = min(seconds, settings["pause_max"])
             self.store.pause_sink(row.sink, now + timedelta(seconds=seconds), f"configuration: {failure.message}")
+            log.error("sink %s paused for %d s: %s. Fix the sink's configuration (URLs, client_id, secret) or its"
+                      " catalogue; deliveries wait without spending attempts and resume by themselves",
+                      row.sink, seconds, failure.message)
             self.store.mark_failed(row.id, failure, states.PENDING, now + timedelta(seconds=seconds),
                                    count_attempt=False)
             result.released += 1
@@ -279,6 +310,7 @@ class Connector:
         attempts = row.attempts + 1
         if attempts >= settings["max_attempts"]:
             self.store.mark_failed(row.id, failure, states.DEAD)
+            self._log_dead(row, failure, f"all {attempts} attempts failed")
             result.dead += 1
             return result
         delay = min(settings["backoff_max"], settings["backoff_base"] * (2 ** (attempts - 1)))
@@ -291,6 +323,12 @@ class Connector:
         result.retrying += 1
         return result
 
+    @staticmethod
+    def _log_dead(row: DeliveryRow, failure: Failure, why: str) -> None:
+        log.error("delivery %s (%s/%s to %s) is dead, %s: %s. See 'connector deliveries list --state dead';"
+                  " after fixing the cause: 'connector deliveries requeue %s'", row.id, row.message.channel,
+                  row.message.id, row.sink, why, failure.message, row.id)
+
     def _trip_breaker(self, sink: str, failure: Failure, now: datetime) -> None:
         """A 429, or several transient failures in a row, pause the sink: it is down or overloaded."""
         settings = self.config.delivery
@@ -299,10 +337,13 @@ class Connector:
         if failure.verdict == RATE_LIMITED:
             until = failure.retry_at or now + timedelta(seconds=settings["pause_base"])
             self.store.pause_sink(sink, until, f"rate limited: {failure.message}")
+            log.warning("sink %s rate limited until %s: %s", sink, until.isoformat(), failure.message)
         elif streak >= settings["breaker_threshold"]:
             seconds = min(settings["pause_max"], settings["pause_base"] * 2 ** (streak - settings["breaker_threshold"]))
             self.store.pause_sink(sink, now + timedelta(seconds=seconds),
                                   f"{streak} failures in a row, last: {failure.message}")
+            log.warning("sink %s paused for %d s after %d failures in a row (is it down?), last: %s",
+                        sink, seconds, streak, failure.message)
 
     # -- one cycle ------------------------------------------------------------------------
 

@@ -16,6 +16,9 @@ from connector.web import create_app
 from .conftest import FIXTURES, make_message
 
 
+STATUS_TOKEN = "status-token-for-the-tests"
+
+
 @pytest.fixture
 def setup(tmp_path):
     mappings = tmp_path / "mappings"
@@ -23,12 +26,17 @@ def setup(tmp_path):
     config = yaml.safe_load((FIXTURES / "config" / "valid.yaml").read_text())
     config["store"] = str(tmp_path / "c.db")
     config["mappings"] = str(mappings)
+    config["web"]["status_token"] = "${TEST_STATUS_TOKEN}"
+    config["limits"] = {"worker_stale_after": 0}  # these tests look at the web app alone
     path = tmp_path / "connector.yaml"
     path.write_text(yaml.safe_dump(config))
-    loaded = load_config(path, environ={"TEST_MASTODON_TOKEN": "t0ken-value", "TEST_ZGW_SECRET": "s3cret-value"})
+    loaded = load_config(path, environ={"TEST_MASTODON_TOKEN": "t0ken-value", "TEST_ZGW_SECRET": "s3cret-value",
+                                        "TEST_STATUS_TOKEN": STATUS_TOKEN})
     store = Store(loaded.store)
     app = create_app(loaded, store=store)
-    yield app.test_client(), store, mappings
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {STATUS_TOKEN}"
+    yield client, store, mappings
     store.close()
 
 

@@ -38,7 +38,7 @@ def test_jobs_have_explicit_ids_and_never_overlap(tmp_path, zgw_server, monkeypa
     connector = Connector(load_config(write_config(tmp_path, "http://127.0.0.1:9", server)))
     scheduler = build_scheduler(connector)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"poll:masto", "deliver"}
+    assert set(jobs) == {"poll:masto", "deliver", "heartbeat"}
     assert all(job.coalesce and job.max_instances == 1 for job in jobs.values())
     assert jobs["poll:masto"].trigger.interval.total_seconds() == 1
     connector.close()
