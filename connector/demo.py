@@ -33,6 +33,7 @@ from .web import create_app
 from .worker import build_scheduler
 
 SECRET_ENV = "CONNECTOR_DEMO_ZGW_SECRET"
+STATUS_TOKEN_ENV = "CONNECTOR_DEMO_STATUS_TOKEN"
 DEMO_ACCOUNT = "schochastics"
 DEMO_FEED = "RSSWithComments.xml"
 TOKEN_HOURS = 24  # the demo case system accepts its tokens this long (Open Zaak: one hour)
@@ -42,7 +43,7 @@ def write_demo_config(workdir: Path, mastodon_url: str, feed_url: str, zgw, web_
     config = {
         "store": "connector.db",
         "mappings": str(repo_root() / "mappings"),
-        "web": {"host": "127.0.0.1", "port": web_port},
+        "web": {"host": "127.0.0.1", "port": web_port, "status_token": "${%s}" % STATUS_TOKEN_ENV},
         "delivery": {"interval": 2, "batch_size": 50, "max_attempts": 5, "backoff_base": 5},
         "channels": [
             {"name": "demo-mastodon", "kind": "mastodon", "poll_interval": 5,
@@ -55,7 +56,7 @@ def write_demo_config(workdir: Path, mastodon_url: str, feed_url: str, zgw, web_
         }}],
     }
     path = workdir / "connector.yaml"
-    path.write_text("# written by 'connector demo'; the secret is in $%s\n" % SECRET_ENV
+    path.write_text("# written by 'connector demo'; the secrets are in $%s and $%s\n" % (SECRET_ENV, STATUS_TOKEN_ENV)
                     + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
 
@@ -166,6 +167,7 @@ def run_demo(port: int = 8080, workdir: str = "var/demo", seconds: float = 0) ->
     for stale in workdir_path.glob("connector.db*"):  # the case system starts empty, so must the outbox
         stale.unlink()
     os.environ.setdefault(SECRET_ENV, secrets.token_urlsafe(32))
+    os.environ.setdefault(STATUS_TOKEN_ENV, secrets.token_urlsafe(24))
 
     zgw_double = zgw.ZgwDouble(secret=os.environ[SECRET_ENV], client_ids=("connector",),
                                seed=str(fixtures / "zgw" / "catalogus.yaml"), jwt_expiry=TOKEN_HOURS * 3600)
@@ -195,7 +197,7 @@ def run_demo(port: int = 8080, workdir: str = "var/demo", seconds: float = 0) ->
 
     print(f"""
 midoffice connector demo
-  status (helpdesk):   {web.url}/status
+  status (helpdesk):   {web.url}/status?token={os.environ[STATUS_TOKEN_ENV]}
   what arrived:        {web.url}/demo/zaken (the case system's zaken and documents, no login)
   local Mastodon:      {masto_server.url}/api/v1/accounts/lookup?acct={DEMO_ACCOUNT}
   local feed:          {feed_server.url}/feed.xml

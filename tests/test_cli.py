@@ -186,17 +186,20 @@ def test_demo_prints_a_way_to_look_at_what_arrived_that_works(tmp_path):
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout] + [lines.put(None)],
                      daemon=True).start()
     try:
-        view = command = arrived = None
+        status = view = command = arrived = None
         while arrived is None:
             line = lines.get(timeout=300)
             assert line is not None, "the demo stopped before anything arrived"
-            if "what arrived:" in line:
+            if "status (helpdesk):" in line:
+                status = line.split()[-1]
+            elif "what arrived:" in line:
                 view = re.search(r"(http://\S+/demo/zaken)", line).group(1)
             elif line.strip().startswith("curl "):
                 command = shlex.split(line.strip())
             elif " -> " in line:
                 arrived = re.search(r" -> (\S+) \((\d) documents", line).groups()
-        assert view and command
+        assert status and view and command
+        assert requests.get(status, timeout=10).json()["deliveries"]["delivered"] >= 1
 
         listing = requests.get(view, timeout=10).json()
         zaak = next(z for z in listing["results"] if z["identificatie"] == arrived[0])
