@@ -5,6 +5,10 @@ recorded RSS feed, the ZGW test double as the case system, the worker and the we
 its configuration to ``<workdir>/connector.yaml`` (the secret comes from the environment, as in
 production) and prints what arrives. Every ~20 seconds a new status is "posted" on the local
 Mastodon, so incremental polling can be watched too.
+
+The case system answers 403 without a JWT, as Open Zaak does. So that a newcomer can see what
+arrived, the demo's web app also serves ``/demo/zaken`` (the zaken with their documents, no login)
+and the demo prints a ready-to-run ``curl`` line with a token for the ZGW API itself.
 """
 from __future__ import annotations
 
@@ -18,7 +22,9 @@ import threading
 import time
 from pathlib import Path
 
+import jwt
 import yaml
+from flask import Response, jsonify, url_for
 
 from .config import load_config
 from .engine import Connector
@@ -27,15 +33,17 @@ from .web import create_app
 from .worker import build_scheduler
 
 SECRET_ENV = "CONNECTOR_DEMO_ZGW_SECRET"
+STATUS_TOKEN_ENV = "CONNECTOR_DEMO_STATUS_TOKEN"
 DEMO_ACCOUNT = "schochastics"
 DEMO_FEED = "RSSWithComments.xml"
+TOKEN_HOURS = 24  # the demo case system accepts its tokens this long (Open Zaak: one hour)
 
 
 def write_demo_config(workdir: Path, mastodon_url: str, feed_url: str, zgw, web_port: int) -> Path:
     config = {
         "store": "connector.db",
         "mappings": str(repo_root() / "mappings"),
-        "web": {"host": "127.0.0.1", "port": web_port},
+        "web": {"host": "127.0.0.1", "port": web_port, "status_token": "${%s}" % STATUS_TOKEN_ENV},
         "delivery": {"interval": 2, "batch_size": 50, "max_attempts": 5, "backoff_base": 5},
         "channels": [
             {"name": "demo-mastodon", "kind": "mastodon", "poll_interval": 5,
@@ -48,7 +56,7 @@ def write_demo_config(workdir: Path, mastodon_url: str, feed_url: str, zgw, web_
         }}],
     }
     path = workdir / "connector.yaml"
-    path.write_text("# written by 'connector demo'; the secret is in $%s\n" % SECRET_ENV
+    path.write_text("# written by 'connector demo'; the secrets are in $%s and $%s\n" % (SECRET_ENV, STATUS_TOKEN_ENV)
                     + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
 
@@ -76,6 +84,49 @@ class LivePoster:
             status["in_reply_to_account_id"] = None
             status["tags"] = [{"name": "demo", "url": "https://example.invalid/tags/demo"}]
             self.double.add_status(status)
+
+
+def add_case_system_view(app, zgw_double) -> None:
+    """``GET /demo/zaken`` and ``GET /demo/documenten/<uuid>`` on the demo's web app: what the
+    local case system holds, read straight from the double, without credentials."""
+
+    def zaken():
+        documents = {d["url"]: d for d in zgw_double.documents}
+        links = zgw_double.zaakinformatieobjecten
+        out = []
+        for zaak in zgw_double.zaken:
+            linked = [documents[link["informatieobject"]] for link in links
+                      if link["zaak"] == zaak["url"] and link["informatieobject"] in documents]
+            out.append({
+                "identificatie": zaak.get("identificatie"), "omschrijving": zaak.get("omschrijving"),
+                "startdatum": zaak.get("startdatum"), "url": zaak["url"],
+                "documenten": [{"identificatie": d.get("identificatie"), "titel": d.get("titel"),
+                                "formaat": d.get("formaat"), "bestandsomvang": d.get("bestandsomvang"),
+                                "inhoud": url_for("demo_document", uuid=d["url"].rstrip("/").rsplit("/", 1)[-1],
+                                                  _external=True)}
+                               for d in linked],
+            })
+        out.sort(key=lambda z: len(z["documenten"]) == 0)  # what arrived first, the seeded empty zaken last
+        return jsonify({"zaken": len(out), "documenten": len(documents), "results": out})
+
+    def document(uuid: str):
+        found = [d for d in zgw_double.documents if d["url"].rstrip("/").endswith("/" + uuid)]
+        if not found:
+            return jsonify({"error": f"no document {uuid}"}), 404
+        response = Response(zgw_double.document_content(uuid), mimetype=found[0].get("formaat") or "text/plain")
+        response.headers["Content-Security-Policy"] = "sandbox"  # a rendition is message content: no scripts
+        return response
+
+    app.add_url_rule("/demo/zaken", "demo_zaken", zaken)
+    app.add_url_rule("/demo/documenten/<uuid>", "demo_document", document)
+
+
+def api_command(zaken_url: str, secret: str, client_id: str = "connector") -> str:
+    """A ready-to-run ``curl`` listing the zaken through the ZGW API, with a fresh JWT."""
+    token = jwt.encode({"iss": client_id, "iat": int(time.time()), "client_id": client_id,
+                        "user_id": "demo", "user_representation": "demo"}, secret, algorithm="HS256")
+    return (f"curl -H 'Authorization: Bearer {token}' -H 'Accept-Crs: EPSG:4326' -H 'Content-Crs: EPSG:4326' "
+            f"'{zaken_url}/zaken'")
 
 
 def _arrivals(connector: Connector, after: int) -> tuple[int, list[str]]:
@@ -116,9 +167,10 @@ def run_demo(port: int = 8080, workdir: str = "var/demo", seconds: float = 0) ->
     for stale in workdir_path.glob("connector.db*"):  # the case system starts empty, so must the outbox
         stale.unlink()
     os.environ.setdefault(SECRET_ENV, secrets.token_urlsafe(32))
+    os.environ.setdefault(STATUS_TOKEN_ENV, secrets.token_urlsafe(24))
 
     zgw_double = zgw.ZgwDouble(secret=os.environ[SECRET_ENV], client_ids=("connector",),
-                               seed=str(fixtures / "zgw" / "catalogus.yaml"))
+                               seed=str(fixtures / "zgw" / "catalogus.yaml"), jwt_expiry=TOKEN_HOURS * 3600)
     zgw_server = zgw.serve(zgw_double, host="127.0.0.1", port=0)
     masto_double = mastodon.MastodonDouble(data_dir=str(fixtures / "mastodon" / "replay"))
     masto_server = mastodon.serve(masto_double, host="127.0.0.1", port=0)
@@ -129,8 +181,10 @@ def run_demo(port: int = 8080, workdir: str = "var/demo", seconds: float = 0) ->
                                     zgw_server, port)
     config = load_config(config_path)
     connector = Connector(config)
+    app = create_app(config, rules=connector.rules)
+    add_case_system_view(app, zgw_double)
     try:
-        web = Running(create_app(config, rules=connector.rules), "127.0.0.1", port, name="web")
+        web = Running(app, "127.0.0.1", port, name="web")
     except OSError as exc:
         print(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; try 'connector demo --port 8081'", file=sys.stderr)
         for server in (zgw_server, masto_server, feed_server):
@@ -143,10 +197,12 @@ def run_demo(port: int = 8080, workdir: str = "var/demo", seconds: float = 0) ->
 
     print(f"""
 midoffice connector demo
-  status (helpdesk):   http://127.0.0.1:{port}/status
+  status (helpdesk):   {web.url}/status?token={os.environ[STATUS_TOKEN_ENV]}
+  what arrived:        {web.url}/demo/zaken (the case system's zaken and documents, no login)
   local Mastodon:      {masto_server.url}/api/v1/accounts/lookup?acct={DEMO_ACCOUNT}
   local feed:          {feed_server.url}/feed.xml
-  local case system:   {zgw_server.zaken_url}/zaken (ZGW APIs; JWT required)
+  local case system:   {zgw_server.zaken_url} (ZGW APIs; a JWT is required, this token works for {TOKEN_HOURS} hours:)
+    {api_command(zgw_server.zaken_url, os.environ[SECRET_ENV])}
   configuration:       {config_path}
   mapping rules:       {config.mappings}
 Messages are polled every few seconds and delivered as documents into zaken. Ctrl-C stops.

@@ -17,7 +17,11 @@ ISSUE_KEYS = {"channel", "id", "url", "author", "created_at", "edited_at", "kind
 
 
 def run(capsys, *argv):
-    code = main(list(argv))
+    """``connector ARGV``: (exit code, stdout, stderr); usage errors exit through SystemExit."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -108,10 +112,8 @@ def test_run_once_with_broken_mappings_exits_2_and_leaves_the_store_untouched(ca
     path = tmp_path / "connector.yaml"
     path.write_text(yaml.safe_dump(config))
     (mappings / "rules.yaml").write_text((mappings / "rules.yaml").read_text().replace("regex:", "regexp:"))
-    with pytest.raises(SystemExit) as info:
-        main(["run", "--once", "--config", str(path)])
-    err = capsys.readouterr().err
-    assert info.value.code == 2
+    code, _, err = run(capsys, "run", "--once", "--config", str(path))
+    assert code == 2
     assert f"{mappings / 'rules.yaml'}:" in err and "regexp" in err
     assert not (tmp_path / "c.db").exists()
 
@@ -163,3 +165,56 @@ def test_deliveries_list_dead_shows_why_and_requeue_brings_it_back(capsys, tmp_p
     assert [json.loads(line)["id"] for line in out.splitlines()] == [row.id]
     code, _, err = run(capsys, "deliveries", "requeue", "999", "--config", str(path))
     assert code == 2 and "no delivery 999" in err
+
+
+def test_demo_prints_a_way_to_look_at_what_arrived_that_works(tmp_path):
+    """The demo's case system answers 403 without a JWT: the demo prints a URL on its own web app
+    and a ready-to-run curl line with a token; both show the zaak a message was delivered into."""
+    import queue
+    import re
+    import shlex
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    import requests
+
+    log = (tmp_path / "stderr.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "connector.cli", "demo", "--port", "0", "--workdir", str(tmp_path), "--seconds", "300"],
+        cwd=FIXTURES.parent, stdout=subprocess.PIPE, stderr=log, text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout] + [lines.put(None)],
+                     daemon=True).start()
+    try:
+        status = view = command = arrived = None
+        while arrived is None:
+            line = lines.get(timeout=300)
+            assert line is not None, "the demo stopped before anything arrived"
+            if "status (helpdesk):" in line:
+                status = line.split()[-1]
+            elif "what arrived:" in line:
+                view = re.search(r"(http://\S+/demo/zaken)", line).group(1)
+            elif line.strip().startswith("curl "):
+                command = shlex.split(line.strip())
+            elif " -> " in line:
+                arrived = re.search(r" -> (\S+) \((\d) documents", line).groups()
+        assert status and view and command
+        assert requests.get(status, timeout=10).json()["deliveries"]["delivered"] >= 1
+
+        listing = requests.get(view, timeout=10).json()
+        zaak = next(z for z in listing["results"] if z["identificatie"] == arrived[0])
+        assert len(zaak["documenten"]) == int(arrived[1]) == 2
+        rendition = requests.get(zaak["documenten"][0]["inhoud"], timeout=10)
+        assert rendition.status_code == 200 and rendition.content
+
+        headers = dict(h.split(": ", 1) for flag, h in zip(command, command[1:]) if flag == "-H")
+        api = requests.get(command[-1], headers=headers, timeout=10)
+        assert api.status_code == 200, api.text
+        assert arrived[0] in {z["identificatie"] for z in api.json()["results"]}
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=60)
+        log.close()
+        assert code == 0, (tmp_path / "stderr.log").read_text()

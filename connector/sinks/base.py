@@ -98,5 +98,15 @@ class Sink:
     def check(self) -> list[Check]:
         return [Check("settings", True)]
 
+    def expect_names(self, names: dict[tuple[str, str], list[str]]) -> None:
+        """Before :meth:`check`: the names the mapping rules will ask this sink to resolve.
+
+        ``names`` maps ``(kind, name)`` (kind ``zaaktype``, ``informatieobjecttype`` or ``zaak``)
+        to where each is used ("file:line: rule 'x'"). A sink that can look names up in its target
+        system reports each missing one from ``check()``, with those places; the default only
+        keeps them.
+        """
+        self.expected_names = dict(names)
+
     def deliver(self, message: Message, routing: Routing, steps: Steps) -> Delivered:
         raise NotImplementedError

@@ -1,12 +1,16 @@
-"""``check()`` of the ZGW sink: settings, then connection, then credentials. Never raises.
+"""``check()`` of the ZGW sink: settings, then connection, then credentials, then catalogue. Never raises.
 
-One cheap authenticated list call per API answers both later questions: any HTTP answer means
-the server is reachable (connection), a 2xx means it accepts our token (credentials).
+One cheap authenticated list call per API answers both middle questions: any HTTP answer means
+the server is reachable (connection), a 2xx means it accepts our token (credentials). Then every
+name the mapping rules use (see :meth:`~connector.sinks.base.Sink.expect_names`) and the
+``informatieobjecttype`` option are looked up the way a delivery would: zaaktype by
+identificatie and informatieobjecttype by omschrijving in the Catalogi API, a zaak to attach to
+by identificatie in the Zaken API. Each missing name is one failed check per place it is used.
 """
 from __future__ import annotations
 
 from ...checks import Check
-from ...failures import Failed, classify_response
+from ...failures import CONFIGURATION, Failed, Failure, classify_response
 
 APIS = (
     ("Zaken API", "zaken_url", "zaken", True),
@@ -52,18 +56,47 @@ def run_checks(sink) -> list[Check]:
             rejected.append(f"{failure.message}{hint}")
     checks.append(Check("credentials", not rejected, "; ".join(rejected) or
                         f"client_id {options['client_id']!r} accepted by all three APIs"))
-    if not rejected and options["informatieobjecttype"]:
-        checks.append(_catalogus_check(sink))
-    return checks
+    names = dict(getattr(sink, "expected_names", {}))
+    if options["informatieobjecttype"]:
+        key = ("informatieobjecttype", options["informatieobjecttype"])
+        names[key] = names.get(key, []) + [f"option 'informatieobjecttype' of sink {sink.name!r}"]
+    if rejected:
+        if names:
+            checks.append(Check("catalogus", False, "not checked: fix the credentials first"))
+        return checks
+    return checks + [check for (kind, name), places in sorted(names.items())
+                     for check in _name_checks(sink, kind, name, places)]
 
 
-def _catalogus_check(sink) -> Check:
-    """Does the default informatieobjecttype resolve? Rules can only be checked per message."""
-    from ...routing import Routing
+def _name_checks(sink, kind: str, name: str, places: list[str]) -> list[Check]:
+    """One ok check for a name the case system has; else one failed check per place using it."""
     try:
-        url = sink._informatieobjecttype(Routing("attach"))
+        found = _resolve(sink, kind, name)
     except Failed as exc:
-        return Check("catalogus", False, exc.failure.message)
+        problem = exc.failure.message
     except Exception as exc:  # noqa: BLE001 - never raise from check()
-        return Check("catalogus", False, f"{type(exc).__name__}: {exc}")
-    return Check("catalogus", True, f"informatieobjecttype {sink.options['informatieobjecttype']!r}: {url}")
+        problem = f"{type(exc).__name__}: {exc}"
+    else:
+        return [Check("catalogus", True, f"{kind} {name!r}: {found}")]
+    return [Check("catalogus", False, f"{place}: {problem}") for place in places]
+
+
+def _resolve(sink, kind: str, name: str) -> str:
+    """The URL ``name`` resolves to, as a delivery would resolve it; raises :class:`Failed`."""
+    from ...routing import Routing
+
+    if kind == "zaaktype":
+        url = sink._zaaktype(name)
+    elif kind == "informatieobjecttype":
+        url = sink._informatieobjecttype(Routing("attach", informatieobjecttype=name))
+    elif kind == "zaak":
+        zaak = sink._find_zaak(name)
+        if zaak is None:
+            raise Failed(Failure(CONFIGURATION, f"zaak {name!r} not found "
+                                 f"(bronorganisatie {sink.options['bronorganisatie']})"))
+        return zaak["url"]
+    else:
+        raise ValueError(f"unknown kind of name {kind!r}")
+    if url == name:  # given as a URL: does it answer?
+        sink.client.body(sink.client.request("GET", url, f"GET {kind}"), f"GET {kind}")
+    return url

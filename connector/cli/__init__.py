@@ -1,0 +1,127 @@
+"""The connector command line: poll, deliver, serve, check, and inspect mapping rules and deliveries.
+
+This module builds the parser and runs a command; the commands are in :mod:`.commands`, the
+names ``check`` looks up in :mod:`.names`.
+
+Exit codes: 0 success; 1 a check found problems (or a cycle had errors); 2 bad input or usage.
+A user's mistake (a wrong path, a corrupted database, a bad option) is one line on stderr and
+exit 2, never a traceback. ``--config`` and ``-v`` are accepted before and after the command;
+after the command wins when both are given.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .. import __version__
+from .commands import (DEFAULT_CONFIG, Refused, cmd_check, cmd_deliveries_list, cmd_deliveries_requeue, cmd_demo,
+                       cmd_mappings_check, cmd_mappings_test, cmd_messages_parse, cmd_run, cmd_serve, cmd_worker)
+
+__all__ = ["build_parser", "main", "port_number"]
+
+DESCRIPTION = "midoffice connector: archive government social-media messages as documents in case systems"
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 (any free port) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0 to 65535)")
+    return value
+
+
+CONFIG_HELP = f"configuration file (default: $CONNECTOR_CONFIG or {DEFAULT_CONFIG})"
+VERBOSE_HELP = "log debug output"
+
+
+def _global_options(parser: argparse.ArgumentParser, config: bool, default) -> None:
+    """``-v`` (and ``-c``) on ``parser``; subcommands get ``default=SUPPRESS`` so that a value
+    given before the command is not overwritten by the subcommand's default."""
+    parser.add_argument("-v", "--verbose", action="store_true", default=False if default is None else default,
+                        help=VERBOSE_HELP)
+    if config:
+        parser.add_argument("-c", "--config", default=default, help=CONFIG_HELP)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ..states import STATES
+
+    parser = argparse.ArgumentParser(prog="connector", description=DESCRIPTION,
+                                     epilog="--config and -v may also be given after the command.")
+    parser.add_argument("--version", action="version", version=f"connector {__version__}",
+                        help="print the version and exit")
+    _global_options(parser, config=True, default=None)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(group, name: str, help: str, func, config: bool = True) -> argparse.ArgumentParser:
+        sub = group.add_parser(name, help=help, description=help)
+        _global_options(sub, config=config, default=argparse.SUPPRESS)
+        sub.set_defaults(func=func)
+        return sub
+
+    def group(name: str, help: str):
+        sub = commands.add_parser(name, help=help, description=help)
+        return sub.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
+
+    run = command(commands, "run", "poll every channel and deliver, once", cmd_run)
+    run.add_argument("--once", action="store_true", help="one poll-and-deliver cycle, then exit")
+    command(commands, "worker", "keep polling and delivering on a schedule", cmd_worker)
+    serve = command(commands, "serve", "the web app: /healthz and /status", cmd_serve)
+    serve.add_argument("--host", help="address to listen on (default: web.host in the configuration)")
+    serve.add_argument("--port", type=port_number, help="port to listen on (default: web.port in the configuration)")
+    command(commands, "check", "check the configuration, reach every channel and sink, and look up the"
+                               " names the mapping rules use in each sink's catalogue", cmd_check)
+
+    messages = group("messages", "inspect platform payloads")
+    parse = command(messages, "parse", "normalise saved platform responses, one JSON message per line",
+                    cmd_messages_parse, config=False)
+    parse.add_argument("kind", help="channel kind: mastodon, rss")
+    parse.add_argument("files", nargs="+", metavar="FILE", help="a saved platform response")
+    parse.add_argument("--channel", help="channel name to put in the output")
+
+    mappings = group("mappings", "check and try out mapping rules")
+    check = command(mappings, "check", "validate mapping files (exit 1 with file:line messages)",
+                    cmd_mappings_check, config=False)
+    check.add_argument("path", nargs="?", help="folder or file (default: mappings)")
+    test = command(mappings, "test", "show the rule and routing for each message", cmd_mappings_test, config=False)
+    test.add_argument("--mappings", help="folder or file (default: mappings)")
+    test.add_argument("messages", metavar="MESSAGES.jsonl", help="messages as printed by 'messages parse' (- for stdin)")
+
+    deliveries = group("deliveries", "inspect and requeue deliveries")
+    listing = command(deliveries, "list", "deliveries as JSON lines", cmd_deliveries_list)
+    listing.add_argument("--state", choices=STATES, metavar="STATE",
+                         help=f"only deliveries in this state: {', '.join(STATES)}")
+    listing.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    requeue = command(deliveries, "requeue", "deliver again (also delivered or dead ones)", cmd_deliveries_requeue)
+    requeue.add_argument("id", type=int, help="delivery id, as shown by 'deliveries list'")
+
+    demo = command(commands, "demo", "local Mastodon + ZGW case system + worker + web app, no account needed",
+                   cmd_demo, config=False)
+    demo.add_argument("--port", type=port_number, default=8080, help="web app port (default 8080)")
+    demo.add_argument("--workdir", default="var/demo", help="where the demo keeps its config and database")
+    demo.add_argument("--seconds", type=float, default=0, help="stop after this many seconds (0: run until Ctrl-C)")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ..redact import install_log_redaction  # no credentials in any log line, whatever logs it
+    install_log_redaction()
+    if not args.verbose:  # every job run and every request is noise for an operator
+        for name in ("apscheduler", "werkzeug"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        return args.func(args) or 0
+    except Refused as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        return 130
