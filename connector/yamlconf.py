@@ -7,7 +7,9 @@ line. :func:`flatten_errors` turns a marshmallow ``messages`` dict into sorted
 :class:`Problem` s.
 
 Only safe YAML is accepted (no tags that construct Python objects); duplicate keys are an error,
-because the second one silently winning is a classic config trap.
+because the second one silently winning is a classic config trap. Aliases (``*name``, also in a
+``<<: *name`` merge) are refused where they occur: a "billion laughs" file of a few lines of nested
+aliases expands to billions of nodes, and no configuration or mapping file needs them.
 """
 from __future__ import annotations
 
@@ -44,8 +46,19 @@ class YamlError(Exception):
         self.problem = problem
 
 
+class _Refused(yaml.MarkedYAMLError):
+    """Valid YAML that we do not accept (an alias); reported without the "invalid YAML" prefix."""
+
+
 class _Loader(yaml.SafeLoader):
-    pass
+    def compose_node(self, parent, index):
+        # Refuse an alias before the constructor can expand it (the expansion is what explodes).
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _Refused(None, None, f"YAML aliases (*{event.anchor}) are not allowed: write the value out"
+                                       " in full (an alias can make a small file expand without limit)",
+                           event.start_mark)
+        return super().compose_node(parent, index)
 
 
 def _construct_mapping(loader, node):
@@ -78,6 +91,8 @@ def loads(text: str, filename: str = "<string>"):
     """Parse YAML text; raise :class:`YamlError` with file:line on a syntax error."""
     try:
         return yaml.load(text, Loader=_Loader)
+    except _Refused as exc:
+        raise YamlError(Problem(filename, exc.problem_mark.line + 1, exc.problem)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         # an unterminated quote or bracket is only noticed far below; where it opened is the fix
