@@ -9,13 +9,16 @@ line. :func:`flatten_errors` turns a marshmallow ``messages`` dict into sorted
 Only safe YAML is accepted (no tags that construct Python objects); duplicate keys are an error,
 because the second one silently winning is a classic config trap. Aliases (``*name``, also in a
 ``<<: *name`` merge) are refused where they occur: a "billion laughs" file of a few lines of nested
-aliases expands to billions of nodes, and no configuration or mapping file needs them.
+aliases expands to billions of nodes, and no configuration or mapping file needs them. Nesting
+deeper than :data:`MAX_DEPTH` is refused too, at its line, instead of overflowing Python's stack.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import yaml
+
+MAX_DEPTH = 50  # mappings and lists inside each other; real files need fewer than 10
 
 
 class LineDict(dict):
@@ -51,6 +54,8 @@ class _Refused(yaml.MarkedYAMLError):
 
 
 class _Loader(yaml.SafeLoader):
+    _depth = 0
+
     def compose_node(self, parent, index):
         # Refuse an alias before the constructor can expand it (the expansion is what explodes).
         if self.check_event(yaml.AliasEvent):
@@ -58,7 +63,13 @@ class _Loader(yaml.SafeLoader):
             raise _Refused(None, None, f"YAML aliases (*{event.anchor}) are not allowed: write the value out"
                                        " in full (an alias can make a small file expand without limit)",
                            event.start_mark)
-        return super().compose_node(parent, index)
+        if self._depth >= MAX_DEPTH:
+            raise _Refused(None, None, f"nested more than {MAX_DEPTH} levels deep", self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_mapping(loader, node):

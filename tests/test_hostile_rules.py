@@ -148,3 +148,13 @@ def test_alias_bomb_in_the_configuration_is_refused_at_the_alias():
     (problem,) = info.value.problems
     assert (problem.file, problem.line) == (str(path), 7)
     assert "YAML aliases (*lol0) are not allowed" in problem.message
+
+
+@pytest.mark.timeout(10)
+def test_deeply_nested_mapping_file_is_a_problem_at_its_line_not_a_crash(tmp_path):
+    """Nesting overflowed Python's stack: a RecursionError escaped load_rules and every reload."""
+    path = tmp_path / "10.yaml"
+    path.write_text(HEADER + "rules:\n  - name: deep\n    when: {}\n    then: {hold: x}\n"
+                             "    description: " + "[" * 5000 + "]" * 5000 + "\n")
+    (problem,) = check_rules(path)
+    assert (problem.line, problem.message) == (9, "nested more than 50 levels deep")
