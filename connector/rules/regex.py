@@ -21,7 +21,7 @@ from __future__ import annotations
 import re2
 
 MAX_PATTERN_CHARS = 2000  # a rule's regex longer than this is refused before RE2 sees it
-PATTERN_MEMORY = 1 << 20  # RE2's max_mem per pattern: bounds the compiled program and its DFA cache
+PATTERN_MEMORY = 4 << 20  # RE2's max_mem per pattern (default 8 MiB): bounds its compiled program and DFA cache
 KEYWORD_MEMORY = 8 << 20  # a keyword list may be long; its pattern is plain literals
 SET_MEMORY = 64 << 20  # the combined set of all patterns of a rule set
 # Python's \w and \s on text (Unicode), which RE2's \w and \s (ASCII only) are not.
@@ -64,8 +64,8 @@ _KEYWORD_OPTIONS = options(KEYWORD_MEMORY)
 
 
 def utf8(text: str) -> bytes:
-    """``text`` as RE2 reads it. Lone surrogates (possible in JSON input) pass through as bytes
-    that match nothing, instead of raising."""
+    """``text`` as RE2 reads it. Lone surrogates (possible in JSON input) pass through as invalid
+    UTF-8 that matches no literal character, instead of raising in the worker."""
     return text.encode("utf-8", "surrogatepass")
 
 
