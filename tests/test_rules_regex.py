@@ -51,6 +51,10 @@ def matches(pattern: str, text: str) -> bool:
     (r"(?s)a.b", "a\nb", True),
     (r"a.b", "a\nb", False),
     (r"caf\x{e9}", "café", True),
+    (r"^a{,3}b", "aab", True),  # Python's {,n}: zero to n, which RE2 alone would read as literal text
+    (r"^a{,3}b", "aaaab", False),
+    (r"x\{,3}", "x{,3}", True),
+    (r"[{,3}]", ",", True),
     (r"(?i)\b(?P<zaaknummer>zaak-\d{4}-\d{10})\b", "Zie ZAAK-2026-0000000042.", True),
 ])
 def test_regex_dialect_as_documented(pattern, text, expected):

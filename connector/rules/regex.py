@@ -7,7 +7,8 @@ lookaround, atomic groups, possessive quantifiers, conditionals). Its compile er
 readable here, naming the construct, for ``file:line: message`` problems.
 
 * :func:`compile_pattern` compiles a ``regex:`` condition into a :class:`Pattern`, or raises
-  :class:`RegexError`. Python's ``\\Z`` (end of text) is accepted and means RE2's ``\\z``;
+  :class:`RegexError`. Where RE2 would silently read a Python pattern differently, the pattern is
+  translated: Python's ``\\Z`` (end of text) becomes RE2's ``\\z`` and ``{,n}`` becomes ``{0,n}``;
   a group name used twice is refused, as Python does.
 * :func:`compile_keywords` compiles a ``keyword:`` condition (whole words, phrases across any
   whitespace) into one RE2 pattern, with Unicode word and space classes.
@@ -17,6 +18,8 @@ readable here, naming the construct, for ``file:line: message`` problems.
 Texts are matched as UTF-8 bytes (:func:`utf8`), encoded once per message.
 """
 from __future__ import annotations
+
+import re
 
 import re2
 
@@ -28,6 +31,7 @@ SET_MEMORY = 64 << 20  # the combined set of all patterns of a rule set
 WORD_CHAR = r"[\pL\pN_]"
 NOT_WORD_CHAR = r"[^\pL\pN_]"
 SPACE_RUN = r"[\t-\r\x{1c}-\x{1f}\x{85}\pZ]+"
+_UP_TO = re.compile(r"\{,(\d+)\}")  # Python's a{,3} (0 to 3); RE2 would read "{,3}" as literal text
 
 # RE2 refuses these group openings; what the admin reads instead. The first ones need backtracking.
 _WHY = "RE2 runs every regex in linear time and refuses constructs that need backtracking"
@@ -76,7 +80,7 @@ class Pattern:
 
     def __init__(self, source: str, translated: str, regex):
         self.source = source
-        self.translated = translated  # what RE2 runs (\Z written as \z)
+        self.translated = translated  # what RE2 runs (\Z written as \z, {,n} as {0,n})
         self.groupindex = {name.decode("utf-8"): index for name, index in regex.groupindex.items()}
         self._regex = regex
 
@@ -154,7 +158,8 @@ def readable(error: re2.error, source: str = "") -> str:
 
 
 def _scan(source: str) -> tuple[str, list[str]]:
-    """``source`` with ``\\Z`` written as RE2's ``\\z``, and the names of its named groups.
+    """``source`` with ``\\Z`` written as RE2's ``\\z`` and ``{,n}`` as ``{0,n}``, and the names of its
+    named groups.
 
     Escapes are taken in pairs and character classes skipped, so ``\\\\Z`` or ``[(?P<x>]`` are left
     alone. Anything malformed is left for RE2 to report.
@@ -178,6 +183,10 @@ def _scan(source: str) -> tuple[str, list[str]]:
                 out.append("[^")
                 index += 2
                 continue
+        elif char == "{" and (up_to := _UP_TO.match(source, index)):
+            out.append(f"{{0,{up_to.group(1)}}}")
+            index = up_to.end()
+            continue
         elif char == "(" and source.startswith(("(?P<", "(?<"), index):
             start = index + (4 if source.startswith("(?P<", index) else 3)
             end = source.find(">", start)
