@@ -41,6 +41,8 @@ def matches(pattern: str, text: str) -> bool:
     (r"\d", "\u0661", False),  # \d is ASCII: not the Arabic-Indic digit one
     (r"\p{Nd}", "\u0661", True),
     (r"\w", "é", False),
+    (r"a\sb", "a\u00a0b", False),  # \s is ASCII: not the no-break space
+    (r"a\sb", "a\tb", True),
     (r"\pL", "é", True),
     (r"\bcafé\b", "een café hier", False),  # \b sees é as a non-letter
     (r"(?:^|[^\pL\pN_])café(?:[^\pL\pN_]|$)", "een café hier", True),
