@@ -30,6 +30,7 @@ SET_MEMORY = 64 << 20  # the combined set of all patterns of a rule set
 # Python's \w and \s on text (Unicode), which RE2's \w and \s (ASCII only) are not.
 WORD_CHAR = r"[\pL\pN_]"
 NOT_WORD_CHAR = r"[^\pL\pN_]"
+NOT_WORD_BEFORE, NOT_WORD_AFTER = f"(?:^|{NOT_WORD_CHAR})", f"(?:{NOT_WORD_CHAR}|$)"  # word boundaries, any script
 SPACE_RUN = r"[\t-\r\x{1c}-\x{1f}\x{85}\pZ]+"
 _UP_TO = re.compile(r"\{,(\d+)\}")  # Python's a{,3} (0 to 3); RE2 would read "{,3}" as literal text
 
@@ -100,10 +101,15 @@ def compile_pattern(source: str) -> Pattern:
     """Compile a rule's regex with RE2; :class:`RegexError` with a readable reason if it cannot run."""
     if len(source) > MAX_PATTERN_CHARS:
         raise RegexError(f"the regex is {len(source)} characters long; at most {MAX_PATTERN_CHARS}")
-    translated, names = _scan(source)
+    translated, names, beside = _scan(source)
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise RegexError(f"the group name {duplicates[0]!r} is used twice; each named group needs its own name")
+    if beside:
+        boundary, letter = beside
+        raise RegexError(f"{boundary} next to {letter!r} does not work there: RE2's {boundary} knows ASCII letters"
+                         f" only, so {letter!r} counts as a non-letter; write {NOT_WORD_BEFORE} before a word and"
+                         f" {NOT_WORD_AFTER} after it")
     try:
         regex = re2.compile(utf8(translated), _PATTERN_OPTIONS)
     except re2.error as exc:
@@ -118,7 +124,7 @@ def compile_keywords(keywords) -> object:
     ``_`` (in any script); the words of a phrase may be separated by any run of whitespace.
     """
     alternatives = "|".join(SPACE_RUN.join(re2.escape(part) for part in keyword.split()) for keyword in keywords)
-    pattern = f"(?:^|{NOT_WORD_CHAR})(?:{alternatives})(?:{NOT_WORD_CHAR}|$)"
+    pattern = f"{NOT_WORD_BEFORE}(?:{alternatives}){NOT_WORD_AFTER}"
     try:
         return re2.compile(utf8(pattern), _KEYWORD_OPTIONS)
     except re2.error as exc:
@@ -157,21 +163,26 @@ def readable(error: re2.error, source: str = "") -> str:
     return text
 
 
-def _scan(source: str) -> tuple[str, list[str]]:
-    """``source`` with ``\\Z`` written as RE2's ``\\z`` and ``{,n}`` as ``{0,n}``, and the names of its
-    named groups.
+def _scan(source: str) -> tuple[str, list[str], tuple[str, str] | None]:
+    """``source`` with ``\\Z`` written as RE2's ``\\z`` and ``{,n}`` as ``{0,n}``; the names of its
+    named groups; and ``(\\b or \\B, letter)`` when a non-ASCII letter is written right next to one.
 
     Escapes are taken in pairs and character classes skipped, so ``\\\\Z`` or ``[(?P<x>]`` are left
     alone. Anything malformed is left for RE2 to report.
     """
-    out, names = [], []
-    index, length, in_class = 0, len(source), False
+    out, names, beside = [], [], None
+    index, length, in_class, class_start = 0, len(source), False, False
     while index < length:
         char = source[index]
         if char == "\\" and index + 1 < length:
             pair = source[index:index + 2]
+            if pair in ("\\b", "\\B") and not in_class and beside is None:
+                around = source[index - 1:index] + source[index + 2:index + 3]
+                letter = next((c for c in around if not c.isascii() and c.isalpha()), None)
+                beside = (pair, letter) if letter else None
             out.append("\\z" if pair == "\\Z" and not in_class else pair)
             index += 2
+            class_start = False
             continue
         if in_class:
             if char == "]" and not class_start:
@@ -194,7 +205,7 @@ def _scan(source: str) -> tuple[str, list[str]]:
                 names.append(source[start:end])
         out.append(char)
         index += 1
-    return "".join(out), names
+    return "".join(out), names, beside
 
 
 class PatternSet:
