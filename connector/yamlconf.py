@@ -7,13 +7,18 @@ line. :func:`flatten_errors` turns a marshmallow ``messages`` dict into sorted
 :class:`Problem` s.
 
 Only safe YAML is accepted (no tags that construct Python objects); duplicate keys are an error,
-because the second one silently winning is a classic config trap.
+because the second one silently winning is a classic config trap. Aliases (``*name``, also in a
+``<<: *name`` merge) are refused where they occur: a "billion laughs" file of a few lines of nested
+aliases expands to billions of nodes, and no configuration or mapping file needs them. Nesting
+deeper than :data:`MAX_DEPTH` is refused too, at its line, instead of overflowing Python's stack.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import yaml
+
+MAX_DEPTH = 50  # mappings and lists inside each other; real files need fewer than 10
 
 
 class LineDict(dict):
@@ -44,8 +49,27 @@ class YamlError(Exception):
         self.problem = problem
 
 
+class _Refused(yaml.MarkedYAMLError):
+    """Valid YAML that we do not accept (an alias); reported without the "invalid YAML" prefix."""
+
+
 class _Loader(yaml.SafeLoader):
-    pass
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        # Refuse an alias before the constructor can expand it (the expansion is what explodes).
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _Refused(None, None, f"YAML aliases (*{event.anchor}) are not allowed: write the value out"
+                                       " in full (an alias can make a small file expand without limit)",
+                           event.start_mark)
+        if self._depth >= MAX_DEPTH:
+            raise _Refused(None, None, f"nested more than {MAX_DEPTH} levels deep", self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_mapping(loader, node):
@@ -78,6 +102,8 @@ def loads(text: str, filename: str = "<string>"):
     """Parse YAML text; raise :class:`YamlError` with file:line on a syntax error."""
     try:
         return yaml.load(text, Loader=_Loader)
+    except _Refused as exc:
+        raise YamlError(Problem(filename, exc.problem_mark.line + 1, exc.problem)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         # an unterminated quote or bracket is only noticed far below; where it opened is the fix

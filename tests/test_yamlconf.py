@@ -50,3 +50,27 @@ def test_syntax_errors_point_at_the_cause(text, line):
     with pytest.raises(yamlconf.YamlError) as info:
         yamlconf.loads(text, "f.yaml")
     assert info.value.problem.line == line, str(info.value)
+
+
+@pytest.mark.parametrize("text, line, anchor", [
+    ("a: &x 1\nb: *x\n", 2, "x"),
+    ("base: &base {k: 1}\nother:\n  <<: *base\n", 3, "base"),
+    ("a:\n  - &item [1, 2]\n  - [*item, *item]\n", 3, "item"),
+])
+def test_aliases_are_refused_at_their_line(text, line, anchor):
+    with pytest.raises(yamlconf.YamlError) as info:
+        yamlconf.loads(text, "f.yaml")
+    assert info.value.problem.line == line
+    assert info.value.problem.message.startswith(f"YAML aliases (*{anchor}) are not allowed")
+
+
+def test_an_asterisk_in_a_quoted_string_is_not_an_alias():
+    assert yamlconf.loads("a: '*x'\nb: \"*y\"\nc: x*y\n", "f.yaml") == {"a": "*x", "b": "*y", "c": "x*y"}
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("depth", [200, 100_000])
+def test_deep_nesting_is_refused_at_its_line_not_a_stack_overflow(depth):
+    with pytest.raises(yamlconf.YamlError) as info:
+        yamlconf.loads("a: 1\nb:\n  c: " + "[" * depth + "]" * depth + "\n", "f.yaml")
+    assert str(info.value) == f"f.yaml:3: nested more than {yamlconf.MAX_DEPTH} levels deep"

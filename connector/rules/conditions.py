@@ -1,21 +1,26 @@
 """Conditions (the ``when:`` of a rule), compiled once at load into plain Python closures.
 
 A compiled condition is ``test(facts, groups) -> bool``. :class:`Facts` holds what every
-condition needs from a message, computed once per message (lower-cased text, hashtag set, ...),
-so a thousand rules do not lower-case the same text a thousand times. ``groups`` collects the
-named groups of the regexes that matched; the action's templates read them as ``match.<group>``.
+condition needs from a message, computed once per message (lower-cased text, hashtag set, the
+text as UTF-8 for RE2, ...), so a thousand rules do not lower-case or encode the same text a
+thousand times. ``groups`` collects the named groups of the regexes that matched; the action's
+templates read them as ``match.<group>``.
+
+``regex`` and ``keyword`` run on RE2 (:mod:`.regex`): linear time whatever the rule and the text.
 
 :func:`index_keys` names the cheapest condition a rule can be found by (its hashtags, account,
-...), so the rule set can skip rules that cannot match a message without evaluating them.
+..., or its regexes, found for all rules at once by a :class:`~.regex.PatternSet`), so the rule
+set can skip rules that cannot match a message without evaluating them.
 """
 from __future__ import annotations
 
 import re
 
 from ..message import Message
+from .regex import PatternSet, compile_keywords, utf8
 
 # In the order in which they are tried as index keys: the most selective first.
-INDEXABLE = ("hashtag", "account", "mention", "keyword", "channel")
+INDEXABLE = ("hashtag", "account", "mention", "keyword", "regex", "channel")
 CONDITIONS = ("channel", "account", "hashtag", "mention", "keyword", "regex", "is_reply",
               "language", "kind", "any", "not")
 
@@ -42,9 +47,10 @@ class Facts:
     """What the conditions look at, derived once from one message."""
 
     __slots__ = ("message", "channel", "text", "low", "hashtags", "handle", "handle_local",
-                 "mentions", "mentions_local", "language", "kind", "is_reply", "_words")
+                 "mentions", "mentions_local", "language", "kind", "is_reply", "_words",
+                 "_utf8", "_low_utf8", "_patterns", "_hits")
 
-    def __init__(self, message: Message):
+    def __init__(self, message: Message, patterns: PatternSet | None = None):
         self.message = message
         self.channel = message.channel
         self.text = message.text
@@ -58,6 +64,8 @@ class Facts:
         self.kind = message.kind
         self.is_reply = bool(message.in_reply_to)
         self._words = None
+        self._utf8 = self._low_utf8 = self._hits = None
+        self._patterns = patterns
 
     @property
     def words(self) -> frozenset[str]:
@@ -65,6 +73,32 @@ class Facts:
         if self._words is None:
             self._words = frozenset(_WORD.findall(self.low))
         return self._words
+
+    @property
+    def utf8(self) -> bytes:
+        """The text as RE2 reads it (encoded once per message)."""
+        if self._utf8 is None:
+            self._utf8 = utf8(self.text)
+        return self._utf8
+
+    @property
+    def low_utf8(self) -> bytes:
+        if self._low_utf8 is None:
+            self._low_utf8 = utf8(self.low)
+        return self._low_utf8
+
+    @property
+    def hits(self) -> frozenset:
+        """The rule set's patterns that match somewhere in the text (one pass for all of them)."""
+        if self._hits is None:
+            self._hits = self._patterns.hits(self.utf8) if self._patterns else frozenset()
+        return self._hits
+
+    def search(self, pattern) -> dict | None:
+        """The named groups of ``pattern``'s first match in the text, or None when it does not match."""
+        if self._patterns is not None and pattern in self._patterns.domain and pattern not in self.hits:
+            return None
+        return pattern.search(self.utf8)
 
 
 def compile_when(when: dict):
@@ -98,10 +132,8 @@ def _compile(name: str, value):
         return lambda facts, groups: not tags.isdisjoint(facts.hashtags)
     if name == "keyword":
         # Word boundaries on both sides; a phrase matches across any run of whitespace.
-        pattern = re.compile("|".join(
-            r"(?<!\w)" + r"\s+".join(re.escape(part) for part in keyword.split()) + r"(?!\w)"
-            for keyword in value))
-        return lambda facts, groups: pattern.search(facts.low) is not None
+        pattern = compile_keywords(value)
+        return lambda facts, groups: pattern.search(facts.low_utf8) is not None
     if name == "regex":
         return _regex(value)
     if name == "is_reply":
@@ -133,9 +165,9 @@ def _compile(name: str, value):
 def _regex(patterns):
     def test(facts, groups):
         for pattern in patterns:
-            found = pattern.search(facts.text)
+            found = facts.search(pattern)
             if found is not None:
-                groups.update({k: v for k, v in found.groupdict().items() if v is not None})
+                groups.update(found)
                 return True
         return False
     return test
@@ -151,15 +183,25 @@ def regex_groups(when: dict) -> frozenset[str]:
     return frozenset(names)
 
 
-def index_keys(when: dict) -> tuple[str, frozenset[str]] | None:
+def patterns_of(when: dict):
+    """Every regex pattern in ``when``, also inside ``any`` and ``not``."""
+    yield from when.get("regex", ())
+    for branch in when.get("any", ()):
+        yield from patterns_of(branch)
+    if "not" in when:
+        yield from patterns_of(when["not"])
+
+
+def index_keys(when: dict, regex: bool = False) -> tuple[str, frozenset] | None:
     """``(condition, keys)`` such that the rule can only match a message having one of ``keys``.
 
     Keys are compared with :func:`message_keys`. ``None`` when no top-level condition fits
-    (the rule is then evaluated for every message).
+    (the rule is then evaluated for every message). ``regex``: the rule set matches all its
+    patterns at once (a :class:`~.regex.PatternSet`), so a top-level ``regex`` can be a key.
     """
     for name in INDEXABLE:
         values = when.get(name)
-        if not values:
+        if not values or (name == "regex" and not regex):
             continue
         if name in ("account", "mention"):
             return name, frozenset(v.split("@", 1)[0] for v in values)
@@ -182,4 +224,6 @@ def message_keys(name: str, facts: Facts):
         return facts.mentions_local
     if name == "keyword":
         return facts.words
+    if name == "regex":
+        return facts.hits
     return (facts.channel,)

@@ -21,7 +21,8 @@ from ..message import Message
 from ..routing import ATTACH, CREATE, DELIVERING_ACTIONS, FOLLOW_THREAD, HOLD, IGNORE, Routing
 from ..yamlconf import LineDict, Problem, YamlError, dotted, flatten_errors, line_of, loads
 from . import templates
-from .conditions import Facts, compile_when, index_keys, message_keys, regex_groups
+from .conditions import Facts, compile_when, index_keys, message_keys, patterns_of, regex_groups
+from .regex import PatternSet, RegexError
 from .schema import ACTION_KEYS, OPTION_KEYS, UNMATCHED_RULE, FileSchema, RuleSchema
 
 SUFFIXES = (".yaml", ".yml")
@@ -127,10 +128,12 @@ class RuleSet:
         # The index: per condition, key -> positions of rules that need that key to match.
         # Rules without an indexable condition are "always" candidates. Positions keep file order.
         self._active = [rule for rule in rules if rule.enabled]
+        # All regexes in one RE2 set: one pass over a message finds which of them can match.
+        self._patterns = PatternSet.build(p for rule in self._active for p in patterns_of(rule.when))
         self._always: list[int] = []
         self._index: dict[str, dict[str, list[int]]] = {}
         for position, rule in enumerate(self._active):
-            found = index_keys(rule.when)
+            found = index_keys(rule.when, regex=self._patterns is not None)
             if found is None:
                 self._always.append(position)
                 continue
@@ -140,7 +143,7 @@ class RuleSet:
 
     def match(self, message: Message) -> tuple[Rule, dict]:
         """The deciding rule (``unmatched`` when none) and the regex groups it matched."""
-        facts = Facts(message)
+        facts = Facts(message, self._patterns)
         candidates = set()
         for name, buckets in self._index.items():
             for key in message_keys(name, facts):
@@ -326,10 +329,16 @@ def _compile(files: list[_File], where: str, complete: bool) -> tuple[list[Probl
             groups = regex_groups(loaded["when"])
             then, then_problems = _action(loaded["then"], defaults, groups, file, path + ("then",))
             problems += then_problems
+            try:
+                test = compile_when(loaded["when"])
+            except RegexError as exc:  # a keyword list too large for RE2
+                problems.append(Problem(file.name, line_of(file.raw, path + ("when",)),
+                                        f"{dotted(path + ('when',))}: {exc}"))
+                continue
             if then is not None:
                 rules.append(Rule(loaded["name"], f"{file.name}:{line}", loaded["when"], then,
                                   description=loaded.get("description", ""), enabled=loaded.get("enabled", True),
-                                  test=compile_when(loaded["when"])))
+                                  test=test))
         if unmatched_at and file is unmatched_at[0] and "unmatched" in file.loaded:
             then, then_problems = _action(file.loaded["unmatched"], defaults, frozenset(), file, ("unmatched",))
             problems += then_problems

@@ -2,7 +2,7 @@
 
 Loading a file through :class:`FileSchema` and each rule through :class:`RuleSchema` gives
 normalised data: condition values as lists in comparable form (handles lower-case without ``@``,
-hashtags without ``#``), regexes compiled, templates parsed. Cross-field checks (match groups a
+hashtags without ``#``), regexes compiled (RE2), templates parsed. Cross-field checks (match groups a
 template uses, unique names, one ``unmatched:`` policy) are done by the engine, which knows
 the whole rule and all files.
 """
@@ -16,6 +16,7 @@ from ..message import KINDS
 from ..routing import VERTROUWELIJKHEIDAANDUIDINGEN
 from . import templates
 from .conditions import normalise
+from .regex import RegexError, compile_pattern
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}\Z")
 UNMATCHED_RULE = "unmatched"  # the rule name a Routing of the unmatched policy carries
@@ -96,11 +97,13 @@ class Normalised(Text):
 
 
 class Regex(Text):
+    """A regular expression in RE2 syntax, compiled at load (see :mod:`connector.rules.regex`)."""
+
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
         try:
-            return re.compile(value)
-        except re.error as exc:
+            return compile_pattern(value)
+        except RegexError as exc:
             raise ValidationError(f"invalid regular expression: {exc}") from None
 
 
