@@ -3,8 +3,8 @@
 **Deadline.** ``requests``' ``timeout`` bounds each socket read, not the call: a server that
 sends one byte every few seconds (headers or body) keeps a call, and with it a channel's poll or
 a delivery, open forever. :class:`Session` gives every call a total ``deadline`` (seconds,
-default :data:`DEFAULT_DEADLINE`). A watchdog timer shuts down the call's socket when the
-deadline passes, so even a read blocked in the middle of a dripped header returns; the call then
+default :data:`DEFAULT_DEADLINE`). One watchdog thread per process shuts down a call's socket
+when its deadline passes, so even a read blocked in the middle of a dripped header returns; the call then
 raises :class:`DeadlineExceeded`, a :class:`requests.Timeout`, which the failure table classifies
 as transient. With ``stream=True`` the deadline also covers reading the body, until the response
 is closed or fully read. :func:`abort_all` ends every call in flight at once (a worker shutting
@@ -18,8 +18,11 @@ per host.
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 import socket
 import threading
+import time
 import weakref
 from urllib.parse import urlsplit
 
@@ -60,13 +63,11 @@ class _Call:
         self.done = False
         self._sockets: list = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(deadline, self.expire)
-        self._timer.daemon = True
 
     def start(self) -> None:
         with _ACTIVE_LOCK:
             _ACTIVE.add(self)
-        self._timer.start()
+        _WATCHDOG.watch(self, time.monotonic() + self.deadline)
 
     def attach(self, sock) -> None:
         if sock is None:
@@ -87,7 +88,6 @@ class _Call:
             _shutdown(sock)
 
     def finish(self) -> None:
-        self._timer.cancel()
         with self._lock:
             self.done = True
             self._sockets = []
@@ -98,6 +98,44 @@ class _Call:
         return DeadlineExceeded(f"{self.what}: no complete answer within the deadline of {self.deadline:g} s")
 
 
+class _Watchdog:
+    """One daemon thread that expires calls whose deadline passed (a heap; finished calls are skipped).
+
+    A thread per call (``threading.Timer``) would cost a thread start for every request."""
+
+    def __init__(self):
+        self._heap: list = []
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, call: _Call, at: float) -> None:
+        with self._wake:
+            heapq.heappush(self._heap, (at, next(self._order), call))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="http-deadlines", daemon=True)
+                self._thread.start()
+            elif self._heap[0][2] is call:
+                self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)  # finished in time: nothing to do
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                at, _, call = self._heap[0]
+                delay = at - time.monotonic()
+                if delay > 0:
+                    self._wake.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+            call.expire()
+
+
+_WATCHDOG = _Watchdog()
 _ACTIVE: "weakref.WeakSet[_Call]" = weakref.WeakSet()
 _ACTIVE_LOCK = threading.Lock()
 _CURRENT = threading.local()
