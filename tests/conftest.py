@@ -55,3 +55,15 @@ def zgw_server():
     server = zgw.serve(double)
     yield double, server
     server.shutdown()
+
+
+def run_cli(capsys, *argv):
+    """``connector ARGV`` in this process: (exit code, stdout, stderr); usage errors exit through SystemExit."""
+    from connector.cli import main
+
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -8,23 +8,16 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from connector.cli import main
 from connector.doubles import zgw
 from connector.rules import load_rules
 
-from .conftest import FIXTURES, ZGW_SECRET
+from .conftest import FIXTURES, ZGW_SECRET, run_cli
 
 MAPPINGS = FIXTURES.parent / "mappings"
 SEED = FIXTURES / "zgw" / "catalogus.yaml"
 
 
-def run(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 def write_config(tmp_path, server, mappings=MAPPINGS, **options) -> str:

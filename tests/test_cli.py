@@ -7,23 +7,15 @@ import shutil
 import pytest
 import yaml
 
-from connector.cli import main
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, run_cli
 
 MASTODON_PAGE = FIXTURES / "mastodon" / "fosstodon_statuses_page1.json"
 ISSUE_KEYS = {"channel", "id", "url", "author", "created_at", "edited_at", "kind", "in_reply_to", "thread_id",
               "text", "html", "language", "hashtags", "mentions", "attachments"}
 
 
-def run(capsys, *argv):
-    """``connector ARGV``: (exit code, stdout, stderr); usage errors exit through SystemExit."""
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 def test_parse_mastodon_page_prints_one_message_per_status(capsys):

@@ -15,17 +15,10 @@ from connector.cli import build_parser, main
 from connector.doubles import feeds
 from connector.states import STATES
 
-from .conftest import FIXTURES, ZGW_SECRET
+from .conftest import FIXTURES, ZGW_SECRET, run_cli
 
 
-def run(capsys, *argv):
-    """``connector ARGV``: (exit code, stdout, stderr)."""
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 def one_line(err: str) -> str:
