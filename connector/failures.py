@@ -68,19 +68,35 @@ class Failed(Exception):
         self.failure = failure
 
 
+MAX_RETRY_AFTER = timedelta(days=1)
+
+
 def retry_at_from_headers(headers, now: datetime | None = None) -> datetime | None:
     """When a rate limit resets, from ``Retry-After`` or ``X-RateLimit-Reset``-style headers.
 
     ``Retry-After`` may be seconds or an HTTP date. Mastodon sends ``X-RateLimit-Reset`` as ISO 8601;
     X sends ``x-rate-limit-reset`` as epoch seconds. Headers are looked up case-insensitively.
+    A server's answer is hostile input: a value that cannot be a time is ignored, and a wait longer
+    than :data:`MAX_RETRY_AFTER` is cut to it (the pause is simply decided again then), so a header
+    saying "9999-12-31" cannot pause a channel or sink for ever, nor crash the call.
     """
     now = now or datetime.now(timezone.utc)
+    try:
+        when = _retry_at(headers, now)
+    except (OverflowError, OSError, ValueError):
+        return None
+    if when is None:
+        return None
+    return min(when, now + MAX_RETRY_AFTER)
+
+
+def _retry_at(headers, now: datetime) -> datetime | None:
     lower = {k.lower(): v for k, v in headers.items()}
     value = lower.get("retry-after")
     if value:
         value = value.strip()
-        if value.isdigit():
-            return now + timedelta(seconds=int(value))
+        if value.isdigit():  # (a huge number still means "wait long": the caller caps it)
+            return now + timedelta(seconds=min(int(value), MAX_RETRY_AFTER.total_seconds() + 1))
         try:
             return email.utils.parsedate_to_datetime(value).astimezone(timezone.utc)
         except (TypeError, ValueError):
@@ -94,9 +110,10 @@ def retry_at_from_headers(headers, now: datetime | None = None) -> datetime | No
             if value.replace(".", "", 1).isdigit():
                 number = float(value)
                 # epoch seconds (X) vs. seconds-from-now (some APIs): epoch values are huge
+                limit = MAX_RETRY_AFTER.total_seconds() + 1
                 if number > 10**9:
-                    return datetime.fromtimestamp(number, timezone.utc)
-                return now + timedelta(seconds=number)
+                    return datetime.fromtimestamp(min(number, now.timestamp() + limit), timezone.utc)
+                return now + timedelta(seconds=min(number, limit))
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
         except ValueError:

@@ -66,3 +66,26 @@ def test_non_json_error_body_is_kept_short():
 def test_transport_errors_are_transient():
     failure = failures.classify_exception(requests.ConnectTimeout("timed out"), "GET /zaken")
     assert failure.verdict == "retry" and failure.message == "GET /zaken: ConnectTimeout: timed out"
+
+
+@pytest.mark.parametrize("headers", [
+    {"Retry-After": "99999999999999"},                 # timedelta overflow
+    {"x-rate-limit-reset": "99999999999999999"},       # epoch beyond what the OS can convert
+    {"X-RateLimit-Reset": "9999-12-31T23:59:59Z"},     # "never"
+    {"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"},
+])
+def test_a_hostile_reset_header_cannot_crash_a_call_or_pause_for_ever(headers):
+    from datetime import timedelta
+
+    from connector.failures import MAX_RETRY_AFTER, retry_at_from_headers
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert retry_at_from_headers(headers, now) == now + MAX_RETRY_AFTER
+    assert MAX_RETRY_AFTER <= timedelta(days=1)
+
+
+@pytest.mark.parametrize("value", ["1" * 5000, "-5", "soon", "1e300", ""])
+def test_a_reset_header_that_is_no_time_is_ignored(value):
+    from connector.failures import retry_at_from_headers
+
+    assert retry_at_from_headers({"Retry-After": value, "X-RateLimit-Reset": value}) is None
