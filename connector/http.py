@@ -60,6 +60,7 @@ class _Call:
         self.deadline = deadline
         self.what = what
         self.expired = False
+        self.aborted = False
         self.done = False
         self._sockets: list = []
         self._lock = threading.Lock()
@@ -78,11 +79,12 @@ class _Call:
         if expired:
             _shutdown(sock)
 
-    def expire(self) -> None:
+    def expire(self, aborted: bool = False) -> None:
         with self._lock:
             if self.done:
                 return
             self.expired = True
+            self.aborted = aborted
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
             _shutdown(sock)
@@ -95,6 +97,8 @@ class _Call:
             _ACTIVE.discard(self)
 
     def error(self) -> DeadlineExceeded:
+        if self.aborted:
+            return DeadlineExceeded(f"{self.what}: cut off while the connector was shutting down")
         return DeadlineExceeded(f"{self.what}: no complete answer within the deadline of {self.deadline:g} s")
 
 
@@ -153,7 +157,7 @@ def abort_all() -> int:
     with _ACTIVE_LOCK:
         calls = list(_ACTIVE)
     for call in calls:
-        call.expire()
+        call.expire(aborted=True)
     return len(calls)
 
 
@@ -235,7 +239,8 @@ class Session(requests.Session):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         parts = urlsplit(request.url)
-        call = _Call(self.deadline, f"{request.method} {parts.scheme}://{parts.hostname}{parts.path}")
+        port = f":{parts.port}" if parts.port else ""  # never netloc: it may hold user:password
+        call = _Call(self.deadline, f"{request.method} {parts.scheme}://{parts.hostname}{port}{parts.path}")
         outer = getattr(_CURRENT, "call", None)  # a redirect: the first call's deadline covers it
         if outer is not None:
             return super().send(request, **kwargs)
