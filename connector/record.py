@@ -1,0 +1,146 @@
+"""The record of a message: the files to archive and where they came from, built once in the core.
+
+A sink never composes what it archives; it receives a :class:`Record` and uploads what it holds.
+So a ZGW case system, a StUF case system and an archive package get the same bytes, titles and
+checksums for one message.
+
+A record holds, in this order:
+
+``rendition``  a readable HTML document of the message (:func:`connector.rendition.render_html`),
+``original``   the platform's item exactly as received (``Message.raw.body``), when there is one;
+
+(media and a PDF/A rendition join this list later). Each :class:`RecordFile` carries its bytes (or
+a path on disk, for large files that are streamed), media type, file name, title, description,
+SHA-256 and size. :class:`Provenance` says what was fetched from where, when and by what; the
+fetched URL is redacted (credentials never reach an archive).
+
+Building a record is deterministic: the same message gives the same files, names and checksums,
+so a retried delivery uploads identical documents.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import mimetypes
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from . import __version__
+from .message import Message, iso
+from .redact import redact_url
+from .rendition import render_html
+
+RENDITION = "rendition"
+ORIGINAL = "original"
+CAPTURED_BY = f"midoffice-connector/{__version__}"
+
+
+@dataclass(frozen=True)
+class RecordFile:
+    """One file of a record: bytes in memory (``data``) or a file on disk (``path``), never both."""
+
+    role: str
+    media_type: str
+    filename: str
+    title: str
+    description: str
+    sha256: str
+    size: int
+    data: bytes | None = None
+    path: Path | None = None
+
+    def __post_init__(self):
+        if (self.data is None) == (self.path is None):
+            raise ValueError(f"record file {self.role!r}: give data or a path, exactly one")
+
+    @classmethod
+    def from_bytes(cls, role: str, data: bytes, media_type: str, filename: str, title: str,
+                   description: str) -> "RecordFile":
+        return cls(role=role, media_type=media_type, filename=filename, title=title, description=description,
+                   sha256=hashlib.sha256(data).hexdigest(), size=len(data), data=data)
+
+    @classmethod
+    def from_path(cls, role: str, path: Path, media_type: str, filename: str, title: str,
+                  description: str, chunk: int = 1 << 20) -> "RecordFile":
+        """A file on disk, hashed while streaming (never read into memory whole)."""
+        digest, size = hashlib.sha256(), 0
+        with open(path, "rb") as handle:
+            while block := handle.read(chunk):
+                digest.update(block)
+                size += len(block)
+        return cls(role=role, media_type=media_type, filename=filename, title=title, description=description,
+                   sha256=digest.hexdigest(), size=size, path=Path(path))
+
+    def open(self) -> BinaryIO:
+        """The content as a binary stream (a sink uploading in parts reads it chunk by chunk)."""
+        return io.BytesIO(self.data) if self.data is not None else open(self.path, "rb")
+
+    @property
+    def format(self) -> str:
+        """The media type without parameters (``text/html; charset=utf-8`` -> ``text/html``)."""
+        return self.media_type.split(";")[0].strip() or "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What was fetched, from where, when, and by what (the URL without credentials)."""
+
+    channel: str
+    platform_id: str
+    version: str
+    permalink: str
+    fetched_from: str
+    fetched_at: str | None
+    captured_by: str
+    original_sha256: str | None
+
+
+@dataclass(frozen=True)
+class Record:
+    message: Message
+    files: tuple[RecordFile, ...]
+    provenance: Provenance
+    titel: str = field(default="")
+
+    def file(self, role: str) -> RecordFile | None:
+        return next((f for f in self.files if f.role == role), None)
+
+
+def extension(media_type: str) -> str:
+    """A file name extension for a media type (``.json`` for any JSON, ``.xml`` for any XML)."""
+    base = media_type.split(";")[0].strip().lower()
+    if base == "application/json" or base.endswith("+json"):
+        return ".json"
+    if base.endswith("/xml") or base.endswith("+xml"):
+        return ".xml"
+    return mimetypes.guess_extension(base) or ".bin"
+
+
+def _stem(message: Message) -> str:
+    """A file name stem from channel, id and version: stable, and safe on every file system."""
+    digest = hashlib.sha256(f"{message.channel}\x00{message.id}\x00{message.version}".encode()).hexdigest()[:16]
+    channel = "".join(c if c.isalnum() or c in "-_" else "-" for c in message.channel)[:40] or "bericht"
+    return f"{channel}-{digest}"
+
+
+def build_record(message: Message, titel: str = "") -> Record:
+    """The record of ``message`` (see the module docstring); ``titel`` is what the rules named it."""
+    stem = _stem(message)
+    where = message.url or f"{message.channel} {message.id}"
+    files = [RecordFile.from_bytes(RENDITION, render_html(message), "text/html", f"{stem}.html", titel,
+                                   f"Leesbare weergave van {where}.")]
+    raw = message.raw
+    if raw is not None:
+        source = f" van {redact_url(raw.page_url)}" if raw.page_url else ""
+        media_type = raw.media_type or "application/octet-stream"
+        files.append(RecordFile.from_bytes(ORIGINAL, raw.body, media_type, f"{stem}{extension(media_type)}",
+                                           f"{titel} (origineel)" if titel else "origineel",
+                                           f"Oorspronkelijk bericht zoals ontvangen{source}, ongewijzigd."))
+    provenance = Provenance(
+        channel=message.channel, platform_id=message.id, version=message.version, permalink=message.url or "",
+        fetched_from=redact_url(raw.page_url) if raw and raw.page_url else "",
+        fetched_at=iso(raw.fetched_at) if raw and isinstance(raw.fetched_at, datetime) else None,
+        captured_by=CAPTURED_BY, original_sha256=raw.sha256 if raw is not None else None)
+    return Record(message=message, files=tuple(files), provenance=provenance, titel=titel)
