@@ -212,3 +212,18 @@ def test_failures_and_checks_redact_themselves():
     assert leaks(repr(failure.to_dict())) == []
     assert str(Check("connection", False, f"GET {url}: refused")) == \
         "[FAIL] connection: GET https://***@h/feed?api_key=***: refused"
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("text", [
+    "a." * 500_000,                      # a scheme could start at every letter: quadratic before
+    "a" * 1_000_000,
+    "?a=" + "." * 1_000_000,
+    "http://" + "x." * 500_000,
+    "&key=" * 200_000,
+], ids=["dotted-letters", "letters", "dots-after-param", "long-url", "many-params"])
+def test_redacting_hostile_text_takes_linear_time(text):
+    """A server's error body ends up in a Failure message, which is redacted: it must not stall."""
+    from connector.redact import redact_text
+
+    assert len(redact_text(text)) >= len(text) // 2
