@@ -129,10 +129,29 @@ def _body(response):
         return {"body": text} if text else None
 
 
-def classify_response(response, what: str = "") -> Failure | None:
+# The shared status table (Airbyte's default error mapping, in our words): status -> verdict.
+# Any other 5xx is RETRY, any other 4xx PERMANENT. A sink extends it with its own ``error_mapping``
+# (see connector.sinks.base.Sink.classify_response).
+ERROR_MAPPING: dict[int, str] = {
+    408: RETRY, 425: RETRY,
+    429: RATE_LIMITED,
+    **{status: CONFIGURATION for status in (401, 403, 404, 405, 406, 407, 412, 415)},
+}
+
+
+def verdict_for(status: int, mapping: dict[int, str] | None = None) -> str:
+    """The verdict of an error ``status``: ``mapping`` first, then :data:`ERROR_MAPPING`, then its range."""
+    for table in (mapping or {}, ERROR_MAPPING):
+        if status in table:
+            return table[status]
+    return RETRY if status >= 500 else PERMANENT
+
+
+def classify_response(response, what: str = "", mapping: dict[int, str] | None = None) -> Failure | None:
     """``None`` for a 2xx/3xx response, otherwise the :class:`Failure` it means.
 
-    ``what`` names the call for the operator ("POST /zaken", "GET statuses of @x").
+    ``what`` names the call for the operator ("POST /zaken", "GET statuses of @x"); ``mapping``
+    (``{status: verdict}``) overrides the shared :data:`ERROR_MAPPING` for one caller.
     """
     status = response.status_code
     if status < 400:
@@ -147,14 +166,10 @@ def classify_response(response, what: str = "") -> Failure | None:
                                for p in detail["invalidParams"])
             summary = f"{summary} [{params}]" if summary else params
     message = f"{label}HTTP {status}" + (f" {summary}" if summary else "")
-    common = dict(status=status, detail=detail, url=str(getattr(response, "url", "") or ""))
-    if status == 429:
-        return Failure(RATE_LIMITED, message, retry_at=retry_at_from_headers(response.headers), **common)
-    if status >= 500 or status in (408, 425):
-        return Failure(RETRY, message, retry_at=retry_at_from_headers(response.headers), **common)
-    if status in (401, 403, 404, 405, 406, 407, 412, 415):
-        return Failure(CONFIGURATION, message, **common)
-    return Failure(PERMANENT, message, **common)
+    verdict = verdict_for(status, mapping)
+    retry_at = retry_at_from_headers(response.headers) if verdict in (RETRY, RATE_LIMITED) else None
+    return Failure(verdict, message, status=status, retry_at=retry_at, detail=detail,
+                   url=str(getattr(response, "url", "") or ""))
 
 
 def classify_exception(exc: BaseException, what: str = "") -> Failure:

@@ -1,7 +1,7 @@
 """The connector command line: poll, deliver, serve, check, and inspect mapping rules and deliveries.
 
-This module builds the parser and runs a command; the commands are in :mod:`.commands`, the
-names ``check`` looks up in :mod:`.names`.
+This module builds the parser and runs a command; the commands are in :mod:`.commands` (and
+``config schema`` in :mod:`.schema`), the names ``check`` looks up in :mod:`.names`.
 
 Exit codes: 0 success; 1 a check found problems (or a cycle had errors); 2 bad input or usage.
 A user's mistake (a wrong path, a corrupted database, a bad option) is one line on stderr and
@@ -17,6 +17,7 @@ import sys
 from .. import __version__
 from .commands import (DEFAULT_CONFIG, Refused, cmd_check, cmd_deliveries_list, cmd_deliveries_requeue, cmd_demo,
                        cmd_mappings_check, cmd_mappings_test, cmd_messages_parse, cmd_run, cmd_serve, cmd_worker)
+from .schema import cmd_config_schema
 
 __all__ = ["build_parser", "main", "port_number"]
 
@@ -75,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=port_number, help="port to listen on (default: web.port in the configuration)")
     command(commands, "check", "check the configuration, reach every channel and sink, and look up the"
                                " names the mapping rules use in each sink's catalogue", cmd_check)
+
+    config = group("config", "describe the configuration")
+    command(config, "schema", "the options of every installed channel and sink kind, as a markdown table",
+            cmd_config_schema, config=False)
 
     messages = group("messages", "inspect platform payloads")
     parse = command(messages, "parse", "normalise saved platform responses, one JSON message per line",

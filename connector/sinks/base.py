@@ -16,20 +16,29 @@ successful remote call and saving its result, the sink must detect the earlier s
 
 Failures are raised as :class:`connector.failures.Failed` with a classified verdict; a server's
 problem+json body goes into ``Failure.detail`` verbatim.
+
+Each sink classifies its own HTTP answers (:meth:`Sink.classify_response`): the shared
+:func:`connector.failures.classify_response` is the default, a sink extends its status table
+with ``error_mapping`` (Airbyte style, ``{status: verdict}``) or overrides the method to read the
+body (a SOAP fault arrives as HTTP 500, and a fault about the request itself is not worth a
+retry). A sink's HTTP client classifies through its sink: assigning ``self.client`` binds a
+client that offers ``classify_through(sink)`` to the sink's method.
 """
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Protocol
 
 import marshmallow
 
+from .. import failures
 from ..checks import Check
 from ..message import Message
 from ..registry import Registry
 from ..routing import Routing
 
-SINKS = Registry("sink")
+SINKS = Registry("sink", "connector.sinks")  # filled by connector.sinks.load_all
 
 
 class Steps(Protocol):
@@ -84,16 +93,44 @@ class Delivered:
     documents: list[Document] = field(default_factory=list)
 
 
-class Sink:
-    """Base class of all sinks."""
+class Sink(abc.ABC):
+    """Base class of all sinks.
+
+    A plugin sets ``kind`` (its entry point's name, used in ``connector.yaml``), ``title`` and
+    ``options_schema`` (a marshmallow schema; give each field ``metadata={"description": ...}``
+    for the generated options table), and implements :meth:`deliver`. It may refine
+    :meth:`check`, :meth:`classify_response` and ``error_mapping``.
+    """
 
     kind: ClassVar[str] = ""
     title: ClassVar[str] = ""
     options_schema: ClassVar[type[marshmallow.Schema]] = marshmallow.Schema
+    # status -> verdict, consulted before the shared table (connector.failures.ERROR_MAPPING)
+    error_mapping: ClassVar[dict[int, str]] = {}
 
     def __init__(self, name: str, options: dict):
         self.name = name
         self.options = self.options_schema().load(options)
+
+    # -- failure classification ---------------------------------------------------------------
+    def classify_response(self, response, what: str = "") -> failures.Failure | None:
+        """``None`` for a successful answer, else the :class:`~connector.failures.Failure` it means.
+
+        The default is the shared classification with this sink's ``error_mapping`` on top.
+        """
+        return failures.classify_response(response, what, mapping=self.error_mapping)
+
+    @property
+    def client(self):
+        """This sink's HTTP client (``None`` until the sink sets one)."""
+        return self.__dict__.get("_client")
+
+    @client.setter
+    def client(self, value) -> None:
+        # a client that can classify through its sink does so from now on (see the module docstring)
+        if callable(getattr(type(value), "classify_through", None)):
+            value.classify_through(self)
+        self.__dict__["_client"] = value
 
     def check(self) -> list[Check]:
         return [Check("settings", True)]
@@ -108,5 +145,7 @@ class Sink:
         """
         self.expected_names = dict(names)
 
+    @abc.abstractmethod
     def deliver(self, message: Message, routing: Routing, steps: Steps) -> Delivered:
+        """Put ``message`` into the target system as ``routing`` says, memoising each step in ``steps``."""
         raise NotImplementedError

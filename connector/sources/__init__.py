@@ -1,8 +1,20 @@
-"""Channel sources, one module per platform. Importing this package registers them all."""
+"""Channel sources, one module per platform, found through the ``connector.sources`` entry points.
+
+This package never imports a platform module by name: :func:`load_all` loads whatever the
+installed distributions declare (see :mod:`connector.registry`), the built-in ``mastodon`` and
+``rss`` sources exactly like a third party's.
+"""
+from ..registry import Registry
 from .base import SOURCES, Page, ParseError, Quarantined, Source  # noqa: F401
 
+GROUP = SOURCES.group
 
-def load_all():
-    """Import every source module so each registers itself."""
-    from . import mastodon, rss  # noqa: F401
-    return SOURCES
+
+def load_all(registry: Registry | None = None, entry_points=None) -> Registry:
+    """Load every installed source into ``registry`` (default: the process-wide ``SOURCES``).
+
+    Tests pass a fresh ``Registry("channel", GROUP)`` and, to add or break plugins, their own
+    ``entry_points``; the global registry is then left alone.
+    """
+    registry = SOURCES if registry is None else registry
+    return registry.load_entry_points(entry_points, base=Source)

@@ -32,6 +32,7 @@ position for malformed input.
 """
 from __future__ import annotations
 
+import abc
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,7 +46,7 @@ from ..http import Session
 from ..message import Message, check_message, storable
 from ..registry import Registry
 
-SOURCES = Registry("channel")
+SOURCES = Registry("channel", "connector.sources")  # filled by connector.sources.load_all
 log = logging.getLogger(__name__)
 MAX_REASON = 1000
 MAX_ITEM_ID = 500
@@ -107,8 +108,14 @@ class ParseError(ValueError):
         self.position = position
 
 
-class Source:
-    """Base class of all channel sources."""
+class Source(abc.ABC):
+    """Base class of all channel sources.
+
+    A plugin sets ``kind`` (its entry point's name, used in ``connector.yaml``), ``title`` and
+    ``options_schema`` (a marshmallow schema; give each field ``metadata={"description": ...}``
+    for the generated options table), and implements :meth:`poll` and :meth:`parse_payload`.
+    It may refine :meth:`check`.
+    """
 
     kind: ClassVar[str] = ""
     title: ClassVar[str] = ""
@@ -124,9 +131,11 @@ class Source:
         """Settings, then connection, then credentials; never raises."""
         return [Check("settings", True)]
 
+    @abc.abstractmethod
     def poll(self, state: dict | None) -> Iterator[Page]:
-        raise NotImplementedError
+        """Pages of new messages since ``state``, oldest first, each with its cursor (see above)."""
 
     @classmethod
+    @abc.abstractmethod
     def parse_payload(cls, data: bytes, channel: str = "") -> tuple[list[Message], list[Quarantined]]:
-        raise NotImplementedError
+        """Messages and quarantined items of one saved platform response; :class:`ParseError` if malformed."""

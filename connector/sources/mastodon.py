@@ -44,15 +44,22 @@ class MastodonOptions(marshmallow.Schema):
     class Meta:
         unknown = marshmallow.RAISE
 
-    base_url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)
+    base_url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
+                          metadata={"description": "the instance, e.g. `https://social.overheid.nl`"})
     account = fields.Str(required=True, validate=validate.Regexp(
-        r"^@?[A-Za-z0-9_.-]+(@[A-Za-z0-9.-]+(:\d+)?)?$", error="expected a handle like 'user' or 'user@host'"))
-    token = fields.Str(load_default=None, allow_none=True)
-    include_replies = fields.Bool(load_default=True)
-    include_boosts = fields.Bool(load_default=True)
-    page_size = fields.Int(load_default=MAX_PAGE, validate=validate.Range(1, MAX_PAGE))
-    initial = fields.Str(load_default="all", validate=validate.OneOf(["all", "latest"]))
-    edit_lookback = fields.Int(load_default=40, validate=validate.Range(0, 400))
+        r"^@?[A-Za-z0-9_.-]+(@[A-Za-z0-9.-]+(:\d+)?)?$", error="expected a handle like 'user' or 'user@host'"),
+        metadata={"description": "handle (`gemeente` or `gemeente@social.overheid.nl`); looked up once,"
+                                 " its id kept in the cursor"})
+    token = fields.Str(load_default=None, allow_none=True,
+                       metadata={"description": "bearer token (`${ENV}` only), for non-public statuses"})
+    include_replies = fields.Bool(load_default=True, metadata={"description": "also archive replies"})
+    include_boosts = fields.Bool(load_default=True, metadata={"description": "also archive boosts"})
+    page_size = fields.Int(load_default=MAX_PAGE, validate=validate.Range(1, MAX_PAGE),
+                           metadata={"description": "statuses per request (Mastodon's maximum is 40)"})
+    initial = fields.Str(load_default="all", validate=validate.OneOf(["all", "latest"]), metadata={
+        "description": "first poll: `all` history, or `latest` (start from now)"})
+    edit_lookback = fields.Int(load_default=40, validate=validate.Range(0, 400), metadata={
+        "description": "each poll re-reads the newest N statuses; a changed `edited_at` becomes a new version"})
 
     @marshmallow.post_load
     def tidy(self, data, **kwargs):

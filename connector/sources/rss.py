@@ -78,10 +78,14 @@ class TruncatedFeed(ParseError):
 
 
 class FeedOptions(marshmallow.Schema):
-    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)
-    max_bytes = fields.Integer(load_default=10 * 1024 * 1024, validate=validate.Range(min=1))
-    initial = fields.String(load_default="all", validate=validate.OneOf(["all", "latest"]))
-    keep_seen = fields.Integer(load_default=1000, validate=validate.Range(min=1))
+    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
+                     metadata={"description": "an RSS 2.0 or Atom feed"})
+    max_bytes = fields.Integer(load_default=10 * 1024 * 1024, validate=validate.Range(min=1), metadata={
+        "description": "larger responses are refused while streaming"})
+    initial = fields.String(load_default="all", validate=validate.OneOf(["all", "latest"]), metadata={
+        "description": "first poll: `all` entries in the feed, or `latest` (remember them, deliver none)"})
+    keep_seen = fields.Integer(load_default=1000, validate=validate.Range(min=1), metadata={
+        "description": "entry ids remembered for dedupe and edit detection"})
 
 
 class _Entry:

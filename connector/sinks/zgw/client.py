@@ -2,7 +2,10 @@
 
 Every call goes through :meth:`ZgwClient.request`; transport errors and non-2xx answers become
 :class:`~connector.failures.Failed` via ``classify_exception``/``classify_response`` (the server's
-problem+json lands in ``Failure.detail`` verbatim). Callers that expect a particular 400 (an
+problem+json lands in ``Failure.detail`` verbatim). The answers are classified through the sink
+that owns the client (:meth:`connector.sinks.base.Sink.classify_response`, bound when the sink
+assigns ``self.client``), so a sink can decide which of its server's errors are worth a retry;
+on its own the client uses the shared classification. Callers that expect a particular 400 (an
 ``identificatie-niet-uniek`` on a retried create) ask for the raw response with ``accept=``.
 
 A secret shorter than the 32 bytes HS256 wants is reported once, as one configuration warning
@@ -15,7 +18,7 @@ import logging
 import threading
 import time
 import warnings
-from typing import Iterator
+from typing import Callable, Iterator
 
 import jwt
 import requests
@@ -35,14 +38,20 @@ _QUIET_JWT = threading.Lock()
 
 
 class ZgwClient:
-    def __init__(self, options: dict, session: requests.Session | None = None, name: str = ""):
+    def __init__(self, options: dict, session: requests.Session | None = None, name: str = "",
+                 classify: Callable | None = None):
         self.options = options
         self.session = session or Session()
+        self.classify = classify or classify_response  # (response, what) -> Failure | None
         self.short_secret = len(options["secret"].encode("utf-8")) < HS256_KEY_BYTES
         if self.short_secret:
             log.warning("sink %s: the secret is shorter than the %d bytes HS256 wants; generate a longer one"
                         " (e.g. 'openssl rand -base64 32'), give it to this client_id in the case system and"
                         " to the connector's environment variable", name or "zgw", HS256_KEY_BYTES)
+
+    def classify_through(self, sink) -> None:
+        """Classify every answer with ``sink.classify_response`` (called by ``Sink.client``'s setter)."""
+        self.classify = sink.classify_response
 
     def token(self) -> str:
         """A fresh HS256 JWT: servers reject tokens older than their expiry, so mint per call."""
@@ -78,7 +87,7 @@ class ZgwClient:
         log.debug("%s %s -> %s", method, response.url, response.status_code)
         if response.status_code in accept:
             return response
-        failure = classify_response(response, what)
+        failure = self.classify(response, what)
         if failure is not None:
             raise Failed(failure)
         return response
@@ -99,7 +108,7 @@ class ZgwClient:
     def created(self, response: requests.Response, what: str) -> dict:
         """The body of a response to a create we let through with ``accept=(400,)`` but could
         not resolve ourselves: a remaining error is raised as its classified failure."""
-        failure = classify_response(response, what)
+        failure = self.classify(response, what)
         if failure is not None:
             raise Failed(failure)
         return self.body(response, what)

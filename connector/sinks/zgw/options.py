@@ -30,19 +30,29 @@ class ZgwOptions(marshmallow.Schema):
     class Meta:
         unknown = marshmallow.RAISE
 
-    zaken_url = _url(required=True)
-    documenten_url = _url(required=True)
-    catalogi_url = _url(required=True)
-    client_id = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    zaken_url = _url(required=True, metadata={
+        "description": "Zaken API root, e.g. `https://openzaak.example.nl/zaken/api/v1`"})
+    documenten_url = _url(required=True, metadata={"description": "Documenten API root"})
+    catalogi_url = _url(required=True, metadata={"description": "Catalogi API root"})
+    client_id = fields.String(required=True, validate=validate.Length(min=1, max=255),
+                              metadata={"description": "JWT (HS256) client id"})
     # load_only: the secret never comes back out of dump(), e.g. into a settings page
-    secret = fields.String(required=True, load_only=True, validate=validate.Length(min=1))
-    bronorganisatie = fields.String(required=True, validate=_rsin)
-    catalogus = _url(load_default=None, allow_none=True)
-    informatieobjecttype = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1))
-    auteur = fields.String(load_default="midoffice-connector", validate=validate.Length(min=1, max=200))
-    timeout = fields.Float(load_default=30.0, validate=validate.Range(min=0.1, max=600))
-    user_id = fields.String(load_default="midoffice-connector", validate=validate.Length(min=1, max=255))
-    user_representation = fields.String(load_default="Midoffice connector", validate=validate.Length(max=255))
+    secret = fields.String(required=True, load_only=True, validate=validate.Length(min=1),
+                           metadata={"description": "the JWT client's secret, as `${ENV}` only"})
+    bronorganisatie = fields.String(required=True, validate=_rsin,
+                                    metadata={"description": "RSIN (9 digits, elfproef checked)"})
+    catalogus = _url(load_default=None, allow_none=True, metadata={
+        "description": "catalogus URL: restricts zaaktype/informatieobjecttype lookups by name"})
+    informatieobjecttype = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1), metadata={
+        "description": "default when a rule names none (URL or omschrijving)"})
+    auteur = fields.String(load_default="midoffice-connector", validate=validate.Length(min=1, max=200), metadata={
+        "description": "`auteur` of the documents (the message author is in the rendition)"})
+    timeout = fields.Float(load_default=30.0, validate=validate.Range(min=0.1, max=600),
+                           metadata={"description": "seconds per HTTP call"})
+    user_id = fields.String(load_default="midoffice-connector", validate=validate.Length(min=1, max=255),
+                            metadata={"description": "JWT claim, shown in the case system's audit trail"})
+    user_representation = fields.String(load_default="Midoffice connector", validate=validate.Length(max=255),
+                                        metadata={"description": "JWT claim, shown in the case system's audit trail"})
 
     @marshmallow.post_load
     def _strip_slashes(self, data, **kwargs):
