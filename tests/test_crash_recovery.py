@@ -28,6 +28,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 
@@ -35,8 +36,12 @@ import pytest
 import yaml
 
 from connector.doubles import mastodon, zgw
+from connector.doubles.zgw.faults import Plan
+from connector.doubles.zgw.validation import SPEC_FILES, load_api
+from connector.failures import Failed
 from connector.message import Message, iso, utcnow
-from connector.sinks.zgw import document_identificatie
+from connector.sinks import MemorySteps
+from connector.sinks.zgw import ZgwSink, document_identificatie, zaak_identificatie
 from connector.store import Store
 
 from .conftest import FIXTURES, ZGW_SECRET
@@ -47,11 +52,21 @@ MAX_KILL_ATTEMPTS = 4 * KILLS   # a bound on the loop, so a worker that never cl
 EXTRA_MESSAGES = 290
 ROLES = ("rendition", "original")
 
-pytestmark = pytest.mark.slow
 
 
 class DuplicatesFound(AssertionError):
     """The connector created something twice (only a lenient case system lets that show)."""
+
+
+# A finding of these tests, open until the ZGW sink looks a document and a link up before
+# creating them (as it does for a zaak): a create whose success the connector never saw (an
+# answer lost to a 5xx-after-the-work, a cut connection or a timeout, or a SIGKILL between the 201
+# and saving the step) is sent again on the retry. Open Zaak refuses that second create
+# (identificatie-niet-uniek, unique) and the sink recovers; a case system without those rules
+# stores it twice. strict=True: once the sink is fixed these XPASS, and the marks must go.
+SINK_DUPLICATES = pytest.mark.xfail(raises=DuplicatesFound, strict=True, reason=(
+    "ZGW sink re-POSTs a document or link whose earlier create it did not see succeed; only a "
+    "strict server's 400 stops the duplicate"))
 
 
 def post_many(masto, rng: random.Random) -> None:
@@ -164,7 +179,7 @@ def duplicate_report(rows: list[dict], double) -> tuple[dict, list[str]]:
     return dict(duplicates), findings
 
 
-@pytest.fixture(params=[False, True], ids=["strict", "lenient"])
+@pytest.fixture(params=[False, pytest.param(True, marks=SINK_DUPLICATES)], ids=["strict", "lenient"])
 def case_system(request):
     """A ZGW double of its own for one crash test: strict (Open Zaak's uniqueness rules) or lenient."""
     double = zgw.ZgwDouble(secret=ZGW_SECRET, client_ids=("connector",),
@@ -175,6 +190,7 @@ def case_system(request):
     server.shutdown()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_sigkill_and_outages_lose_nothing_and_double_nothing(tmp_path, case_system, request):
     double, server = case_system
@@ -255,3 +271,108 @@ def test_sigkill_and_outages_lose_nothing_and_double_nothing(tmp_path, case_syst
     # and nothing else arrived either: exactly two documents and two links per message
     assert len(double.documents) == 2 * expected
     assert len(double.zaakinformatieobjecten) == 2 * expected
+
+
+# --- each crash window on its own, in-process, against a lenient case system ---------------------
+
+@pytest.fixture
+def lenient_sink():
+    """A ZGW sink delivering into a lenient double of its own: ``(sink, double)``."""
+    from tests.test_sink_zgw import base_options
+
+    double = zgw.ZgwDouble(secret=ZGW_SECRET, client_ids=("connector",),
+                           seed=str(FIXTURES / "zgw" / "catalogus.yaml"), lenient=True)
+    server = zgw.serve(double)
+    for base in SPEC_FILES:   # load the specs before the first call (a short timeout is tested below)
+        load_api(base)
+    options = base_options(zaken_url=server.zaken_url, documenten_url=server.documenten_url,
+                           catalogi_url=server.catalogi_url)
+    yield (lambda timeout=10.0: ZgwSink("zaaksysteem", {**options, "timeout": timeout})), double
+    server.shutdown()
+
+
+def assert_one_of_each(double, message, delivered) -> None:
+    """Exactly one zaak, one document per role and one link per document arrived; else DuplicatesFound."""
+    census = double.census()
+    arrived = {"zaak": census["zaken"][zaak_identificatie(message)],
+               **{role: census["documents"][document_identificatie(message, role)] for role in ROLES},
+               "links": sum(census["links"].values())}
+    if arrived != {"zaak": 1, "rendition": 1, "original": 1, "links": 2}:
+        raise DuplicatesFound(f"arrived: {arrived}")
+    assert {url for _, url in census["links"]} == {d.url for d in delivered.documents}
+    assert double.violations == []
+
+
+@pytest.mark.parametrize("crash_after", [
+    "zaak",
+    pytest.param("document:rendition", marks=SINK_DUPLICATES),
+    pytest.param("link:rendition", marks=SINK_DUPLICATES),
+    pytest.param("document:original", marks=SINK_DUPLICATES),
+    pytest.param("link:original", marks=SINK_DUPLICATES),
+])
+def test_sigkill_between_a_create_and_saving_it_creates_nothing_twice(lenient_sink, crash_after):
+    """The worker dies after the case system created something and before the step was saved."""
+    from tests.test_rendition import load_message
+    from tests.test_sink_zgw import CREATE, Crash, CrashingSteps
+
+    new_sink, double = lenient_sink
+    message, steps = load_message(), CrashingSteps(crash_after)
+    with pytest.raises(Crash):
+        new_sink().deliver(message, CREATE, steps)
+    delivered = new_sink().deliver(message, CREATE, steps)   # the next worker resumes
+    assert_one_of_each(double, message, delivered)
+
+
+@pytest.mark.parametrize("path", [
+    "/zaken/api/v1/zaken",
+    pytest.param("/documenten/api/v1/enkelvoudiginformatieobjecten", marks=SINK_DUPLICATES),
+    pytest.param("/zaken/api/v1/zaakinformatieobjecten", marks=SINK_DUPLICATES),
+])
+def test_an_answer_lost_after_the_work_creates_nothing_twice(lenient_sink, path):
+    """The case system created it, then answered 503 (a proxy, a restart): the sink retries."""
+    from tests.test_rendition import load_message
+    from tests.test_sink_zgw import CREATE
+
+    new_sink, double = lenient_sink
+    message, steps = load_message(), MemorySteps()
+    original_plan = double.faults.plan
+    double.faults.error_rate(1.0, statuses=(503,), methods=("POST",), after_ratio=1.0)
+
+    def plan_for_one_path(method, request_path):   # the fault hits only the first POST to `path`
+        if request_path != path or double.faults.injected:
+            return Plan()
+        return original_plan(method, request_path)
+
+    double.faults.plan = plan_for_one_path
+    with pytest.raises(Failed):
+        new_sink().deliver(message, CREATE, steps)
+    assert double.faults.injected == {"error_after": 1}
+    delivered = new_sink().deliver(message, CREATE, steps)
+    assert_one_of_each(double, message, delivered)
+
+
+@pytest.mark.xfail(raises=DuplicatesFound, strict=True, reason=(
+    "ZGW sink: lookup-before-create cannot see a zaak create still held in the case system; "
+    "only a strict server's identificatie-niet-uniek stops the second one"))
+def test_a_zaak_create_held_past_the_client_timeout_is_not_made_twice(lenient_sink):
+    """The first POST /zaken waits in the case system longer than the sink's timeout; the retry's
+    lookup cannot see it yet, so the retry creates the zaak, and then the held create lands too."""
+    from tests.test_rendition import load_message
+    from tests.test_sink_zgw import CREATE
+
+    new_sink, double = lenient_sink
+    message, steps = load_message(), MemorySteps()
+    held, release = threading.Event(), threading.Event()
+    double.faults.timeout_rate(1.0, 5.0, methods=("POST",), after_ratio=0.0)
+    double.sleep = lambda seconds: (held.set(), release.wait(10))
+    with pytest.raises(Failed):
+        new_sink(timeout=0.5).deliver(message, CREATE, steps)   # gives up while the create is held
+    assert held.wait(10)
+    double.faults.clear()
+    delivered = new_sink().deliver(message, CREATE, steps)
+    in_flight_before = double.in_flight
+    release.set()   # the held create goes ahead now
+    deadline = time.monotonic() + 10   # a hang guard
+    while double.in_flight >= in_flight_before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert_one_of_each(double, message, delivered)
