@@ -410,6 +410,7 @@ def test_reset_returns_to_seed(server, double):
 
 # --- standalone -----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_module_runs_standalone_from_any_directory(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "connector.doubles.zgw", "--port", "0", "--secret", SECRET,

@@ -338,6 +338,7 @@ def test_bad_settings_are_refused(call):
 
 # --- standalone -----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_standalone_flags_inject_errors_and_an_outage():
     process = subprocess.Popen(
         [sys.executable, "-m", "connector.doubles.zgw", "--port", "0", "--secret", SECRET,
