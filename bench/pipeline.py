@@ -1,7 +1,8 @@
 """Delivery pipeline vs. a bare ``requests`` loop, against a ZGW double with a fixed latency per call.
 
 The double runs in its own process (like a real Open Zaak on another host), answering every call
-after ``LATENCY`` seconds, without spec validation (which would add its own, variable, cost). One
+after ``LATENCY`` seconds (plus, with ``BENCH_LATENCY_PROFILE``, that profile's time for the
+call), without spec validation (which would add its own, variable, cost). One
 run, three measurements on the same workload of ``MESSAGES`` messages, each routed to a new zaak:
 
 * ``bare``: a plain ``requests.Session`` loop sending the same HTTP requests the connector sends
@@ -44,6 +45,8 @@ from connector.sinks.zgw import document_identificatie, zaak_identificatie
 
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "120"))
 LATENCY = float(os.environ.get("BENCH_LATENCY", "0.020"))
+# a per-call profile of the double (e.g. "openzaak"); it adds to BENCH_LATENCY, so set that to 0 with it
+LATENCY_PROFILE = os.environ.get("BENCH_LATENCY_PROFILE", "")
 SECRET = "bench-secret-0123456789abcdef0123456789"
 RSIN = "002220647"
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +69,8 @@ class DoubleProcess:
     def start(self):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "connector.doubles.zgw", "--port", str(self.port), "--secret", SECRET,
-             "--client-id", "connector", "--latency", str(LATENCY), "--no-validate"],
+             "--client-id", "connector", "--latency", str(LATENCY), "--no-validate",
+             *(["--latency-profile", LATENCY_PROFILE] if LATENCY_PROFILE else [])],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -217,7 +221,8 @@ def run() -> list[tuple[str, float, str]]:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             print(f"workload: {len(messages)} messages, each a new zaak with 2 documents (6 calls);"
-                  f" double latency {LATENCY * 1000:.0f} ms per call")
+                  f" double latency {LATENCY * 1000:.0f} ms per call"
+                  + (f" plus latency profile {LATENCY_PROFILE}" if LATENCY_PROFILE else ""))
             for name, measure in (("bare", lambda: run_bare(double, messages)),
                                   ("bare_parallel4", lambda: run_bare(double, messages, threads=4)),
                                   ("pipeline", lambda: run_pipeline(folder, double, messages, parallel=1)),

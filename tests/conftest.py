@@ -67,3 +67,37 @@ def run_cli(capsys, *argv):
         code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
+
+
+# Tests that take over ~2 s each (measured with --durations=30 on the 2-core development machine)
+# or start worker subprocesses, marked ``slow`` here so their files stay untouched: a developer runs
+# the rest with ``pytest -m "not slow"``. Tests in the ZGW double's and crash test's own files carry
+# the mark themselves. Each entry is a node id or a node id prefix (a whole file, a test and all its
+# parameters); an entry that matches nothing in a fully collected file is an error, so the list
+# cannot rot silently when a test is renamed.
+SLOW_TESTS = (
+    "tests/test_worker.py::",                      # worker subprocess
+    "tests/test_worker_hardening.py::",            # worker subprocesses, dripping servers
+    "tests/test_end_to_end.py::",                  # full cycles against all doubles, 2.5-3.5 s each
+    "tests/test_store_concurrency.py::test_two_workers_on_one_store_never_fail_with_locked_or_strand_deliveries",
+    "tests/test_store_concurrency.py::test_processes_opening_a_fresh_store_at_once_all_succeed",
+    "tests/test_channel_resilience.py::test_mastodon_fault_at_every_request_position",
+    "tests/test_cli.py::test_demo_prints_a_way_to_look_at_what_arrived_that_works",
+    "tests/test_check_catalogue.py::test_check_passes_when_the_case_system_has_every_name_the_rules_use",
+)
+
+
+@pytest.hookimpl(tryfirst=True)   # before -m deselects by marker
+def pytest_collection_modifyitems(config, items):
+    matched = set()
+    collected_files = set()
+    for item in items:
+        collected_files.add(item.nodeid.split("::")[0])
+        for entry in SLOW_TESTS:
+            if item.nodeid == entry or item.nodeid.startswith(entry if entry.endswith("::") else entry + "["):
+                item.add_marker(pytest.mark.slow)
+                matched.add(entry)
+    narrowed = any("::" in str(arg) for arg in config.args)   # a run of chosen tests only
+    stale = [e for e in SLOW_TESTS if e not in matched and e.split("::")[0] in collected_files]
+    if stale and not narrowed:
+        raise pytest.UsageError(f"tests/conftest.py SLOW_TESTS names tests that do not exist: {stale}")

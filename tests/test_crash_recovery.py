@@ -4,9 +4,24 @@ A run of 300+ messages (recorded statuses plus clones posted on the local Mastod
 and quoted zaak numbers) is delivered by `connector worker` in a subprocess. Meanwhile the ZGW
 double answers a share of calls with 500/502/503 (before or after doing the work), lets some time
 out, slows some down, and goes down completely for a few seconds now and then; and the worker is
-killed with SIGKILL at random moments, at least 20 times, and restarted each time. At the end the
-case system must hold exactly one rendition, one original and one link each per message, in the
-zaak the rules chose, and the test prints its figures.
+killed with SIGKILL at random moments and restarted each time.
+
+Kills are measured, not assumed: a kill counts only when it hit a live worker that held claimed
+deliveries (``in_progress``, claimed after it started) at the moment it died; the test goes on
+killing until ``CRASH_TEST_KILLS`` (20) such kills happened.
+
+Duplicates are counted client-side, per message, in what arrived at the double: one zaak per
+intended zaak, one document per file (rendition, original), one link each. The test runs twice:
+
+* ``strict``: the double refuses a second identificatie or link with 400, as Open Zaak 1.21.0
+  does; the connector must recover from those answers and end with exactly one of each.
+* ``lenient``: the double stores whatever arrives, as case systems without uniqueness rules do
+  (many StUF systems); here only the connector itself can keep things single.
+
+It prints its figures (``pytest tests/test_crash_recovery.py -s``). Below it, each crash window
+on its own, in-process and deterministic, against a lenient double: a SIGKILL after each step's
+create, an answer lost after the work, a zaak create held past the client's timeout. Those the
+connector does not close yet are ``xfail(strict=True)`` with the reason (see ``SINK_DUPLICATES``).
 """
 from __future__ import annotations
 
@@ -16,19 +31,45 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 
 import pytest
 import yaml
 
-from connector.doubles import mastodon
+from connector.doubles import mastodon, zgw
+from connector.doubles.zgw.faults import Plan
+from connector.doubles.zgw.validation import SPEC_FILES, load_api
+from connector.failures import Failed
+from connector.message import Message, iso, utcnow
+from connector.sinks import MemorySteps
+from connector.sinks.zgw import ZgwSink, document_identificatie, zaak_identificatie
 from connector.store import Store
 
 from .conftest import FIXTURES, ZGW_SECRET
 
 ACCOUNT = "schochastics"
 KILLS = int(os.environ.get("CRASH_TEST_KILLS", "20"))
+MAX_KILL_ATTEMPTS = 4 * KILLS   # a bound on the loop, so a worker that never claims cannot hang it
 EXTRA_MESSAGES = 290
+ROLES = ("rendition", "original")
+
+
+
+class DuplicatesFound(AssertionError):
+    """The connector created something twice (only a lenient case system lets that show)."""
+
+
+# A finding of these tests, open until the ZGW sink looks a document and a link up before
+# creating them (as it does for a zaak): a create whose success the connector never saw (an
+# answer lost to a 5xx-after-the-work, a cut connection or a timeout, or a SIGKILL between the 201
+# and saving the step) is sent again on the retry. Open Zaak refuses that second create
+# (identificatie-niet-uniek, unique) and the sink recovers; a case system without those rules
+# stores it twice. strict=True: once the sink is fixed these XPASS, and the marks must go.
+SINK_DUPLICATES = pytest.mark.xfail(raises=DuplicatesFound, strict=True, reason=(
+    "ZGW sink re-POSTs a document or link whose earlier create it did not see succeed; only a "
+    "strict server's 400 stops the duplicate"))
 
 
 def post_many(masto, rng: random.Random) -> None:
@@ -66,33 +107,97 @@ def write_config(tmp_path, masto_url, server) -> str:
 
 
 def start_worker(config: str, log):
+    """``connector worker`` in a subprocess, and the store-clock time just before it started."""
     env = {"CRASH_ZGW_SECRET": ZGW_SECRET, "PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1"}
+    started = iso(utcnow())
     return subprocess.Popen([sys.executable, "-m", "connector.cli", "worker", "--config", config],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+                            env=env, stdout=log, stderr=subprocess.STDOUT), started
+
+
+def read_store(store_path, sql: str, params=()) -> list[dict]:
+    store = Store(store_path)
+    try:
+        return store.query(sql, list(params))
+    finally:
+        store.close()
+
+
+def held_claims(store_path, since: str) -> int:
+    """Deliveries a dead worker held: still ``in_progress`` and last changed after it started.
+
+    Called while no worker runs, so nothing can change them between the kill and this count;
+    claims left by earlier workers (their lease not yet run out) changed before ``since``.
+    """
+    return read_store(store_path, "select count(*) as n from deliveries where state = 'in_progress'"
+                      " and updated_at >= ?", [since])[0]["n"]
 
 
 def delivered_count(store_path) -> tuple[int, int]:
-    store = Store(store_path)
-    try:
-        messages = store.query("select count(*) as n from messages")[0]["n"]
-        delivered = store.delivery_counts()["delivered"]
-    finally:
-        store.close()
+    messages = read_store(store_path, "select count(*) as n from messages")[0]["n"]
+    delivered = read_store(store_path, "select count(*) as n from deliveries where state = 'delivered'")[0]["n"]
     return messages, delivered
 
 
-@pytest.fixture
-def faulty_zgw(zgw_server):
-    double, server = zgw_server
-    double.reset()
+def duplicate_report(rows: list[dict], double) -> tuple[dict, list[str]]:
+    """Count, per message, what arrived in the case system beyond one of each.
+
+    ``rows``: the delivered messages with their zaak and documents as the connector recorded
+    them; ``double``: the case system, read through :meth:`ZgwDouble.census` and its documents.
+    Returns duplicates per kind (``zaken``, ``documents``, ``links``) and a readable line for
+    each message or zaak that has any.
+    """
+    census = double.census()
+    copies = {}   # document identificatie -> URLs of every copy that arrived
+    for document in double.documents:
+        copies.setdefault(document["identificatie"], set()).add(document["url"])
+    links_per_document = Counter()
+    for (_, document_url), count in census["links"].items():
+        links_per_document[document_url] += count
+    intended_zaken = {r["zaak_identificatie"] for r in rows if r["zaak_identificatie"].startswith("SOC-Z-")}
+    duplicates = Counter(zaken=0, documents=0, links=0)
+    findings = []
+    for identificatie, count in census["zaken"].items():
+        if identificatie.startswith("SOC-Z-") and (count > 1 or identificatie not in intended_zaken):
+            extra = count - 1 if identificatie in intended_zaken else count
+            duplicates["zaken"] += extra
+            findings.append(f"zaak {identificatie}: arrived {count}x")
+    for row in rows:
+        message = Message.from_dict(json.loads(row["message_json"]))
+        recorded = {d["role"]: d for d in json.loads(row["documents_json"])}
+        for role in ROLES:
+            identificatie = document_identificatie(message, role)
+            arrived = census["documents"][identificatie]
+            document = recorded[role]
+            assert document["identificatie"] == identificatie, (message.id, role, document)
+            if arrived != 1:
+                duplicates["documents"] += arrived - 1
+                findings.append(f"message {message.id}: {role} {identificatie} arrived {arrived}x")
+            # the recorded copy is linked into the message's zaak; every link to any copy counts
+            assert census["links"][(row["zaak_url"], document["url"])] >= 1, \
+                f"message {message.id}: {role} not linked into its zaak"
+            all_links = sum(links_per_document[url] for url in copies.get(identificatie, ()))
+            if all_links != 1:
+                duplicates["links"] += all_links - 1
+                findings.append(f"message {message.id}: {role} linked {all_links}x")
+    return dict(duplicates), findings
+
+
+@pytest.fixture(params=[False, pytest.param(True, marks=SINK_DUPLICATES)], ids=["strict", "lenient"])
+def case_system(request):
+    """A ZGW double of its own for one crash test: strict (Open Zaak's uniqueness rules) or lenient."""
+    double = zgw.ZgwDouble(secret=ZGW_SECRET, client_ids=("connector",),
+                           seed=str(FIXTURES / "zgw" / "catalogus.yaml"), lenient=request.param)
+    server = zgw.serve(double)
     yield double, server
     double.faults.clear()
-    double.reset()
+    server.shutdown()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_sigkill_and_outages_lose_nothing_and_double_nothing(tmp_path, faulty_zgw):
-    double, server = faulty_zgw
+def test_sigkill_and_outages_lose_nothing_and_double_nothing(tmp_path, case_system, request):
+    double, server = case_system
+    mode = "lenient" if double.lenient else "strict"
     rng = random.Random(int(os.environ.get("CRASH_TEST_SEED", "20261122")))
     masto = mastodon.MastodonDouble(data_dir=str(FIXTURES / "mastodon" / "replay"), rate_limit=100000)
     post_many(masto, rng)
@@ -101,69 +206,180 @@ def test_sigkill_and_outages_lose_nothing_and_double_nothing(tmp_path, faulty_zg
     double.faults.error_rate(0.05, after_ratio=0.5, cut_ratio=0.3, seed=rng.randrange(10**6))
     double.faults.timeout_rate(0.02, seconds=1.5, seed=rng.randrange(10**6))
     double.faults.slow(0.05, seconds=0.3, seed=rng.randrange(10**6))
-    kills = outages = 0
+    store_path = tmp_path / "crash.db"
+    sent = outages = 0
+    measured = []          # per kill that hit a live worker holding claims: (claims, ZGW calls open)
+    unexpected_exits = []  # a worker that died on its own, not by our signal
     with mastodon.serve(masto) as masto_server, open(tmp_path / "worker.log", "wb") as log:
         config = write_config(tmp_path, masto_server.url, server)
-        worker = start_worker(config, log)
+        worker, started = start_worker(config, log)
         try:
-            while kills < KILLS:
-                time.sleep(rng.uniform(0.3, 2.0))
+            while len(measured) < KILLS and sent < MAX_KILL_ATTEMPTS:
+                time.sleep(rng.uniform(0.5, 2.5))
                 if rng.random() < 0.2:
                     double.faults.outage(rng.uniform(1.0, 3.0))
                     outages += 1
+                alive = worker.poll() is None
+                open_calls = double.in_flight
                 worker.send_signal(signal.SIGKILL)
-                worker.wait(timeout=10)
-                kills += 1
-                worker = start_worker(config, log)
-            deadline = time.monotonic() + 300
+                code = worker.wait(timeout=10)
+                sent += 1
+                if not alive or code != -signal.SIGKILL:
+                    unexpected_exits.append(code)
+                elif store_path.exists() and (claims := held_claims(store_path, started)):
+                    measured.append((claims, open_calls))
+                worker, started = start_worker(config, log)
+            deadline = time.monotonic() + 300   # a bound on waiting, not an assertion on time
             while time.monotonic() < deadline:
-                messages, delivered = delivered_count(tmp_path / "crash.db")
+                messages, delivered = delivered_count(store_path)
                 if messages == expected and delivered == expected:
                     break
                 time.sleep(0.5)
         finally:
             worker.send_signal(signal.SIGTERM)
             code = worker.wait(timeout=60)
-    store = Store(tmp_path / "crash.db")
-    rows = store.query("select m.platform_id, m.message_json, d.state, d.rule, d.zaak_url, d.documents_json"
-                       " from deliveries d join messages m on m.id = d.message_id")
+    store = Store(store_path)
+    rows = store.query("select m.platform_id, m.message_json, d.state, d.rule, d.zaak_url, d.zaak_identificatie,"
+                       " d.documents_json from deliveries d join messages m on m.id = d.message_id")
     retries = store.query("select count(*) as n from events where kind = 'delivery.retry_wait'")[0]["n"]
     reclaims = store.query("select count(*) as n from events where kind = 'delivery.in_progress'"
                            " and detail_json like '%reclaimed%'")[0]["n"]
     pauses = store.query("select count(*) as n from events where kind = 'sink.paused'")[0]["n"]
     store.close()
-
-    by_document = {}
-    for link in double.zaakinformatieobjecten:
-        by_document.setdefault(link["informatieobject"], []).append(link["zaak"])
-    identificaties = [d["identificatie"] for d in double.documents]
-    duplicates = (len(identificaties) - len(set(identificaties))) + sum(len(z) - 1 for z in by_document.values())
     missing = [r["platform_id"] for r in rows if r["state"] != "delivered"]
     lost = expected - len(rows) + len(missing)
-    print(f"\ncrash test: {expected} messages, {kills} SIGKILLs, {outages} outages, {retries} retries,"
-          f" {reclaims} reclaimed leases, {pauses} sink pauses, injected faults {double.faults.injected},"
-          f" duplicates {duplicates}, lost {lost}")
+    duplicates, findings = duplicate_report([r for r in rows if r["state"] == "delivered"], double)
+    print(f"\ncrash test ({mode} case system): {expected} messages; SIGKILLs sent {sent}, of which {len(measured)}"
+          f" hit a live worker holding claimed deliveries ({sum(c for c, _ in measured)} claims in all;"
+          f" {sum(1 for _, o in measured if o)} with ZGW calls open at the double); {outages} outages,"
+          f" {retries} retries, {reclaims} reclaimed leases, {pauses} sink pauses;"
+          f" injected faults {double.faults.injected}; lost {lost}; duplicates per kind {duplicates}")
+    # creates the case system did although the connector never saw the answer (it gave up after 1 s)
+    unseen = Counter(path.rsplit("/", 1)[-1] for method, path, kind in double.faults.events
+                     if method == "POST" and kind in ("error_after", "cut_after", "timeout_after", "timeout_before"))
+    print(f"  POSTs done by the case system but answered with a fault or too late: {dict(unseen)}")
+    for line in findings[:20]:
+        print(f"  duplicate: {line}")
 
     assert code == 0, (tmp_path / "worker.log").read_text()[-3000:]
-    assert kills >= 20
+    assert unexpected_exits == []
+    assert len(measured) >= KILLS, f"only {len(measured)} of {sent} SIGKILLs hit a worker holding claims"
     assert lost == 0, missing[:10]
-    assert duplicates == 0
     assert len(rows) == expected
-    assert len(double.documents) == 2 * expected
-    assert len(double.zaakinformatieobjecten) == 2 * expected
-    # every document of a message sits in that message's zaak; a reply shares its parent's zaak
-    zaak_of = {}
-    for row in rows:
-        documents = json.loads(row["documents_json"])
-        assert sorted(d["role"] for d in documents) == ["original", "rendition"]
-        assert {z for d in documents for z in by_document[d["url"]]} == {row["zaak_url"]}
-        zaak_of[row["platform_id"]] = row["zaak_url"]
+    # a reply shares its parent's zaak
+    zaak_of = {row["platform_id"]: row["zaak_url"] for row in rows}
     for row in rows:
         parent = json.loads(row["message_json"])["in_reply_to"]
         if row["rule"] == "replies" and parent in zaak_of:
             assert row["zaak_url"] == zaak_of[parent]
-    # no zaak was created twice for one message (each created zaak holds documents)
-    created = [z for z in double.zaken if z["identificatie"].startswith("SOC-Z-")]
-    assert len(created) == len({z["identificatie"] for z in created})
-    assert all(any(z["url"] == row["zaak_url"] for row in rows) for z in created)
     assert double.violations == []
+    if any(duplicates.values()):
+        raise DuplicatesFound(f"{mode}: duplicates per kind {duplicates}; first: {findings[:5]}")
+    # and nothing else arrived either: exactly two documents and two links per message
+    assert len(double.documents) == 2 * expected
+    assert len(double.zaakinformatieobjecten) == 2 * expected
+
+
+# --- each crash window on its own, in-process, against a lenient case system ---------------------
+
+@pytest.fixture
+def lenient_sink():
+    """A ZGW sink delivering into a lenient double of its own: ``(sink, double)``."""
+    from tests.test_sink_zgw import base_options
+
+    double = zgw.ZgwDouble(secret=ZGW_SECRET, client_ids=("connector",),
+                           seed=str(FIXTURES / "zgw" / "catalogus.yaml"), lenient=True)
+    server = zgw.serve(double)
+    for base in SPEC_FILES:   # load the specs before the first call (a short timeout is tested below)
+        load_api(base)
+    options = base_options(zaken_url=server.zaken_url, documenten_url=server.documenten_url,
+                           catalogi_url=server.catalogi_url)
+    yield (lambda timeout=10.0: ZgwSink("zaaksysteem", {**options, "timeout": timeout})), double
+    server.shutdown()
+
+
+def assert_one_of_each(double, message, delivered) -> None:
+    """Exactly one zaak, one document per role and one link per document arrived; else DuplicatesFound."""
+    census = double.census()
+    arrived = {"zaak": census["zaken"][zaak_identificatie(message)],
+               **{role: census["documents"][document_identificatie(message, role)] for role in ROLES},
+               "links": sum(census["links"].values())}
+    if arrived != {"zaak": 1, "rendition": 1, "original": 1, "links": 2}:
+        raise DuplicatesFound(f"arrived: {arrived}")
+    assert {url for _, url in census["links"]} == {d.url for d in delivered.documents}
+    assert double.violations == []
+
+
+@pytest.mark.parametrize("crash_after", [
+    "zaak",
+    pytest.param("document:rendition", marks=SINK_DUPLICATES),
+    pytest.param("link:rendition", marks=SINK_DUPLICATES),
+    pytest.param("document:original", marks=SINK_DUPLICATES),
+    pytest.param("link:original", marks=SINK_DUPLICATES),
+])
+def test_sigkill_between_a_create_and_saving_it_creates_nothing_twice(lenient_sink, crash_after):
+    """The worker dies after the case system created something and before the step was saved."""
+    from tests.test_rendition import load_message
+    from tests.test_sink_zgw import CREATE, Crash, CrashingSteps
+
+    new_sink, double = lenient_sink
+    message, steps = load_message(), CrashingSteps(crash_after)
+    with pytest.raises(Crash):
+        new_sink().deliver(message, CREATE, steps)
+    delivered = new_sink().deliver(message, CREATE, steps)   # the next worker resumes
+    assert_one_of_each(double, message, delivered)
+
+
+@pytest.mark.parametrize("path", [
+    "/zaken/api/v1/zaken",
+    pytest.param("/documenten/api/v1/enkelvoudiginformatieobjecten", marks=SINK_DUPLICATES),
+    pytest.param("/zaken/api/v1/zaakinformatieobjecten", marks=SINK_DUPLICATES),
+])
+def test_an_answer_lost_after_the_work_creates_nothing_twice(lenient_sink, path):
+    """The case system created it, then answered 503 (a proxy, a restart): the sink retries."""
+    from tests.test_rendition import load_message
+    from tests.test_sink_zgw import CREATE
+
+    new_sink, double = lenient_sink
+    message, steps = load_message(), MemorySteps()
+    original_plan = double.faults.plan
+    double.faults.error_rate(1.0, statuses=(503,), methods=("POST",), after_ratio=1.0)
+
+    def plan_for_one_path(method, request_path):   # the fault hits only the first POST to `path`
+        if request_path != path or double.faults.injected:
+            return Plan()
+        return original_plan(method, request_path)
+
+    double.faults.plan = plan_for_one_path
+    with pytest.raises(Failed):
+        new_sink().deliver(message, CREATE, steps)
+    assert double.faults.injected == {"error_after": 1}
+    delivered = new_sink().deliver(message, CREATE, steps)
+    assert_one_of_each(double, message, delivered)
+
+
+@pytest.mark.xfail(raises=DuplicatesFound, strict=True, reason=(
+    "ZGW sink: lookup-before-create cannot see a zaak create still held in the case system; "
+    "only a strict server's identificatie-niet-uniek stops the second one"))
+def test_a_zaak_create_held_past_the_client_timeout_is_not_made_twice(lenient_sink):
+    """The first POST /zaken waits in the case system longer than the sink's timeout; the retry's
+    lookup cannot see it yet, so the retry creates the zaak, and then the held create lands too."""
+    from tests.test_rendition import load_message
+    from tests.test_sink_zgw import CREATE
+
+    new_sink, double = lenient_sink
+    message, steps = load_message(), MemorySteps()
+    held, release = threading.Event(), threading.Event()
+    double.faults.timeout_rate(1.0, 5.0, methods=("POST",), after_ratio=0.0)
+    double.sleep = lambda seconds: (held.set(), release.wait(10))
+    with pytest.raises(Failed):
+        new_sink(timeout=0.5).deliver(message, CREATE, steps)   # gives up while the create is held
+    assert held.wait(10)
+    double.faults.clear()
+    delivered = new_sink().deliver(message, CREATE, steps)
+    in_flight_before = double.in_flight
+    release.set()   # the held create goes ahead now
+    deadline = time.monotonic() + 10   # a hang guard
+    while double.in_flight >= in_flight_before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert_one_of_each(double, message, delivered)

@@ -13,18 +13,23 @@ against the VNG OpenAPI specs shipped in ``specs/``; anything wrong ends up in
     assert double.violations == []
     server.shutdown()
 
-Standalone: ``python -m connector.doubles.zgw --port 8001 --secret S --client-id connector``.
+Standalone: ``python -m connector.doubles.zgw --port 8001 --secret S --client-id connector``
+(``--lenient`` to accept duplicates, ``--latency-profile openzaak`` to answer as slowly as a real
+Open Zaak).
 """
 from __future__ import annotations
 
 import re
+import time
+from collections import Counter
 from pathlib import Path
 
 from .app import Server, create_app
 from .faults import Faults
+from .latency import PROFILES, LatencyProfile
 from .state import State, absolute, resolve_seed
 
-__all__ = ["ZgwDouble", "Faults", "Server", "serve", "create_app"]
+__all__ = ["ZgwDouble", "Faults", "LatencyProfile", "PROFILES", "Server", "serve", "create_app"]
 
 
 class ZgwDouble:
@@ -37,22 +42,35 @@ class ZgwDouble:
     :param validate: check requests and responses against the OpenAPI specs.
     :param latency: seconds added to every call (to imitate a real server in benchmarks); slept
         outside every lock, so concurrent calls overlap.
+    :param latency_profile: name of a :data:`PROFILES` entry (``"openzaak"``): each call takes the
+        time that profile gives its method and path, on top of ``latency``.
+    :param lenient: behave like a case system without uniqueness rules (many StUF systems): a
+        second zaak or document with the same ``identificatie`` and a second link of the same
+        zaak and document are accepted and stored, where Open Zaak answers 400. Lets a test see
+        duplicates a client makes instead of having the server refuse them (:meth:`census`).
     :param page_size: results per page of list endpoints (Open Zaak: 100).
     :param jwt_expiry: seconds a token stays valid after its ``iat`` (Open Zaak default 3600).
 
     Attributes for tests: ``violations`` (list of readable strings), ``requests`` (list of
-    ``(method, path)``), ``zaken``, ``documents``, ``zaakinformatieobjecten`` (resources as
-    served), :meth:`document_content`, :meth:`reset`, and ``faults`` (:class:`Faults`: errors,
-    timeouts, latency and outages to inject on purpose).
+    ``(method, path)``), ``in_flight`` (calls being handled right now), ``zaken``, ``documents``,
+    ``zaakinformatieobjecten`` (resources as served), :meth:`census`, :meth:`document_content`,
+    :meth:`reset`, ``faults`` (:class:`Faults`: errors, timeouts, latency and outages to inject on
+    purpose), and ``sleep`` (the function every pause goes through, ``time.sleep``; a test may
+    replace it to see the pauses without waiting for them).
     """
 
     def __init__(self, secret: str = "insecure-test-secret", client_ids=("connector",),
                  seed: str | Path | None = None, validate: bool = True, latency: float = 0.0,
-                 page_size: int = 100, jwt_expiry: int = 3600, leeway: int = 0):
+                 page_size: int = 100, jwt_expiry: int = 3600, leeway: int = 0,
+                 lenient: bool = False, latency_profile: str | None = None):
         self.secret = secret
         self.client_ids = tuple(client_ids)
         self.validate = validate
         self.latency = latency
+        self.latency_profile = LatencyProfile(latency_profile) if latency_profile else None
+        self.lenient = lenient
+        self.sleep = time.sleep
+        self.in_flight = 0
         self.page_size = page_size
         self.jwt_expiry = jwt_expiry
         self.leeway = leeway
@@ -65,6 +83,11 @@ class ZgwDouble:
     def record(self, method: str, path: str, finding: str) -> None:
         with self.state.lock:
             self.violations.append(f"{method} {path}: {finding}")
+
+    def pause_for(self, method: str, path: str) -> float:
+        """Seconds one call waits before it is handled: ``latency`` plus the profile's time."""
+        profile = self.latency_profile.seconds(method, path) if self.latency_profile else 0.0
+        return self.latency + profile
 
     def reset(self) -> None:
         """Back to the seed: created resources, violations, recorded requests and faults (with
@@ -90,6 +113,19 @@ class ZgwDouble:
     @property
     def zaakinformatieobjecten(self) -> list[dict]:
         return self._served(self.state.zios)
+
+    def census(self) -> dict[str, Counter]:
+        """How often each thing arrived: ``zaken`` and ``documents`` by ``identificatie``,
+        ``links`` by ``(zaak URL, informatieobject URL)``. Against a strict double every count
+        is 1; a lenient one (``lenient=True``) keeps whatever a client sent twice."""
+        with self.state.lock:
+            return {
+                "zaken": Counter(z["identificatie"] for z in self.state.zaken.values()),
+                "documents": Counter(d["identificatie"] for d in self.state.documents.values()),
+                "links": Counter((absolute(link["zaak"], self.base_url),
+                                  absolute(link["informatieobject"], self.base_url))
+                                 for link in self.state.zios.values()),
+            }
 
     def document_content(self, url_or_uuid: str) -> bytes:
         """The bytes stored for a document, by its URL or UUID (KeyError if unknown)."""

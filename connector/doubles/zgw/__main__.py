@@ -4,11 +4,12 @@ from __future__ import annotations
 import argparse
 import time
 
-from . import ZgwDouble, serve
+from . import PROFILES, ZgwDouble, serve
 from .validation import SPEC_FILES, load_api
 
 
-def main(argv=None) -> int:
+def build(argv=None) -> tuple[ZgwDouble, argparse.Namespace]:
+    """The double the command line asks for (specs loaded, faults set, not serving yet) and the options."""
     parser = argparse.ArgumentParser(prog="python -m connector.doubles.zgw",
                                      description="A local fake Open Zaak for the connector.")
     parser.add_argument("--host", default="127.0.0.1")
@@ -18,6 +19,12 @@ def main(argv=None) -> int:
                         help="accepted JWT client_id (repeatable; default: connector)")
     parser.add_argument("--seed", default=None, help="seed YAML (default fixtures/zgw/catalogus.yaml)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per call")
+    parser.add_argument("--latency-profile", choices=sorted(PROFILES), default=None,
+                        help="answer each call as slowly as that server does (openzaak: Open Zaak "
+                             "1.21.0 on loopback, 20-125 ms by method and path); adds to --latency")
+    parser.add_argument("--lenient", action="store_true",
+                        help="accept a second zaak or document with the same identificatie and a "
+                             "second link of the same pair (Open Zaak refuses them with 400)")
     parser.add_argument("--no-validate", action="store_true", help="skip OpenAPI validation")
     parser.add_argument("--error-rate", type=float, default=0.0, metavar="P",
                         help="share of GET/POST calls answered 500/502/503, half of them after "
@@ -32,7 +39,8 @@ def main(argv=None) -> int:
         parser.error("--error-rate must be between 0 and 1")
 
     double = ZgwDouble(secret=args.secret, client_ids=tuple(args.client_ids or ["connector"]),
-                       seed=args.seed, validate=not args.no_validate, latency=args.latency)
+                       seed=args.seed, validate=not args.no_validate, latency=args.latency,
+                       latency_profile=args.latency_profile, lenient=args.lenient)
     if double.validate:
         for base in SPEC_FILES:   # pay the spec loading before the first client call
             load_api(base)
@@ -40,11 +48,20 @@ def main(argv=None) -> int:
         double.faults.error_rate(args.error_rate, seed=args.fault_seed)
     if args.outage_after is not None:
         double.faults.outage(args.outage_seconds, start_in=args.outage_after)
+    return double, args
+
+
+def main(argv=None) -> int:
+    double, args = build(argv)
     server = serve(double, host=args.host, port=args.port)
     print(f"ZGW double (fake Open Zaak 1.21.0) on {server.url}")
     print(f"  Zaken API:      {server.zaken_url}")
     print(f"  Documenten API: {server.documenten_url}")
     print(f"  Catalogi API:   {server.catalogi_url}")
+    if args.latency_profile:
+        print(f"  latency profile {args.latency_profile} (+{args.latency} s per call)")
+    if args.lenient:
+        print("  lenient: duplicate identificaties and links are accepted")
     print("Ctrl-C to stop.", flush=True)
     reported = faulted = 0
     try:

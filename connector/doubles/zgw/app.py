@@ -102,15 +102,24 @@ def _problem_response(problem: Problem, base: str | None, root: str) -> Response
 
 
 def handle(double) -> Response:
-    """Run one request through the whole pipeline."""
+    """Run one request through the whole pipeline, counted in ``double.in_flight`` meanwhile."""
+    with double.state.lock:
+        double.requests.append((request.method, request.path))
+        double.in_flight += 1
+    try:
+        return _handle(double)
+    finally:
+        with double.state.lock:
+            double.in_flight -= 1
+
+
+def _handle(double) -> Response:
     method, path = request.method, request.path
     root = request.host_url.rstrip("/")
-    with double.state.lock:
-        double.requests.append((method, path))
     plan = double.faults.plan(method, path)
-    pause = double.latency + plan.pause_before
+    pause = double.pause_for(method, path) + plan.pause_before
     if pause:
-        time.sleep(pause)   # outside every lock, so concurrent clients overlap
+        double.sleep(pause)   # outside every lock, so concurrent clients overlap
     base = None
     try:
         try:
@@ -133,7 +142,7 @@ def handle(double) -> Response:
         if params:
             raise Problem(400, "invalid", "Invalid input.", params)
         call = Call(double.state, root, path, request.args.to_dict(),
-                    request.get_json(silent=True), double.page_size)
+                    request.get_json(silent=True), double.page_size, double.lenient)
         with double.state.lock:
             reply: Reply = fn(call, **kwargs)
         headers = {"API-version": api_version(base), **reply.headers}
@@ -148,7 +157,7 @@ def handle(double) -> Response:
                           "specs, or not implemented by the double")
         response = _problem_response(problem, base, root)
     if plan.pause_after:
-        time.sleep(plan.pause_after)
+        double.sleep(plan.pause_after)
     if plan.after is not None:
         response = _problem_response(plan.after, base, root)   # the work is done all the same
     if plan.cut and cut_connection(request.environ):
