@@ -40,6 +40,7 @@ from datetime import datetime, timedelta
 from . import http, states
 from .config import Config
 from .failures import CONFIGURATION, PERMANENT, RATE_LIMITED, RETRY, Failed, Failure
+from .fanout import plan_routing, targets
 from .message import utcnow
 from .routing import ATTACH, FOLLOW_THREAD, HOLD, IGNORE, Routing
 from .rulesholder import RulesHolder
@@ -88,9 +89,10 @@ class Connector:
         http.set_defaults(timeout=limits["call_timeout"], deadline=limits["call_deadline"])
         # everything that can refuse the configuration comes before the store is opened, so a
         # broken mapping file or option leaves the previous state untouched
-        self.rules = rules or RulesHolder(config.mappings, sink_names=[s.name for s in config.sinks])
         self.sources = {c.name: sources.get_class(c.kind)(c.name, c.options) for c in config.channels if c.enabled}
         self.sinks = {s.name: sinks.get_class(s.kind)(s.name, s.options) for s in config.sinks}
+        self.rules = rules or RulesHolder(config.mappings, sink_names=[s.name for s in config.sinks],
+                                          sinks=self.sinks, sink_configs=config.sinks)
         self.parallel = {s.name: s.parallel for s in config.sinks}
         self.store = store or Store(config.store)
         self.stopping = threading.Event()
@@ -106,13 +108,21 @@ class Connector:
     # -- ingest -------------------------------------------------------------------------
 
     def plan(self, message) -> list[DeliveryPlan]:
+        """One delivery per target sink (:mod:`connector.fanout`), each with its own routing and state.
+
+        A held or ignored message gets a held or ignored delivery for each target sink; a routing
+        one sink cannot take (its ``validate_routing``) is held for that sink only.
+        """
         routing = self.rules.current().resolve(message)
-        sink = routing.sink or self.config.default_sink
-        state = {HOLD: states.HELD, IGNORE: states.IGNORED}.get(routing.action, states.PENDING)
-        if state != states.PENDING:  # also in the audit trail; the log line is for the operator watching
-            log.info("%s/%s %s by rule %s (%s): %s", message.channel, message.id, state, routing.rule,
-                     routing.source, routing.reason)
-        return [DeliveryPlan(sink=sink, routing=routing, state=state)]
+        plans = []
+        for sink in targets(routing.sinks, self.config.sinks):
+            own = plan_routing(routing, self.sinks.get(sink))
+            state = {HOLD: states.HELD, IGNORE: states.IGNORED}.get(own.action, states.PENDING)
+            if state != states.PENDING:  # also in the audit trail; the log line is for the operator watching
+                log.info("%s/%s to %s %s by rule %s (%s): %s", message.channel, message.id, sink, state, own.rule,
+                         own.source, own.reason)
+            plans.append(DeliveryPlan(sink=sink, routing=own, state=state))
+        return plans
 
     def poll(self, channel: str, now: datetime | None = None) -> PollResult:
         """Fetch what is new on one channel and store it. Never raises for channel trouble."""
@@ -284,6 +294,7 @@ class Connector:
             reason=f"replies to {parent or 'nothing'}, which has no zaak, and the rule has no 'otherwise'")
         if fallback.action == FOLLOW_THREAD:  # the rules module refuses this; belt and braces
             fallback = fallback.evolve(action=HOLD, reason="a follow_thread fallback cannot follow the thread")
+        fallback = plan_routing(fallback, self.sinks.get(row.sink))  # what this sink cannot take is held
         if not fallback.delivers:
             new_state = states.IGNORED if fallback.action == IGNORE else states.HELD
             self.store.reroute(row.id, fallback, new_state)
