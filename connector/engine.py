@@ -6,7 +6,9 @@
 :meth:`Connector.run_once`.
 
 Polling: each page a source yields is routed by the current mapping rules and saved, with its
-deliveries and the channel's new cursor, in one transaction (:meth:`Store.save_page`). A
+deliveries and the channel's new cursor, in one transaction (:meth:`Store.save_page`). A message
+gets one delivery per target sink (:meth:`Connector.plan`, :mod:`connector.fanout`), each with its
+own state, steps, attempts and pause; held and ignored messages get one such row per target sink. A
 rate-limited channel pauses until the platform's reset; other failures back off exponentially
 (poll interval x 2^failures, at most an hour); other channels carry on.
 

@@ -211,6 +211,30 @@ def write_config(tmp_path, monkeypatch):
     return write
 
 
+LONG_URL = "https://catalogi.example.nl/catalogi/api/v1/informatieobjecttypen/" + "7" * 80
+
+
+@pytest.mark.parametrize("routing, option, problem", [
+    (Routing("create", zaaktype="SOCIAL-MELDING", zaak={"omschrijving": "x" * 500}), "Bijlage", None),
+    (Routing("create", zaaktype="SOCIAL-MELDING"), None, "no informatieobjecttype"),
+    (Routing("follow_thread"), None, "no informatieobjecttype"),
+    (Routing("follow_thread", informatieobjecttype=LONG_URL), None, None),
+    (Routing("attach", zaak_identificatie="Z" * 40), "Bijlage", None),
+    (Routing("attach", zaak_identificatie="Z" * 41), "Bijlage", "longer than 40 characters"),
+    (Routing("attach", zaak_identificatie=None), "Bijlage", None),  # templated: not known yet
+    (Routing("create", zaaktype="Z" * 51), "Bijlage", "longer than 50 characters"),
+    (Routing("attach", zaak_identificatie="Z", informatieobjecttype="I" * 81), None, "longer than 80 characters"),
+    (Routing("hold", reason="triage"), None, None),
+])
+def test_zgw_validate_routing(routing, option, problem):
+    from connector.sinks.zgw import ZgwSink
+
+    sink = ZgwSink("zaken", zgw_sink("zaken", informatieobjecttype=option)["options"] | {"secret": ZGW_SECRET})
+    problems = sink.validate_routing(routing)
+    assert (problems == []) if problem is None else (len(problems) == 1 and problem in problems[0])
+    assert RecordingSink("other", {}).validate_routing(routing) == []  # the base: no problems
+
+
 def test_zgw_holds_an_identificatie_over_40_characters_the_other_sink_delivers(tmp_path, write_config):
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "rules.yaml").write_text(HEADER + """\

@@ -38,6 +38,7 @@ class ZgwOptions(marshmallow.Schema):
     secret = fields.String(required=True, load_only=True, validate=validate.Length(min=1))
     bronorganisatie = fields.String(required=True, validate=_rsin)
     catalogus = _url(load_default=None, allow_none=True)
+    # the document type when a rule names none; with neither, ZgwSink.validate_routing reports the rule
     informatieobjecttype = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1))
     auteur = fields.String(load_default="midoffice-connector", validate=validate.Length(min=1, max=200))
     timeout = fields.Float(load_default=30.0, validate=validate.Range(min=0.1, max=600))
