@@ -6,9 +6,8 @@
 :meth:`Connector.run_once`.
 
 Polling: each page a source yields is routed by the current mapping rules and saved, with its
-deliveries and the channel's new cursor, in one transaction (:meth:`Store.save_page`). A message
-gets one delivery per target sink (:meth:`Connector.plan`, :mod:`connector.fanout`), each with its
-own state, steps, attempts and pause; held and ignored messages get one such row per target sink. A
+deliveries and the channel's new cursor, in one transaction (:meth:`Store.save_page`), one
+delivery per target sink (:mod:`connector.fanout`; held and ignored messages too), each on its own. A
 rate-limited channel pauses until the platform's reset; other failures back off exponentially
 (poll interval x 2^failures, at most an hour); other channels carry on.
 
@@ -77,10 +76,12 @@ class DeliverResult:
     released: int = 0
     errors: list[str] = field(default_factory=list)
 
-    def add(self, other: "DeliverResult") -> None:
-        for name in ("delivered", "retrying", "waiting", "dead", "held", "released"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.errors += other.errors
+    def add(self, *others: "DeliverResult") -> "DeliverResult":
+        for other in others:
+            for name in ("delivered", "retrying", "waiting", "dead", "held", "released"):
+                setattr(self, name, getattr(self, name) + getattr(other, name))
+            self.errors += other.errors
+        return self
 
 
 class Connector:
@@ -100,6 +101,9 @@ class Connector:
         self.stopping = threading.Event()
         self._executors = {name: ThreadPoolExecutor(n, thread_name_prefix=f"deliver-{name}")
                            for name, n in self.parallel.items() if n > 1}
+        # fan-out: each sink's share of a batch runs on its own thread, so a slow sink delays no other
+        self._sink_threads = (ThreadPoolExecutor(len(self.sinks), thread_name_prefix="deliver-sinks")
+                              if len(self.sinks) > 1 else None)
         self._breaker_lock = threading.Lock()
         self._transient_streak: dict[str, int] = {}
         self._pause_seconds: dict[str, float] = {}
@@ -110,11 +114,8 @@ class Connector:
     # -- ingest -------------------------------------------------------------------------
 
     def plan(self, message) -> list[DeliveryPlan]:
-        """One delivery per target sink (:mod:`connector.fanout`), each with its own routing and state.
-
-        A held or ignored message gets a held or ignored delivery for each target sink; a routing
-        one sink cannot take (its ``validate_routing``) is held for that sink only.
-        """
+        """One delivery per target sink (:mod:`connector.fanout`), each with its own routing and state;
+        a routing one sink cannot take (its ``validate_routing``) is held for that sink only."""
         routing = self.rules.current().resolve(message)
         plans = []
         for sink in targets(routing.sinks, self.config.sinks):
@@ -198,18 +199,22 @@ class Connector:
             self.activity.pop("deliver", None)
 
     def _deliver_rows(self, rows: list[DeliveryRow], now: datetime | None) -> DeliverResult:
-        total = DeliverResult()
-        groups = self._group(rows)
-        futures = []
-        for (sink, _), group in groups.items():
-            executor = self._executors.get(sink)
-            if executor is None:
-                total.add(self._deliver_group(group, now))
-            else:
-                futures.append(executor.submit(self._deliver_group, group, now))
-        for future in futures:
-            total.add(future.result())
-        return total
+        per_sink: dict[str, list[list[DeliveryRow]]] = {}
+        for (sink, _), group in self._group(rows).items():
+            per_sink.setdefault(sink, []).append(group)
+        if self._sink_threads is None or len(per_sink) == 1:
+            return DeliverResult().add(*(self._deliver_sink(sink, groups, now) for sink, groups in per_sink.items()))
+        futures = [self._sink_threads.submit(self._deliver_sink, sink, groups, now)
+                   for sink, groups in per_sink.items()]
+        return DeliverResult().add(*(future.result() for future in futures))
+
+    def _deliver_sink(self, sink: str, groups: list[list[DeliveryRow]], now: datetime | None) -> DeliverResult:
+        """One sink's groups: one after another, or up to its ``parallel`` at once."""
+        executor = self._executors.get(sink)
+        if executor is None:
+            return DeliverResult().add(*(self._deliver_group(group, now) for group in groups))
+        futures = [executor.submit(self._deliver_group, group, now) for group in groups]
+        return DeliverResult().add(*(future.result() for future in futures))
 
     def _group(self, rows: list[DeliveryRow]) -> dict[tuple, list[DeliveryRow]]:
         """Group a batch by (sink, zaak): a group's deliveries touch one zaak and run in order."""
@@ -384,6 +389,8 @@ class Connector:
         return polls, self.drain()
 
     def close(self) -> None:
+        if self._sink_threads is not None:
+            self._sink_threads.shutdown(wait=True)
         for executor in self._executors.values():
             executor.shutdown(wait=True)
         self.store.close()

@@ -6,6 +6,7 @@ double shows the documented example end to end, with two case systems.
 from __future__ import annotations
 
 import re
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -37,11 +38,17 @@ class RecordingSink(Sink):
     kind = "fanout-test"
     delivered: list = []
     down: set = set()
+    fast_done = threading.Event()
+    waited: list = []
 
     def deliver(self, message, routing, steps):
+        if self.name == "slow" and not RecordingSink.waited:  # blocks until "fast" has delivered everything
+            RecordingSink.waited.append(RecordingSink.fast_done.wait(timeout=5))
         if self.name in self.down:
             raise Failed(Failure("retry", f"{self.name}: HTTP 503"))
         self.delivered.append((self.name, message.id))
+        if sum(name == "fast" for name, _ in self.delivered) >= 3:
+            RecordingSink.fast_done.set()
         return Delivered(zaak_url=f"http://{self.name}/zaken/{message.id}", zaak_identificatie=f"Z-{message.id}",
                          documents=[Document("rendition", f"http://{self.name}/doc/{message.id}")])
 
@@ -146,6 +153,15 @@ def test_a_failing_sink_never_holds_up_another(build):
         pass
     assert {s for states in rows(connector).values() for s in states.values()} == {"delivered"}
     assert sorted(RecordingSink.delivered).count(("archief", "0")) == 1
+
+
+def test_a_slow_sink_does_not_delay_another(build):
+    """Each sink's share of a batch runs on its own thread: "fast" delivers while "slow" hangs."""
+    connector = build(HEADER.replace("hold: no rule matched", "create: {zaaktype: Z}"), "slow", ("fast", "all"))
+    RecordingSink.fast_done, RecordingSink.waited = threading.Event(), []
+    ingest(connector, *(make_message(str(n), created_minute=n) for n in range(3)))
+    assert connector.deliver_due().delivered == 6
+    assert RecordingSink.waited == [True]  # "slow" saw "fast" finish while it was still busy
 
 
 def test_single_sink_configs_keep_one_delivery(build):
