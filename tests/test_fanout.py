@@ -384,3 +384,16 @@ def test_readme_fanout_example_delivers_to_two_case_systems(tmp_path, monkeypatc
         assert len(double.documents) == 4 and len(double.zaakinformatieobjecten) == 4
         assert {link["zaak"] for link in double.zaakinformatieobjecten} == {zaak["url"]}
         assert double.violations == []
+
+
+def test_connector_check_looks_names_up_in_every_target_sink(tmp_path):
+    """`connector check` asks each target sink for the names a rule uses (here b, and c that receives all)."""
+    from connector.cli.names import rule_names
+    from connector.rules import load_rules
+
+    (tmp_path / "rules.yaml").write_text(ROUTES.replace("create: {zaaktype: Z}, sink: b",
+                                                        "create: {zaaktype: ZB}, sink: [b]"))
+    configs = [SinkConfig("a", "zgw", {}), SinkConfig("b", "zgw", {}), SinkConfig("c", "zgw", {}, receives="all")]
+    names, _ = rule_names(load_rules(tmp_path), "a", configs)
+    assert [sink for sink in ("a", "b", "c") if ("zaaktype", "ZB") in names.get(sink, {})] == ["b", "c"]
+    assert [sink for sink in ("a", "b", "c") if ("zaaktype", "Z") in names.get(sink, {})] == ["a", "c"]
