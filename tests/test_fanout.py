@@ -102,7 +102,7 @@ rules:
     then: {create: {zaaktype: Z}}
   - name: not-archived
     when: {hashtag: skip}
-    then: {ignore: our own boost}
+    then: {ignore: our own boost, sink: b}
 """
 
 
@@ -114,7 +114,7 @@ def test_receives_all_gets_every_message_and_routed_only_its_own(build):
         "1": {"b": "pending", "c": "pending"},   # the rule names b; c receives all
         "2": {"a": "pending", "c": "pending"},   # names no sink: the first sink, and c
         "3": {"a": "held", "c": "held"},         # held: one held delivery per target sink
-        "4": {"a": "ignored", "c": "ignored"},
+        "4": {"b": "ignored", "c": "ignored"},   # ignored where it would have gone
     }
     connector.drain()
     assert sorted(RecordingSink.delivered) == [("a", "2"), ("b", "1"), ("c", "1"), ("c", "2")]

@@ -57,7 +57,7 @@ class Action:
     otherwise: "Action | None" = None
 
     def route(self, message: Message, groups: dict, rule: str, source: str) -> Routing:
-        common = {"rule": rule, "source": source}
+        common = {"rule": rule, "source": source, "sinks": self.own_sinks}  # held, ignored: same sinks
         if self.action in (HOLD, IGNORE):
             template = self.params.get("reason")
             reason = templates.oneline(template.render(message, groups)) if template else ""
@@ -70,7 +70,7 @@ class Action:
             return Routing(HOLD, reason="follow_thread: the message replies to nothing", **common)
         options = self.options
         titel = templates.shorten(templates.oneline(options["titel"].render(message, groups)), TEXT_MAX)
-        delivery = dict(common, sinks=self.own_sinks, informatieobjecttype=options.get("informatieobjecttype"),
+        delivery = dict(common, informatieobjecttype=options.get("informatieobjecttype"),
                         vertrouwelijkheidaanduiding=options["vertrouwelijkheidaanduiding"],
                         titel=titel or templates.oneline(DEFAULT_TITEL.render(message)))
         if self.action == ATTACH:
