@@ -42,20 +42,23 @@ def targets(named: Sequence[str], sinks: Sequence) -> list[str]:
     return chosen + [name for name in dict.fromkeys(named) if name not in known]
 
 
-def static_routings(ruleset) -> Iterator[tuple[object, str, Routing]]:
+def static_routings(ruleset) -> Iterator[tuple[object, str, Routing, list]]:
     """Each sending action of every rule (``otherwise:`` too) as a Routing of what it fixes.
 
     Values that only a message can tell (a templated zaak identificatie, omschrijving, titel)
-    are ``None`` or left out, so a sink checks only what is known. Yields ``(rule, label,
-    routing)``; ``label`` is ``""`` for the rule's action and ``" (otherwise:)"`` for its fallback.
+    are ``None`` or left out, so a sink checks only what is known. Yields ``(rule, label, routing,
+    named)``: ``label`` is ``""`` for the rule's action and ``" (otherwise:)"`` for its fallback,
+    ``named`` the sink names (one tuple per level) whose targets the action can reach.
     """
     for rule in [*ruleset.rules, ruleset.unmatched]:
         if rule is None:
             continue
-        action, label = rule.then, ""
+        action, label, named = rule.then, "", []
         while action is not None:
+            # an otherwise: goes to its own sinks (a message replying to nothing) or to its rule's
+            named = [action.own_sinks, *named]
             if action.action in DELIVERING_ACTIONS:
-                yield rule, label, _static(action, rule)
+                yield rule, label, _static(action, rule), named
             action, label = action.otherwise, " (otherwise:)"
 
 
@@ -91,8 +94,8 @@ def rule_problems(ruleset, sinks: dict, configs: Sequence) -> list[Problem]:
     :class:`~connector.config.SinkConfig` in order (for the targets).
     """
     problems = []
-    for rule, label, routing in static_routings(ruleset):
-        for name in targets(routing.sinks, configs):
+    for rule, label, routing, named in static_routings(ruleset):
+        for name in dict.fromkeys(sink for sinks in named for sink in targets(sinks, configs)):
             sink = sinks.get(name)
             if sink is None:
                 continue

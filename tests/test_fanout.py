@@ -397,3 +397,22 @@ def test_connector_check_looks_names_up_in_every_target_sink(tmp_path):
     names, _ = rule_names(load_rules(tmp_path), "a", configs)
     assert [sink for sink in ("a", "b", "c") if ("zaaktype", "ZB") in names.get(sink, {})] == ["b", "c"]
     assert [sink for sink in ("a", "b", "c") if ("zaaktype", "Z") in names.get(sink, {})] == ["a", "c"]
+
+
+def test_an_otherwise_is_checked_against_every_sink_it_can_reach(capsys, tmp_path, write_config):
+    """Replying to nothing, the otherwise: goes to its own sinks (none named: the first, zaken)."""
+    (tmp_path / "rules.yaml").write_text(HEADER + """\
+rules:
+  - name: replies
+    when: {is_reply: true}
+    then:
+      follow_thread:
+        otherwise: {create: {zaaktype: SOCIAL-VRAAG}}
+      sink: archief
+      informatieobjecttype: Sociale-mediabericht
+""")
+    config = write_config(tmp_path, zgw_sink("zaken"), {"name": "archief", "kind": "fanout-test"})
+    code, out, _ = run_cli(capsys, "mappings", "check", "--config", str(config), str(tmp_path / "rules.yaml"))
+    assert code == 1 and out.splitlines() == [
+        f"{tmp_path / 'rules.yaml'}:4: rule 'replies' (otherwise:), sink 'zaken': no informatieobjecttype: set one"
+        " in the rule (or its defaults: or global_defaults:) or as option 'informatieobjecttype' of sink 'zaken'"]
