@@ -110,7 +110,7 @@ def test_attach_with_empty_identificatie_is_held(tmp_path):
 
 
 def test_attach_identificatie_length_is_the_sinks_business(tmp_path):
-    """41 characters is too long for ZGW, not for the rules: the ZGW sink holds it (tests/test_fanout.py)."""
+    """41 characters is too long for ZGW, not for the rules: the ZGW sink holds it (tests/test_fanout_zgw.py)."""
     ruleset = one_rule(tmp_path, r"{regex: '^(?P<nr>.*)$'}", "attach: '{match.nr}'")
     routing = ruleset.resolve(msg("x" * 41))
     assert (routing.action, routing.zaak_identificatie) == ("attach", "x" * 41)
