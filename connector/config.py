@@ -94,6 +94,10 @@ class ChannelSchema(_Named):
 
 class SinkSchema(_Named):
     parallel = fields.Integer(load_default=1, validate=validate.Range(min=1, max=32))
+    # which messages this sink gets (connector.fanout): "routed" (the rule names it, or names no
+    # sink and this is the first one) or "all" (every message, whatever sink the rule names)
+    receives = fields.String(load_default="routed", validate=validate.OneOf(
+        ("routed", "all"), error="Use 'routed' (what the rules send here) or 'all' (every message)."))
 
 
 class WebSchema(Schema):
@@ -178,6 +182,7 @@ class SinkConfig:
     kind: str
     options: dict
     parallel: int = 1
+    receives: str = "routed"
 
 
 @dataclass
@@ -321,8 +326,8 @@ def load_config(path: str | Path, environ: dict | None = None) -> Config:
         limits=loaded["limits"],
         channels=[ChannelConfig(name=c["name"], kind=c["kind"], options=c["options"],
                                 poll_interval=c["poll_interval"], enabled=c["enabled"]) for c in loaded["channels"]],
-        sinks=[SinkConfig(name=s["name"], kind=s["kind"], options=s["options"], parallel=s["parallel"])
-               for s in loaded["sinks"]],
+        sinks=[SinkConfig(name=s["name"], kind=s["kind"], options=s["options"], parallel=s["parallel"],
+                          receives=s["receives"]) for s in loaded["sinks"]],
     )
 
 

@@ -6,7 +6,8 @@
 :meth:`Connector.run_once`.
 
 Polling: each page a source yields is routed by the current mapping rules and saved, with its
-deliveries and the channel's new cursor, in one transaction (:meth:`Store.save_page`). A
+deliveries and the channel's new cursor, in one transaction (:meth:`Store.save_page`), one
+delivery per target sink (:mod:`connector.fanout`; held and ignored messages too), each on its own. A
 rate-limited channel pauses until the platform's reset; other failures back off exponentially
 (poll interval x 2^failures, at most an hour); other channels carry on.
 
@@ -40,6 +41,7 @@ from datetime import datetime, timedelta
 from . import http, states
 from .config import Config
 from .failures import CONFIGURATION, PERMANENT, RATE_LIMITED, RETRY, Failed, Failure
+from .fanout import plan_routing, targets
 from .message import utcnow
 from .routing import ATTACH, FOLLOW_THREAD, HOLD, IGNORE, Routing
 from .rulesholder import RulesHolder
@@ -74,10 +76,12 @@ class DeliverResult:
     released: int = 0
     errors: list[str] = field(default_factory=list)
 
-    def add(self, other: "DeliverResult") -> None:
-        for name in ("delivered", "retrying", "waiting", "dead", "held", "released"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.errors += other.errors
+    def add(self, *others: "DeliverResult") -> "DeliverResult":
+        for other in others:
+            for name in ("delivered", "retrying", "waiting", "dead", "held", "released"):
+                setattr(self, name, getattr(self, name) + getattr(other, name))
+            self.errors += other.errors
+        return self
 
 
 class Connector:
@@ -88,14 +92,18 @@ class Connector:
         http.set_defaults(timeout=limits["call_timeout"], deadline=limits["call_deadline"])
         # everything that can refuse the configuration comes before the store is opened, so a
         # broken mapping file or option leaves the previous state untouched
-        self.rules = rules or RulesHolder(config.mappings, sink_names=[s.name for s in config.sinks])
         self.sources = {c.name: sources.get_class(c.kind)(c.name, c.options) for c in config.channels if c.enabled}
         self.sinks = {s.name: sinks.get_class(s.kind)(s.name, s.options) for s in config.sinks}
+        self.rules = rules or RulesHolder(config.mappings, sink_names=[s.name for s in config.sinks],
+                                          sinks=self.sinks, sink_configs=config.sinks)
         self.parallel = {s.name: s.parallel for s in config.sinks}
         self.store = store or Store(config.store)
         self.stopping = threading.Event()
         self._executors = {name: ThreadPoolExecutor(n, thread_name_prefix=f"deliver-{name}")
                            for name, n in self.parallel.items() if n > 1}
+        # fan-out: each sink's share of a batch runs on its own thread, so a slow sink delays no other
+        self._sink_threads = (ThreadPoolExecutor(len(self.sinks), thread_name_prefix="deliver-sinks")
+                              if len(self.sinks) > 1 else None)
         self._breaker_lock = threading.Lock()
         self._transient_streak: dict[str, int] = {}
         self._pause_seconds: dict[str, float] = {}
@@ -106,13 +114,18 @@ class Connector:
     # -- ingest -------------------------------------------------------------------------
 
     def plan(self, message) -> list[DeliveryPlan]:
+        """One delivery per target sink (:mod:`connector.fanout`), each with its own routing and state;
+        a routing one sink cannot take (its ``validate_routing``) is held for that sink only."""
         routing = self.rules.current().resolve(message)
-        sink = routing.sink or self.config.default_sink
-        state = {HOLD: states.HELD, IGNORE: states.IGNORED}.get(routing.action, states.PENDING)
-        if state != states.PENDING:  # also in the audit trail; the log line is for the operator watching
-            log.info("%s/%s %s by rule %s (%s): %s", message.channel, message.id, state, routing.rule,
-                     routing.source, routing.reason)
-        return [DeliveryPlan(sink=sink, routing=routing, state=state)]
+        plans = []
+        for sink in targets(routing.sinks, self.config.sinks):
+            own = plan_routing(routing, self.sinks.get(sink))
+            state = {HOLD: states.HELD, IGNORE: states.IGNORED}.get(own.action, states.PENDING)
+            if state != states.PENDING:  # also in the audit trail; the log line is for the operator watching
+                log.info("%s/%s to %s %s by rule %s (%s): %s", message.channel, message.id, sink, state, own.rule,
+                         own.source, own.reason)
+            plans.append(DeliveryPlan(sink=sink, routing=own, state=state))
+        return plans
 
     def poll(self, channel: str, now: datetime | None = None) -> PollResult:
         """Fetch what is new on one channel and store it. Never raises for channel trouble."""
@@ -186,18 +199,22 @@ class Connector:
             self.activity.pop("deliver", None)
 
     def _deliver_rows(self, rows: list[DeliveryRow], now: datetime | None) -> DeliverResult:
-        total = DeliverResult()
-        groups = self._group(rows)
-        futures = []
-        for (sink, _), group in groups.items():
-            executor = self._executors.get(sink)
-            if executor is None:
-                total.add(self._deliver_group(group, now))
-            else:
-                futures.append(executor.submit(self._deliver_group, group, now))
-        for future in futures:
-            total.add(future.result())
-        return total
+        per_sink: dict[str, list[list[DeliveryRow]]] = {}
+        for (sink, _), group in self._group(rows).items():
+            per_sink.setdefault(sink, []).append(group)
+        if self._sink_threads is None or len(per_sink) == 1:
+            return DeliverResult().add(*(self._deliver_sink(sink, groups, now) for sink, groups in per_sink.items()))
+        futures = [self._sink_threads.submit(self._deliver_sink, sink, groups, now)
+                   for sink, groups in per_sink.items()]
+        return DeliverResult().add(*(future.result() for future in futures))
+
+    def _deliver_sink(self, sink: str, groups: list[list[DeliveryRow]], now: datetime | None) -> DeliverResult:
+        """One sink's groups: one after another, or up to its ``parallel`` at once."""
+        executor = self._executors.get(sink)
+        if executor is None:
+            return DeliverResult().add(*(self._deliver_group(group, now) for group in groups))
+        futures = [executor.submit(self._deliver_group, group, now) for group in groups]
+        return DeliverResult().add(*(future.result() for future in futures))
 
     def _group(self, rows: list[DeliveryRow]) -> dict[tuple, list[DeliveryRow]]:
         """Group a batch by (sink, zaak): a group's deliveries touch one zaak and run in order."""
@@ -284,6 +301,7 @@ class Connector:
             reason=f"replies to {parent or 'nothing'}, which has no zaak, and the rule has no 'otherwise'")
         if fallback.action == FOLLOW_THREAD:  # the rules module refuses this; belt and braces
             fallback = fallback.evolve(action=HOLD, reason="a follow_thread fallback cannot follow the thread")
+        fallback = plan_routing(fallback, self.sinks.get(row.sink))  # what this sink cannot take is held
         if not fallback.delivers:
             new_state = states.IGNORED if fallback.action == IGNORE else states.HELD
             self.store.reroute(row.id, fallback, new_state)
@@ -371,6 +389,8 @@ class Connector:
         return polls, self.drain()
 
     def close(self) -> None:
+        if self._sink_threads is not None:
+            self._sink_threads.shutdown(wait=True)
         for executor in self._executors.values():
             executor.shutdown(wait=True)
         self.store.close()

@@ -14,8 +14,14 @@ Actions
 
 ``zaaktype`` and ``informatieobjecttype`` are either full Catalogi API URLs or the admin-friendly
 names (zaaktype ``identificatie``, informatieobjecttype ``omschrijving``) that a sink resolves
-against its catalogus. ``zaak_url`` is filled in by the delivery pipeline for ``follow_thread``
-once the parent's zaak is known; sinks use it directly when present.
+against its catalogus; ``informatieobjecttype`` may be ``None`` (a sink then uses its own default).
+``zaak_url`` is filled in by the delivery pipeline for ``follow_thread`` once the parent's zaak is
+known; sinks use it directly when present.
+
+A Routing is sink-neutral: it says what the rules decided, not what one target system can take.
+Field lengths and required values of a target system are that sink's business
+(:meth:`connector.sinks.base.Sink.validate_routing`). ``sinks`` are the sinks the rule named
+(empty: the rule named none); which sinks a message goes to is decided by :mod:`connector.fanout`.
 """
 from __future__ import annotations
 
@@ -40,7 +46,7 @@ class Routing:
     action: str
     rule: str = ""
     source: str = ""  # "file:line" of the rule that decided, for the operator
-    sink: str | None = None
+    sinks: tuple[str, ...] = ()
     zaak_identificatie: str | None = None
     zaak_url: str | None = None
     zaaktype: str | None = None
@@ -58,11 +64,17 @@ class Routing:
             raise ValueError(f"unknown vertrouwelijkheidaanduiding {self.vertrouwelijkheidaanduiding!r}")
 
     @property
+    def sink(self) -> str | None:
+        """The first sink the rule named, or ``None``."""
+        return self.sinks[0] if self.sinks else None
+
+    @property
     def delivers(self) -> bool:
         return self.action in DELIVERING_ACTIONS
 
     def to_dict(self) -> dict:
         data = asdict(self)
+        data["sinks"] = list(self.sinks)
         data["fallback"] = self.fallback.to_dict() if self.fallback else None
         return data
 
@@ -70,6 +82,8 @@ class Routing:
     def from_dict(cls, data: dict) -> "Routing":
         data = dict(data)
         fallback = data.pop("fallback", None)
+        sink = data.pop("sink", None)  # stored before fan-out: one sink name
+        data["sinks"] = tuple(data.get("sinks") or ((sink,) if sink else ()))
         return cls(**data, fallback=cls.from_dict(fallback) if fallback else None)
 
     def evolve(self, **changes) -> "Routing":

@@ -2,7 +2,8 @@
 
 An invalid edit is refused: the last valid rules keep running and :attr:`RulesHolder.error`
 carries the problems (file:line) for the status endpoint. The holder also checks that every
-``sink`` a rule names is configured.
+``sink`` a rule names is configured and, given the sinks themselves, that each rule's target
+sinks can take what the rule fixes (:func:`connector.fanout.rule_problems`).
 """
 from __future__ import annotations
 
@@ -29,11 +30,17 @@ def _snapshot(path: Path) -> tuple:
 
 
 class RulesHolder:
-    def __init__(self, path: str | Path, sink_names: list[str] | None = None, strict: bool = True):
-        """``strict=False`` (for the web app) records a first-load failure instead of raising."""
+    def __init__(self, path: str | Path, sink_names: list[str] | None = None, strict: bool = True,
+                 sinks: dict | None = None, sink_configs: list | None = None):
+        """``strict=False`` (for the web app) records a first-load failure instead of raising.
+
+        ``sinks`` (name -> :class:`~connector.sinks.base.Sink`) with their ``sink_configs`` (in
+        configuration order) also check the rules against each target sink's ``validate_routing``.
+        """
         self.path = Path(path)
         self.strict = strict
         self.sink_names = sink_names
+        self.sinks, self.sink_configs = sinks, sink_configs
         self._lock = threading.Lock()
         self._snapshot = None
         self._ruleset = None
@@ -51,6 +58,12 @@ class RulesHolder:
                        for rule in _all_rules(ruleset) for sink in _rule_sinks(rule) if sink not in self.sink_names]
             if unknown:
                 raise RulesError(unknown)
+        if self.sinks:
+            from .fanout import rule_problems
+
+            problems = rule_problems(ruleset, self.sinks, self.sink_configs or [])
+            if problems:
+                raise RulesError(problems)
         return ruleset
 
     def refresh(self, initial: bool = False) -> bool:

@@ -144,4 +144,5 @@ def test_demo_recorded_posts_land_in_zaken():
     routings = [ruleset.resolve(m) for m in _recorded_statuses()]
     assert routings and all(r.delivers for r in routings)
     posts = [r for r in routings if r.action == "create"]
-    assert posts and all(r.zaaktype == "SOCIAL-MELDING" and len(r.zaak["omschrijving"]) <= 80 for r in posts)
+    # one line; the ZGW sink cuts it to its 80 characters (routings are sink-neutral)
+    assert posts and all(r.zaaktype == "SOCIAL-MELDING" and "\n" not in r.zaak["omschrijving"] for r in posts)

@@ -89,9 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--channel", help="channel name to put in the output")
 
     mappings = group("mappings", "check and try out mapping rules")
-    check = command(mappings, "check", "validate mapping files (exit 1 with file:line messages)",
-                    cmd_mappings_check, config=False)
-    check.add_argument("path", nargs="?", help="folder or file (default: mappings)")
+    check = command(mappings, "check", "validate mapping files (exit 1 with file:line messages); with --config"
+                                       " also against each configured sink", cmd_mappings_check)
+    check.add_argument("path", nargs="?", help="folder or file (default: mappings, or the configuration's)")
     test = command(mappings, "test", "show the rule and routing for each message", cmd_mappings_test, config=False)
     test.add_argument("--mappings", help="folder or file (default: mappings)")
     test.add_argument("messages", metavar="MESSAGES.jsonl", help="messages as printed by 'messages parse' (- for stdin)")

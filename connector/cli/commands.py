@@ -151,7 +151,7 @@ def cmd_serve(args) -> int:
 
 def cmd_check(args) -> int:
     connector = _build(args)
-    names, templated = rule_names(connector.rules.current(), connector.config.default_sink)
+    names, templated = rule_names(connector.rules.current(), connector.config.default_sink, connector.config.sinks)
     failed = False
     try:
         for name, sink in connector.sinks.items():
@@ -206,15 +206,36 @@ def _position(position: str) -> str:
 
 
 def cmd_mappings_check(args) -> int:
+    """The rules alone; with ``--config`` also each rule against its target sinks (``validate_routing``)."""
     from ..rules import check_rules
 
-    path = args.path or "mappings"
-    problems = check_rules(path)
+    if getattr(args, "config", None):
+        config = _load_config(args)
+        path = args.path or str(config.mappings)
+        problems = _check_rules_for_sinks(path, config)
+    else:
+        path = args.path or "mappings"
+        problems = check_rules(path)
     for problem in problems:
         print(problem)
     if not problems:
         print(f"{path}: ok", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _check_rules_for_sinks(path, config) -> list:
+    """Every problem in the rules at ``path``, with the sinks of ``config``: names and what each takes."""
+    from ..rules import RulesError
+    from ..rulesholder import RulesHolder
+    from ..sinks import load_all as load_sinks
+
+    registry = load_sinks()
+    sinks = {s.name: registry.get_class(s.kind)(s.name, s.options) for s in config.sinks}
+    try:
+        RulesHolder(path, sink_names=list(sinks), sinks=sinks, sink_configs=config.sinks)
+    except RulesError as exc:
+        return exc.problems
+    return []
 
 
 def cmd_mappings_test(args) -> int:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-def rule_names(ruleset, default_sink: str) -> tuple[dict, list[str]]:
+def rule_names(ruleset, default_sink: str, sink_configs=None) -> tuple[dict, list[str]]:
     """The catalogue names the enabled rules use, per sink, and the ones only a message can tell.
 
     Returns ``({sink: {(kind, name): ["file:line: rule 'x'", ...]}}, [templated lines])`` where
@@ -10,6 +10,7 @@ def rule_names(ruleset, default_sink: str) -> tuple[dict, list[str]]:
     identificatie). A value with placeholders is rendered per message, so it cannot be looked up
     now: it is listed as "not checked (templated)".
     """
+    from ..fanout import targets
     from ..routing import ATTACH, CREATE, DELIVERING_ACTIONS
 
     names: dict[str, dict] = {}
@@ -30,8 +31,9 @@ def rule_names(ruleset, default_sink: str) -> tuple[dict, list[str]]:
                         templated.append(f"{where}: {kind} {getattr(value, 'source', value)!r}: "
                                          f"not checked (templated)")
                     elif text:
-                        sink = action.options.get("sink") or default_sink
-                        names.setdefault(sink, {}).setdefault((kind, text), []).append(where)
+                        named = tuple(action.options.get("sink") or ())  # fan-out: each target sink
+                        for sink in targets(named, sink_configs) if sink_configs else named or (default_sink,):
+                            names.setdefault(sink, {}).setdefault((kind, text), []).append(where)
             action = action.otherwise
     return names, templated
 

@@ -7,6 +7,11 @@ rule matches. Every problem in every file is collected before anything is refuse
 
 Options (informatieobjecttype, vertrouwelijkheidaanduiding, titel, sink) are taken from the
 action itself, else the file's ``defaults:``, else the one ``global_defaults:``, else built-in.
+
+The rules are sink-neutral: they do not know a target system's field lengths or required values
+(a ZGW omschrijving of 80 characters, an informatieobjecttype). Rendered texts are only capped at
+:data:`TEXT_MAX`; each sink cuts and checks them for itself
+(:meth:`connector.sinks.base.Sink.validate_routing`).
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from pathlib import Path
 from marshmallow import ValidationError
 
 from ..message import Message
-from ..routing import ATTACH, CREATE, DELIVERING_ACTIONS, FOLLOW_THREAD, HOLD, IGNORE, Routing
+from ..routing import ATTACH, CREATE, FOLLOW_THREAD, HOLD, IGNORE, Routing
 from ..yamlconf import LineDict, Problem, YamlError, dotted, flatten_errors, line_of, loads
 from . import templates
 from .conditions import Facts, compile_when, index_keys, message_keys, patterns_of, regex_groups
@@ -28,8 +33,9 @@ from .schema import ACTION_KEYS, OPTION_KEYS, UNMATCHED_RULE, FileSchema, RuleSc
 SUFFIXES = (".yaml", ".yml")
 DEFAULT_TITEL = templates.parse("{channel}: {kind} by {author.handle}, {created_at:%Y-%m-%d %H:%M} UTC")
 BUILTIN_DEFAULTS = {"vertrouwelijkheidaanduiding": "openbaar", "titel": DEFAULT_TITEL}
-# ZGW field lengths (Zaken API 1.5.1 Zaak, Documenten API EnkelvoudigInformatieObject).
-OMSCHRIJVING_MAX, TOELICHTING_MAX, TITEL_MAX, IDENTIFICATIE_MAX = 80, 1000, 200, 40
+# A sink-neutral cap on a rendered text (a template over a 1 MiB message must not copy it into
+# every delivery); each sink cuts further to its own field lengths.
+TEXT_MAX = 10000
 REASON_MAX = 1000
 
 
@@ -51,7 +57,7 @@ class Action:
     otherwise: "Action | None" = None
 
     def route(self, message: Message, groups: dict, rule: str, source: str) -> Routing:
-        common = {"rule": rule, "source": source}
+        common = {"rule": rule, "source": source, "sinks": self.own_sinks}  # held, ignored: same sinks
         if self.action in (HOLD, IGNORE):
             template = self.params.get("reason")
             reason = templates.oneline(template.render(message, groups)) if template else ""
@@ -63,23 +69,22 @@ class Action:
                 return self.otherwise.route(message, groups, rule, source)
             return Routing(HOLD, reason="follow_thread: the message replies to nothing", **common)
         options = self.options
-        titel = templates.shorten(templates.oneline(options["titel"].render(message, groups)), TITEL_MAX)
-        delivery = dict(common, sink=options.get("sink"), informatieobjecttype=options["informatieobjecttype"],
+        titel = templates.shorten(templates.oneline(options["titel"].render(message, groups)), TEXT_MAX)
+        delivery = dict(common, informatieobjecttype=options.get("informatieobjecttype"),
                         vertrouwelijkheidaanduiding=options["vertrouwelijkheidaanduiding"],
                         titel=titel or templates.oneline(DEFAULT_TITEL.render(message)))
         if self.action == ATTACH:
             identificatie = templates.oneline(self.params["zaak"].render(message, groups))
-            if not identificatie or len(identificatie) > IDENTIFICATIE_MAX:
-                return Routing(HOLD, reason=f"attach: the zaak identificatie {identificatie!r} is empty or longer"
-                                            f" than {IDENTIFICATIE_MAX} characters", **common)
+            if not identificatie or len(identificatie) > TEXT_MAX:  # a sink checks its own limit
+                return Routing(HOLD, reason=f"attach: the zaak identificatie {identificatie[:100]!r} is empty or"
+                                            f" longer than {TEXT_MAX} characters", **common)
             return Routing(ATTACH, zaak_identificatie=identificatie, **delivery)
         if self.action == CREATE:
             zaak = {}
-            for key, limit, flatten in (("omschrijving", OMSCHRIJVING_MAX, True),
-                                        ("toelichting", TOELICHTING_MAX, False)):
+            for key, flatten in (("omschrijving", True), ("toelichting", False)):
                 if key in self.params:
                     text = self.params[key].render(message, groups)
-                    text = templates.shorten(templates.oneline(text) if flatten else text.strip(), limit)
+                    text = templates.shorten(templates.oneline(text) if flatten else text.strip(), TEXT_MAX)
                     if text:
                         zaak[key] = text
             return Routing(CREATE, zaaktype=self.params["zaaktype"], zaak=zaak, **delivery)
@@ -87,9 +92,13 @@ class Action:
         return Routing(FOLLOW_THREAD, fallback=fallback, **delivery)
 
     @property
+    def own_sinks(self) -> tuple[str, ...]:
+        """The sinks this action names (``sink: a`` or ``sink: [a, b]``); empty when it names none."""
+        return tuple(self.options.get("sink") or ())
+
+    @property
     def sinks(self) -> tuple[str, ...]:
-        own = (self.options["sink"],) if self.options.get("sink") else ()
-        return own + (self.otherwise.sinks if self.otherwise else ())
+        return self.own_sinks + (self.otherwise.sinks if self.otherwise else ())
 
 
 @dataclass
@@ -106,7 +115,9 @@ class Rule:
 
     @property
     def sink(self) -> str | None:
-        return self.then.options.get("sink")
+        """The first sink the rule's action names, or ``None``."""
+        own = self.then.own_sinks
+        return own[0] if own else None
 
     @property
     def sinks(self) -> tuple[str, ...]:
@@ -375,10 +386,7 @@ def _action(block: dict, defaults: dict, groups: frozenset, file: _File, path: t
             problems.append(Problem(file.name, line_of(file.raw, where),
                                     f"{dotted(where)}: uses {', '.join('{match.' + g + '}' for g in missing)} but"
                                     f" this rule's regex has no such named group (groups: {have})"))
-    if action in DELIVERING_ACTIONS and not options.get("informatieobjecttype"):
-        problems.append(Problem(file.name, line_of(file.raw, path),
-                                f"{dotted(path)}: no informatieobjecttype for this {action}; set it here, in"
-                                " the file's defaults: or in global_defaults:"))
+    # no informatieobjecttype is fine here: a sink may have a default (Sink.validate_routing says)
     if problems:
         return None, problems
     return Action(action, params, options, otherwise), problems

@@ -156,7 +156,8 @@ class DefaultsSchema(Schema):
     informatieobjecttype = Text()
     vertrouwelijkheidaanduiding = Text(validate=validate.OneOf(VERTROUWELIJKHEIDAANDUIDINGEN))
     titel = TemplateField(groups_allowed=False)
-    sink = Text(validate=validate.Regexp(SINK_NAME, error="not a sink name"))
+    # one sink or a list of them: the message goes to each (see connector.fanout)
+    sink = OneOrMany(Text(validate=validate.Regexp(SINK_NAME, error="not a sink name")))
 
 
 class CreateSchema(Schema):

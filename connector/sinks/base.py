@@ -149,3 +149,15 @@ class Sink(abc.ABC):
     def deliver(self, message: Message, routing: Routing, steps: Steps) -> Delivered:
         """Put ``message`` into the target system as ``routing`` says, memoising each step in ``steps``."""
         raise NotImplementedError
+
+    # -- fan-out: what this sink can take (see connector.fanout) ------------------------------
+    def validate_routing(self, routing: Routing) -> list[str]:
+        """What this sink cannot deliver in ``routing``, one sentence each; ``[]`` when it can.
+
+        Routings are sink-neutral; a target system's own limits and required values (field
+        lengths, a document type it needs) are checked here. Pure: no I/O. A field that is
+        ``None`` is not known yet (a templated value checked before any message exists) and is
+        not checked. Called for each rule by ``connector mappings check --config`` and at start,
+        and for each message's routing when it is planned. The default: no problems.
+        """
+        return []

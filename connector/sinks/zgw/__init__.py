@@ -25,6 +25,7 @@ from ...message import Message
 from ...redact import redact_url
 from ...rendition import AMSTERDAM, KIND_LABELS, render_html
 from ...routing import ATTACH, CREATE, FOLLOW_THREAD, Routing
+from ...rules.templates import shorten
 from ..base import SINKS, Delivered, Document, Sink, Steps
 from .checks import run_checks
 from .client import ZgwClient, has_code
@@ -35,6 +36,10 @@ __all__ = ["ZgwSink", "document_identificatie", "zaak_identificatie", "elfproef"
 
 # Fields a rule may set on a created zaak; the identity fields are the sink's to decide.
 CONTROLLED_ZAAK_FIELDS = ("identificatie", "bronorganisatie", "zaaktype")
+# ZGW field lengths: Zaken API 1.5.1 Zaak, Documenten API EnkelvoudigInformatieObject,
+# Catalogi API 1.3 ZaakType.identificatie and InformatieObjectType.omschrijving.
+IDENTIFICATIE_MAX, OMSCHRIJVING_MAX, TOELICHTING_MAX, TITEL_MAX = 40, 80, 1000, 200
+ZAAKTYPE_MAX, IOTYPE_MAX = 50, 80
 
 
 def _local_date(value: datetime) -> str:
@@ -43,10 +48,12 @@ def _local_date(value: datetime) -> str:
 
 
 def _clip(text: str, size: int, suffix: str = "") -> str:
-    text = " ".join(text.split())
-    if len(text) + len(suffix) <= size:
-        return text + suffix
-    return text[: size - len(suffix) - 1].rstrip() + "…" + suffix
+    """One line of at most ``size`` characters, ``suffix`` included, ending in "…" when cut."""
+    return shorten(" ".join(text.split()), size - len(suffix)) + suffix
+
+
+def _is_url(ref: str) -> bool:
+    return ref.startswith(("http://", "https://"))
 
 
 def _extension(media_type: str) -> str:
@@ -88,6 +95,32 @@ class ZgwSink(Sink):
     # -- entry points -------------------------------------------------------------------------
     def check(self):
         return run_checks(self)
+
+    def validate_routing(self, routing: Routing) -> list[str]:
+        """What ZGW cannot take: a missing informatieobjecttype (none in the rule, no option), names
+        longer than the Catalogi API allows, an attach identificatie over 40 characters. Texts
+        (omschrijving, toelichting, titel) are cut to their ZGW lengths on delivery instead."""
+        if not routing.delivers:
+            return []
+        problems = []
+        iotype = routing.informatieobjecttype or self.options["informatieobjecttype"]
+        if not iotype:
+            problems.append("no informatieobjecttype: set one in the rule (or its defaults: or global_defaults:)"
+                            f" or as option 'informatieobjecttype' of sink {self.name!r}")
+        elif not _is_url(iotype) and len(iotype) > IOTYPE_MAX:
+            problems.append(f"informatieobjecttype {iotype!r} is longer than {IOTYPE_MAX} characters"
+                            " (an omschrijving in the Catalogi API)")
+        if routing.action == CREATE:
+            if not routing.zaaktype:
+                problems.append("creates a zaak without a zaaktype")
+            elif not _is_url(routing.zaaktype) and len(routing.zaaktype) > ZAAKTYPE_MAX:
+                problems.append(f"zaaktype {routing.zaaktype!r} is longer than {ZAAKTYPE_MAX} characters"
+                                " (an identificatie in the Catalogi API)")
+        if routing.action == ATTACH and routing.zaak_identificatie is not None \
+                and len(routing.zaak_identificatie) > IDENTIFICATIE_MAX:
+            problems.append(f"the zaak identificatie {routing.zaak_identificatie[:100]!r} is longer than"
+                            f" {IDENTIFICATIE_MAX} characters (the ZGW limit)")
+        return problems
 
     def deliver(self, message: Message, routing: Routing, steps: Steps) -> Delivered:
         zaak = steps.run("zaak", lambda: self._zaak(message, routing))
@@ -142,9 +175,9 @@ class ZgwSink(Sink):
             raise Failed(Failure(CONFIGURATION, f"rule {routing.rule!r} creates a zaak without a zaaktype"))
         fields = dict(routing.zaak)
         fields.setdefault("omschrijving", f"Sociale media: {message.author.handle or message.channel}")
-        fields["omschrijving"] = _clip(str(fields["omschrijving"]), 80)
+        fields["omschrijving"] = _clip(str(fields["omschrijving"]), OMSCHRIJVING_MAX)
         if "toelichting" in fields:
-            fields["toelichting"] = _clip(str(fields["toelichting"]), 1000)
+            fields["toelichting"] = _clip(str(fields["toelichting"]), TOELICHTING_MAX)
         for key in CONTROLLED_ZAAK_FIELDS:
             fields.pop(key, None)
         payload = {
@@ -218,7 +251,7 @@ class ZgwSink(Sink):
                   iotype: str) -> dict:
         identificatie = document_identificatie(message, role)
         suffix = " (origineel)" if role == "original" else ""
-        titel = _clip(self._titel(message, routing), 200, suffix)
+        titel = _clip(self._titel(message, routing), TITEL_MAX, suffix)
         formaat = media_type.split(";")[0].strip() or "application/octet-stream"
         if role == "original":
             # the fetched URL may carry credentials (userinfo, api_key=...): never into the archive

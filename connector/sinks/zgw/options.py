@@ -43,6 +43,7 @@ class ZgwOptions(marshmallow.Schema):
                                     metadata={"description": "RSIN (9 digits, elfproef checked)"})
     catalogus = _url(load_default=None, allow_none=True, metadata={
         "description": "catalogus URL: restricts zaaktype/informatieobjecttype lookups by name"})
+    # the document type when a rule names none; with neither, ZgwSink.validate_routing reports the rule
     informatieobjecttype = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1), metadata={
         "description": "default when a rule names none (URL or omschrijving)"})
     auteur = fields.String(load_default="midoffice-connector", validate=validate.Length(min=1, max=200), metadata={
