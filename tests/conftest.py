@@ -101,3 +101,31 @@ def pytest_collection_modifyitems(config, items):
     stale = [e for e in SLOW_TESTS if e not in matched and e.split("::")[0] in collected_files]
     if stale and not narrowed:
         raise pytest.UsageError(f"tests/conftest.py SLOW_TESTS names tests that do not exist: {stale}")
+
+
+def later(steps, seconds: float = 3600) -> None:
+    """Move the ``<step>:sent`` marks of memoised ``steps`` ``seconds`` into the past.
+
+    A retry of a create whose answer was lost waits until that POST has settled at the case
+    system (``ZgwSink._settled``); tests simulate the later retry (the next worker, after its
+    lease or backoff) by ageing the marks instead of sleeping.
+    """
+    from datetime import timedelta
+
+    from connector.message import parse_iso
+
+    for name, result in list(steps.results.items()):
+        if name.endswith(":sent"):
+            steps.results[name] = {**result, "at": (parse_iso(result["at"]) - timedelta(seconds=seconds)).isoformat()}
+
+
+def assert_deferred(deliver) -> None:
+    """An immediate retry of an uncertain create is put back (transient, with a retry_at), not sent."""
+    import pytest as _pytest
+
+    from connector.failures import Failed
+
+    with _pytest.raises(Failed) as caught:
+        deliver()
+    assert caught.value.failure.verdict == "retry" and caught.value.failure.retry_at is not None
+    assert "may still be in progress" in caught.value.failure.message

@@ -20,8 +20,8 @@ intended zaak, one document per file (rendition, original), one link each. The t
 
 It prints its figures (``pytest tests/test_crash_recovery.py -s``). Below it, each crash window
 on its own, in-process and deterministic, against a lenient double: a SIGKILL after each step's
-create, an answer lost after the work, a zaak create held past the client's timeout. Those the
-connector does not close yet are ``xfail(strict=True)`` with the reason (see ``SINK_DUPLICATES``).
+create, an answer lost after the work, a zaak create held past the client's timeout. The one
+window the connector does not close yet is ``xfail(strict=True)`` with the reason.
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ from connector.sinks import MemorySteps
 from connector.sinks.zgw import ZgwSink, document_identificatie, zaak_identificatie
 from connector.store import Store
 
-from .conftest import FIXTURES, ZGW_SECRET
+from .conftest import FIXTURES, ZGW_SECRET, assert_deferred, later
 
 ACCOUNT = "schochastics"
 KILLS = int(os.environ.get("CRASH_TEST_KILLS", "20"))
@@ -61,15 +61,8 @@ class DuplicatesFound(AssertionError):
     """The connector created something twice (only a lenient case system lets that show)."""
 
 
-# A finding of these tests, open until the ZGW sink looks a document and a link up before
-# creating them (as it does for a zaak): a create whose success the connector never saw (an
-# answer lost to a 5xx-after-the-work, a cut connection or a timeout, or a SIGKILL between the 201
-# and saving the step) is sent again on the retry. Open Zaak refuses that second create
-# (identificatie-niet-uniek, unique) and the sink recovers; a case system without those rules
-# stores it twice. strict=True: once the sink is fixed these XPASS, and the marks must go.
-SINK_DUPLICATES = pytest.mark.xfail(raises=DuplicatesFound, strict=True, reason=(
-    "ZGW sink re-POSTs a document or link whose earlier create it did not see succeed; only a "
-    "strict server's 400 stops the duplicate"))
+# Closed: the ZGW sink marks each document and link create as sent before its POST, and a retry
+# that finds the mark without a result looks the item up before creating it (ZgwSink._create_once).
 
 
 def post_many(masto, rng: random.Random) -> None:
@@ -182,7 +175,7 @@ def duplicate_report(rows: list[dict], double) -> tuple[dict, list[str]]:
     return dict(duplicates), findings
 
 
-@pytest.fixture(params=[False, pytest.param(True, marks=SINK_DUPLICATES)], ids=["strict", "lenient"])
+@pytest.fixture(params=[False, True], ids=["strict", "lenient"])
 def case_system(request):
     """A ZGW double of its own for one crash test: strict (Open Zaak's uniqueness rules) or lenient."""
     double = zgw.ZgwDouble(secret=ZGW_SECRET, client_ids=("connector",),
@@ -312,10 +305,10 @@ def assert_one_of_each(double, message, delivered) -> None:
 
 @pytest.mark.parametrize("crash_after", [
     "zaak",
-    pytest.param("document:rendition", marks=SINK_DUPLICATES),
-    pytest.param("link:rendition", marks=SINK_DUPLICATES),
-    pytest.param("document:original", marks=SINK_DUPLICATES),
-    pytest.param("link:original", marks=SINK_DUPLICATES),
+    "document:rendition",
+    "link:rendition",
+    "document:original",
+    "link:original",
 ])
 def test_sigkill_between_a_create_and_saving_it_creates_nothing_twice(lenient_sink, crash_after):
     """The worker dies after the case system created something and before the step was saved."""
@@ -326,14 +319,17 @@ def test_sigkill_between_a_create_and_saving_it_creates_nothing_twice(lenient_si
     message, steps = load_message(), CrashingSteps(crash_after)
     with pytest.raises(Crash):
         new_sink().deliver(message, CREATE, steps)
+    # an unsure create is looked up only once its POST has settled at the case system
+    assert_deferred(lambda: new_sink().deliver(message, CREATE, steps))
+    later(steps)
     delivered = new_sink().deliver(message, CREATE, steps)   # the next worker resumes
     assert_one_of_each(double, message, delivered)
 
 
 @pytest.mark.parametrize("path", [
     "/zaken/api/v1/zaken",
-    pytest.param("/documenten/api/v1/enkelvoudiginformatieobjecten", marks=SINK_DUPLICATES),
-    pytest.param("/zaken/api/v1/zaakinformatieobjecten", marks=SINK_DUPLICATES),
+    "/documenten/api/v1/enkelvoudiginformatieobjecten",
+    "/zaken/api/v1/zaakinformatieobjecten",
 ])
 def test_an_answer_lost_after_the_work_creates_nothing_twice(lenient_sink, path):
     """The case system created it, then answered 503 (a proxy, a restart): the sink retries."""
@@ -354,16 +350,16 @@ def test_an_answer_lost_after_the_work_creates_nothing_twice(lenient_sink, path)
     with pytest.raises(Failed):
         new_sink().deliver(message, CREATE, steps)
     assert double.faults.injected == {"error_after": 1}
+    assert_deferred(lambda: new_sink().deliver(message, CREATE, steps))
+    later(steps)
     delivered = new_sink().deliver(message, CREATE, steps)
     assert_one_of_each(double, message, delivered)
 
 
-@pytest.mark.xfail(raises=DuplicatesFound, strict=True, reason=(
-    "ZGW sink: lookup-before-create cannot see a zaak create still held in the case system; "
-    "only a strict server's identificatie-niet-uniek stops the second one"))
 def test_a_zaak_create_held_past_the_client_timeout_is_not_made_twice(lenient_sink):
-    """The first POST /zaken waits in the case system longer than the sink's timeout; the retry's
-    lookup cannot see it yet, so the retry creates the zaak, and then the held create lands too."""
+    """The first POST /zaken waits in the case system longer than the sink's timeout. A lookup made
+    at once could not see it yet (and the retry would create the zaak, then the held create lands
+    too), so the retry waits until the earlier POST has settled, then looks it up."""
     from tests.test_rendition import load_message
     from tests.test_sink_zgw import CREATE
 
@@ -376,10 +372,11 @@ def test_a_zaak_create_held_past_the_client_timeout_is_not_made_twice(lenient_si
         new_sink(timeout=0.5).deliver(message, CREATE, steps)   # gives up while the create is held
     assert held.wait(10)
     double.faults.clear()
-    delivered = new_sink().deliver(message, CREATE, steps)
-    in_flight_before = double.in_flight
+    assert_deferred(lambda: new_sink().deliver(message, CREATE, steps))   # too early: still held
     release.set()   # the held create goes ahead now
     deadline = time.monotonic() + 10   # a hang guard
-    while double.in_flight >= in_flight_before and time.monotonic() < deadline:
+    while double.in_flight and time.monotonic() < deadline:
         time.sleep(0.01)
+    later(steps)   # the retry, once the earlier POST has settled
+    delivered = new_sink().deliver(message, CREATE, steps)
     assert_one_of_each(double, message, delivered)

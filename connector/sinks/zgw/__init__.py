@@ -18,10 +18,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import mimetypes
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from ...failures import CONFIGURATION, PERMANENT, Failed, Failure
-from ...message import Message
+from ...failures import CONFIGURATION, PERMANENT, RETRY, Failed, Failure
+from ...message import Message, parse_iso
 from ...redact import redact_url
 from ...rendition import AMSTERDAM, KIND_LABELS, render_html
 from ...routing import ATTACH, CREATE, FOLLOW_THREAD, Routing
@@ -33,6 +33,9 @@ from .identity import document_identificatie, taal, zaak_identificatie
 from .options import ZgwOptions, elfproef
 
 __all__ = ["ZgwSink", "document_identificatie", "zaak_identificatie", "elfproef"]
+
+# A POST whose answer was lost is looked up only after this many client timeouts (see _settled).
+SETTLE_TIMEOUTS = 2
 
 # Fields a rule may set on a created zaak; the identity fields are the sink's to decide.
 CONTROLLED_ZAAK_FIELDS = ("identificatie", "bronorganisatie", "zaaktype")
@@ -123,7 +126,7 @@ class ZgwSink(Sink):
         return problems
 
     def deliver(self, message: Message, routing: Routing, steps: Steps) -> Delivered:
-        zaak = steps.run("zaak", lambda: self._zaak(message, routing))
+        zaak = steps.run("zaak", lambda: self._zaak(message, routing, steps))
         iotype = None  # resolved lazily: a fully memoised retry needs no catalogus at all
         documents = []
         roles = [("rendition", lambda: (render_html(message), "text/html"))]
@@ -132,16 +135,81 @@ class ZgwSink(Sink):
         for role, content in roles:
             if steps.get(f"document:{role}") is None and iotype is None:
                 iotype = self._informatieobjecttype(routing)
-            doc = steps.run(f"document:{role}", lambda role=role, content=content, iotype=iotype:
-                            self._document(message, routing, role, *content(), iotype))
-            steps.run(f"link:{role}", lambda doc=doc: self._link(zaak["url"], doc["url"], doc.get("titel", "")))
+            doc = self._create_once(
+                steps, f"document:{role}",
+                lambda role=role, content=content, iotype=iotype: self._document(message, routing, role, *content(),
+                                                                                 iotype),
+                lambda role=role: self._find_document(message, role))
+            self._create_once(steps, f"link:{role}",
+                              lambda doc=doc: self._link(zaak["url"], doc["url"], doc.get("titel", "")),
+                              lambda doc=doc: self._find_link(zaak["url"], doc["url"]))
             documents.append(Document(role=role, url=doc["url"], identificatie=doc.get("identificatie", ""),
                                       titel=doc.get("titel", "")))
         return Delivered(zaak_url=zaak["url"], zaak_identificatie=zaak.get("identificatie", ""),
                          documents=documents)
 
+    def _settled(self, steps: Steps, name: str) -> bool:
+        """Was ``name`` sent before without a result saved? Then wait until that POST has settled.
+
+        A POST the client gave up on (its timeout) may still be processed by the case system a moment
+        later; a lookup made before then finds nothing and the retry would create a second one. So a
+        retry looks up only once :data:`SETTLE_TIMEOUTS` times the sink's ``timeout`` have passed since
+        the earlier POST was sent; before that it is put back (transient, with that time as retry_at).
+        """
+        marker = steps.get(f"{name}:sent")
+        if marker is None:
+            return False
+        try:
+            sent = parse_iso(marker["at"])
+        except (KeyError, TypeError, ValueError):
+            return True
+        settled = sent + timedelta(seconds=SETTLE_TIMEOUTS * self.options["timeout"])
+        if datetime.now(timezone.utc) < settled:
+            raise Failed(Failure(RETRY, f"{name}: an earlier attempt's POST (sent {marker['at']}) may still be in"
+                                        f" progress at the case system; it is looked up from {settled.isoformat()}",
+                                 retry_at=settled))
+        return True
+
+    def _create_once(self, steps: Steps, name: str, create, find) -> dict:
+        """Run the create step ``name`` so that it cannot create twice, even on a lenient case system.
+
+        A marker ``<name>:sent`` is saved just before the POST. A retry that finds the marker but no
+        result does not know whether the earlier POST succeeded (its answer was lost to a timeout, a
+        cut connection, a 5xx after the work, or a SIGKILL before the result was saved), so it looks
+        the item up first (``find``) and only creates it when it is not there. A strict server's
+        uniqueness 400 stays the second line of defence. Normal deliveries make no extra call.
+        """
+        saved = steps.get(name)
+        if saved is not None:
+            return saved
+        uncertain = self._settled(steps, name)
+
+        def action():
+            if uncertain:
+                found = find()
+                if found is not None:
+                    return found
+            steps.save(f"{name}:sent", {"at": datetime.now(timezone.utc).isoformat()})
+            return create()
+
+        return steps.run(name, action)
+
+    def _find_document(self, message: Message, role: str) -> dict | None:
+        identificatie = document_identificatie(message, role)
+        params = {"identificatie": identificatie, "bronorganisatie": self.options["bronorganisatie"]}
+        found = self.client.first(self._documenten("enkelvoudiginformatieobjecten"),
+                                  "GET /enkelvoudiginformatieobjecten", params=params)
+        if found is None:
+            return None
+        return {"url": found["url"], "identificatie": identificatie, "titel": found.get("titel", "")}
+
+    def _find_link(self, zaak_url: str, document_url: str) -> dict | None:
+        found = self.client.first(self._zaken("zaakinformatieobjecten"), "GET /zaakinformatieobjecten",
+                                  params={"zaak": zaak_url, "informatieobject": document_url})
+        return {"url": found["url"]} if found is not None else None
+
     # -- zaak ---------------------------------------------------------------------------------
-    def _zaak(self, message: Message, routing: Routing) -> dict:
+    def _zaak(self, message: Message, routing: Routing, steps: Steps) -> dict:
         if routing.zaak_url:
             response = self.client.request("GET", routing.zaak_url, "GET zaak", crs=True, accept=(404,))
             if response.status_code == 404:  # gone since the parent was delivered: not a config error
@@ -158,7 +226,7 @@ class ZgwSink(Sink):
                                      f"(bronorganisatie {self.options['bronorganisatie']})"))
             return found
         if routing.action == CREATE:
-            return self._create_zaak(message, routing)
+            return self._create_zaak(message, routing, steps)
         raise Failed(Failure(PERMANENT, f"routing {routing.action!r} gives no zaak to deliver to"))
 
     def _find_zaak(self, identificatie: str) -> dict | None:
@@ -166,8 +234,9 @@ class ZgwSink(Sink):
         found = self.client.first(self._zaken("zaken"), "GET /zaken", params=params, crs=True)
         return {"url": found["url"], "identificatie": found.get("identificatie", identificatie)} if found else None
 
-    def _create_zaak(self, message: Message, routing: Routing) -> dict:
+    def _create_zaak(self, message: Message, routing: Routing, steps: Steps) -> dict:
         identificatie = zaak_identificatie(message)
+        self._settled(steps, "zaak")
         existing = self._find_zaak(identificatie)  # a crashed earlier attempt may have created it
         if existing is not None:
             return {**existing, "created": False}
@@ -188,6 +257,7 @@ class ZgwSink(Sink):
             "bronorganisatie": self.options["bronorganisatie"],
             "zaaktype": self._zaaktype(routing.zaaktype),
         }
+        steps.save("zaak:sent", {"at": datetime.now(timezone.utc).isoformat()})
         response = self.client.post(self._zaken("zaken"), "POST /zaken", payload, crs=True, accept=(400,))
         if response.status_code == 400 and has_code(response, "identificatie-niet-uniek"):
             existing = self._find_zaak(identificatie)  # lost a race with another attempt
@@ -284,10 +354,9 @@ class ZgwSink(Sink):
         url = self._documenten("enkelvoudiginformatieobjecten")
         response = self.client.post(url, "POST /enkelvoudiginformatieobjecten", payload, accept=(400,))
         if response.status_code == 400 and has_code(response, "identificatie-niet-uniek"):
-            params = {"identificatie": identificatie, "bronorganisatie": self.options["bronorganisatie"]}
-            existing = self.client.first(url, "GET /enkelvoudiginformatieobjecten", params=params)
+            existing = self._find_document(message, role)
             if existing is not None:
-                return {"url": existing["url"], "identificatie": identificatie, "titel": existing.get("titel", titel)}
+                return {**existing, "titel": existing["titel"] or titel}
         data = self.client.created(response, "POST /enkelvoudiginformatieobjecten")
         return {"url": data["url"], "identificatie": identificatie, "titel": titel}
 
@@ -298,9 +367,8 @@ class ZgwSink(Sink):
             payload["titel"] = titel
         response = self.client.post(url, "POST /zaakinformatieobjecten", payload, accept=(400,))
         if response.status_code == 400 and has_code(response, "unique"):
-            params = {"zaak": zaak_url, "informatieobject": document_url}
-            existing = self.client.first(url, "GET /zaakinformatieobjecten", params=params)
+            existing = self._find_link(zaak_url, document_url)
             if existing is not None:
-                return {"url": existing["url"]}
+                return existing
         return {"url": self.client.created(response, "POST /zaakinformatieobjecten")["url"]}
 
