@@ -36,6 +36,7 @@ def test_production_requirements_leave_out_what_only_doubles_demo_and_tests_need
     production = names(cfg["options"]["install_requires"])
     assert not production & DEV_ONLY
     assert "python-dateutil" not in production  # nothing imports it (sqlite-utils brings its own)
+    assert "waitress" in production  # connector serve
     extras = cfg["options.extras_require"]
     assert "openapi-core" in names(extras["demo"])
     assert "midoffice-connector[demo]" in extras["test"]  # the test extra includes the demo's
