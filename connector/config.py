@@ -110,6 +110,8 @@ class WebSchema(Schema):
     status_token = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=16, error=(
         "Use at least 16 characters (e.g. from: python -c 'import secrets; print(secrets.token_urlsafe())').")))
     public_status = fields.Boolean(load_default=False)
+    # requests served at once by waitress (connector serve)
+    threads = fields.Integer(load_default=8, validate=validate.Range(min=1, max=256))
 
 
 class DeliverySchema(Schema):

@@ -171,12 +171,32 @@ class Message:
 
 
 def iso(value: datetime | None) -> str | None:
-    """UTC ISO 8601 with ``Z``, millisecond precision dropped when zero."""
+    """UTC ISO 8601 with ``Z``, millisecond precision dropped when zero.
+
+    The form messages are shown and identified in (``to_dict``, a Mastodon or feed edit's
+    ``version``, templates). It is not fixed width, so its text order is not time order
+    (``12:00:00Z`` sorts after ``12:00:00.500Z``): the store writes :func:`fixed_iso` instead.
+    It stays as it is because edit versions already saved in cursors were made with it; another
+    form would make every stored edit look new again.
+    """
     if value is None:
         return None
     value = value.astimezone(timezone.utc)
     text = value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
     return text.replace("+00:00", "Z")
+
+
+def fixed_iso(value: datetime | None) -> str | None:
+    """UTC ISO 8601 with ``Z`` and always milliseconds: ``2026-01-01T12:00:00.000Z`` (24 characters).
+
+    Every timestamp the store writes has this form. Fixed width makes text order time order, which
+    SQL comparisons (``next_attempt_at <= :now``) and ``order by`` rely on. Milliseconds, as in
+    :func:`iso` (and Mastodon, and JavaScript): finer would only order events within one
+    millisecond, which the audit trail's row ids already do; sub-millisecond digits are dropped.
+    """
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_iso(value: str) -> datetime:

@@ -20,6 +20,9 @@ Guarantees
   is not stored, and a message is stored with its deliveries or not at all.
 * Every delivery state change goes through :func:`connector.states.check`.
 * WAL mode, a busy timeout, and schema migrations tracked by sqlite-utils ``Migrations``.
+* Every timestamp column (:data:`TIMESTAMP_COLUMNS`) holds UTC ISO 8601 of one fixed width,
+  always with milliseconds (``2026-01-01T12:00:00.000Z``, :func:`connector.message.fixed_iso`), so
+  comparing and sorting them as text in SQL is comparing and sorting them in time.
 * Several processes may share one file (worker, web app, CLI): every write transaction starts
   with ``BEGIN IMMEDIATE``, so it waits for the write lock (busy timeout) instead of failing with
   "database is locked" when a read would have to be upgraded; migrations run under that same
@@ -46,7 +49,7 @@ from sqlite_utils import Database, Migrations
 
 from . import states
 from .failures import Failure
-from .message import Message, Raw, iso, parse_iso, utcnow
+from .message import Message, Raw, fixed_iso, parse_iso, utcnow
 from .redact import redact_url
 from .routing import Routing
 from .sources.base import Quarantined
@@ -113,6 +116,48 @@ def m003_liveness(db: Database) -> None:
     db["meta"].create({"key": str, "value": str}, pk="key")
 
 
+#: every column holding a timestamp; all written with :func:`connector.message.fixed_iso`
+TIMESTAMP_COLUMNS = {
+    "messages": ("created_at", "fetched_at", "stored_at"),
+    "channels": ("last_poll_at", "last_success_at", "paused_until", "updated_at", "poll_started_at"),
+    "deliveries": ("next_attempt_at", "lease_until", "created_at", "updated_at"),
+    "delivery_steps": ("saved_at",),
+    "sinks": ("last_ok_at", "updated_at", "paused_until"),
+    "quarantine": ("at",),
+    "events": ("at",),
+    "workers": ("started_at", "beat_at", "stopped_at"),
+}
+_WHOLE_SECOND = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z"
+_FIXED = _WHOLE_SECOND[:-1] + ".[0-9][0-9][0-9]Z"
+
+
+def _refixed(value):
+    """``value`` in the fixed-width form; text that is no timestamp stays as it is."""
+    try:
+        return fixed_iso(parse_iso(value))
+    except (TypeError, ValueError):
+        return value
+
+
+@migrations()
+def m004_fixed_width_times(db: Database) -> None:
+    """Timestamps in one fixed width (always milliseconds), so text order is time order.
+
+    Before, whole seconds were written without milliseconds, and ``12:00:00Z`` sorted after
+    ``12:00:00.500Z``: a delivery due half a second later was claimed early, one due on the
+    second waited a second longer, a sink paused until ``12:00:00.500Z`` was not paused at
+    ``12:00:00Z``, and messages of the same second were delivered out of order.
+    """
+    db.conn.create_function("connector_fixed_iso", 1, _refixed, deterministic=True)
+    for table, columns in TIMESTAMP_COLUMNS.items():
+        for column in columns:
+            # what the old writer made of whole seconds, in SQL alone; then anything else not fixed yet
+            db.execute(f"update {table} set {column} = substr({column}, 1, 19) || '.000Z'"
+                       f" where {column} glob ?", [_WHOLE_SECOND])
+            db.execute(f"update {table} set {column} = connector_fixed_iso({column})"
+                       f" where {column} is not null and {column} not glob ?", [_FIXED])
+
+
 @dataclass(frozen=True)
 class DeliveryPlan:
     """What ingest decided for one message and one sink: initial state and routing."""
@@ -155,7 +200,7 @@ class StoreError(Exception):
 
 
 def _now() -> str:
-    return iso(utcnow())
+    return fixed_iso(utcnow())
 
 
 def _dumps(value) -> str:
@@ -330,8 +375,8 @@ class Store:
                     " created_at, url, message_json, raw, raw_media_type, raw_sha256, page_url, fetched_at,"
                     " stored_at) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     [channel, message.id, message.version, message.kind, message.author.handle,
-                     iso(message.created_at), message.url, message.to_json(), raw.body, raw.media_type,
-                     raw.sha256, redact_url(raw.page_url), iso(raw.fetched_at), now])
+                     fixed_iso(message.created_at), message.url, message.to_json(), raw.body, raw.media_type,
+                     raw.sha256, redact_url(raw.page_url), fixed_iso(raw.fetched_at), now])
                 if cursor.rowcount == 0:
                     duplicates += 1
                     continue
@@ -376,9 +421,9 @@ class Store:
                 self.db.execute("update channels set last_poll_at = ?, last_error = ?, paused_until = ?,"
                                 " paused_reason = ?, failures = coalesce(failures, 0) + 1, poll_started_at = null"
                                 " where name = ?",
-                                [now, failure.message, iso(paused_until), paused_reason, channel])
+                                [now, failure.message, fixed_iso(paused_until), paused_reason, channel])
                 self._event("channel.error", channel=channel,
-                            detail={**failure.to_dict(), "paused_until": iso(paused_until)})
+                            detail={**failure.to_dict(), "paused_until": fixed_iso(paused_until)})
 
     def poll_started(self, channel: str) -> None:
         """A poll of ``channel`` began; :meth:`record_poll` ends it. Status shows a long one as stalled."""
@@ -409,11 +454,11 @@ class Store:
             self.db.execute(
                 "insert or replace into workers (id, host, pid, started_at, beat_at, stopped_at, rules_fingerprint,"
                 " rules_count, rules_errors_json, activity_json) values (?,?,?,?,?,?,?,?,?,?)",
-                [worker_id, host, pid, iso(started_at), _now(), _now() if stopped else None,
+                [worker_id, host, pid, fixed_iso(started_at), _now(), _now() if stopped else None,
                  rules.get("fingerprint"), rules.get("count"), _dumps(rules.get("errors") or []),
                  _dumps(activity or {})])
             # a long-gone worker's row tells nobody anything; keep a day of history
-            self.db.execute("delete from workers where beat_at < ?", [iso(utcnow() - timedelta(days=1))])
+            self.db.execute("delete from workers where beat_at < ?", [fixed_iso(utcnow() - timedelta(days=1))])
 
     def worker_rows(self) -> list[dict]:
         """Workers that beat in the last day, the most recent first."""
@@ -431,8 +476,8 @@ class Store:
         with self._write():
             self._ensure_sink(sink)
             self.db.execute("update sinks set paused_until = ?, paused_reason = ?, last_error = ?, updated_at = ?"
-                            " where name = ?", [iso(until), reason, reason, _now(), sink])
-            self._event("sink.paused", sink=sink, detail={"until": iso(until), "reason": reason})
+                            " where name = ?", [fixed_iso(until), reason, reason, _now(), sink])
+            self._event("sink.paused", sink=sink, detail={"until": fixed_iso(until), "reason": reason})
 
     def sink_pause(self, sink: str) -> tuple[datetime | None, str | None]:
         with self._lock:
@@ -450,7 +495,7 @@ class Store:
         paused sink are not claimed.
         """
         now = now or utcnow()
-        lease = iso(now + timedelta(seconds=lease_seconds))
+        lease = fixed_iso(now + timedelta(seconds=lease_seconds))
         with self._write():
             rows = list(self.db.query(
                 "select d.*, m.message_json, m.raw, m.raw_media_type, m.page_url, m.fetched_at"
@@ -459,7 +504,7 @@ class Store:
                 "         and d.next_attempt_at <= :now)"
                 "    or (d.state = 'in_progress' and d.lease_until <= :now))"
                 "   and d.sink not in (select name from sinks where paused_until > :now)"
-                " order by m.created_at, m.id limit :limit", {"now": iso(now), "limit": limit}))
+                " order by m.created_at, m.id limit :limit", {"now": fixed_iso(now), "limit": limit}))
             claimed = []
             for row in rows:
                 reclaimed = row["state"] == states.IN_PROGRESS
@@ -522,7 +567,7 @@ class Store:
             attempts = self._attempts(delivery_id) + (1 if count_attempt else 0)
             info = self._transition(delivery_id, new_state, error=failure.message, attempts=attempts,
                                     last_error=failure.message, failure_json=_dumps(failure.to_dict()),
-                                    lease_until=None, next_attempt_at=iso(next_attempt_at or utcnow()),
+                                    lease_until=None, next_attempt_at=fixed_iso(next_attempt_at or utcnow()),
                                     detail={"verdict": failure.verdict, "status": failure.status,
                                             "problem": failure.detail})
             self._ensure_sink(info["sink"])
@@ -533,7 +578,7 @@ class Store:
     def mark_waiting(self, delivery_id: int, reason: str, next_attempt_at: datetime) -> None:
         with self._write():
             self._transition(delivery_id, states.WAITING, error=reason, last_error=reason, lease_until=None,
-                             next_attempt_at=iso(next_attempt_at))
+                             next_attempt_at=fixed_iso(next_attempt_at))
 
     def reroute(self, delivery_id: int, routing: Routing, new_state: str) -> None:
         """Replace a delivery's routing (a follow_thread fallen back) and set its state."""

@@ -132,6 +132,15 @@ def cmd_worker(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    """Serve the web app on waitress, a production WSGI server (Werkzeug's is for development only).
+
+    ``web.threads`` requests are handled at once. The URL printed is the one actually bound (port 0
+    picks a free port). SIGTERM (and Ctrl-C) stop it: waitress finishes its loop, exit 0.
+    """
+    import signal
+
+    from waitress import create_server
+
     from ..store import StoreError
     from ..web import create_app
 
@@ -142,10 +151,25 @@ def cmd_serve(args) -> int:
         _refuse(str(exc))
     host = args.host or config.web["host"]
     port = args.port if args.port is not None else config.web["port"]
-    from werkzeug.serving import run_simple
+    try:
+        server = create_server(app, host=host, port=port, threads=config.web["threads"])
+    except OSError as exc:  # port taken, address not on this machine, unknown host name
+        _refuse(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    listening = getattr(server, "effective_listen", None) or [(server.effective_host, server.effective_port)]
+    for bound_host, bound_port in listening:
+        shown = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
+        print(f"status: http://{shown}:{bound_port}/status", flush=True)
 
-    print(f"status: http://{host}:{port}/status", flush=True)
-    run_simple(host, port, app, threaded=True)
+    def stop(signum, frame):
+        raise SystemExit(0)  # waitress's loop takes this as the signal to shut down its threads
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.close()
+        app.config["STORE"].close()
     return 0
 
 

@@ -24,6 +24,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
+try:  # the double is a test and demo tool: a production install (pip install .) leaves openapi-core out
+    import openapi_core  # noqa: F401
+except ImportError as exc:
+    raise ImportError("the ZGW test double needs the 'demo' extra: pip install 'midoffice-connector[demo]'"
+                      " (from a checkout: pip install -e '.[demo]')") from exc
+
 from .app import Server, create_app
 from .faults import Faults
 from .latency import PROFILES, LatencyProfile

@@ -1,0 +1,113 @@
+"""Package boundaries: what a production install and the container image carry, and what they leave out.
+
+``pip install .`` is the production install: no test doubles' dependencies (openapi-core), no
+fixtures, no OpenAPI specs. The doubles and the demo come with the ``demo`` extra (the ``test``
+extra includes it), and run from a checkout. There is no Docker engine where the tests run, so the
+Dockerfile is checked by reading it.
+"""
+from __future__ import annotations
+
+import configparser
+import re
+import shlex
+import subprocess
+import sys
+import textwrap
+
+from .conftest import ROOT
+
+DEV_ONLY = {"openapi-core", "pytest", "pytest-timeout"}
+
+
+def setup_cfg() -> configparser.ConfigParser:
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "setup.cfg")
+    return parser
+
+
+def names(requirements: str) -> set[str]:
+    """Distribution names of a setup.cfg requirement list (``flask>=3.0,<4`` -> ``flask``)."""
+    return {re.match(r"[A-Za-z0-9._-]+", line.strip()).group(0).lower()
+            for line in requirements.splitlines() if line.strip() and not line.strip().startswith("#")}
+
+
+def test_production_requirements_leave_out_what_only_doubles_demo_and_tests_need():
+    cfg = setup_cfg()
+    production = names(cfg["options"]["install_requires"])
+    assert not production & DEV_ONLY
+    assert "python-dateutil" not in production  # nothing imports it (sqlite-utils brings its own)
+    assert "waitress" in production  # connector serve
+    extras = cfg["options.extras_require"]
+    assert "openapi-core" in names(extras["demo"])
+    assert "midoffice-connector[demo]" in extras["test"]  # the test extra includes the demo's
+
+
+def test_the_wheel_leaves_out_the_doubles_specs_and_the_fixtures():
+    cfg = setup_cfg()
+    assert not cfg.has_section("options.package_data")  # the specs used to be package data
+    manifest = (ROOT / "MANIFEST.in").read_text().splitlines()
+    assert "prune connector/doubles/zgw/specs" in manifest
+    assert "prune fixtures" in manifest
+
+
+# Production code imported with openapi-core made unimportable, as after a plain `pip install .`.
+WITHOUT_OPENAPI = textwrap.dedent("""
+    import importlib, sys
+
+    class Block:
+        def find_spec(self, name, path=None, target=None):
+            if name == "openapi_core" or name.startswith("openapi_core."):
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+    sys.meta_path.insert(0, Block())
+    for name in ("connector.cli", "connector.engine", "connector.web", "connector.worker",
+                 "connector.sinks.zgw", "connector.sources.mastodon", "connector.sources.rss"):
+        importlib.import_module(name)
+    from connector.cli import main
+    assert main(["mappings", "check", sys.argv[1]]) == 0
+    try:
+        import connector.doubles.zgw
+    except ImportError as exc:
+        print(exc)
+    else:
+        raise SystemExit("the ZGW double imported without openapi-core")
+""")
+
+
+def test_production_code_runs_without_openapi_core_and_the_double_names_the_extra():
+    result = subprocess.run([sys.executable, "-c", WITHOUT_OPENAPI, str(ROOT / "mappings")],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "the ZGW test double needs the 'demo' extra: pip install 'midoffice-connector[demo]'" in result.stdout
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) per Dockerfile instruction, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    result = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            instruction, _, arguments = line.partition(" ")
+            result.append((instruction.upper(), arguments.strip()))
+    return result
+
+
+def test_the_image_carries_no_fixtures_tests_or_specs_and_installs_production_only():
+    instructions = dockerfile_instructions()
+    stages = [i for i, (name, _) in enumerate(instructions) if name == "FROM"]
+    final = instructions[stages[-1]:]  # what the image is made of
+    for name, arguments in instructions:
+        if name in ("COPY", "ADD"):
+            sources = [s for s in shlex.split(arguments) if not s.startswith("--")][:-1]
+            for source in sources:
+                assert source.split("/")[0] not in ("fixtures", "tests", "bench", ".", "*"), (name, arguments)
+    for name, arguments in final:
+        if name == "COPY" and "--from=" not in arguments:
+            assert shlex.split(arguments)[:-1] == ["mappings"], arguments  # from the context: the mappings only
+        if name == "RUN" and "pip install" in arguments:
+            assert "[" not in arguments and " -e " not in arguments, arguments  # no extras, no editable checkout
+            assert ".whl" in arguments
+    installs = [a for n, a in final if n == "RUN" and "pip install" in a]
+    assert installs, "the final stage installs the connector"
+    assert ("ENTRYPOINT", '["connector"]') in final
