@@ -20,8 +20,8 @@ intended zaak, one document per file (rendition, original), one link each. The t
 
 It prints its figures (``pytest tests/test_crash_recovery.py -s``). Below it, each crash window
 on its own, in-process and deterministic, against a lenient double: a SIGKILL after each step's
-create, an answer lost after the work, a zaak create held past the client's timeout. The one
-window the connector does not close yet is ``xfail(strict=True)`` with the reason.
+create, an answer lost after the work, a zaak create held past the client's timeout; each retry
+is first put back (the earlier POST may still be settling), then, later, finds what was created.
 """
 from __future__ import annotations
 
