@@ -18,6 +18,7 @@ become ``***``, so nothing stored, logged or shown from a failure can leak them.
 from __future__ import annotations
 
 import email.utils
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -28,6 +29,23 @@ RATE_LIMITED = "rate_limited"
 PERMANENT = "permanent"
 CONFIGURATION = "configuration"
 VERDICTS = (RETRY, RATE_LIMITED, PERMANENT, CONFIGURATION)
+
+
+MAX_MESSAGE = 2000        # characters of a failure's message and url
+MAX_DETAIL = 64 * 1024    # characters of a server's problem body, as JSON
+
+
+def _clip(text: str, size: int) -> str:
+    return text if len(text) <= size else text[:size - 1] + "…"
+
+
+def _bounded(detail):
+    if detail is None:
+        return None
+    text = json.dumps(detail, ensure_ascii=False, default=str)
+    if len(text) <= MAX_DETAIL:
+        return detail
+    return {"truncated": True, "characters": len(text), "start": text[:MAX_DETAIL]}
 
 
 @dataclass
@@ -42,9 +60,10 @@ class Failure:
     def __post_init__(self):
         if self.verdict not in VERDICTS:
             raise ValueError(f"unknown verdict {self.verdict!r}")
-        self.message = redact_text(self.message)
-        self.url = redact_url(self.url)
-        self.detail = redact(self.detail)
+        # a server's error body is hostile input too: kept, but bounded (it is stored per attempt)
+        self.message = _clip(redact_text(str(self.message)), MAX_MESSAGE)
+        self.url = _clip(redact_url(self.url), MAX_MESSAGE)
+        self.detail = _bounded(redact(self.detail))
 
     def to_dict(self) -> dict:
         return {

@@ -302,3 +302,30 @@ def _show(value: datetime) -> str:
         return iso(value)
     except OverflowError:
         return value.isoformat()
+
+
+MAX_REASON = 1000
+MAX_ITEM_ID = 500
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """An item that could not be normalised: kept with its bytes and the reason.
+
+    A model shared by sources (which make them) and the store (which keeps them), so it lives here
+    and the store imports no plugin package.
+    """
+
+    reason: str
+    raw: bytes
+    item_id: str = ""
+    page_url: str = ""
+
+    def __post_init__(self):
+        # the reason and id come from hostile input too: always storable, never huge
+        object.__setattr__(self, "reason", _clip(storable(self.reason), MAX_REASON))
+        object.__setattr__(self, "item_id", _clip(storable(self.item_id), MAX_ITEM_ID))
+
+
+def _clip(text: str, size: int) -> str:
+    return text if len(text) <= size else text[:size - 1] + "…"

@@ -49,10 +49,9 @@ from sqlite_utils import Database, Migrations
 
 from . import states
 from .failures import Failure
-from .message import Message, Raw, fixed_iso, parse_iso, utcnow
+from .message import Message, Quarantined, Raw, fixed_iso, parse_iso, utcnow
 from .redact import redact_url
 from .routing import Routing
-from .sources.base import Quarantined
 
 migrations = Migrations("connector")
 

@@ -89,3 +89,17 @@ def test_a_reset_header_that_is_no_time_is_ignored(value):
     from connector.failures import retry_at_from_headers
 
     assert retry_at_from_headers({"Retry-After": value, "X-RateLimit-Reset": value}) is None
+
+
+def test_a_huge_error_body_becomes_a_bounded_failure():
+    """A server answering 500 with megabytes of detail: kept for the helpdesk, but bounded (stored per attempt)."""
+    import json
+
+    response = requests.models.Response()
+    response.status_code = 500
+    response._content = json.dumps({"detail": "x" * 3_000_000, "extra": ["y" * 1000] * 1000}).encode()
+    response.headers["Content-Type"] = "application/problem+json"
+    failure = failures.classify_response(response, "POST /zaken")
+    assert failure.verdict == failures.RETRY
+    assert failure.message.startswith("POST /zaken: HTTP 500 xxx") and len(failure.message) <= failures.MAX_MESSAGE
+    assert failure.detail["truncated"] is True and len(json.dumps(failure.to_dict())) < 2 * failures.MAX_DETAIL

@@ -219,3 +219,13 @@ def test_a_sink_without_deliver_cannot_be_registered_or_built():
         Registry("sink").register(Half)
     with pytest.raises(TypeError, match="abstract"):
         Half("s", {})
+
+
+def test_core_modules_import_no_plugin_package_at_all():
+    """store, rules, record, message, routing and fan-out work on models only: no sources or sinks."""
+    core = ["store.py", "record.py", "message.py", "routing.py", "fanout.py", *(
+        p.relative_to(PACKAGE).as_posix() for p in (PACKAGE / "rules").glob("*.py"))]
+    for relative in core:
+        imported = _imported_modules(PACKAGE / relative)
+        offenders = [name for name in imported if name.startswith(("connector.sources", "connector.sinks"))]
+        assert not offenders, f"connector/{relative} imports {offenders}"

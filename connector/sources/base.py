@@ -43,34 +43,11 @@ import requests
 
 from ..checks import Check
 from ..http import Session
-from ..message import Message, check_message, storable
+from ..message import Message, Quarantined, check_message, storable  # noqa: F401 - Quarantined re-exported
 from ..registry import Registry
 
 SOURCES = Registry("channel", "connector.sources")  # filled by connector.sources.load_all
 log = logging.getLogger(__name__)
-MAX_REASON = 1000
-MAX_ITEM_ID = 500
-
-
-@dataclass(frozen=True)
-class Quarantined:
-    """An item that could not be normalised: kept with its bytes and the reason."""
-
-    reason: str
-    raw: bytes
-    item_id: str = ""
-    page_url: str = ""
-
-    def __post_init__(self):
-        # the reason and id come from hostile input too: always storable, never huge
-        object.__setattr__(self, "reason", _clip(storable(self.reason), MAX_REASON))
-        object.__setattr__(self, "item_id", _clip(storable(self.item_id), MAX_ITEM_ID))
-
-
-def _clip(text: str, size: int) -> str:
-    return text if len(text) <= size else text[:size - 1] + "…"
-
-
 def admit(normalise: Callable[[], Message], raw: bytes, item_id: str = "", page_url: str = "",
           now: datetime | None = None) -> Message | Quarantined:
     """Run one item's ``normalise()`` and check the result: the message, or the item quarantined.
