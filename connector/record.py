@@ -1,8 +1,10 @@
 """The record of a message: the files to archive and where they came from, built once in the core.
 
-A sink never composes what it archives; it receives a :class:`Record` and uploads what it holds.
-So a ZGW case system, a StUF case system and an archive package get the same bytes, titles and
-checksums for one message.
+A sink never composes what it archives; it takes the message's :class:`Record` (:func:`record_of`,
+built once per message, shared by every sink the message fans out to) and uploads what it holds.
+So a ZGW case system, a StUF case system and an archive package get the same bytes, descriptions
+and checksums for one message. (A sink still decides what the target system needs on top: the
+ZGW sink's titel from the rule, its identificaties and file names.)
 
 A record holds, in this order:
 
@@ -19,6 +21,7 @@ so a retried delivery uploads identical documents.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import mimetypes
@@ -123,6 +126,15 @@ def _stem(message: Message) -> str:
     digest = hashlib.sha256(f"{message.channel}\x00{message.id}\x00{message.version}".encode()).hexdigest()[:16]
     channel = "".join(c if c.isalnum() or c in "-_" else "-" for c in message.channel)[:40] or "bericht"
     return f"{channel}-{digest}"
+
+
+@functools.lru_cache(maxsize=256)
+def record_of(message: Message) -> Record:
+    """The record of ``message``, built once: every sink a message fans out to gets the same object.
+
+    (Messages are immutable and hashable; a bounded cache keeps the records of a batch.)
+    """
+    return build_record(message)
 
 
 def build_record(message: Message, titel: str = "") -> Record:

@@ -576,7 +576,9 @@ def test_the_original_documents_beschrijving_names_the_feed_without_credentials(
     sent = []
     sink = ZgwSink("z", base_options())
     sink.client.post = lambda url, what, payload, **kw: sent.append(payload) or _created(payload)
-    sink._document(message, CREATE, "original", message.raw.body, message.raw.media_type, "http://t/iot")
+    from connector.record import build_record
+
+    sink._document(message, CREATE, build_record(message).file("original"), "http://t/iot")
     [payload] = sent
     assert payload["beschrijving"] == ("Oorspronkelijk bericht zoals ontvangen van"
                                        " https://***@feeds.example.nl/news.rss?token=***, ongewijzigd.")
@@ -587,3 +589,19 @@ def _created(payload):
     response.status_code = 201
     response._content = json.dumps({"url": "http://t/doc/1", **payload}).encode()
     return response
+
+
+def test_the_sink_uploads_the_record_built_in_the_core(sink, double):
+    """The sink never renders: what arrives is the core's record, bytes, checksum and description."""
+    from connector.record import record_of
+
+    message = load_message()
+    record = record_of(message)
+    assert record_of(message) is record  # fan-out to several sinks uses one record
+    delivered = sink.deliver(message, ATTACH, MemorySteps())
+    for document in delivered.documents:
+        file = record.file(document.role)
+        stored = next(d for d in double.documents if d["url"] == document.url)
+        assert double.document_content(document.url) == file.data
+        assert stored["integriteit"]["waarde"] == file.sha256 and stored["bestandsomvang"] == file.size
+        assert stored["beschrijving"] == file.description and stored["formaat"] == file.format

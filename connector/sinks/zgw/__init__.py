@@ -16,14 +16,12 @@ same pair is a 400 ``unique``, after which the existing link is looked up.
 from __future__ import annotations
 
 import base64
-import hashlib
-import mimetypes
 from datetime import datetime, timedelta, timezone
 
 from ...failures import CONFIGURATION, PERMANENT, RETRY, Failed, Failure
 from ...message import Message, parse_iso
-from ...redact import redact_url
-from ...rendition import AMSTERDAM, KIND_LABELS, render_html
+from ...record import ORIGINAL, RecordFile, extension, record_of
+from ...rendition import AMSTERDAM, KIND_LABELS
 from ...routing import ATTACH, CREATE, FOLLOW_THREAD, Routing
 from ...rules.templates import shorten
 from ..base import SINKS, Delivered, Document, Sink, Steps
@@ -57,15 +55,6 @@ def _clip(text: str, size: int, suffix: str = "") -> str:
 
 def _is_url(ref: str) -> bool:
     return ref.startswith(("http://", "https://"))
-
-
-def _extension(media_type: str) -> str:
-    base = media_type.split(";")[0].strip().lower()
-    if base == "application/json" or base.endswith("+json"):
-        return ".json"
-    if base.endswith("/xml") or base.endswith("+xml"):
-        return ".xml"
-    return mimetypes.guess_extension(base) or ".bin"
 
 
 @SINKS.register
@@ -129,16 +118,14 @@ class ZgwSink(Sink):
         zaak = steps.run("zaak", lambda: self._zaak(message, routing, steps))
         iotype = None  # resolved lazily: a fully memoised retry needs no catalogus at all
         documents = []
-        roles = [("rendition", lambda: (render_html(message), "text/html"))]
-        if message.raw is not None:
-            roles.append(("original", lambda: (message.raw.body, message.raw.media_type)))
-        for role, content in roles:
+        record = record_of(message)  # built in the core: this sink uploads it, never renders
+        for file in record.files:
+            role = file.role
             if steps.get(f"document:{role}") is None and iotype is None:
                 iotype = self._informatieobjecttype(routing)
             doc = self._create_once(
                 steps, f"document:{role}",
-                lambda role=role, content=content, iotype=iotype: self._document(message, routing, role, *content(),
-                                                                                 iotype),
+                lambda file=file, iotype=iotype: self._document(message, routing, file, iotype),
                 lambda role=role: self._find_document(message, role))
             self._create_once(steps, f"link:{role}",
                               lambda doc=doc: self._link(zaak["url"], doc["url"], doc.get("titel", "")),
@@ -317,18 +304,13 @@ class ZgwSink(Sink):
         who = message.author.handle or message.author.name or message.channel
         return f"{KIND_LABELS.get(message.kind, 'bericht').capitalize()} van @{who} op {_local_date(message.created_at)}"
 
-    def _document(self, message: Message, routing: Routing, role: str, content: bytes, media_type: str,
-                  iotype: str) -> dict:
-        identificatie = document_identificatie(message, role)
-        suffix = " (origineel)" if role == "original" else ""
+    def _document(self, message: Message, routing: Routing, file: RecordFile, iotype: str) -> dict:
+        identificatie = document_identificatie(message, file.role)
+        suffix = " (origineel)" if file.role == ORIGINAL else ""
         titel = _clip(self._titel(message, routing), TITEL_MAX, suffix)
-        formaat = media_type.split(";")[0].strip() or "application/octet-stream"
-        if role == "original":
-            # the fetched URL may carry credentials (userinfo, api_key=...): never into the archive
-            where = f" van {redact_url(message.raw.page_url)}" if message.raw and message.raw.page_url else ""
-            beschrijving = f"Oorspronkelijk bericht zoals ontvangen{where}, ongewijzigd."
-        else:
-            beschrijving = f"Leesbare weergave van {message.url or message.channel + ' ' + message.id}."
+        formaat = file.format
+        with file.open() as stream:  # (large files will go up in parts: bestandsdelen)
+            content = stream.read()
         payload = {
             "identificatie": identificatie,
             "bronorganisatie": self.options["bronorganisatie"],
@@ -340,21 +322,22 @@ class ZgwSink(Sink):
             "status": "definitief",
             "formaat": formaat[:255],
             "taal": taal(message.language),
-            "bestandsnaam": identificatie + _extension(formaat),
+            "bestandsnaam": identificatie + extension(formaat),
             "inhoud": base64.b64encode(content).decode("ascii"),
-            "bestandsomvang": len(content),
-            "beschrijving": _clip(beschrijving, 1000),
+            "bestandsomvang": file.size,
+            # the record's description (the fetched URL in it is redacted: credentials never reach an archive)
+            "beschrijving": _clip(file.description, 1000),
             "informatieobjecttype": iotype,
             "integriteit": {
                 "algoritme": "sha_256",
-                "waarde": hashlib.sha256(content).hexdigest(),
+                "waarde": file.sha256,
                 "datum": datetime.now(timezone.utc).date().isoformat(),
             },
         }
         url = self._documenten("enkelvoudiginformatieobjecten")
         response = self.client.post(url, "POST /enkelvoudiginformatieobjecten", payload, accept=(400,))
         if response.status_code == 400 and has_code(response, "identificatie-niet-uniek"):
-            existing = self._find_document(message, role)
+            existing = self._find_document(message, file.role)
             if existing is not None:
                 return {**existing, "titel": existing["titel"] or titel}
         data = self.client.created(response, "POST /enkelvoudiginformatieobjecten")
