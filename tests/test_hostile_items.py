@@ -306,5 +306,6 @@ def test_year_9999_never_reaches_the_case_system(world, kind_class):
     assert len(zgw.documents) == 2 * len(rows)
     originals = [zgw.document_content(d["url"]) for d in zgw.documents]
     assert served not in originals
-    assert all(b"9999" not in json.dumps(z).encode() for z in zgw.zaken)
+    # no date of year 9999 in any zaak (not the text "9999" anywhere: a random port or uuid may hold it)
+    assert not [value for z in zgw.zaken for value in z.values() if isinstance(value, str) and value.startswith("9999-")]
     assert zgw.violations == []

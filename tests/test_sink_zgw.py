@@ -605,3 +605,20 @@ def test_the_sink_uploads_the_record_built_in_the_core(sink, double):
         assert double.document_content(document.url) == file.data
         assert stored["integriteit"]["waarde"] == file.sha256 and stored["bestandsomvang"] == file.size
         assert stored["beschrijving"] == file.description and stored["formaat"] == file.format
+
+
+def test_a_zaak_is_looked_up_once_for_many_messages_and_again_after_a_failure(sink, double):
+    """Every message into one existing zaak used to cost a GET /zaken?identificatie= (~55 ms on Open Zaak)."""
+    base = load_message()
+    messages = [dataclasses.replace(base, id=f"{base.id}{n}") for n in range(5)]
+    for message in messages[:4]:
+        sink.deliver(message, ATTACH, MemorySteps())
+    lookups = [path for method, path in double.requests if method == "GET" and path == "/zaken/api/v1/zaken"]
+    assert len(lookups) == 1
+    double.faults.error_rate(1.0, statuses=(500,), methods=("POST",), after_ratio=0.0)
+    with pytest.raises(Failed):
+        sink.deliver(messages[4], ATTACH, MemorySteps())   # the zaak may be gone: forget it
+    double.faults.clear()
+    sink.deliver(messages[4], ATTACH, MemorySteps())
+    lookups = [path for method, path in double.requests if method == "GET" and path == "/zaken/api/v1/zaken"]
+    assert len(lookups) == 2
