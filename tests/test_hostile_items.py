@@ -181,13 +181,13 @@ class FeedKind:
 
     def break_normaliser(self, monkeypatch) -> None:
         from connector.sources import rss as module
-        real, bad_key = module._normalise, self.bad_key()
+        real, bad_key = module.normalise, self.bad_key()
 
         def buggy(entry, key, *args):
             if key == bad_key:
                 return {}["a bug"]
             return real(entry, key, *args)
-        monkeypatch.setattr(module, "_normalise", buggy)
+        monkeypatch.setattr(module, "normalise", buggy)
 
 
 KINDS = [MastodonKind, FeedKind]

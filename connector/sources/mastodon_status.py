@@ -1,0 +1,159 @@
+"""One Mastodon status as a channel-neutral :class:`~connector.message.Message`.
+
+Split from :mod:`.mastodon` (polling, cursor, pagination) so that each module reads in one
+sitting. ``status_to_message`` raises ``_Invalid`` (a ``ValueError``) with the quarantine reason.
+"""
+from __future__ import annotations
+
+import mimetypes
+import re
+from datetime import datetime
+from html import escape
+from urllib.parse import urlsplit
+
+from ..htmltext import sanitize, to_text
+from ..message import Attachment, Author, DateOutOfRange, Message, Raw, iso, parse_iso, value_defect
+
+# Mastodon attachment types -> media type family
+_FAMILIES = {"image": "image", "gifv": "video", "video": "video", "audio": "audio"}
+
+
+# status ids: Mastodon's decimal snowflakes, Pleroma's base62 flakes, GoToSocial's ULIDs
+STATUS_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
+
+
+class _Invalid(ValueError):
+    """A status that cannot be normalised; the message is the quarantine reason."""
+
+
+# -- normalisation --------------------------------------------------------------------------
+
+def _text(obj: dict, name: str, required: bool = False) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise _Invalid(f"missing {name!r}")
+        return None
+    if not isinstance(value, str) or (required and not value):
+        raise _Invalid(f"{name}: expected a non-empty string, got {value!r}"[:200])
+    return value
+
+
+def _date(obj: dict, name: str, required: bool = False) -> datetime | None:
+    value = _text(obj, name, required)
+    if value is None:
+        return None
+    try:
+        return parse_iso(value)
+    except DateOutOfRange as exc:
+        raise _Invalid(f"{name}: {exc}") from None
+    except ValueError:
+        raise _Invalid(f"{name}: {value!r} is not an ISO 8601 date") from None
+
+
+def _object(obj: dict, name: str) -> dict:
+    value = obj.get(name)
+    if not isinstance(value, dict):
+        raise _Invalid(f"{name}: expected an object, got {value!r}"[:200] if value is not None else f"missing {name!r}")
+    return value
+
+
+def _list_of_objects(obj: dict, name: str) -> list[dict]:
+    value = obj.get(name) or []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise _Invalid(f"{name}: expected a list of objects")
+    return value
+
+
+def _handle(acct: str, account: dict, host: str | None) -> str:
+    # Mastodon leaves the host off local accounts; ours always carry it
+    if "@" in acct:
+        return acct
+    if not host and isinstance(account.get("url"), str):
+        host = urlsplit(account["url"]).hostname  # parse_payload: no base URL, the profile URL's host
+    return f"{acct}@{host}" if host else acct
+
+
+def _attachment(media: dict) -> Attachment | None:
+    url = media.get("url") or media.get("remote_url") or media.get("preview_url")
+    if not isinstance(url, str) or not url:
+        return None
+    kind = media.get("type")
+    if kind is not None and not isinstance(kind, str):
+        raise _Invalid(f"media_attachments: type: expected a string, got {type(kind).__name__}")
+    family = _FAMILIES.get(kind or "")
+    guessed = mimetypes.guess_type(urlsplit(url).path)[0] or ""
+    if family:
+        media_type = guessed if guessed.startswith(family + "/") else f"{family}/*"
+    else:
+        media_type = guessed
+    description = media.get("description")
+    return Attachment(url=url, media_type=media_type, description=description if isinstance(description, str) else "")
+
+
+def status_to_message(status, *, channel: str = "", raw: Raw | None = None, host: str | None = None) -> Message:
+    """One Mastodon status as a :class:`Message`; raises ``_Invalid`` with the reason.
+
+    ``thread_id``: one status only knows its parent, not the thread's root, so a reply's
+    thread is its ``in_reply_to_id`` and a post or boost is its own thread.
+    A boost (``reblog``) becomes kind "share" whose text/html is the boosted status, headed by
+    who wrote it; its hashtags, mentions, media and content warning are the boosted status's.
+    """
+    if not isinstance(status, dict):
+        raise _Invalid(f"expected a status object, got {type(status).__name__}")
+    defect = value_defect(status)  # named by the status's own field, before anything uses it
+    if defect:
+        raise _Invalid(defect)
+    status_id = _text(status, "id", required=True)
+    if not STATUS_ID.fullmatch(status_id):
+        raise _Invalid(f"id: {status_id[:80]!r} is not a status id")
+    created_at = _date(status, "created_at", required=True)
+    edited_at = _date(status, "edited_at")
+    account = _object(status, "account")
+    author = Author(id=_text(account, "id", required=True),
+                    handle=_handle(_text(account, "acct", required=True), account, host),
+                    name=_text(account, "display_name") or _text(account, "username") or "")
+    in_reply_to = _text(status, "in_reply_to_id")
+    reblog = status.get("reblog")
+    if reblog is not None and not isinstance(reblog, dict):
+        raise _Invalid("reblog: expected an object")
+    shown = reblog or status
+    html = _text(shown, "content") or ""
+    if reblog:
+        kind = "share"
+        boosted = _object(reblog, "account")
+        who = _handle(_text(boosted, "acct", required=True), boosted, host)
+        link = _text(reblog, "url") or _text(reblog, "uri") or _text(boosted, "url") or ""
+        html = f'<p>Boosted from <a href="{escape(link)}">@{escape(who)}</a>:</p>{html}'
+    else:
+        kind = "reply" if in_reply_to else "post"
+    sensitive = shown.get("sensitive")
+    if sensitive is not None and not isinstance(sensitive, bool):
+        raise _Invalid(f"sensitive: expected true/false, got {sensitive!r}")
+    mentions = []
+    for mention in _list_of_objects(shown, "mentions"):
+        acct = _text(mention, "acct")
+        if acct:
+            mentions.append(_handle(acct, mention, host))
+    clean = sanitize(html)
+    return Message(
+        channel=channel,
+        id=status_id,
+        kind=kind,
+        author=author,
+        created_at=created_at,
+        edited_at=edited_at,
+        text=to_text(clean),
+        html=clean,
+        url=_text(status, "url") or _text(status, "uri") or "",
+        in_reply_to=in_reply_to,
+        thread_id=in_reply_to or status_id,
+        language=_text(shown, "language"),
+        hashtags=tuple(t["name"].lower() for t in _list_of_objects(shown, "tags") if isinstance(t.get("name"), str)),
+        mentions=tuple(mentions),
+        attachments=tuple(a for a in map(_attachment, _list_of_objects(shown, "media_attachments")) if a),
+        sensitive=bool(sensitive),
+        spoiler_text=_text(shown, "spoiler_text") or "",
+        version=iso(edited_at) if edited_at else "",
+        raw=raw,
+    )
