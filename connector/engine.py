@@ -11,10 +11,10 @@ delivery per target sink (:mod:`connector.fanout`; held and ignored messages too
 rate-limited channel pauses until the platform's reset; other failures back off exponentially
 (poll interval x 2^failures, at most an hour); other channels carry on.
 
-Delivering: due deliveries are claimed oldest message first and grouped by the zaak they go to
-(a reply joins its parent's group); groups run in parallel up to the sink's ``parallel`` setting,
-deliveries within a group one after another, so two deliveries never touch one zaak at once and a
-parent is delivered before its replies. ``follow_thread`` routings look up the parent's zaak;
+Delivering: due deliveries are claimed oldest message first and grouped so that only what must
+wait runs in order: the versions of a message that creates a zaak (made once), and a reply after
+its parent when the parent is in the same batch or has no zaak yet. Groups run in parallel up to
+the sink's ``parallel`` setting; documents into an existing zaak go at once. ``follow_thread`` routings look up the parent's zaak;
 when the parent is still on its way the reply waits, when it has no zaak the rule's fallback
 applies.
 
@@ -43,7 +43,7 @@ from .config import Config
 from .failures import CONFIGURATION, PERMANENT, RATE_LIMITED, RETRY, Failed, Failure
 from .fanout import plan_routing, targets
 from .message import utcnow
-from .routing import ATTACH, FOLLOW_THREAD, HOLD, IGNORE, Routing
+from .routing import FOLLOW_THREAD, HOLD, IGNORE, Routing
 from .rulesholder import RulesHolder
 from .sinks import load_all as load_sinks
 from .sources import load_all as load_sources
@@ -217,23 +217,25 @@ class Connector:
         return DeliverResult().add(*(future.result() for future in futures))
 
     def _group(self, rows: list[DeliveryRow]) -> dict[tuple, list[DeliveryRow]]:
-        """Group a batch by (sink, zaak): a group's deliveries touch one zaak and run in order."""
+        """Group a batch so that only what must wait for another delivery runs after it.
+
+        Serialised: the versions of one message that creates a zaak (they share that zaak, made
+        once), and a reply whose parent is in the same batch or has no zaak yet (it needs the
+        parent's zaak). Everything else (documents and links into an existing zaak: ``attach``,
+        a known zaak URL, a reply whose parent's zaak exists) is its own group and runs in
+        parallel up to the sink's ``parallel``.
+        """
         groups: dict[tuple, list[DeliveryRow]] = {}
         key_of_message: dict[tuple, tuple] = {}
         for row in rows:
             message, routing = row.message, row.routing
-            key = None
+            own = (row.sink, ("message", message.channel, message.id))  # versions of a message share it
+            key = own
             if routing.action == FOLLOW_THREAD and not routing.zaak_url and message.in_reply_to:
                 key = key_of_message.get((row.sink, message.channel, message.in_reply_to))  # parent in batch
                 if key is None:
                     _, zaak_url = self.store.thread_zaak(message.channel, message.in_reply_to, row.sink)
-                    key = (row.sink, ("zaak", zaak_url)) if zaak_url else (row.sink, ("thread", message.in_reply_to))
-            elif routing.zaak_url:
-                key = (row.sink, ("zaak", routing.zaak_url))
-            elif routing.action == ATTACH:
-                key = (row.sink, ("identificatie", routing.zaak_identificatie))
-            if key is None:  # a new zaak for this message (all versions of it share the zaak)
-                key = (row.sink, ("message", message.channel, message.id))
+                    key = own if zaak_url else (row.sink, ("thread", message.in_reply_to))
             key_of_message[(row.sink, message.channel, message.id)] = key
             groups.setdefault(key, []).append(row)
         return groups
