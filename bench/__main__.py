@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import sys
 
-from . import pipeline, rules
+from . import one_zaak, pipeline, rules
 
-BENCHMARKS = {"pipeline": pipeline.run, "rules": rules.run}
+BENCHMARKS = {"pipeline": pipeline.run, "one_zaak": one_zaak.run, "rules": rules.run}
 
 
 def main(argv: list[str]) -> int:

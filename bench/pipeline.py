@@ -61,16 +61,17 @@ def free_port() -> int:
 class DoubleProcess:
     """The ZGW double in a subprocess; ``reset()`` restarts it empty (back to the seed)."""
 
-    def __init__(self):
+    def __init__(self, latency: float = LATENCY, profile: str = LATENCY_PROFILE):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = None
+        self.latency, self.profile = latency, profile
 
     def start(self):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "connector.doubles.zgw", "--port", str(self.port), "--secret", SECRET,
-             "--client-id", "connector", "--latency", str(LATENCY), "--no-validate",
-             *(["--latency-profile", LATENCY_PROFILE] if LATENCY_PROFILE else [])],
+             "--client-id", "connector", "--latency", str(self.latency), "--no-validate",
+             *(["--latency-profile", self.profile] if self.profile else [])],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -1,0 +1,133 @@
+"""Many messages into ONE existing zaak, against a double that answers like Open Zaak.
+
+The double runs in its own process with the ``openzaak`` latency profile (lookup ~55 ms, document
+POST ~80 ms, link POST ~125 ms; see ``connector/doubles/zgw/latency.py``) and no fixed latency.
+Every message is routed by an ``attach`` rule to the seeded zaak ``ZAAK-2026-0000000042``.
+
+* ``bare``: a plain ``requests`` loop making only the four POSTs per message (two documents, two
+  links), payloads and renditions prepared before the clock starts;
+* ``pipeline``: the connector's full path, one delivery at a time (it looks the zaak up once per
+  sink instance, not per message);
+* ``pipeline_parallel4``: the same with ``parallel: 4``: documents into an existing zaak are not
+  serialised, so four deliveries run at once;
+* ``bare_parallel4``: the bare loop on 4 threads, the ceiling of this machine and double.
+
+Figures: the two pipelines' rates against ``bare`` (targets: at least 0.95 and 3).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+import yaml
+
+from connector.config import load_config
+from connector.engine import Connector
+
+from .pipeline import RSIN, SECRET, DoubleProcess, _token, make_messages, prepare_bare
+
+MESSAGES = int(os.environ.get("BENCH_ONE_ZAAK_MESSAGES", "40"))
+ZAAK = "ZAAK-2026-0000000042"
+
+
+def _zaak_url(double: DoubleProcess) -> str:
+    found = requests.get(f"{double.url}/zaken/api/v1/zaken", params={"identificatie": ZAAK, "bronorganisatie": RSIN},
+                         headers={"Authorization": f"Bearer {_token()}", "Accept-Crs": "EPSG:4326",
+                                  "Content-Crs": "EPSG:4326"}, timeout=10)
+    found.raise_for_status()
+    return found.json()["results"][0]["url"]
+
+
+def run_bare(double: DoubleProcess, messages, threads: int = 1) -> float:
+    documents = [docs for _, docs in prepare_bare(double, messages)]
+    zaak_url = _zaak_url(double)
+    chunks = [documents[i::threads] for i in range(threads)]
+    workers = [threading.Thread(target=_send, args=(double, zaak_url, chunk)) for chunk in chunks]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return time.perf_counter() - started
+
+
+def _send(double: DoubleProcess, zaak_url: str, documents) -> None:
+    session = requests.Session()
+    crs = {"Accept-Crs": "EPSG:4326", "Content-Crs": "EPSG:4326"}
+    for pair in documents:
+        for document in pair:
+            created = session.post(f"{double.url}/documenten/api/v1/enkelvoudiginformatieobjecten",
+                                   headers={"Authorization": f"Bearer {_token()}"}, json=document)
+            created.raise_for_status()
+            session.post(f"{double.url}/zaken/api/v1/zaakinformatieobjecten",
+                         headers={"Authorization": f"Bearer {_token()}", **crs},
+                         json={"zaak": zaak_url, "informatieobject": created.json()["url"]}).raise_for_status()
+
+
+def write_config(folder: Path, double_url: str, parallel: int) -> Path:
+    (folder / "mappings").mkdir(exist_ok=True)
+    (folder / "mappings" / "rules.yaml").write_text(
+        "global_defaults: {informatieobjecttype: Sociale-mediabericht, titel: '{channel} {id}'}\n"
+        f"unmatched:\n  attach: {ZAAK}\n")
+    config = {
+        "store": str(folder / f"one-zaak-{parallel}.db"), "mappings": str(folder / "mappings"),
+        "delivery": {"batch_size": 200},
+        "sinks": [{"name": "zaken", "kind": "zgw", "parallel": parallel, "options": {
+            "zaken_url": double_url + "/zaken/api/v1", "documenten_url": double_url + "/documenten/api/v1",
+            "catalogi_url": double_url + "/catalogi/api/v1", "client_id": "connector",
+            "secret": "${BENCH_ZGW_SECRET}", "bronorganisatie": RSIN}}],
+    }
+    path = folder / f"one-zaak-{parallel}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def run_pipeline(folder: Path, double: DoubleProcess, messages, parallel: int) -> float:
+    os.environ["BENCH_ZGW_SECRET"] = SECRET
+    connector = Connector(load_config(write_config(folder, double.url, parallel)))
+    try:
+        routing = connector.plan(messages[0])[0].routing
+        connector.sinks["zaken"]._informatieobjecttype(routing)  # catalogus cache warm, as in a running worker
+        started = time.perf_counter()
+        connector.store.save_page("bench", [(m, connector.plan(m)) for m in messages], {"bench": True})
+        result = connector.drain()
+        elapsed = time.perf_counter() - started
+        if result.delivered != len(messages):
+            raise RuntimeError(f"pipeline delivered {result.delivered} of {len(messages)}: {result.errors[:3]}")
+        return elapsed
+    finally:
+        connector.close()
+
+
+def run() -> list[tuple[str, float, str]]:
+    messages = make_messages(MESSAGES)
+    double = DoubleProcess(latency=0.0, profile="openzaak")
+    double.start()
+    seconds = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            print(f"workload: {len(messages)} messages into one existing zaak (4 POSTs each);"
+                  " double with the openzaak latency profile")
+            for name, measure in (("bare", lambda: run_bare(double, messages)),
+                                  ("bare_parallel4", lambda: run_bare(double, messages, threads=4)),
+                                  ("pipeline", lambda: run_pipeline(folder, double, messages, parallel=1)),
+                                  ("pipeline_parallel4", lambda: run_pipeline(folder, double, messages, parallel=4))):
+                double.reset()
+                seconds[name] = measure()
+                print(f"{name:>20}: {MESSAGES / seconds[name]:6.2f} messages/s", flush=True)
+    finally:
+        double.stop()
+    return [
+        ("one_zaak_vs_bare_sequential", seconds["bare"] / seconds["pipeline"], "x"),
+        ("one_zaak_parallel4_vs_bare_sequential", seconds["bare"] / seconds["pipeline_parallel4"], "x"),
+        # the ceiling of this machine and double: the bare loop itself on 4 threads
+        ("one_zaak_bare_parallel4_vs_bare_sequential", seconds["bare"] / seconds["bare_parallel4"], "x"),
+    ]
+
+
+__all__ = ["run"]
