@@ -1,0 +1,74 @@
+"""The store: the one package that touches SQLite (through sqlite-utils).
+
+Tables
+------
+``messages``        one row per message version, unique on ``(channel, platform_id, version)``;
+                    the normalised message as JSON plus the platform's raw bytes, their SHA-256,
+                    where and when they were fetched.
+``channels``        per channel: cursor state, last poll, last error, rate-limit pause.
+``deliveries``      one row per (message, sink): state (see :mod:`connector.states`), the routing
+                    the rules chose, attempts, last error, the zaak and documents it produced.
+``delivery_steps``  memoised step results of each delivery (see :class:`StoreSteps`).
+``sinks``           per sink: last error, last success.
+``quarantine``      items a source could not normalise, with raw bytes and reason.
+``events``          the audit trail: every ingest, state change, error, with time and detail.
+
+Guarantees
+----------
+* :meth:`Store.save_page` stores a page's new messages, the deliveries they need and the channel's
+  new cursor in ONE transaction (transactional outbox): the cursor never moves past a message that
+  is not stored, and a message is stored with its deliveries or not at all.
+* Every delivery state change goes through :func:`connector.states.check`.
+* WAL mode, a busy timeout, and schema migrations tracked by sqlite-utils ``Migrations``.
+* Every timestamp column (:data:`TIMESTAMP_COLUMNS`) holds UTC ISO 8601 of one fixed width,
+  always with milliseconds (``2026-01-01T12:00:00.000Z``, :func:`connector.message.fixed_iso`), so
+  comparing and sorting them as text in SQL is comparing and sorting them in time.
+* Several processes may share one file (worker, web app, CLI): every write transaction starts
+  with ``BEGIN IMMEDIATE``, so it waits for the write lock (busy timeout) instead of failing with
+  "database is locked" when a read would have to be upgraded; migrations run under that same
+  lock, so two processes starting at once cannot both apply them.
+* A file that is missing (when ``create=False``), not a database, or corrupted raises
+  :class:`StoreError` naming the file, never a traceback.
+
+A :class:`Store` serialises its own use with a lock, so one instance may be shared by the
+scheduler's threads; separate processes (web app, CLI) open their own instance on the same file.
+
+Modules
+-------
+``schema``    the migrations (``m001_initial`` ...; never renamed or reordered) and :data:`TIMESTAMP_COLUMNS`
+``base``      :class:`StoreBase`: the connection, ``BEGIN IMMEDIATE`` writes, health, events; :class:`StoreError`
+``outbox``    :class:`OutboxMixin`: ``save_page``, ``claim_due``, delivery state changes, steps (:class:`StoreSteps`)
+``channels``  :class:`ChannelsMixin`: channel cursors, polls and pauses, sink pauses, worker heartbeats
+``status``    :class:`StatusMixin`: read-models for ``/status`` and the CLI
+
+:class:`Store` is the one public class; everything callers use is importable from ``connector.store``.
+"""
+from __future__ import annotations
+
+from .base import BUSY_TIMEOUT_SECONDS, StoreBase, StoreError, _dumps, _explain, _now
+from .channels import ChannelsMixin
+from .outbox import DeliveryPlan, DeliveryRow, OutboxMixin, SaveResult, StoreSteps
+from .schema import (
+    _FIXED,
+    _WHOLE_SECOND,
+    TIMESTAMP_COLUMNS,
+    _refixed,
+    m001_initial,
+    m002_pauses,
+    m003_liveness,
+    m004_fixed_width_times,
+    migrations,
+)
+from .status import StatusMixin
+
+__all__ = [
+    "BUSY_TIMEOUT_SECONDS", "TIMESTAMP_COLUMNS", "DeliveryPlan", "DeliveryRow", "SaveResult", "Store",
+    "StoreError", "StoreSteps", "migrations",
+]
+
+
+class Store(OutboxMixin, ChannelsMixin, StatusMixin, StoreBase):
+    """Durable state of the connector. See the package docstring for the guarantees.
+
+    ``Store(path, create=True)`` opens (and migrates) the file; see :meth:`StoreBase.__init__`.
+    """

@@ -1,0 +1,209 @@
+"""The store's foundation: opening the file, write transactions, health, and the audit trail.
+
+:class:`StoreBase` owns the SQLite connection and the lock every other part of
+:class:`connector.store.Store` goes through:
+
+* opening (and creating, unless ``create=False``) the file, WAL mode, the busy timeout, and
+  applying the pending migrations of :mod:`connector.store.schema` under the write lock;
+* :meth:`StoreBase._write`, the ``BEGIN IMMEDIATE`` write transaction (a savepoint when nested)
+  that every write uses, so several processes can share one file;
+* :meth:`StoreBase.health` (is the file still the one opened, can it be written) and ``close``;
+* the audit trail (``events``): :meth:`StoreBase._event` inside a write, :meth:`StoreBase.event`
+  on its own;
+* the helpers the other parts share: :meth:`StoreBase.query` (read-only), the status rows of a
+  channel or sink made on first use, :func:`_now` and :func:`_dumps`.
+
+Any failure to open or migrate the file raises :class:`StoreError` naming the file (:func:`_explain`).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from ..message import fixed_iso, utcnow
+from .schema import migrations
+
+BUSY_TIMEOUT_SECONDS = 30
+
+
+class StoreError(Exception):
+    """The store cannot be used: missing (``create=False``), not a database, corrupted, not writable.
+
+    The message names the file and says what to check; it never carries a traceback.
+    """
+
+
+def _now() -> str:
+    return fixed_iso(utcnow())
+
+
+def _dumps(value) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate SQLite cannot store: escaped, it is plain ASCII
+        text = json.dumps(value, ensure_ascii=True, sort_keys=True, default=str)
+    return text
+
+
+class StoreBase:
+    """Connection, lock, write transactions, health and events; :class:`connector.store.Store` adds the rest."""
+
+    def __init__(self, path: str | Path | None = None, create: bool = True):
+        """Open (and migrate) the store at ``path``; ``None`` or ``":memory:"`` for a throw-away one.
+
+        ``create=False`` is for read-only commands: a wrong path raises :class:`StoreError`
+        instead of silently creating an empty database.
+        """
+        self.path = str(path) if path else ":memory:"
+        if self.path != ":memory:" and not create and not Path(path).is_file():
+            raise StoreError(f"{path}: no such database (check 'store' in the configuration)")
+        try:
+            if self.path == ":memory:":
+                conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            else:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                       timeout=BUSY_TIMEOUT_SECONDS)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{path}: cannot open the database: {exc}") from None
+        self.db = Database(conn)
+        self._lock = threading.RLock()
+        try:
+            with self._lock:
+                self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
+                self.db.execute("PRAGMA foreign_keys = ON")
+                if self.path != ":memory:":
+                    self._enable_wal()
+                    # In WAL mode NORMAL survives a process crash (SIGKILL) intact; only a power cut may
+                    # lose the last commits, and every delivery step is idempotent, so a redo cannot duplicate.
+                    self.db.execute("PRAGMA synchronous = NORMAL")
+                with self._write():  # one process migrates; the others wait, then find nothing pending
+                    migrations.apply(self.db)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(_explain(self.path, exc)) from None
+        self.identity = self.file_identity()
+
+    def _enable_wal(self) -> None:
+        # switching to WAL needs a moment alone with the file; another process opening it at the
+        # same instant makes SQLite answer "locked" at once, without using the busy timeout
+        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        while True:
+            try:
+                mode = self.db.execute("PRAGMA journal_mode").fetchone()[0]
+                if mode != "wal":
+                    self.db.enable_wal()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    @contextlib.contextmanager
+    def _write(self):
+        """A write transaction that holds SQLite's write lock from its first statement.
+
+        A deferred ``BEGIN`` that reads first and writes later fails at once with "database is
+        locked" when another process wrote in between (SQLite cannot upgrade a stale read
+        snapshot). ``BEGIN IMMEDIATE`` takes the lock up front, waiting up to the busy timeout.
+        Nested use becomes a savepoint.
+        """
+        with self._lock:
+            if self.db.conn.in_transaction:
+                with self.db.atomic():
+                    yield
+                return
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if self.db.conn.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    if self.db.conn.in_transaction:
+                        self.db.execute("ROLLBACK")
+                    raise
+
+    def file_identity(self) -> tuple | None:
+        """(device, inode) of the database file, to notice it being deleted or replaced."""
+        if self.path == ":memory:":
+            return None
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return None
+        return (stat.st_dev, stat.st_ino)
+
+    def health(self) -> list[str]:
+        """Problems that make this store unusable right now (empty when healthy).
+
+        Checks that the file is still the one opened (not deleted or replaced, which would leave
+        this process writing into an unlinked file), and that a write lock can be taken.
+        """
+        problems = []
+        if self.path != ":memory:":
+            current = self.file_identity()
+            if current is None:
+                problems.append(f"database file {self.path} is gone (deleted or moved)")
+            elif current != self.identity:
+                problems.append(f"database file {self.path} was replaced by another file; restart the connector")
+        try:
+            with self._write():
+                self.db.execute("insert or replace into meta (key, value) values ('health_probe', ?)", [_now()])
+        except sqlite3.Error as exc:
+            problems.append(f"database {self.path} is not writable: {exc}")
+        return problems
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    # -- shared helpers -------------------------------------------------------------------
+
+    def query(self, sql: str, params=None) -> list[dict]:
+        """Read-only helper for status pages and tests."""
+        with self._lock:
+            return list(self.db.query(sql, params or []))
+
+    def _ensure_channel(self, channel: str, kind: str = "") -> None:
+        self.db.execute("insert or ignore into channels (name, kind, updated_at) values (?, ?, ?)",
+                        [channel, kind, _now()])
+
+    def _ensure_sink(self, sink: str) -> None:
+        self.db.execute("insert or ignore into sinks (name, kind, updated_at) values (?, '', ?)", [sink, _now()])
+
+    # -- audit ----------------------------------------------------------------------------
+
+    def _event(self, kind: str, channel: str | None = None, sink: str | None = None,
+               message_id: int | None = None, delivery_id: int | None = None, detail=None) -> None:
+        self.db.execute("insert into events (at, kind, channel, sink, message_id, delivery_id, detail_json)"
+                        " values (?,?,?,?,?,?,?)",
+                        [_now(), kind, channel, sink, message_id, delivery_id, _dumps(detail or {})])
+
+    def event(self, kind: str, **fields) -> None:
+        with self._write():
+            self._event(kind, **fields)
+
+
+def _explain(path: str, exc: sqlite3.DatabaseError) -> str:
+    text = str(exc)
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return (f"{path}: not a usable connector database ({text}); restore it from a backup, or point"
+                f" 'store' in the configuration at the right file")
+    if "locked" in text:
+        return f"{path}: the database stayed locked by another process for {BUSY_TIMEOUT_SECONDS} s ({text})"
+    if "readonly" in text or "unable to open" in text:
+        return f"{path}: cannot write the database ({text}); check the file's and folder's permissions"
+    return f"{path}: database error: {text}"

@@ -1,0 +1,289 @@
+"""The transactional outbox: messages in with their deliveries, deliveries out through their states.
+
+* :meth:`OutboxMixin.save_page` stores a page's new messages, the deliveries they need
+  (:class:`DeliveryPlan`), its quarantined items and the channel's new cursor in ONE transaction:
+  the cursor never moves past a message that is not stored, and a message is stored with its
+  deliveries or not at all. Re-reading a page after a crash skips what is stored already.
+* :meth:`OutboxMixin.claim_due` hands the delivery job its due deliveries (:class:`DeliveryRow`)
+  under a lease; a crashed worker's lease runs out and the delivery is due again.
+* Every later state change (``mark_*``, ``reroute``, ``release``, ``requeue``) goes through
+  :meth:`OutboxMixin._transition`, which checks it against :func:`connector.states.check` and
+  writes an event carrying the previous state, the attempt count and the error.
+* A delivery's steps are memoised in ``delivery_steps`` the moment they succeed
+  (:class:`StoreSteps`), so a retry resumes instead of creating a second zaak or document.
+
+The mixin works on :class:`connector.store.base.StoreBase`'s connection, lock and events.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from .. import states
+from ..failures import Failure
+from ..message import Message, Quarantined, Raw, fixed_iso, parse_iso, utcnow
+from ..redact import redact_url
+from ..routing import Routing
+from .base import _dumps, _now
+
+if TYPE_CHECKING:
+    from . import Store
+
+
+@dataclass(frozen=True)
+class DeliveryPlan:
+    """What ingest decided for one message and one sink: initial state and routing."""
+
+    sink: str
+    routing: Routing
+    state: str = states.PENDING
+
+
+@dataclass
+class SaveResult:
+    new: list[int]
+    duplicates: int
+    quarantined: int
+
+
+@dataclass
+class DeliveryRow:
+    """A delivery as the pipeline works with it."""
+
+    id: int
+    message_id: int
+    sink: str
+    state: str
+    routing: Routing
+    attempts: int
+    last_error: str | None
+    zaak_url: str | None
+    message: Message
+
+
+class OutboxMixin:
+    """Messages, deliveries and their steps: the part of :class:`connector.store.Store` the pipeline uses."""
+
+    # -- ingest ---------------------------------------------------------------------------
+
+    def save_page(self, channel: str, plans: list[tuple[Message, list[DeliveryPlan]]], state: dict,
+                  quarantined: list[Quarantined] = ()) -> SaveResult:
+        """Store new messages with their deliveries, quarantined items and the new cursor, atomically.
+
+        Messages already stored (same channel, platform id and version) are skipped, with their
+        deliveries: re-reading a page after a crash cannot duplicate anything.
+        """
+        now = _now()
+        new: list[int] = []
+        duplicates = 0
+        with self._write():
+            self._ensure_channel(channel)
+            for message, message_plans in plans:
+                raw = message.raw or Raw(body=b"", media_type="")
+                cursor = self.db.execute(
+                    "insert or ignore into messages (channel, platform_id, version, kind, author_handle,"
+                    " created_at, url, message_json, raw, raw_media_type, raw_sha256, page_url, fetched_at,"
+                    " stored_at) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [channel, message.id, message.version, message.kind, message.author.handle,
+                     fixed_iso(message.created_at), message.url, message.to_json(), raw.body, raw.media_type,
+                     raw.sha256, redact_url(raw.page_url), fixed_iso(raw.fetched_at), now])
+                if cursor.rowcount == 0:
+                    duplicates += 1
+                    continue
+                message_id = cursor.lastrowid
+                new.append(message_id)
+                self._event("message.stored", channel=channel, message_id=message_id,
+                            detail={"platform_id": message.id, "version": message.version,
+                                    "sha256": raw.sha256, "page_url": redact_url(raw.page_url)})
+                for plan in message_plans:
+                    delivery_id = self.db.execute(
+                        "insert into deliveries (message_id, sink, state, routing_json, rule, attempts,"
+                        " next_attempt_at, created_at, updated_at) values (?,?,?,?,?,0,?,?,?)",
+                        [message_id, plan.sink, plan.state, _dumps(plan.routing.to_dict()), plan.routing.rule,
+                         now, now, now]).lastrowid
+                    self._event(f"delivery.{plan.state}", sink=plan.sink, message_id=message_id,
+                                delivery_id=delivery_id,
+                                detail={"from": None, "attempt": 0, "rule": plan.routing.rule,
+                                        "source": plan.routing.source, "action": plan.routing.action,
+                                        "reason": plan.routing.reason})
+            for item in quarantined:
+                qid = self.db.execute(
+                    "insert into quarantine (channel, at, reason, item_id, page_url, raw) values (?,?,?,?,?,?)",
+                    [channel, now, item.reason, item.item_id, redact_url(item.page_url), item.raw]).lastrowid
+                self._event("message.quarantined", channel=channel,
+                            detail={"quarantine_id": qid, "reason": item.reason, "item_id": item.item_id})
+            self.db.execute("update channels set state_json = ?, updated_at = ? where name = ?",
+                            [_dumps(state), now, channel])
+        return SaveResult(new=new, duplicates=duplicates, quarantined=len(quarantined))
+
+    # -- deliveries -----------------------------------------------------------------------
+
+    def claim_due(self, limit: int = 50, lease_seconds: int = 300, now: datetime | None = None) -> list[DeliveryRow]:
+        """Claim up to ``limit`` due deliveries (oldest message first) and mark them in_progress.
+
+        A delivery left in_progress past its lease (a crashed worker) is due again. Deliveries of a
+        paused sink are not claimed.
+        """
+        now = now or utcnow()
+        lease = fixed_iso(now + timedelta(seconds=lease_seconds))
+        with self._write():
+            rows = list(self.db.query(
+                "select d.*, m.message_json, m.raw, m.raw_media_type, m.page_url, m.fetched_at"
+                " from deliveries d join messages m on m.id = d.message_id"
+                f" where ((d.state in ({', '.join(repr(state) for state in states.DUE)})"
+                "         and d.next_attempt_at <= :now)"
+                "    or (d.state = 'in_progress' and d.lease_until <= :now))"
+                "   and d.sink not in (select name from sinks where paused_until > :now)"
+                " order by m.created_at, m.id limit :limit", {"now": fixed_iso(now), "limit": limit}))
+            claimed = []
+            for row in rows:
+                reclaimed = row["state"] == states.IN_PROGRESS
+                self._transition(row["id"], states.IN_PROGRESS, lease_until=lease,
+                                 detail={"reclaimed": True} if reclaimed else None)
+                claimed.append(self._delivery_row(row, states.IN_PROGRESS))
+        return claimed
+
+    @staticmethod
+    def _delivery_row(row: dict, state: str) -> DeliveryRow:
+        raw = Raw(body=row["raw"] or b"", media_type=row["raw_media_type"] or "", page_url=row["page_url"] or "",
+                  fetched_at=parse_iso(row["fetched_at"]) if row["fetched_at"] else None)
+        message = Message.from_dict(json.loads(row["message_json"]), raw=raw)
+        return DeliveryRow(id=row["id"], message_id=row["message_id"], sink=row["sink"], state=state,
+                           routing=Routing.from_dict(json.loads(row["routing_json"])), attempts=row["attempts"],
+                           last_error=row["last_error"], zaak_url=row["zaak_url"], message=message)
+
+    def _transition(self, delivery_id: int, new_state: str, error: str | None = None, detail: dict | None = None,
+                    **columns) -> dict:
+        """Change a delivery's state (checked against the transition table) and record the event.
+
+        Every event carries the previous state, the attempt count and the error, if any.
+        """
+        row = self.db.execute("select state, message_id, sink, attempts from deliveries where id = ?",
+                              [delivery_id]).fetchone()
+        if row is None:
+            raise KeyError(f"no delivery {delivery_id}")
+        previous, message_id, sink, attempts = row
+        states.check(previous, new_state)
+        columns.update(state=new_state, updated_at=_now())
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        self.db.execute(f"update deliveries set {assignments} where id = ?", [*columns.values(), delivery_id])
+        self._event(f"delivery.{new_state}", sink=sink, message_id=message_id, delivery_id=delivery_id,
+                    detail={"from": previous, "attempt": columns.get("attempts", attempts or 0), "error": error,
+                            **(detail or {})})
+        return {"from": previous, "message_id": message_id, "sink": sink}
+
+    def mark_delivered(self, delivery_id: int, zaak_url: str, zaak_identificatie: str, documents: list[dict]) -> None:
+        with self._write():
+            info = self._transition(delivery_id, states.DELIVERED, zaak_url=zaak_url,
+                                    zaak_identificatie=zaak_identificatie, documents_json=_dumps(documents),
+                                    last_error=None, failure_json=None, lease_until=None,
+                                    attempts=self._attempts(delivery_id) + 1,
+                                    detail={"zaak": zaak_url, "zaak_identificatie": zaak_identificatie,
+                                            "documents": documents})
+            self._ensure_sink(info["sink"])
+            self.db.execute("update sinks set last_ok_at = ?, last_error = null, paused_until = null,"
+                            " paused_reason = null where name = ?", [_now(), info["sink"]])
+
+    def _attempts(self, delivery_id: int) -> int:
+        return self.db.execute("select attempts from deliveries where id = ?", [delivery_id]).fetchone()[0] or 0
+
+    def mark_failed(self, delivery_id: int, failure: Failure, new_state: str,
+                    next_attempt_at: datetime | None = None, count_attempt: bool = True) -> int:
+        """Record a failed attempt: ``retry_wait`` (with ``next_attempt_at``), ``pending`` or ``dead``.
+
+        Returns the attempt count.
+        """
+        with self._write():
+            attempts = self._attempts(delivery_id) + (1 if count_attempt else 0)
+            info = self._transition(delivery_id, new_state, error=failure.message, attempts=attempts,
+                                    last_error=failure.message, failure_json=_dumps(failure.to_dict()),
+                                    lease_until=None, next_attempt_at=fixed_iso(next_attempt_at or utcnow()),
+                                    detail={"verdict": failure.verdict, "status": failure.status,
+                                            "problem": failure.detail})
+            self._ensure_sink(info["sink"])
+            self.db.execute("update sinks set last_error = ?, updated_at = ? where name = ?",
+                            [failure.message, _now(), info["sink"]])
+        return attempts
+
+    def mark_waiting(self, delivery_id: int, reason: str, next_attempt_at: datetime) -> None:
+        with self._write():
+            self._transition(delivery_id, states.WAITING, error=reason, last_error=reason, lease_until=None,
+                             next_attempt_at=fixed_iso(next_attempt_at))
+
+    def reroute(self, delivery_id: int, routing: Routing, new_state: str) -> None:
+        """Replace a delivery's routing (a follow_thread fallen back) and set its state."""
+        with self._write():
+            self._transition(delivery_id, new_state, routing_json=_dumps(routing.to_dict()), rule=routing.rule,
+                             lease_until=None, detail={"rule": routing.rule, "action": routing.action,
+                                                       "reason": routing.reason})
+
+    def release(self, delivery_id: int, reason: str = "released unstarted") -> None:
+        """Give back a claimed delivery untouched (shutdown, or its sink paused meanwhile)."""
+        with self._write():
+            self._transition(delivery_id, states.PENDING, lease_until=None, detail={"reason": reason})
+
+    def requeue(self, delivery_id: int, who: str = "admin") -> None:
+        """Deliver again: also a delivered, dead, held or ignored one; never one a worker holds now."""
+        with self._write():
+            row = self.db.execute("select state, lease_until from deliveries where id = ?", [delivery_id]).fetchone()
+            if row and row[0] == states.IN_PROGRESS and row[1] and parse_iso(row[1]) > utcnow():
+                raise states.IllegalTransition(f"delivery {delivery_id} is being delivered right now"
+                                               f" (lease until {row[1]}); try again later")
+            self._transition(delivery_id, states.PENDING, next_attempt_at=_now(), lease_until=None,
+                             detail={"requeued_by": who})
+
+    def thread_zaak(self, channel: str, platform_id: str, sink: str) -> tuple[str | None, str | None]:
+        """The zaak of the message ``platform_id`` in ``channel`` for ``sink``: ``(state, zaak_url)``.
+
+        Looks at every version of that message; a delivered one wins. ``(None, None)`` when the
+        message is unknown.
+        """
+        with self._lock:
+            rows = list(self.db.query(
+                "select d.state, d.zaak_url, d.routing_json from deliveries d join messages m on m.id = d.message_id"
+                " where m.channel = ? and m.platform_id = ? and d.sink = ?"
+                " order by (d.state = 'delivered') desc, m.id", [channel, platform_id, sink]))
+        if not rows:
+            return None, None
+        return rows[0]["state"], rows[0]["zaak_url"]
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def step_result(self, delivery_id: int, name: str) -> dict | None:
+        with self._lock:
+            row = self.db.execute("select result_json from delivery_steps where delivery_id = ? and name = ?",
+                                  [delivery_id, name]).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def save_step(self, delivery_id: int, name: str, result: dict) -> None:
+        with self._write():
+            self.db.execute("insert or replace into delivery_steps (delivery_id, name, result_json, saved_at)"
+                            " values (?,?,?,?)", [delivery_id, name, _dumps(result), _now()])
+            self._event("delivery.step", delivery_id=delivery_id, detail={"step": name, "result": result})
+
+    def steps(self, delivery_id: int) -> "StoreSteps":
+        return StoreSteps(self, delivery_id)
+
+
+class StoreSteps:
+    """:class:`connector.sinks.base.Steps` backed by ``delivery_steps``: saved the moment they succeed."""
+
+    def __init__(self, store: Store, delivery_id: int):
+        self.store = store
+        self.delivery_id = delivery_id
+
+    def get(self, name: str) -> dict | None:
+        return self.store.step_result(self.delivery_id, name)
+
+    def save(self, name: str, result: dict) -> None:
+        self.store.save_step(self.delivery_id, name, result)
+
+    def run(self, name, action):
+        saved = self.get(name)
+        if saved is not None:
+            return saved
+        result = action()
+        self.save(name, result)
+        return result

@@ -1,0 +1,115 @@
+"""The store's schema: its migrations, in order, and which columns hold timestamps.
+
+Existing databases record every applied migration by its name in ``_sqlite_migrations``
+(sqlite-utils ``Migrations``), so a migration is never renamed, reordered or edited once released:
+a change of schema is a new ``m00N_...`` function at the end of this module.
+:class:`connector.store.Store` applies the pending ones when it opens a file, under the write lock.
+"""
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+from ..message import fixed_iso, parse_iso
+
+migrations = Migrations("connector")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db["messages"].create({
+        "id": int, "channel": str, "platform_id": str, "version": str, "kind": str,
+        "author_handle": str, "created_at": str, "url": str, "message_json": str,
+        "raw": bytes, "raw_media_type": str, "raw_sha256": str, "page_url": str,
+        "fetched_at": str, "stored_at": str,
+    }, pk="id", not_null={"channel", "platform_id", "version", "message_json"})
+    db["messages"].create_index(["channel", "platform_id", "version"], unique=True)
+    db["messages"].create_index(["channel", "stored_at"])
+    db["channels"].create({
+        "name": str, "kind": str, "state_json": str, "last_poll_at": str, "last_success_at": str,
+        "last_error": str, "paused_until": str, "updated_at": str,
+    }, pk="name")
+    db["deliveries"].create({
+        "id": int, "message_id": int, "sink": str, "state": str, "routing_json": str, "rule": str,
+        "attempts": int, "last_error": str, "failure_json": str, "next_attempt_at": str,
+        "lease_until": str, "zaak_url": str, "zaak_identificatie": str, "documents_json": str,
+        "created_at": str, "updated_at": str,
+    }, pk="id", not_null={"message_id", "sink", "state"}, foreign_keys=[("message_id", "messages", "id")])
+    db["deliveries"].create_index(["message_id", "sink"], unique=True)
+    db["deliveries"].create_index(["state", "next_attempt_at"])
+    db["delivery_steps"].create({
+        "delivery_id": int, "name": str, "result_json": str, "saved_at": str,
+    }, pk=("delivery_id", "name"), foreign_keys=[("delivery_id", "deliveries", "id")])
+    db["sinks"].create({"name": str, "kind": str, "last_error": str, "last_ok_at": str,
+                        "updated_at": str}, pk="name")
+    db["quarantine"].create({
+        "id": int, "channel": str, "at": str, "reason": str, "item_id": str, "page_url": str,
+        "raw": bytes,
+    }, pk="id")
+    db["events"].create({
+        "id": int, "at": str, "kind": str, "channel": str, "sink": str, "message_id": int,
+        "delivery_id": int, "detail_json": str,
+    }, pk="id")
+    db["events"].create_index(["message_id"])
+    db["events"].create_index(["delivery_id"])
+
+
+@migrations()
+def m002_pauses(db: Database) -> None:
+    """Sinks pause on configuration errors and outages; channels back off after failed polls."""
+    db["sinks"].add_column("paused_until", str)
+    db["sinks"].add_column("paused_reason", str)
+    db["channels"].add_column("failures", int)
+    db["channels"].add_column("paused_reason", str)
+
+
+@migrations()
+def m003_liveness(db: Database) -> None:
+    """Stalled polls show in status; the worker beats and says which rules it runs."""
+    db["channels"].add_column("poll_started_at", str)
+    db["workers"].create({
+        "id": str, "host": str, "pid": int, "started_at": str, "beat_at": str, "stopped_at": str,
+        "rules_fingerprint": str, "rules_count": int, "rules_errors_json": str, "activity_json": str,
+    }, pk="id")
+    db["meta"].create({"key": str, "value": str}, pk="key")
+
+
+#: every column holding a timestamp; all written with :func:`connector.message.fixed_iso`
+TIMESTAMP_COLUMNS = {
+    "messages": ("created_at", "fetched_at", "stored_at"),
+    "channels": ("last_poll_at", "last_success_at", "paused_until", "updated_at", "poll_started_at"),
+    "deliveries": ("next_attempt_at", "lease_until", "created_at", "updated_at"),
+    "delivery_steps": ("saved_at",),
+    "sinks": ("last_ok_at", "updated_at", "paused_until"),
+    "quarantine": ("at",),
+    "events": ("at",),
+    "workers": ("started_at", "beat_at", "stopped_at"),
+}
+_WHOLE_SECOND = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z"
+_FIXED = _WHOLE_SECOND[:-1] + ".[0-9][0-9][0-9]Z"
+
+
+def _refixed(value):
+    """``value`` in the fixed-width form; text that is no timestamp stays as it is."""
+    try:
+        return fixed_iso(parse_iso(value))
+    except (TypeError, ValueError):
+        return value
+
+
+@migrations()
+def m004_fixed_width_times(db: Database) -> None:
+    """Timestamps in one fixed width (always milliseconds), so text order is time order.
+
+    Before, whole seconds were written without milliseconds, and ``12:00:00Z`` sorted after
+    ``12:00:00.500Z``: a delivery due half a second later was claimed early, one due on the
+    second waited a second longer, a sink paused until ``12:00:00.500Z`` was not paused at
+    ``12:00:00Z``, and messages of the same second were delivered out of order.
+    """
+    db.conn.create_function("connector_fixed_iso", 1, _refixed, deterministic=True)
+    for table, columns in TIMESTAMP_COLUMNS.items():
+        for column in columns:
+            # what the old writer made of whole seconds, in SQL alone; then anything else not fixed yet
+            db.execute(f"update {table} set {column} = substr({column}, 1, 19) || '.000Z'"
+                       f" where {column} glob ?", [_WHOLE_SECOND])
+            db.execute(f"update {table} set {column} = connector_fixed_iso({column})"
+                       f" where {column} is not null and {column} not glob ?", [_FIXED])

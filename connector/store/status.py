@@ -1,0 +1,52 @@
+"""Read-models for ``/status``, the CLI and the demo: counts, rows, deliveries, a message's history.
+
+Every method here only reads, through :meth:`connector.store.base.StoreBase.query` (under the
+store's lock); none of them changes the database.
+"""
+from __future__ import annotations
+
+import json
+
+from .. import states
+
+
+class StatusMixin:
+    """What the status page and the CLI show: the read-only part of :class:`connector.store.Store`."""
+
+    def delivery_counts(self) -> dict[str, int]:
+        counts = {state: 0 for state in states.STATES}
+        for row in self.query("select state, count(*) as n from deliveries group by state"):
+            counts[row["state"]] = row["n"]
+        return counts
+
+    def channel_rows(self) -> list[dict]:
+        return self.query(
+            "select c.name, c.kind, c.last_poll_at, c.last_success_at, c.last_error, c.paused_until,"
+            " c.paused_reason, coalesce(c.failures, 0) as failures, c.poll_started_at,"
+            " (select count(*) from messages m where m.channel = c.name) as messages,"
+            " (select count(*) from quarantine q where q.channel = c.name) as quarantined"
+            " from channels c order by c.name")
+
+    def sink_rows(self) -> list[dict]:
+        return self.query("select name, kind, last_error, last_ok_at, paused_until, paused_reason from sinks"
+                          " order by name")
+
+    def worker_rows(self) -> list[dict]:
+        """Workers that beat in the last day, the most recent first."""
+        rows = self.query("select * from workers order by beat_at desc")
+        for row in rows:
+            row["rules_errors"] = json.loads(row.pop("rules_errors_json") or "[]")
+            row["activity"] = json.loads(row.pop("activity_json") or "{}")
+        return rows
+
+    def deliveries(self, state: str | None = None, limit: int = 100) -> list[dict]:
+        where, params = ("where d.state = ?", [state]) if state else ("", [])
+        return self.query(
+            "select d.id, d.state, d.sink, d.rule, d.attempts, d.last_error, d.zaak_identificatie, d.zaak_url,"
+            f" d.updated_at, m.channel, m.platform_id, m.version from deliveries d join messages m on m.id = d.message_id"
+            f" {where} order by d.id limit ?", params + [limit])
+
+    def message_history(self, message_id: int) -> list[dict]:
+        return self.query("select at, kind, sink, delivery_id, detail_json from events where message_id = ?"
+                          " or delivery_id in (select id from deliveries where message_id = ?) order by id",
+                          [message_id, message_id])
