@@ -23,15 +23,12 @@ import time
 from pathlib import Path
 
 import requests
-import yaml
 
-from connector.config import load_config
-from connector.engine import Connector
-
-from .pipeline import RSIN, SECRET, DoubleProcess, _token, make_messages, prepare_bare
+from .pipeline import RSIN, DoubleProcess, _token, make_messages, prepare_bare, run_pipeline
 
 MESSAGES = int(os.environ.get("BENCH_ONE_ZAAK_MESSAGES", "40"))
 ZAAK = "ZAAK-2026-0000000042"
+RULE = f"attach: {ZAAK}"
 
 
 def _zaak_url(double: DoubleProcess) -> str:
@@ -68,41 +65,6 @@ def _send(double: DoubleProcess, zaak_url: str, documents) -> None:
                          json={"zaak": zaak_url, "informatieobject": created.json()["url"]}).raise_for_status()
 
 
-def write_config(folder: Path, double_url: str, parallel: int) -> Path:
-    (folder / "mappings").mkdir(exist_ok=True)
-    (folder / "mappings" / "rules.yaml").write_text(
-        "global_defaults: {informatieobjecttype: Sociale-mediabericht, titel: '{channel} {id}'}\n"
-        f"unmatched:\n  attach: {ZAAK}\n")
-    config = {
-        "store": str(folder / f"one-zaak-{parallel}.db"), "mappings": str(folder / "mappings"),
-        "delivery": {"batch_size": 200},
-        "sinks": [{"name": "zaken", "kind": "zgw", "parallel": parallel, "options": {
-            "zaken_url": double_url + "/zaken/api/v1", "documenten_url": double_url + "/documenten/api/v1",
-            "catalogi_url": double_url + "/catalogi/api/v1", "client_id": "connector",
-            "secret": "${BENCH_ZGW_SECRET}", "bronorganisatie": RSIN}}],
-    }
-    path = folder / f"one-zaak-{parallel}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def run_pipeline(folder: Path, double: DoubleProcess, messages, parallel: int) -> float:
-    os.environ["BENCH_ZGW_SECRET"] = SECRET
-    connector = Connector(load_config(write_config(folder, double.url, parallel)))
-    try:
-        routing = connector.plan(messages[0])[0].routing
-        connector.sinks["zaken"]._informatieobjecttype(routing)  # catalogus cache warm, as in a running worker
-        started = time.perf_counter()
-        connector.store.save_page("bench", [(m, connector.plan(m)) for m in messages], {"bench": True})
-        result = connector.drain()
-        elapsed = time.perf_counter() - started
-        if result.delivered != len(messages):
-            raise RuntimeError(f"pipeline delivered {result.delivered} of {len(messages)}: {result.errors[:3]}")
-        return elapsed
-    finally:
-        connector.close()
-
-
 def run() -> list[tuple[str, float, str]]:
     messages = make_messages(MESSAGES)
     double = DoubleProcess(latency=0.0, profile="openzaak")
@@ -115,8 +77,9 @@ def run() -> list[tuple[str, float, str]]:
                   " double with the openzaak latency profile")
             for name, measure in (("bare", lambda: run_bare(double, messages)),
                                   ("bare_parallel4", lambda: run_bare(double, messages, threads=4)),
-                                  ("pipeline", lambda: run_pipeline(folder, double, messages, parallel=1)),
-                                  ("pipeline_parallel4", lambda: run_pipeline(folder, double, messages, parallel=4))):
+                                  ("pipeline", lambda: run_pipeline(folder, double, messages, 1, RULE, "one-zaak")),
+                                  ("pipeline_parallel4",
+                                   lambda: run_pipeline(folder, double, messages, 4, RULE, "one-zaak"))):
                 double.reset()
                 seconds[name] = measure()
                 print(f"{name:>20}: {MESSAGES / seconds[name]:6.2f} messages/s", flush=True)

@@ -108,32 +108,38 @@ def make_messages(count: int) -> list[Message]:
     return messages
 
 
-def write_config(folder: Path, double_url: str, parallel: int) -> Path:
+NEW_ZAAK_RULE = "create: {zaaktype: SOCIAL-MELDING, omschrijving: 'Melding {id}'}"
+
+
+def write_config(folder: Path, double_url: str, parallel: int, rule: str = NEW_ZAAK_RULE, name: str = "bench") -> Path:
+    """A configuration whose one rule (``unmatched``) routes every message as ``rule`` says."""
     (folder / "mappings").mkdir(exist_ok=True)
     (folder / "mappings" / "rules.yaml").write_text(
         "global_defaults: {informatieobjecttype: Sociale-mediabericht, titel: '{channel} {id}'}\n"
-        "unmatched:\n  create: {zaaktype: SOCIAL-MELDING, omschrijving: 'Melding {id}'}\n")
+        f"unmatched:\n  {rule}\n")
     config = {
-        "store": str(folder / f"bench-{parallel}.db"), "mappings": str(folder / "mappings"),
+        "store": str(folder / f"{name}-{parallel}.db"), "mappings": str(folder / "mappings"),
         "delivery": {"batch_size": 200},
         "sinks": [{"name": "zaken", "kind": "zgw", "parallel": parallel, "options": {
             "zaken_url": double_url + "/zaken/api/v1", "documenten_url": double_url + "/documenten/api/v1",
             "catalogi_url": double_url + "/catalogi/api/v1", "client_id": "connector",
             "secret": "${BENCH_ZGW_SECRET}", "bronorganisatie": RSIN}}],
     }
-    path = folder / f"connector-{parallel}.yaml"
+    path = folder / f"{name}-{parallel}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
 
-def run_pipeline(folder: Path, double: DoubleProcess, messages: list[Message], parallel: int) -> float:
+def run_pipeline(folder: Path, double: DoubleProcess, messages: list[Message], parallel: int,
+                 rule: str = NEW_ZAAK_RULE, name: str = "bench") -> float:
     os.environ["BENCH_ZGW_SECRET"] = SECRET
-    connector = Connector(load_config(write_config(folder, double.url, parallel)))
+    connector = Connector(load_config(write_config(folder, double.url, parallel, rule, name)))
     try:
         # warm the sink's catalogus caches outside the clock, as a running worker has them
         routing = connector.plan(messages[0])[0].routing
         connector.sinks["zaken"]._informatieobjecttype(routing)
-        connector.sinks["zaken"]._zaaktype(routing.zaaktype)
+        if routing.zaaktype:
+            connector.sinks["zaken"]._zaaktype(routing.zaaktype)
         started = time.perf_counter()
         connector.store.save_page("bench", [(m, connector.plan(m)) for m in messages], {"bench": True})
         result = connector.drain()
