@@ -104,9 +104,6 @@ class Connector:
         # fan-out: each sink's share of a batch runs on its own thread, so a slow sink delays no other
         self._sink_threads = (ThreadPoolExecutor(len(self.sinks), thread_name_prefix="deliver-sinks")
                               if len(self.sinks) > 1 else None)
-        self._breaker_lock = threading.Lock()
-        self._transient_streak: dict[str, int] = {}
-        self._pause_seconds: dict[str, float] = {}
         # what the worker is doing right now, for its heartbeat: channel -> poll start, "deliver" -> start
         self.activity: dict[str, str] = {}
         self.store.register({c.name: c.kind for c in config.channels}, {s.name: s.kind for s in config.sinks})
@@ -277,10 +274,7 @@ class Connector:
                                 trips_breaker=False)
         self.store.mark_delivered(row.id, delivered.zaak_url, delivered.zaak_identificatie,
                                   [vars(d) for d in delivered.documents])
-        with self._breaker_lock:
-            self._transient_streak[row.sink] = 0
-            self._pause_seconds.pop(row.sink, None)
-        result.delivered += 1
+        result.delivered += 1  # (mark_delivered also ended the sink's failure streak and pause doubling)
         return result
 
     def _follow_thread(self, row: DeliveryRow, steps, result: DeliverResult) -> Routing | None:
@@ -323,9 +317,7 @@ class Connector:
             return result
         if failure.verdict == CONFIGURATION:
             # nothing is wrong with this message: put it back and pause the sink until someone acts
-            with self._breaker_lock:
-                seconds = self._pause_seconds.get(row.sink, settings["pause_base"] / 2) * 2
-                seconds = self._pause_seconds[row.sink] = min(seconds, settings["pause_max"])
+            seconds = self.store.next_config_pause(row.sink, settings["pause_base"], settings["pause_max"])
             self.store.pause_sink(row.sink, now + timedelta(seconds=seconds), f"configuration: {failure.message}")
             log.error("sink %s paused for %d s: %s. Fix the sink's configuration (URLs, client_id, secret) or its"
                       " catalogue; deliveries wait without spending attempts and resume by themselves",
@@ -360,8 +352,7 @@ class Connector:
     def _trip_breaker(self, sink: str, failure: Failure, now: datetime) -> None:
         """A 429, or several transient failures in a row, pause the sink: it is down or overloaded."""
         settings = self.config.delivery
-        with self._breaker_lock:
-            streak = self._transient_streak[sink] = self._transient_streak.get(sink, 0) + 1
+        streak = self.store.sink_failed(sink)  # in the store: every worker on it sees one streak
         if failure.verdict == RATE_LIMITED:
             until = failure.retry_at or now + timedelta(seconds=settings["pause_base"])
             self.store.pause_sink(sink, until, f"rate limited: {failure.message}")

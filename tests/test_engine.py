@@ -299,3 +299,30 @@ def test_crashing_messages_do_not_pause_the_sink_for_the_others(build):
     result = connector.deliver_due()
     assert result.retrying == 3 and result.delivered == 1
     assert connector.store.sink_pause("s") == (None, None)
+
+
+def test_two_workers_share_one_circuit_breaker(build):
+    """The streak lived in one process's memory: two workers (or a restart) each counted from zero."""
+    first, second = build(breaker_threshold=3), build(breaker_threshold=3)
+    ingest(first, *(make_message(str(n), created_minute=n) for n in range(3)))
+    ScriptedSink.script = [Failure("retry", "HTTP 503")] * 3
+    first.deliver_due(limit=1)
+    first.deliver_due(limit=1)
+    assert first.store.sink_pause("s") == (None, None)
+    second.deliver_due(limit=1)  # the third failure in a row, seen by another worker
+    until, reason = second.store.sink_pause("s")
+    assert until is not None and reason.startswith("3 failures in a row")
+
+
+def test_a_configuration_pause_doubles_across_workers_and_a_success_ends_it(build):
+    first, second = build(pause_base=30, pause_max=600), build(pause_base=30, pause_max=600)
+    ingest(first, make_message("1"), make_message("2", created_minute=1))
+    ScriptedSink.script = [Failure("configuration", "HTTP 403")] * 2
+    first.deliver_due(limit=1)
+    assert first.store.query("select config_pause_seconds from sinks")[0]["config_pause_seconds"] == 30
+    later = utcnow() + timedelta(minutes=1)
+    second.deliver_due(limit=1, now=later)
+    assert second.store.query("select config_pause_seconds from sinks")[0]["config_pause_seconds"] == 60
+    second.deliver_due(now=utcnow() + timedelta(hours=1))  # the script is used up: both deliver
+    row = second.store.query("select failure_streak, config_pause_seconds from sinks")[0]
+    assert row == {"failure_streak": 0, "config_pause_seconds": None}

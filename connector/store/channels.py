@@ -107,6 +107,22 @@ class ChannelsMixin:
                             " where name = ?", [fixed_iso(until), reason, reason, _now(), sink])
             self._event("sink.paused", sink=sink, detail={"until": fixed_iso(until), "reason": reason})
 
+    def sink_failed(self, sink: str) -> int:
+        """One more transient failure in a row for ``sink`` (across workers); the streak so far."""
+        with self._write():
+            self._ensure_sink(sink)
+            self.db.execute("update sinks set failure_streak = coalesce(failure_streak, 0) + 1 where name = ?", [sink])
+            return self.db.execute("select failure_streak from sinks where name = ?", [sink]).fetchone()[0]
+
+    def next_config_pause(self, sink: str, base: float, most: float) -> float:
+        """How long a configuration error pauses ``sink`` now: ``base``, doubling while it lasts, at most ``most``."""
+        with self._write():
+            self._ensure_sink(sink)
+            row = self.db.execute("select config_pause_seconds from sinks where name = ?", [sink]).fetchone()
+            seconds = min(most, (row[0] * 2) if row and row[0] else base)
+            self.db.execute("update sinks set config_pause_seconds = ? where name = ?", [seconds, sink])
+            return seconds
+
     def sink_pause(self, sink: str) -> tuple[datetime | None, str | None]:
         with self._lock:
             row = self.db.execute("select paused_until, paused_reason from sinks where name = ?", [sink]).fetchone()

@@ -184,7 +184,8 @@ class OutboxMixin:
                                             "documents": documents})
             self._ensure_sink(info["sink"])
             self.db.execute("update sinks set last_ok_at = ?, last_error = null, paused_until = null,"
-                            " paused_reason = null where name = ?", [_now(), info["sink"]])
+                            " paused_reason = null, failure_streak = 0, config_pause_seconds = null where name = ?",
+                            [_now(), info["sink"]])
 
     def _attempts(self, delivery_id: int) -> int:
         return self.db.execute("select attempts from deliveries where id = ?", [delivery_id]).fetchone()[0] or 0

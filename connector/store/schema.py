@@ -113,3 +113,10 @@ def m004_fixed_width_times(db: Database) -> None:
                        f" where {column} glob ?", [_WHOLE_SECOND])
             db.execute(f"update {table} set {column} = connector_fixed_iso({column})"
                        f" where {column} is not null and {column} not glob ?", [_FIXED])
+
+
+@migrations()
+def m005_shared_breaker(db: Database) -> None:
+    """The circuit breaker's state lives with the sink, so two workers or a restart see the same pause."""
+    db["sinks"].add_column("failure_streak", int)
+    db["sinks"].add_column("config_pause_seconds", float)
