@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import requests
 
-from .pipeline import RSIN, DoubleProcess, _token, make_messages, prepare_bare, run_pipeline
+from .pipeline import RSIN, DoubleProcess, _token, make_messages, post_documents, prepare_bare, run_pipeline, \
+    timed_threads
 
 MESSAGES = int(os.environ.get("BENCH_ONE_ZAAK_MESSAGES", "40"))
 ZAAK = "ZAAK-2026-0000000042"
@@ -42,27 +41,13 @@ def _zaak_url(double: DoubleProcess) -> str:
 def run_bare(double: DoubleProcess, messages, threads: int = 1) -> float:
     documents = [docs for _, docs in prepare_bare(double, messages)]
     zaak_url = _zaak_url(double)
-    chunks = [documents[i::threads] for i in range(threads)]
-    workers = [threading.Thread(target=_send, args=(double, zaak_url, chunk)) for chunk in chunks]
-    started = time.perf_counter()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return time.perf_counter() - started
 
+    def send(chunk):
+        session = requests.Session()
+        for pair in chunk:
+            post_documents(session, double.url, zaak_url, pair)
 
-def _send(double: DoubleProcess, zaak_url: str, documents) -> None:
-    session = requests.Session()
-    crs = {"Accept-Crs": "EPSG:4326", "Content-Crs": "EPSG:4326"}
-    for pair in documents:
-        for document in pair:
-            created = session.post(f"{double.url}/documenten/api/v1/enkelvoudiginformatieobjecten",
-                                   headers={"Authorization": f"Bearer {_token()}"}, json=document)
-            created.raise_for_status()
-            session.post(f"{double.url}/zaken/api/v1/zaakinformatieobjecten",
-                         headers={"Authorization": f"Bearer {_token()}", **crs},
-                         json={"zaak": zaak_url, "informatieobject": created.json()["url"]}).raise_for_status()
+    return timed_threads(send, [documents[i::threads] for i in range(threads)])
 
 
 def run() -> list[tuple[str, float, str]]:

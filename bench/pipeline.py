@@ -185,6 +185,18 @@ def prepare_bare(double: DoubleProcess, messages: list[Message]) -> list[tuple[s
     return prepared
 
 
+def post_documents(session: requests.Session, base: str, zaak_url: str, documents: list[dict]) -> None:
+    """Create each document and link it to the zaak: what the sink does for the files of a message."""
+    crs = {"Accept-Crs": "EPSG:4326", "Content-Crs": "EPSG:4326"}
+    for document in documents:
+        created = session.post(f"{base}/documenten/api/v1/enkelvoudiginformatieobjecten",
+                               headers={"Authorization": f"Bearer {_token()}"}, json=document)
+        created.raise_for_status()
+        session.post(f"{base}/zaken/api/v1/zaakinformatieobjecten",
+                     headers={"Authorization": f"Bearer {_token()}", **crs},
+                     json={"zaak": zaak_url, "informatieobject": created.json()["url"]}).raise_for_status()
+
+
 def send_bare(double: DoubleProcess, prepared: list[tuple[dict, list[dict]]]) -> None:
     """The same six calls per message the ZGW sink makes, in a plain loop."""
     base = double.url
@@ -197,26 +209,23 @@ def send_bare(double: DoubleProcess, prepared: list[tuple[dict, list[dict]]]) ->
         zaak = session.post(f"{base}/zaken/api/v1/zaken", headers={"Authorization": f"Bearer {_token()}", **crs},
                             json=zaak_payload)
         zaak.raise_for_status()
-        for document in documents:
-            created = session.post(f"{base}/documenten/api/v1/enkelvoudiginformatieobjecten",
-                                   headers={"Authorization": f"Bearer {_token()}"}, json=document)
-            created.raise_for_status()
-            session.post(f"{base}/zaken/api/v1/zaakinformatieobjecten",
-                         headers={"Authorization": f"Bearer {_token()}", **crs},
-                         json={"zaak": zaak.json()["url"], "informatieobject": created.json()["url"]}
-                         ).raise_for_status()
+        post_documents(session, base, zaak.json()["url"], documents)
 
 
-def run_bare(double: DoubleProcess, messages: list[Message], threads: int = 1) -> float:
-    prepared = prepare_bare(double, messages)
-    chunks = [prepared[i::threads] for i in range(threads)]
-    workers = [threading.Thread(target=send_bare, args=(double, chunk)) for chunk in chunks]
+def timed_threads(target, chunks: list) -> float:
+    """Seconds for ``target(chunk)`` to finish for every chunk, each on its own thread."""
+    workers = [threading.Thread(target=target, args=(chunk,)) for chunk in chunks]
     started = time.perf_counter()
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
     return time.perf_counter() - started
+
+
+def run_bare(double: DoubleProcess, messages: list[Message], threads: int = 1) -> float:
+    prepared = prepare_bare(double, messages)
+    return timed_threads(lambda chunk: send_bare(double, chunk), [prepared[i::threads] for i in range(threads)])
 
 
 def run() -> list[tuple[str, float, str]]:

@@ -129,3 +129,8 @@ def assert_deferred(deliver) -> None:
         deliver()
     assert caught.value.failure.verdict == "retry" and caught.value.failure.retry_at is not None
     assert "may still be in progress" in caught.value.failure.message
+
+
+def ingest(connector, *messages):
+    """Store ``messages`` on channel "test" with the deliveries the connector plans for them."""
+    connector.store.save_page("test", [(m, connector.plan(m)) for m in messages], {})

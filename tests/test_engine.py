@@ -18,7 +18,7 @@ from connector.failures import Failed, Failure
 from connector.message import parse_iso, utcnow
 from connector.sinks.base import SINKS, Delivered, Document, Sink
 
-from .conftest import FIXTURES, make_message
+from .conftest import FIXTURES, ingest, make_message
 
 
 class ScriptedSink(Sink):
@@ -95,10 +95,6 @@ def build(tmp_path):
     yield factory
     for connector in made:
         connector.close()
-
-
-def ingest(connector, *messages):
-    connector.store.save_page("test", [(m, connector.plan(m)) for m in messages], {})
 
 
 def delivery(connector, platform_id):

@@ -19,7 +19,7 @@ from connector.message import utcnow
 from connector.routing import Routing
 from connector.sinks.base import SINKS, Delivered, Document, Sink
 
-from .conftest import ROOT, make_message, run_cli
+from .conftest import ROOT, ingest, make_message, run_cli
 
 HEADER = "unmatched:\n  hold: no rule matched\n"
 DELIVERY = {"interval": 1, "batch_size": 50, "max_attempts": 5, "lease": 300, "backoff_base": 10,
@@ -72,10 +72,6 @@ def build(tmp_path):
     yield factory
     for connector in made:
         connector.close()
-
-
-def ingest(connector, *messages):
-    connector.store.save_page("test", [(m, connector.plan(m)) for m in messages], {})
 
 
 def rows(connector) -> dict:
