@@ -121,7 +121,7 @@ class DeliverySchema(Schema):
     interval = Duration(load_default=10.0)
     batch_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=10000))
     max_attempts = fields.Integer(load_default=10, validate=validate.Range(min=1, max=1000))
-    lease = Duration(load_default=300.0)
+    lease = Duration(load_default=30.0, validate=validate.Range(min=1.0, error="Give at least 1 second."))
     backoff_base = Duration(load_default=30.0)
     backoff_max = Duration(load_default=3600.0)
     pause_base = Duration(load_default=30.0)

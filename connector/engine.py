@@ -11,12 +11,12 @@ delivery per target sink (:mod:`connector.fanout`; held and ignored messages too
 rate-limited channel pauses until the platform's reset; other failures back off exponentially
 (poll interval x 2^failures, at most an hour); other channels carry on.
 
-Delivering: due deliveries are claimed oldest message first and grouped so that only what must
-wait runs in order: the versions of a message that creates a zaak (made once), and a reply after
-its parent when the parent is in the same batch or has no zaak yet. Groups run in parallel up to
-the sink's ``parallel`` setting; documents into an existing zaak go at once. ``follow_thread`` routings look up the parent's zaak;
-when the parent is still on its way the reply waits, when it has no zaak the rule's fallback
-applies.
+Delivering (:mod:`connector.dispatch`): due deliveries are claimed oldest message first, only into
+a sink's free slots (``parallel``), under a short lease renewed while they are worked on. Only what
+must wait runs in order: the versions of a message that creates a zaak (made once), and a reply
+after its parent when the parent is in hand or has no zaak yet; documents into an existing zaak go
+at once. ``follow_thread`` routings look up the parent's zaak; when the parent is still on its way
+the reply waits, when it has no zaak the rule's fallback applies.
 
 Failures by verdict:
 
@@ -34,13 +34,13 @@ import logging
 import random
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from . import http, states
 from .config import Config
 from .failures import CONFIGURATION, PERMANENT, RATE_LIMITED, RETRY, Failed, Failure
+from .dispatch import DeliverResult, Dispatcher
 from .fanout import plan_routing, targets
 from .message import utcnow
 from .routing import FOLLOW_THREAD, HOLD, IGNORE, Routing
@@ -66,24 +66,6 @@ class PollResult:
     skipped: str = ""
 
 
-@dataclass
-class DeliverResult:
-    delivered: int = 0
-    retrying: int = 0
-    waiting: int = 0
-    dead: int = 0
-    held: int = 0
-    released: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    def add(self, *others: "DeliverResult") -> "DeliverResult":
-        for other in others:
-            for name in ("delivered", "retrying", "waiting", "dead", "held", "released"):
-                setattr(self, name, getattr(self, name) + getattr(other, name))
-            self.errors += other.errors
-        return self
-
-
 class Connector:
     def __init__(self, config: Config, store: Store | None = None, rules: RulesHolder | None = None):
         sources, sinks = load_sources(), load_sinks()
@@ -96,14 +78,11 @@ class Connector:
         self.sinks = {s.name: sinks.get_class(s.kind)(s.name, s.options) for s in config.sinks}
         self.rules = rules or RulesHolder(config.mappings, sink_names=[s.name for s in config.sinks],
                                           sinks=self.sinks, sink_configs=config.sinks)
-        self.parallel = {s.name: s.parallel for s in config.sinks}
         self.store = store or Store(config.store)
         self.stopping = threading.Event()
-        self._executors = {name: ThreadPoolExecutor(n, thread_name_prefix=f"deliver-{name}")
-                           for name, n in self.parallel.items() if n > 1}
-        # fan-out: each sink's share of a batch runs on its own thread, so a slow sink delays no other
-        self._sink_threads = (ThreadPoolExecutor(len(self.sinks), thread_name_prefix="deliver-sinks")
-                              if len(self.sinks) > 1 else None)
+        # each sink's slots: claims fit them, a slow sink delays no other (connector.dispatch)
+        self.dispatcher = Dispatcher(self.store, {s.name: s.parallel for s in config.sinks},
+                                     self._deliver_checked, self.stopping)
         # what the worker is doing right now, for its heartbeat: channel -> poll start, "deliver" -> start
         self.activity: dict[str, str] = {}
         self.store.register({c.name: c.kind for c in config.channels}, {s.name: s.kind for s in config.sinks})
@@ -184,69 +163,22 @@ class Connector:
     # -- delivery -----------------------------------------------------------------------
 
     def deliver_due(self, limit: int | None = None, now: datetime | None = None) -> DeliverResult:
-        """Claim and deliver one batch of due deliveries, in parallel per sink where configured."""
+        """One delivery run (:mod:`connector.dispatch`): up to ``limit`` (default ``batch_size``) due
+        deliveries, claimed only into free slots, in parallel per sink where configured."""
         settings = self.config.delivery
-        rows = self.store.claim_due(limit or settings["batch_size"], int(settings["lease"]), now=now)
-        if not rows:
-            return DeliverResult()
         self.activity["deliver"] = utcnow().isoformat()
         try:
-            return self._deliver_rows(rows, now)
+            return self.dispatcher.run(limit or settings["batch_size"], settings["lease"], now)
         finally:
             self.activity.pop("deliver", None)
 
-    def _deliver_rows(self, rows: list[DeliveryRow], now: datetime | None) -> DeliverResult:
-        per_sink: dict[str, list[list[DeliveryRow]]] = {}
-        for (sink, _), group in self._group(rows).items():
-            per_sink.setdefault(sink, []).append(group)
-        if self._sink_threads is None or len(per_sink) == 1:
-            return DeliverResult().add(*(self._deliver_sink(sink, groups, now) for sink, groups in per_sink.items()))
-        futures = [self._sink_threads.submit(self._deliver_sink, sink, groups, now)
-                   for sink, groups in per_sink.items()]
-        return DeliverResult().add(*(future.result() for future in futures))
-
-    def _deliver_sink(self, sink: str, groups: list[list[DeliveryRow]], now: datetime | None) -> DeliverResult:
-        """One sink's groups: one after another, or up to its ``parallel`` at once."""
-        executor = self._executors.get(sink)
-        if executor is None:
-            return DeliverResult().add(*(self._deliver_group(group, now) for group in groups))
-        futures = [executor.submit(self._deliver_group, group, now) for group in groups]
-        return DeliverResult().add(*(future.result() for future in futures))
-
-    def _group(self, rows: list[DeliveryRow]) -> dict[tuple, list[DeliveryRow]]:
-        """Group a batch so that only what must wait for another delivery runs after it.
-
-        Serialised: the versions of one message that creates a zaak (they share that zaak, made
-        once), and a reply whose parent is in the same batch or has no zaak yet (it needs the
-        parent's zaak). Everything else (documents and links into an existing zaak: ``attach``,
-        a known zaak URL, a reply whose parent's zaak exists) is its own group and runs in
-        parallel up to the sink's ``parallel``.
-        """
-        groups: dict[tuple, list[DeliveryRow]] = {}
-        key_of_message: dict[tuple, tuple] = {}
-        for row in rows:
-            message, routing = row.message, row.routing
-            own = (row.sink, ("message", message.channel, message.id))  # versions of a message share it
-            key = own
-            if routing.action == FOLLOW_THREAD and not routing.zaak_url and message.in_reply_to:
-                key = key_of_message.get((row.sink, message.channel, message.in_reply_to))  # parent in batch
-                if key is None:
-                    _, zaak_url = self.store.thread_zaak(message.channel, message.in_reply_to, row.sink)
-                    key = own if zaak_url else (row.sink, ("thread", message.in_reply_to))
-            key_of_message[(row.sink, message.channel, message.id)] = key
-            groups.setdefault(key, []).append(row)
-        return groups
-
-    def _deliver_group(self, rows: list[DeliveryRow], now: datetime | None = None) -> DeliverResult:
-        total = DeliverResult()
-        for row in rows:
-            paused, reason = self.store.sink_pause(row.sink)
-            if self.stopping.is_set() or (paused and paused > (now or utcnow())):
-                self.store.release(row.id, "shutting down" if self.stopping.is_set() else f"sink paused: {reason}")
-                total.released += 1
-                continue
-            total.add(self.deliver_one(row))
-        return total
+    def _deliver_checked(self, row: DeliveryRow, now: datetime | None = None) -> DeliverResult:
+        """Deliver ``row``, or give it back untouched when shutting down or its sink paused meanwhile."""
+        paused, reason = self.store.sink_pause(row.sink)
+        if self.stopping.is_set() or (paused and paused > (now or utcnow())):
+            self.store.release(row.id, "shutting down" if self.stopping.is_set() else f"sink paused: {reason}")
+            return DeliverResult(released=1)
+        return self.deliver_one(row)
 
     def deliver_one(self, row: DeliveryRow) -> DeliverResult:
         result = DeliverResult()
@@ -382,8 +314,5 @@ class Connector:
         return polls, self.drain()
 
     def close(self) -> None:
-        if self._sink_threads is not None:
-            self._sink_threads.shutdown(wait=True)
-        for executor in self._executors.values():
-            executor.shutdown(wait=True)
+        self.dispatcher.close()
         self.store.close()

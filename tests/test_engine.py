@@ -144,7 +144,8 @@ def test_configuration_failure_pauses_the_sink_and_burns_no_attempts(build):
     ingest(connector, *(make_message(str(n), created_minute=n) for n in range(5)))
     ScriptedSink.script = [Failure("configuration", "HTTP 403 invalid-jwt-signature")]
     result = connector.deliver_due()
-    assert result.released == 5 and result.dead == 0  # one tried, four not even tried
+    # one tried and put back; the four others were never claimed (claims fit the sink's one slot)
+    assert result.released == 1 and result.dead == 0
     paused, reason = connector.store.sink_pause("s")
     assert paused > utcnow() and "invalid-jwt-signature" in reason
     rows = [delivery(connector, str(n)) for n in range(5)]
@@ -164,7 +165,7 @@ def test_consecutive_transient_failures_trip_the_breaker(build):
     ingest(connector, *(make_message(str(n), created_minute=n) for n in range(6)))
     ScriptedSink.script = [Failure("retry", "HTTP 503")] * 3
     result = connector.deliver_due()
-    assert result.retrying == 3 and result.released == 3  # the last three were never tried
+    assert result.retrying == 3 and result.released == 0  # the last three were never claimed
     paused, reason = connector.store.sink_pause("s")
     assert paused is not None and reason.startswith("3 failures in a row")
     assert sorted(delivery(connector, str(n))["attempts"] for n in range(6)) == [0, 0, 0, 1, 1, 1]
@@ -176,7 +177,9 @@ def test_rate_limit_pauses_the_sink_until_reset(build):
     reset = utcnow() + timedelta(minutes=10)
     ScriptedSink.script = [Failure("rate_limited", "HTTP 429", retry_at=reset)]
     result = connector.deliver_due()
-    assert result.retrying == 1 and result.released == 1
+    assert result.retrying == 1 and result.released == 0
+    second = delivery(connector, "2")  # never claimed once the sink paused
+    assert second["state"] == "pending" and second["attempts"] == 0
     assert connector.store.sink_pause("s")[0] == reset.replace(microsecond=reset.microsecond // 1000 * 1000)
 
 

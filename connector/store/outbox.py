@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from .. import states
 from ..failures import Failure
@@ -120,14 +120,19 @@ class OutboxMixin:
 
     # -- deliveries -----------------------------------------------------------------------
 
-    def claim_due(self, limit: int = 50, lease_seconds: int = 300, now: datetime | None = None) -> list[DeliveryRow]:
+    def claim_due(self, limit: int = 50, lease_seconds: float = 300, now: datetime | None = None,
+                  sink: str | None = None, skip: Iterable[int] = ()) -> list[DeliveryRow]:
         """Claim up to ``limit`` due deliveries (oldest message first) and mark them in_progress.
 
         A delivery left in_progress past its lease (a crashed worker) is due again. Deliveries of a
-        paused sink are not claimed.
+        paused sink are not claimed. ``sink`` claims only that sink's deliveries; ``skip`` leaves
+        out deliveries already handled in this run (a delivery is tried at most once per run).
         """
         now = now or utcnow()
         lease = fixed_iso(now + timedelta(seconds=lease_seconds))
+        skip = [int(i) for i in skip]
+        where_sink = " and d.sink = :sink" if sink is not None else ""
+        where_skip = f" and d.id not in ({', '.join(map(str, skip))})" if skip else ""
         with self._write():
             rows = list(self.db.query(
                 "select d.*, m.message_json, m.raw, m.raw_media_type, m.page_url, m.fetched_at"
@@ -136,7 +141,8 @@ class OutboxMixin:
                 "         and d.next_attempt_at <= :now)"
                 "    or (d.state = 'in_progress' and d.lease_until <= :now))"
                 "   and d.sink not in (select name from sinks where paused_until > :now)"
-                " order by m.created_at, m.id limit :limit", {"now": fixed_iso(now), "limit": limit}))
+                f"{where_sink}{where_skip}"
+                " order by m.created_at, m.id limit :limit", {"now": fixed_iso(now), "limit": limit, "sink": sink}))
             claimed = []
             for row in rows:
                 reclaimed = row["state"] == states.IN_PROGRESS
@@ -144,6 +150,21 @@ class OutboxMixin:
                                  detail={"reclaimed": True} if reclaimed else None)
                 claimed.append(self._delivery_row(row, states.IN_PROGRESS))
         return claimed
+
+    def renew_leases(self, delivery_ids: Iterable[int], lease_seconds: float, now: datetime | None = None) -> int:
+        """Extend the lease of deliveries still in progress (a worker working on them is alive).
+
+        Returns how many were renewed. No event is written: a renewal is not a state change.
+        """
+        ids = [int(i) for i in delivery_ids]
+        if not ids:
+            return 0
+        lease = fixed_iso((now or utcnow()) + timedelta(seconds=lease_seconds))
+        with self._write():
+            cursor = self.db.execute(
+                f"update deliveries set lease_until = ? where state = 'in_progress'"
+                f" and id in ({', '.join('?' for _ in ids)})", [lease, *ids])
+            return cursor.rowcount
 
     @staticmethod
     def _delivery_row(row: dict, state: str) -> DeliveryRow:
