@@ -33,6 +33,7 @@ import json
 import re
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import datetime, timedelta, timezone
+from typing import ClassVar
 
 KINDS = ("post", "reply", "share", "comment")
 EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
@@ -71,15 +72,25 @@ class Attachment:
 class Raw:
     """The platform payload for one message, byte for byte, and where it came from.
 
-    ``body`` is the exact bytes of this item as the platform sent them (for a JSON list page:
-    the item's own JSON text as it stood in the response; for a feed: the entry element).
-    ``page_url`` is the URL fetched, ``fetched_at`` when (UTC), ``media_type`` its content type.
+    ``body`` is exact bytes as the platform sent them; ``scope`` says which: ``"item"`` (this
+    item's own bytes as they stood in the response: for a JSON list page the item's JSON text, for
+    a feed the entry element) or ``"response"`` (the whole response, because the item could not
+    be cut out of it exactly). ``page_url`` is the URL fetched, ``fetched_at`` when (UTC),
+    ``media_type`` its content type.
     """
 
     body: bytes
     media_type: str
     page_url: str = ""
     fetched_at: datetime | None = None
+    scope: str = "item"
+
+    ITEM: ClassVar[str] = "item"
+    RESPONSE: ClassVar[str] = "response"
+
+    def __post_init__(self):
+        if self.scope not in (self.ITEM, self.RESPONSE):
+            raise ValueError(f"scope must be {self.ITEM!r} or {self.RESPONSE!r}, not {self.scope!r}")
 
     @property
     def sha256(self) -> str:

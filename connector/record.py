@@ -10,6 +10,8 @@ A record holds, in this order:
 
 ``rendition``  a readable HTML document of the message (:func:`connector.rendition.render_html`),
 ``original``   the platform's item exactly as received (``Message.raw.body``), when there is one;
+               or, when the item could not be cut out of the response exactly, the whole response
+               (``Raw.scope == "response"``): the provenance and both descriptions then say so;
 
 (media and a PDF/A rendition join this list later). Each :class:`RecordFile` carries its bytes (or
 a path on disk, for large files that are streamed), media type, file name, title, description,
@@ -33,7 +35,7 @@ from typing import BinaryIO
 from . import __version__
 from .message import Message, iso
 from .redact import redact_url
-from .rendition import render_html
+from .rendition import WHOLE_RESPONSE, render_html
 
 RENDITION = "rendition"
 ORIGINAL = "original"
@@ -98,6 +100,8 @@ class Provenance:
     fetched_at: str | None
     captured_by: str
     original_sha256: str | None
+    #: ``"item"`` (the item's own bytes) or ``"response"`` (the whole response it came in); None without original
+    original_scope: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,18 +145,23 @@ def build_record(message: Message, titel: str = "") -> Record:
     """The record of ``message`` (see the module docstring); ``titel`` is what the rules named it."""
     stem = _stem(message)
     where = message.url or f"{message.channel} {message.id}"
-    files = [RecordFile.from_bytes(RENDITION, render_html(message), "text/html", f"{stem}.html", titel,
-                                   f"Leesbare weergave van {where}.")]
     raw = message.raw
+    whole = raw is not None and raw.scope == raw.RESPONSE
+    # the note first: a case system that clips a description cuts a long URL, not the note
+    note = WHOLE_RESPONSE[0].upper() + WHOLE_RESPONSE[1:]
+    files = [RecordFile.from_bytes(RENDITION, render_html(message), "text/html", f"{stem}.html", titel,
+                                   (f"{note}. " if whole else "") + f"Leesbare weergave van {where}.")]
     if raw is not None:
         source = f" van {redact_url(raw.page_url)}" if raw.page_url else ""
         media_type = raw.media_type or "application/octet-stream"
+        description = (f"{note}{source}, ongewijzigd." if whole
+                       else f"Oorspronkelijk bericht zoals ontvangen{source}, ongewijzigd.")
         files.append(RecordFile.from_bytes(ORIGINAL, raw.body, media_type, f"{stem}{extension(media_type)}",
-                                           f"{titel} (origineel)" if titel else "origineel",
-                                           f"Oorspronkelijk bericht zoals ontvangen{source}, ongewijzigd."))
+                                           f"{titel} (origineel)" if titel else "origineel", description))
     provenance = Provenance(
         channel=message.channel, platform_id=message.id, version=message.version, permalink=message.url or "",
         fetched_from=redact_url(raw.page_url) if raw and raw.page_url else "",
         fetched_at=iso(raw.fetched_at) if raw and isinstance(raw.fetched_at, datetime) else None,
-        captured_by=CAPTURED_BY, original_sha256=raw.sha256 if raw is not None else None)
+        captured_by=CAPTURED_BY, original_sha256=raw.sha256 if raw is not None else None,
+        original_scope=raw.scope if raw is not None else None)
     return Record(message=message, files=tuple(files), provenance=provenance, titel=titel)

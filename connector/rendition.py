@@ -27,6 +27,9 @@ from .redact import redact_url
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 KIND_LABELS = {"post": "bericht", "reply": "reactie", "share": "gedeeld bericht", "comment": "opmerking"}
+#: said wherever the original kept is the whole response (``Raw.scope == "response"``), not the item's own bytes
+WHOLE_RESPONSE = ("het bericht kon niet exact uit het antwoord van het platform worden geknipt; "
+                  "het origineel is het hele antwoord zoals ontvangen")
 _MONTHS = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september",
            "oktober", "november", "december")
 _DAYS = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
@@ -146,6 +149,8 @@ def _provenance(message: Message) -> list[tuple[str, str, bool]]:
             ("Origineel formaat", raw.media_type, False),
             ("SHA-256 origineel", raw.sha256, False),
         ]
+        if raw.scope == raw.RESPONSE:
+            rows.append(("Origineel", WHOLE_RESPONSE, False))
     else:
         rows.append(("Origineel", "niet beschikbaar", False))
     return [row for row in rows if row[1]]
@@ -195,6 +200,8 @@ def render_html(message: Message) -> bytes:
         parts.append("</ul></section>")
     note = ("Het oorspronkelijke bericht van het platform is ongewijzigd bij deze weergave bewaard."
             if message.raw is not None else "Het oorspronkelijke bericht van het platform is niet beschikbaar.")
+    if message.raw is not None and message.raw.scope == message.raw.RESPONSE:
+        note = "Het hele antwoord van het platform waarin dit bericht stond is ongewijzigd bij deze weergave bewaard."
     parts += [
         '<section class="herkomst"><h2>Herkomst</h2>',
         _dl(_provenance(message)),

@@ -584,6 +584,24 @@ def test_the_original_documents_beschrijving_names_the_feed_without_credentials(
                                        " https://***@feeds.example.nl/news.rss?token=***, ongewijzigd.")
 
 
+def test_a_whole_response_original_says_so_in_the_beschrijving_even_behind_a_long_url():
+    long_url = "https://feeds.example.nl/news.rss?" + "x" * 1500  # the description exceeds ZGW's 1000 characters
+    message = dataclasses.replace(load_message(), raw=dataclasses.replace(
+        load_message().raw, page_url=long_url, scope="response"))
+    sent = []
+    sink = ZgwSink("z", base_options())
+    sink.client.post = lambda url, what, payload, **kw: sent.append(payload) or _created(payload)
+    from connector.record import build_record
+
+    record = build_record(message)
+    for role in ("original", "rendition"):
+        sink._document(message, CREATE, record.file(role), "http://t/iot")
+    for payload in sent:
+        assert len(payload["beschrijving"]) <= 1000
+        assert payload["beschrijving"].startswith("Het bericht kon niet exact uit het antwoord van het platform"
+                                                  " worden geknipt; het origineel is het hele antwoord zoals ontvangen")
+
+
 def _created(payload):
     response = requests.Response()
     response.status_code = 201

@@ -569,11 +569,50 @@ def test_entry_spans_give_up_on_what_they_cannot_read_with_certainty(data):
     assert entry_spans(data) is None
 
 
-def test_not_well_formed_feed_falls_back_to_the_serialised_element():
-    data = fixture_bytes("RSSWithComments.xml").replace(b"<title>Dall-E 2</title>", b"<title>Dall-E <br> 2</title>")
+# feedparser reads both, but no entry can be cut out with certainty: an unclosed <br> (not
+# well-formed, read in bozo mode), and an item nested in an item (one span, two entries)
+NOT_WELL_FORMED = fixture_bytes("RSSWithComments.xml").replace(b"<title>Dall-E 2</title>",
+                                                               b"<title>Dall-E <br> 2</title>")
+UNPAIRED = (b'<?xml version="1.0"?>\n<rss version="2.0"><channel><title>Nested</title>\n'
+            b'<item><guid>outer</guid><title>Outer</title><pubDate>Wed, 6 Apr 2022 21:07:47 +0000</pubDate>\n'
+            b'  <item><guid>inner</guid><title>Inner</title><pubDate>Wed, 6 Apr 2022 21:08:47 +0000</pubDate></item>\n'
+            b'</item>\n</channel></rss>\n')
+
+
+@pytest.mark.parametrize("data,count", [(NOT_WELL_FORMED, 30), (UNPAIRED, 2)], ids=["not-well-formed", "unpaired"])
+def test_an_entry_that_cannot_be_cut_out_exactly_keeps_the_whole_response(data, count):
+    from connector.sources.feedspans import entry_spans
+    spans = entry_spans(data)
+    assert spans is None or len(spans) != count  # the case this is about: spans cannot be paired
     messages, quarantined = FeedSource.parse_payload(data)
-    assert quarantined == [] and len(messages) == 30
-    assert all(m.raw.body.startswith(b"<item>") and m.raw.body.endswith(b"</item>") for m in messages)
+    assert quarantined == [] and len(messages) == count
+    for message in messages:
+        assert message.raw.body == data, message.id  # the platform's bytes, all of them, never re-serialised
+        assert message.raw.scope == "response", message.id
+
+
+def test_entries_without_any_identity_are_told_apart_when_they_share_the_whole_response():
+    data = (b'<rss version="2.0"><channel><title>Not <br> well-formed</title>'
+            b'<item><description>one</description></item><item><description>two</description></item></channel></rss>')
+    messages, quarantined = FeedSource.parse_payload(data)
+    assert messages == [] and [q.raw for q in quarantined] == [data, data]
+    keys = [q.item_id for q in quarantined]
+    assert len(set(keys)) == 2 and all(k.startswith("sha256:") for k in keys)  # both reported, not one
+    assert [q.item_id for q in FeedSource.parse_payload(data)[1]] == keys  # and the same keys next poll
+
+
+def test_a_whole_response_original_is_said_so_in_the_record():
+    from connector.record import ORIGINAL, RENDITION, build_record
+    from connector.rendition import render_text
+    [message, _] = FeedSource.parse_payload(UNPAIRED)[0]
+    record = build_record(message)
+    assert record.provenance.original_scope == "response"
+    assert record.file(ORIGINAL).data == UNPAIRED and record.provenance.original_sha256 == message.raw.sha256
+    said = "het bericht kon niet exact uit het antwoord van het platform worden geknipt; " \
+           "het origineel is het hele antwoord zoals ontvangen"
+    for text in (record.file(ORIGINAL).description, record.file(RENDITION).description,
+                 record.file(RENDITION).data.decode(), render_text(message)):
+        assert said in text.lower()
 
 
 def test_raw_keeps_a_stray_latin1_byte_and_the_other_entries_stay_utf8():

@@ -213,3 +213,43 @@ def test_a_lone_surrogate_in_event_details_cannot_fail_a_save(fresh_store):
     text = _dumps({"reason": "bad \ud800 text"})
     text.encode("utf-8")
     assert json.loads(text)["reason"] == "bad \ud800 text"
+
+
+def test_what_an_original_covers_is_kept_and_read_back(fresh_store):
+    import dataclasses
+    item, whole = make_message("1"), make_message("2", created_minute=1)
+    whole = dataclasses.replace(whole, raw=dataclasses.replace(whole.raw, body=b'[{"id": "2"}]', scope="response"))
+    fresh_store.save_page("ch", plans(item, whole), {})
+    assert [r["raw_scope"] for r in fresh_store.query("select raw_scope from messages order by id")] == [
+        "item", "response"]
+    claimed = {row.message.id: row.message.raw for row in fresh_store.claim_due()}
+    assert claimed == {"1": item.raw, "2": whole.raw}  # Raw compares body, media type, url, time and scope
+    assert claimed["2"].scope == "response" and claimed["1"].scope == "item"
+
+
+def test_the_migration_says_every_original_stored_before_is_the_items_own(tmp_path):
+    path = tmp_path / "old.db"
+    db = Database(path)
+    migrations.apply(db, stop_before="m006_raw_scope")  # a store as the previous release left it
+    db["messages"].insert({"id": 1, "channel": "ch", "platform_id": "1", "version": "", "message_json":
+                           make_message("1").to_json(), "raw": b"<item/>", "raw_media_type": "application/rss+xml",
+                           "created_at": "2026-01-01T12:00:00.000Z"})
+    db["deliveries"].insert({"id": 1, "message_id": 1, "sink": "zgw", "state": states.PENDING, "attempts": 0,
+                             "routing_json": json.dumps(ATTACH.to_dict()),
+                             "next_attempt_at": "2000-01-01T00:00:00.000Z"})
+    db.close()
+
+    store = Store(path)
+    try:
+        assert store.query("select raw_scope from messages") == [{"raw_scope": "item"}]
+        [row] = store.claim_due()
+        assert row.message.raw.body == b"<item/>" and row.message.raw.scope == "item"
+    finally:
+        store.close()
+
+
+def test_an_original_covers_the_item_or_the_whole_response_and_nothing_else():
+    from connector.message import Raw
+    assert Raw(b"x", "text/xml").scope == "item" and hash(Raw(b"x", "text/xml", scope="response"))
+    with pytest.raises(ValueError, match="scope"):
+        Raw(b"x", "text/xml", scope="page")

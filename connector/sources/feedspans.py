@@ -13,7 +13,8 @@ disturb it.
 
 It gives up, returning ``None``, on anything it cannot read with certainty: a ``<`` that starts
 no markup, an end tag that does not match its start tag, an element never closed, a document in
-UTF-16. The caller then falls back (see :mod:`connector.sources.rss`).
+UTF-16. The caller then keeps the whole response as each entry's original (see
+:mod:`connector.sources.rss`).
 
 :func:`readable` and :func:`illegal_references` prepare the copy given to feedparser: stray bytes
 that are not UTF-8 read as Windows-1252 in that entry only, and character references XML forbids

@@ -16,10 +16,12 @@ remembers which entries it has seen (``seen``: entry key -> its ``updated`` time
   and ``slash:comments`` only say that a *post* has comments, so they do not change the kind.
 * the entry's title is part of what was said: text and html start with it.
 * ``Raw.body`` is the entry element exactly as it stood in the response (``<item>`` ... ``</item>``,
-  found by :mod:`.feedspans`): the bytes received, never a re-serialisation. Only where the spans
-  cannot be found with certainty (a feed that is not well-formed XML, or when the elements found
-  do not pair one to one with feedparser's entries) is it lxml's serialisation of the element, and
-  failing that the whole document.
+  found by :mod:`.feedspans`), ``Raw.scope`` ``"item"``: the bytes received, never a
+  re-serialisation. Where the spans cannot be found with certainty (a feed that is not well-formed
+  XML, or when the elements found do not pair one to one with feedparser's entries) no entry can
+  be cut out exactly, so each entry's original is the whole response as received, ``Raw.scope``
+  ``"response"``; the record says so. (Such an entry's ``sha256:`` key, when it has no id, link,
+  title or date, is then a hash of what feedparser read of it, not of the shared response.)
 * a byte that is not valid UTF-8 in a UTF-8 feed (a stray Latin-1 ``é`` is common in real feeds)
   does not hold the entry back: the entry is delivered, its text reading such bytes as
   Windows-1252 (U+FFFD where that has no character), its original the exact bytes received. The
@@ -44,6 +46,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 from dataclasses import replace
 from datetime import datetime
@@ -218,7 +221,7 @@ def _parse(data: bytes, channel: str, url: str, fetched_at: datetime, content_ty
     elements = _ElementIndex(readable_data, len(parsed.entries))
     spans = entry_spans(data)
     if spans is not None and len(spans) != len(parsed.entries):
-        spans = None  # they do not pair one to one: fall back to lxml for every entry
+        spans = None  # they do not pair one to one: no entry can be cut out with certainty
     feed = parsed.feed
     feed_date = entry_date(feed, "updated") or entry_date(feed, "published")
     if feed_date is not None and not EARLIEST <= feed_date <= fetched_at + FUTURE_SLACK:
@@ -227,14 +230,16 @@ def _parse(data: bytes, channel: str, url: str, fetched_at: datetime, content_ty
     for position, entry in enumerate(parsed.entries):
         element = elements.find(entry, position)
         if spans is not None:
-            raw = data[slice(*spans[position])]
-        else:  # lxml's serialisation; the whole document only when lxml lost the entry too
-            raw = elements.serialise(element) if element is not None else data
-        raw_obj = Raw(body=raw, media_type=media_type, page_url=url, fetched_at=fetched_at)
+            raw, scope = data[slice(*spans[position])], Raw.ITEM
+        else:  # the platform's bytes, exactly: all of them, since this entry's own cannot be told
+            raw, scope = data, Raw.RESPONSE
+        raw_obj = Raw(body=raw, media_type=media_type, page_url=url, fetched_at=fetched_at, scope=scope)
         given = _key(entry)
         key = storable(given)  # the key goes into the cursor even when the entry is quarantined
         if not key:
-            key = "sha256:" + hashlib.sha256(raw).hexdigest()[:32]
+            # every entry shares the whole response: then what feedparser read tells them apart
+            own = raw if spans is not None else json.dumps(entry, sort_keys=True, default=str).encode()
+            key = "sha256:" + hashlib.sha256(own).hexdigest()[:32]
             result.append(_Entry(key, "", None, raw, "entry has no guid, id, link, title or date"))
             continue
         if key in keys:
@@ -293,7 +298,7 @@ def _copy_state(state: dict) -> dict:
 
 
 class _ElementIndex:
-    """The feed's <item>/<entry> elements, found again with lxml for their own bytes."""
+    """The feed's <item>/<entry> elements, found again with lxml for what feedparser drops."""
 
     _parser = lxml.etree.XMLParser(recover=True, strip_cdata=False, resolve_entities=False,
                                    no_network=True, remove_comments=False)
@@ -324,10 +329,6 @@ class _ElementIndex:
         if element is None and self.positional:
             element = self.elements[position]
         return element
-
-    @staticmethod
-    def serialise(element: lxml.etree._Element) -> bytes:
-        return lxml.etree.tostring(element, encoding="utf-8", with_tail=False)
 
     @staticmethod
     def media_descriptions(element: lxml.etree._Element | None) -> dict[str, str]:

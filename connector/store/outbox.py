@@ -84,11 +84,11 @@ class OutboxMixin:
                 raw = message.raw or Raw(body=b"", media_type="")
                 cursor = self.db.execute(
                     "insert or ignore into messages (channel, platform_id, version, kind, author_handle,"
-                    " created_at, url, message_json, raw, raw_media_type, raw_sha256, page_url, fetched_at,"
-                    " stored_at) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " created_at, url, message_json, raw, raw_media_type, raw_sha256, raw_scope, page_url,"
+                    " fetched_at, stored_at) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     [channel, message.id, message.version, message.kind, message.author.handle,
                      fixed_iso(message.created_at), message.url, message.to_json(), raw.body, raw.media_type,
-                     raw.sha256, redact_url(raw.page_url), fixed_iso(raw.fetched_at), now])
+                     raw.sha256, raw.scope, redact_url(raw.page_url), fixed_iso(raw.fetched_at), now])
                 if cursor.rowcount == 0:
                     duplicates += 1
                     continue
@@ -135,7 +135,7 @@ class OutboxMixin:
         where_skip = f" and d.id not in ({', '.join(map(str, skip))})" if skip else ""
         with self._write():
             rows = list(self.db.query(
-                "select d.*, m.message_json, m.raw, m.raw_media_type, m.page_url, m.fetched_at"
+                "select d.*, m.message_json, m.raw, m.raw_media_type, m.raw_scope, m.page_url, m.fetched_at"
                 " from deliveries d join messages m on m.id = d.message_id"
                 f" where ((d.state in ({', '.join(repr(state) for state in states.DUE)})"
                 "         and d.next_attempt_at <= :now)"
@@ -169,7 +169,8 @@ class OutboxMixin:
     @staticmethod
     def _delivery_row(row: dict, state: str) -> DeliveryRow:
         raw = Raw(body=row["raw"] or b"", media_type=row["raw_media_type"] or "", page_url=row["page_url"] or "",
-                  fetched_at=parse_iso(row["fetched_at"]) if row["fetched_at"] else None)
+                  fetched_at=parse_iso(row["fetched_at"]) if row["fetched_at"] else None,
+                  scope=row["raw_scope"] or Raw.ITEM)
         message = Message.from_dict(json.loads(row["message_json"]), raw=raw)
         return DeliveryRow(id=row["id"], message_id=row["message_id"], sink=row["sink"], state=state,
                            routing=Routing.from_dict(json.loads(row["routing_json"])), attempts=row["attempts"],

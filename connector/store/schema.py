@@ -120,3 +120,13 @@ def m005_shared_breaker(db: Database) -> None:
     """The circuit breaker's state lives with the sink, so two workers or a restart see the same pause."""
     db["sinks"].add_column("failure_streak", int)
     db["sinks"].add_column("config_pause_seconds", float)
+
+
+@migrations()
+def m006_raw_scope(db: Database) -> None:
+    """What a message's original covers: ``item`` (its own bytes) or ``response`` (the whole response).
+
+    A feed entry that cannot be cut out of the response exactly keeps the whole response as its
+    original, and the record says so. Every original stored before was an item's own bytes.
+    """
+    db["messages"].add_column("raw_scope", str, not_null_default="item")
