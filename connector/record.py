@@ -132,12 +132,18 @@ def _stem(message: Message) -> str:
     return f"{channel}-{digest}"
 
 
-@functools.lru_cache(maxsize=256)
 def record_of(message: Message) -> Record:
     """The record of ``message``, built once: every sink a message fans out to gets the same object.
 
-    (Messages are immutable and hashable; a bounded cache keeps the records of a batch.)
+    (A bounded cache keeps the records of a run. Its key is the message *and* its raw payload:
+    messages compare without ``raw``, and two copies of one version with different bytes must
+    not share a record.)
     """
+    return _cached_record(message, message.raw)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_record(message: Message, raw) -> Record:
     return build_record(message)
 
 

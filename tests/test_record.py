@@ -8,7 +8,7 @@ import hashlib
 import pytest
 
 from connector.message import Raw
-from connector.record import ORIGINAL, RENDITION, RecordFile, build_record
+from connector.record import ORIGINAL, RENDITION, RecordFile, build_record, record_of
 from connector.sources.mastodon import MastodonSource
 from connector.sources.rss import FeedSource as RssSource
 
@@ -35,6 +35,16 @@ def test_building_a_record_is_deterministic_and_versions_get_their_own_files():
     assert first.files == again.files
     edited = build_record(make_message("7", version="2026-01-02T00:00:00Z"))
     assert {f.filename for f in edited.files}.isdisjoint({f.filename for f in first.files})
+
+
+def test_the_cached_record_follows_the_raw_bytes_not_only_the_message():
+    """Messages compare without their raw payload; the record cache must not mix two payloads up."""
+    message = make_message("cache-1")
+    other = dataclasses.replace(message, raw=dataclasses.replace(message.raw, body=b'{"id": "other bytes"}'))
+    assert message == other  # the same message, version and text
+    assert record_of(message) is record_of(message)  # built once
+    assert record_of(other).file(ORIGINAL).data == b'{"id": "other bytes"}'
+    assert record_of(message).file(ORIGINAL).data == message.raw.body
 
 
 def test_a_message_without_raw_payload_has_only_a_rendition():
