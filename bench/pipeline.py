@@ -77,10 +77,42 @@ class DoubleProcess:
         while time.monotonic() < deadline:
             try:
                 requests.get(self.url + "/catalogi/api/v1/", timeout=1)
-                return
+                break
             except requests.ConnectionError:
                 time.sleep(0.1)
-        raise RuntimeError("the ZGW double did not start")
+        else:
+            raise RuntimeError("the ZGW double did not start")
+        self.warm()
+
+    def warm(self) -> None:
+        """One call of every kind a measurement makes, before any clock starts.
+
+        A fresh double answers its first zaak lookup in about a second and its first creates in
+        half a second (its own start-up work, which a running Open Zaak has behind it); whichever
+        measurement came first after a restart would pay that. Leaves one zaak and one document.
+        """
+        session, base = requests.Session(), self.url
+        crs = {"Accept-Crs": "EPSG:4326", "Content-Crs": "EPSG:4326"}
+        auth = lambda: {"Authorization": f"Bearer {_token()}", **crs}  # noqa: E731
+        zaaktype = session.get(f"{base}/catalogi/api/v1/zaaktypen", params={"identificatie": "SOCIAL-MELDING"},
+                               headers=auth()).json()["results"][0]["url"]
+        iotype = next(t["url"] for t in session.get(f"{base}/catalogi/api/v1/informatieobjecttypen",
+                                                    headers=auth()).json()["results"]
+                      if t["omschrijving"] == "Sociale-mediabericht")
+        session.get(f"{base}/zaken/api/v1/zaken", params={"identificatie": "WARM-UP", "bronorganisatie": RSIN},
+                    headers=auth()).raise_for_status()
+        zaak = session.post(f"{base}/zaken/api/v1/zaken", headers=auth(), json={
+            "identificatie": "WARM-UP", "bronorganisatie": RSIN, "verantwoordelijkeOrganisatie": RSIN,
+            "zaaktype": zaaktype, "startdatum": "2026-03-01", "omschrijving": "warm-up"})
+        zaak.raise_for_status()
+        content = b"warm-up"
+        post_documents(session, base, zaak.json()["url"], [{
+            "identificatie": "WARM-UP", "bronorganisatie": RSIN, "creatiedatum": "2026-03-01", "titel": "warm-up",
+            "auteur": "bench", "taal": "dut", "formaat": "text/plain", "bestandsnaam": "warm-up.txt",
+            "inhoud": base64.b64encode(content).decode(), "vertrouwelijkheidaanduiding": "openbaar",
+            "informatieobjecttype": iotype, "status": "definitief",
+            "integriteit": {"algoritme": "sha_256", "waarde": hashlib.sha256(content).hexdigest(),
+                            "datum": "2026-03-01"}}])
 
     def reset(self):
         self.stop()
