@@ -44,9 +44,8 @@ from .failures import CONFIGURATION, PERMANENT, RATE_LIMITED, RETRY, Failed, Fai
 from .fanout import plan_routing, targets
 from .message import utcnow
 from .routing import FOLLOW_THREAD, HOLD, IGNORE, Routing
+from .registry import SINKS, SOURCES
 from .rulesholder import RulesHolder
-from .sinks import load_all as load_sinks
-from .sources import load_all as load_sources
 from .store import DeliveryPlan, DeliveryRow, Store
 
 log = logging.getLogger(__name__)
@@ -86,7 +85,7 @@ class DeliverResult:
 
 class Connector:
     def __init__(self, config: Config, store: Store | None = None, rules: RulesHolder | None = None):
-        sources, sinks = load_sources(), load_sinks()
+        sources, sinks = SOURCES.load(), SINKS.load()
         self.config = config
         limits = config.limits
         http.set_defaults(timeout=limits["call_timeout"], deadline=limits["call_deadline"])

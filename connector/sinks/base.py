@@ -35,10 +35,8 @@ import marshmallow
 from .. import failures
 from ..checks import Check
 from ..message import Message
-from ..registry import Registry
+from ..registry import SINKS  # noqa: F401 - re-exported: plugins register with @SINKS.register
 from ..routing import Routing
-
-SINKS = Registry("sink", "connector.sinks")  # filled by connector.sinks.load_all
 
 
 class Steps(Protocol):

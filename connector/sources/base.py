@@ -44,9 +44,8 @@ import requests
 from ..checks import Check
 from ..http import Session
 from ..message import Message, Quarantined, check_message, storable  # noqa: F401 - Quarantined re-exported
-from ..registry import Registry
+from ..registry import SOURCES  # noqa: F401 - re-exported: plugins register with @SOURCES.register
 
-SOURCES = Registry("channel", "connector.sources")  # filled by connector.sources.load_all
 log = logging.getLogger(__name__)
 def admit(normalise: Callable[[], Message], raw: bytes, item_id: str = "", page_url: str = "",
           now: datetime | None = None) -> Message | Quarantined:
