@@ -26,7 +26,6 @@ class EchoOptions(marshmallow.Schema):
 
 class EchoSource(Source):
     kind = "echo"
-    title = "Echo"
     options_schema = EchoOptions
 
     def poll(self, state):

@@ -137,8 +137,8 @@ rules:
     assert "\n" not in routing.zaak["omschrijving"] and len(routing.zaak["omschrijving"]) > 80
     assert routing.zaak["omschrijving"].startswith("Melding: Zwerfvuil bij de speeltuin")
     assert len(routing.zaak["toelichting"]) > 1000 and "\n" in routing.zaak["toelichting"]
-    assert (routing.vertrouwelijkheidaanduiding, routing.titel, routing.sink, routing.sinks) == (
-        "zaakvertrouwelijk", "inwoner@social.example 2026-03-02", "zgw", ("zgw",))
+    assert (routing.vertrouwelijkheidaanduiding, routing.titel, routing.sinks) == (
+        "zaakvertrouwelijk", "inwoner@social.example 2026-03-02", ("zgw",))
 
 
 def test_follow_thread_carries_the_otherwise_fallback(tmp_path):
@@ -419,7 +419,7 @@ def test_fingerprint_follows_the_bytes_not_the_folder(tmp_path):
 def test_rule_lists_its_sinks(tmp_path):
     ruleset = one_rule(tmp_path, "{is_reply: true}",
                        "follow_thread: {otherwise: {create: {zaaktype: Z}, sink: archief}}, sink: zgw")
-    assert (ruleset.rules[0].sink, ruleset.rules[0].sinks) == ("zgw", ("zgw", "archief"))
+    assert (ruleset.rules[0].then.own_sinks, ruleset.rules[0].sinks) == (("zgw",), ("zgw", "archief"))
 
 
 # -- performance ----------------------------------------------------------------------------------

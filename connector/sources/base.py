@@ -87,14 +87,13 @@ class ParseError(ValueError):
 class Source(abc.ABC):
     """Base class of all channel sources.
 
-    A plugin sets ``kind`` (its entry point's name, used in ``connector.yaml``), ``title`` and
+    A plugin sets ``kind`` (its entry point's name, used in ``connector.yaml``) and
     ``options_schema`` (a marshmallow schema; give each field ``metadata={"description": ...}``
     for the generated options table), and implements :meth:`poll` and :meth:`parse_payload`.
     It may refine :meth:`check`.
     """
 
     kind: ClassVar[str] = ""
-    title: ClassVar[str] = ""
     options_schema: ClassVar[type[marshmallow.Schema]] = marshmallow.Schema
     timeout: ClassVar[float] = 30.0
 
