@@ -43,8 +43,8 @@ from .config import Config
 from .failures import CONFIGURATION, PERMANENT, RATE_LIMITED, RETRY, Failed, Failure
 from .fanout import plan_routing, targets
 from .message import utcnow
-from .routing import FOLLOW_THREAD, HOLD, IGNORE, Routing
 from .registry import SINKS, SOURCES
+from .routing import FOLLOW_THREAD, HOLD, IGNORE, Routing
 from .rulesholder import RulesHolder
 from .store import DeliveryPlan, DeliveryRow, Store
 

@@ -250,9 +250,9 @@ def cmd_mappings_check(args) -> int:
 
 def _check_rules_for_sinks(path, config) -> list:
     """Every problem in the rules at ``path``, with the sinks of ``config``: names and what each takes."""
+    from ..registry import SINKS
     from ..rules import RulesError
     from ..rulesholder import RulesHolder
-    from ..registry import SINKS
 
     registry = SINKS.load()
     sinks = {s.name: registry.get_class(s.kind)(s.name, s.options) for s in config.sinks}
