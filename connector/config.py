@@ -37,6 +37,7 @@ from pathlib import Path
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from . import redact, yamlconf
+from .registry import SINKS, SOURCES
 from .yamlconf import LineDict, LineList, Problem
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -288,9 +289,6 @@ def _literal_url_credentials(template: str) -> list[str]:
 
 def load_config(path: str | Path, environ: dict | None = None) -> Config:
     """Read and validate ``connector.yaml``; raise :class:`ConfigError` listing every problem."""
-    from .sinks import load_all as load_sinks
-    from .sources import load_all as load_sources
-
     path = Path(path)
     filename = str(path)
     environ = os.environ if environ is None else environ
@@ -310,7 +308,7 @@ def load_config(path: str | Path, environ: dict | None = None) -> Config:
         loaded = ConfigSchema().load(data)
     except ValidationError as exc:
         problems += yamlconf.flatten_errors(exc.messages, data, filename)
-    problems += _check_options(data, filename, {"channels": load_sources(), "sinks": load_sinks()})
+    problems += _check_options(data, filename, {"channels": SOURCES.load(), "sinks": SINKS.load()})
     # a missing variable already explains why its value fails validation: drop the echo
     unset = {p.message.split(": ", 1)[0] for p in problems if p.message.endswith(" is not set")}
     problems = [p for p in problems

@@ -43,10 +43,9 @@ from .failures import CONFIGURATION, PERMANENT, RATE_LIMITED, RETRY, Failed, Fai
 from .dispatch import DeliverResult, Dispatcher
 from .fanout import plan_routing, targets
 from .message import utcnow
+from .registry import SINKS, SOURCES
 from .routing import FOLLOW_THREAD, HOLD, IGNORE, Routing
 from .rulesholder import RulesHolder
-from .sinks import load_all as load_sinks
-from .sources import load_all as load_sources
 from .store import DeliveryPlan, DeliveryRow, Store
 
 log = logging.getLogger(__name__)
@@ -68,7 +67,7 @@ class PollResult:
 
 class Connector:
     def __init__(self, config: Config, store: Store | None = None, rules: RulesHolder | None = None):
-        sources, sinks = load_sources(), load_sinks()
+        sources, sinks = SOURCES.load(), SINKS.load()
         self.config = config
         limits = config.limits
         http.set_defaults(timeout=limits["call_timeout"], deadline=limits["call_deadline"])

@@ -11,9 +11,16 @@ and pointing at its class (Datasette style: the core never imports a plugin by n
         zgw = connector.sinks.zgw:ZgwSink
 
 :meth:`Registry.load_entry_points` loads one group into a registry. A registry is an ordinary
-object (Open Formulieren style): the process-wide ones are ``SOURCES`` and ``SINKS``, and tests
-build their own and hand them to whatever builds sources and sinks (``load_all(registry)``,
-:meth:`Registry.create`) instead of writing into the global ones.
+object (Open Formulieren style): the process-wide ones are ``SOURCES`` and ``SINKS``, defined
+here, and tests build their own and hand them to whatever builds sources and sinks
+(``load_all(registry)``, :meth:`Registry.create`) instead of writing into the global ones.
+
+The process-wide registries live in this core module, not in the plugin packages, so that the
+core (engine, config) loads plugins without importing ``connector.sources`` or
+``connector.sinks``: each registry names its plugins' base class as ``"module:Class"`` and
+imports it only when entry points are loaded (:meth:`Registry.load`). The plugin packages
+re-export ``SOURCES`` and ``SINKS`` for ``@SOURCES.register`` and ``from connector.sinks
+import SINKS``.
 
 Decisions, so that one bad plugin cannot take the others down:
 
@@ -32,6 +39,7 @@ Decisions, so that one bad plugin cannot take the others down:
 """
 from __future__ import annotations
 
+import importlib
 import inspect
 import logging
 from functools import lru_cache
@@ -44,10 +52,11 @@ log = logging.getLogger(__name__)
 class Registry(dict):
     """``kind -> class`` for one plugin group; a class decorator that refuses duplicates."""
 
-    def __init__(self, what: str, group: str = ""):
+    def __init__(self, what: str, group: str = "", base: str | type | None = None):
         super().__init__()
         self.what = what  # "channel" or "sink", for messages
         self.group = group  # the entry point group, e.g. "connector.sources"
+        self.base = base  # the plugins' base class, or "module:Class" imported when first needed
         self.broken: dict[str, str] = {}  # kind -> why it is not registered
         self.origins: dict[str, str] = {}  # kind -> the entry point it came from
 
@@ -85,13 +94,29 @@ class Registry(dict):
         """Build the ``kind`` plugin named ``name`` with ``options`` (validated by its schema)."""
         return self.get_class(kind)(name, options, **kwargs)
 
+    def load(self) -> "Registry":
+        """Register every installed plugin of :attr:`group`, checked against :attr:`base`; returns ``self``.
+
+        Loading again registers nothing twice and logs a broken plugin only once.
+        """
+        return self.load_entry_points()
+
+    def base_class(self) -> type | None:
+        """:attr:`base` as a class, importing its module the first time (``None``: any class)."""
+        if isinstance(self.base, str):
+            module, _, name = self.base.partition(":")
+            self.base = getattr(importlib.import_module(module), name)
+        return self.base
+
     def load_entry_points(self, entry_points: Iterable[metadata.EntryPoint] | None = None,
                           base: type | None = None) -> "Registry":
         """Register every plugin of :attr:`group` (or the given ``entry_points``); returns ``self``.
 
-        ``base`` is the class every plugin must derive from. Broken and conflicting plugins are
-        recorded in :attr:`broken` and logged, never raised (see the module docstring).
+        ``base`` is the class every plugin must derive from (default: :meth:`base_class`). Broken
+        and conflicting plugins are recorded in :attr:`broken` and logged, never raised (see the
+        module docstring).
         """
+        base = self.base_class() if base is None else base
         if entry_points is None:
             entry_points = discover(self.group)
             if not entry_points:
@@ -143,6 +168,10 @@ class Registry(dict):
         if self.broken.get(kind) != reason:  # once per process for the global registries
             log.error("%s plugin %r not registered: %s", self.what, kind, reason)
         self.broken[kind] = reason
+
+
+SOURCES = Registry("channel", "connector.sources", base="connector.sources.base:Source")
+SINKS = Registry("sink", "connector.sinks", base="connector.sinks.base:Sink")
 
 
 @lru_cache(maxsize=None)

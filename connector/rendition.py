@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import lxml.html
 
-from .htmltext import sanitize, to_text
+from .htmltext import sanitize
 from .message import Message, iso
 from .redact import redact_url
 
@@ -214,22 +214,3 @@ def render_html(message: Message) -> bytes:
     ]
     return "\n".join(parts).encode("utf-8")
 
-
-def render_text(message: Message) -> str:
-    """The same information as plain text (previews, the helpdesk, e-mail)."""
-    title = _title(message)
-    lines = [title, "=" * len(title), ""]
-    lines += [f"{label}: {text}" for label, text, _ in _metadata(message)]
-    if message.spoiler_text:
-        lines += ["", f"Inhoudswaarschuwing: {message.spoiler_text}"]
-    body = to_text(sanitize(message.html)) if message.html else message.text
-    lines += ["", (body or "").strip() or "(geen tekst)", ""]
-    if message.attachments:
-        lines.append("Bijlagen:")
-        for item in message.attachments:
-            extra = f" ({item.media_type})" if item.media_type else ""
-            lines.append(f"- {item.url}{extra}" + (f": {item.description}" if item.description else ""))
-        lines.append("")
-    lines.append("Herkomst:")
-    lines += [f"{label}: {text}" for label, text, _ in _provenance(message)]
-    return "\n".join(lines) + "\n"

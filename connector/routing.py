@@ -64,11 +64,6 @@ class Routing:
             raise ValueError(f"unknown vertrouwelijkheidaanduiding {self.vertrouwelijkheidaanduiding!r}")
 
     @property
-    def sink(self) -> str | None:
-        """The first sink the rule named, or ``None``."""
-        return self.sinks[0] if self.sinks else None
-
-    @property
     def delivers(self) -> bool:
         return self.action in DELIVERING_ACTIONS
 

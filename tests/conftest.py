@@ -134,3 +134,11 @@ def assert_deferred(deliver) -> None:
 def ingest(connector, *messages):
     """Store ``messages`` on channel "test" with the deliveries the connector plans for them."""
     connector.store.save_page("test", [(m, connector.plan(m)) for m in messages], {})
+
+
+def message_events(store, message_id: int) -> list[dict]:
+    """The audit trail of one message and its deliveries, oldest first, read with ``Store.query``
+    as the demo reads events."""
+    return store.query("select at, kind, sink, delivery_id, detail_json from events where message_id = ?"
+                       " or delivery_id in (select id from deliveries where message_id = ?) order by id",
+                       [message_id, message_id])

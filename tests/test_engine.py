@@ -18,7 +18,7 @@ from connector.failures import Failed, Failure
 from connector.message import parse_iso, utcnow
 from connector.sinks.base import SINKS, Delivered, Document, Sink
 
-from .conftest import FIXTURES, ingest, make_message
+from .conftest import FIXTURES, ingest, make_message, message_events
 
 
 class ScriptedSink(Sink):
@@ -218,7 +218,7 @@ def test_reply_to_unknown_parent_without_otherwise_is_held_with_a_reason(build):
     connector = build(otherwise=False)
     ingest(connector, make_message("r", in_reply_to="not-ours"))
     connector.deliver_due()
-    history = connector.store.message_history(delivery(connector, "r")["message_id"])
+    history = message_events(connector.store, delivery(connector, "r")["message_id"])
     assert delivery(connector, "r")["state"] == "held"
     assert any("not-ours" in event["detail_json"] for event in history)
 

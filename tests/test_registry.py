@@ -26,7 +26,6 @@ class EchoOptions(marshmallow.Schema):
 
 class EchoSource(Source):
     kind = "echo"
-    title = "Echo"
     options_schema = EchoOptions
 
     def poll(self, state):
@@ -85,8 +84,11 @@ def test_load_all_registers_the_built_ins_from_their_entry_points():
     assert list(sink_registry) == ["zgw"] and sink_registry.get_class("zgw").__module__ == "connector.sinks.zgw"
 
 
-def _imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+def _imported_modules(path: Path, text: str | None = None) -> set[str]:
+    """Every module ``path`` (or ``text`` as if it were ``path``) imports, anywhere (functions too):
+    ``import``, ``from ... import`` with relative levels resolved, and ``importlib.import_module``
+    / ``__import__`` with a literal name."""
+    tree = ast.parse(path.read_text(encoding="utf-8") if text is None else text)
     package = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1])
     names = set()
     for node in ast.walk(tree):
@@ -96,6 +98,10 @@ def _imported_modules(path: Path) -> set[str]:
             base = package.rsplit(".", node.level - 1)[0] if node.level else ""
             module = ".".join(filter(None, [base, node.module or ""]))
             names |= {module} | {f"{module}.{alias.name}" for alias in node.names}
+        elif (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
+              and isinstance(node.args[0].value, str)
+              and ast.unparse(node.func) in ("importlib.import_module", "import_module", "__import__")):
+            names.add(node.args[0].value)
     return names
 
 
@@ -221,13 +227,62 @@ def test_a_sink_without_deliver_cannot_be_registered_or_built():
         Half("s", {})
 
 
+CORE_PACKAGES = ("store", "rules")  # every module of these packages
+CORE_MODULES = ("engine.py", "config.py", "record.py", "message.py", "routing.py", "fanout.py", "rulesholder.py")
+NOT_FOR_THE_CORE = ("connector.sources", "connector.sinks", "connector.doubles", "connector.web", "connector.cli")
+
+
+def _core_offenders(relative: str, text: str | None = None) -> list[str]:
+    imported = _imported_modules(PACKAGE / relative, text)
+    return sorted(name for name in imported
+                  if any(name == banned or name.startswith(banned + ".") for banned in NOT_FOR_THE_CORE))
+
+
 def test_core_modules_import_no_plugin_package_at_all():
-    """store, rules, record, message, routing and fan-out work on models only: no sources or sinks."""
-    packages = ("store", "rules")  # every module of these packages
-    core = ["record.py", "message.py", "routing.py", "fanout.py", *(
-        p.relative_to(PACKAGE).as_posix() for package in packages for p in sorted((PACKAGE / package).glob("*.py")))]
-    assert {"store/__init__.py", "store/base.py", "store/outbox.py"} <= set(core)  # the glob found the store
+    """The engine, config, store, rules, record, message, routing and fan-out work on models and the
+    registries of :mod:`connector.registry` only: no sources, sinks, doubles, web or cli."""
+    core = [*CORE_MODULES, *(p.relative_to(PACKAGE).as_posix()
+                             for package in CORE_PACKAGES for p in sorted((PACKAGE / package).glob("*.py")))]
+    assert {"store/__init__.py", "store/base.py", "store/outbox.py", "rules/engine.py"} <= set(core)  # the globs found them
     for relative in core:
-        imported = _imported_modules(PACKAGE / relative)
-        offenders = [name for name in imported if name.startswith(("connector.sources", "connector.sinks"))]
-        assert not offenders, f"connector/{relative} imports {offenders}"
+        assert not _core_offenders(relative), f"connector/{relative} imports {_core_offenders(relative)}"
+
+
+@pytest.mark.parametrize("code, offender", [
+    ("from .sinks import load_all", "connector.sinks"),
+    ("from . import web", "connector.web"),
+    ("def f():\n    import connector.doubles.zgw\n", "connector.doubles.zgw"),
+    ("def f():\n    from .cli.commands import main\n", "connector.cli.commands"),
+    ("import importlib\nimportlib.import_module('connector.sources.rss')\n", "connector.sources.rss"),
+    ("from .. import sinks", "connector.sinks"),  # as connector/store/outbox.py
+])
+def test_the_core_import_check_sees_every_form_of_import(code, offender):
+    """The check above can fail: each way a core module could reach a plugin package is caught."""
+    relative = "store/outbox.py" if code.startswith("from ..") else "engine.py"
+    assert offender in _core_offenders(relative, code)
+
+
+def test_the_core_import_check_leaves_look_alike_names_alone():
+    code = "from .registry import SINKS, SOURCES\nfrom . import sinks_helpers\nimport connector.website\n"
+    assert _core_offenders("engine.py", code) == []
+
+
+def test_the_core_loads_plugins_through_the_process_wide_registries():
+    """engine and config get SOURCES and SINKS from connector.registry; the plugin packages re-export them."""
+    from connector import registry
+    from connector.sinks import base as sink_base
+    from connector.sources import base as source_base
+
+    assert sources.SOURCES is source_base.SOURCES is registry.SOURCES
+    assert sinks.SINKS is sink_base.SINKS is registry.SINKS
+    assert registry.SOURCES.base_class() is Source and registry.SINKS.base_class() is Sink
+    assert {"connector.registry.SOURCES", "connector.registry.SINKS"} <= _imported_modules(PACKAGE / "engine.py")
+    assert {"connector.registry.SOURCES", "connector.registry.SINKS"} <= _imported_modules(PACKAGE / "config.py")
+
+
+def test_a_registry_checks_plugins_against_its_base_named_as_a_string():
+    registry = Registry("channel", SOURCE_GROUP, base="connector.sources.base:Source")
+    registry.load_entry_points([ep("echo", f"{__name__}:EchoSource"), ep("bad", f"{__name__}:EchoOptions")])
+    assert registry.base is Source  # imported when the entry points were loaded
+    assert registry.get_class("echo") is EchoSource
+    assert "is not a subclass of connector.sources.base.Source" in registry.broken["bad"]

@@ -11,7 +11,7 @@ import lxml.html
 import pytest
 
 from connector.message import Author, Message, Raw, parse_iso
-from connector.rendition import render_html, render_text
+from connector.rendition import render_html
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "messages"
 
@@ -174,23 +174,9 @@ def test_rendition_is_deterministic():
     assert render_html(load_message("mastodon-status")) == render_html(load_message("mastodon-status"))
 
 
-def test_render_text_has_content_and_provenance_without_markup():
-    message = load_message("mastodon-status")
-    text = render_text(message)
-    assert "Not sure if this already exist" in text
-    assert "https://github.com/schochastics/quarto-url-peek" in text
-    assert "<p>" not in text and "<a " not in text
-    assert message.raw.sha256 in text and "David Schoch" in text
-
-
-def test_render_text_drops_script_bodies_from_hostile_html():
-    text = render_text(load_message("hostile"))
-    assert "alert(5)" not in text and "Hallo" in text
-
-
 def test_where_it_was_fetched_from_is_shown_without_credentials():
     url = "https://reader:pw-in-the-url@feeds.example.nl/news.rss?api_key=key-in-the-url&lang=nl"
     message = simple(raw=Raw(b"<item/>", "application/rss+xml", url, datetime(2026, 1, 12, tzinfo=timezone.utc)))
-    for output in (render_html(message).decode("utf-8"), render_text(message)):
-        assert "https://***@feeds.example.nl/news.rss?api_key=***&" in output
-        assert "pw-in-the-url" not in output and "key-in-the-url" not in output and "reader" not in output
+    output = render_html(message).decode("utf-8")
+    assert "https://***@feeds.example.nl/news.rss?api_key=***&" in output
+    assert "pw-in-the-url" not in output and "key-in-the-url" not in output and "reader" not in output

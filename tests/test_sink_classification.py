@@ -3,7 +3,7 @@
 A tiny SOAP-ish test sink shows both ways of refining it: a status table (``error_mapping``) and a
 ``classify_response`` that reads the body (a SOAP fault arrives as HTTP 500, and a ``Client``
 fault is about the request itself: retrying it cannot help). The ZGW client classifies through
-whichever sink owns it.
+whichever sink owns it, and the ZGW sink's ``check()`` reads its probes' answers the same way.
 """
 from __future__ import annotations
 
@@ -152,3 +152,47 @@ def test_a_retry_after_is_kept_only_for_verdicts_that_wait():
         response.headers.update(headers)
         failure = failures.classify_response(response, "x", mapping=mapping)
         assert (failure.retry_at is not None) == has_retry_at
+
+
+# -- check(): the connection and credentials checks read answers the way the sink does ------------
+class GatewayZgwSink(ZgwSink):
+    """A ZGW sink behind a gateway that answers 502 to an application it does not admit, and 403
+    while the case system behind it is still starting."""
+
+    error_mapping = {502: CONFIGURATION, 403: RETRY}
+
+
+@pytest.mark.parametrize("sink_class, status, connection_ok, credentials_ok, text", [
+    (ZgwSink, 502, False, False, "Zaken API: HTTP 502 at http://cases.local/soap (is zaken_url the API root"),
+    (GatewayZgwSink, 502, True, False, "Zaken API: HTTP 502"),
+    (ZgwSink, 403, True, False, "Zaken API: HTTP 403 (check client_id and secret"),
+    (GatewayZgwSink, 403, False, False, "Zaken API: HTTP 403 at"),
+    (ZgwSink, 200, True, True, "accepted by all three APIs"),
+])
+def test_check_classifies_answers_through_the_sinks_error_mapping(sink_class, status, connection_ok,
+                                                                   credentials_ok, text):
+    sink = sink_class("z", OPTIONS, session=Replay(answer(status, b"{}", "application/json")))
+    checks = {c.name: c for c in sink.check()}
+    assert (checks["connection"].ok, checks["credentials"].ok) == (connection_ok, credentials_ok)
+    shown = checks["credentials"] if connection_ok else checks["connection"]
+    assert text in shown.message
+
+
+def test_check_asks_an_overridden_classify_response_about_every_api():
+    seen = []
+
+    class Reading(ZgwSink):
+        """Reads a 400's body: this case system says ``token-expired`` for a token it rejects."""
+
+        def classify_response(self, response, what=""):
+            seen.append(what)
+            failure = super().classify_response(response, what)
+            if failure is not None and b"token-expired" in response.content:
+                failure.message += " (the server rejects our token)"
+            return failure
+
+    sink = Reading("z", OPTIONS, session=Replay(answer(400, b'{"code": "token-expired"}', "application/json")))
+    checks = {c.name: c for c in sink.check()}
+    assert seen == ["Zaken API", "Documenten API", "Catalogi API"]
+    assert checks["connection"].ok and not checks["credentials"].ok
+    assert "Catalogi API: HTTP 400 (the server rejects our token)" in checks["credentials"].message

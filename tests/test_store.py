@@ -15,7 +15,7 @@ from connector.routing import Routing
 from connector.sources.base import Quarantined
 from connector.store import DeliveryPlan, Store, migrations
 
-from .conftest import make_message
+from .conftest import make_message, message_events
 
 ATTACH = Routing("attach", rule="r1", source="m.yaml:3", zaak_identificatie="ZAAK-1")
 
@@ -140,7 +140,7 @@ def test_every_transition_is_in_the_audit_trail_with_attempt_and_error(fresh_sto
     fresh_store.mark_failed(row.id, Failure("retry", "HTTP 500"), states.RETRY_WAIT)
     fresh_store.claim_due(now=utcnow() + timedelta(hours=1))
     fresh_store.mark_delivered(row.id, "http://z/1", "Z-1", [])
-    events = fresh_store.message_history(row.message_id)
+    events = message_events(fresh_store, row.message_id)
     assert [e["kind"] for e in events] == ["message.stored", "delivery.pending", "delivery.in_progress",
                                            "delivery.retry_wait", "delivery.in_progress", "delivery.delivered"]
     details = [json.loads(e["detail_json"]) for e in events[1:]]
@@ -154,7 +154,7 @@ def test_reclaiming_an_expired_lease_is_recorded(fresh_store):
     fresh_store.save_page("ch", plans(make_message("1")), {})
     row = fresh_store.claim_due(lease_seconds=1)[0]
     fresh_store.claim_due(now=utcnow() + timedelta(seconds=5))
-    last = fresh_store.message_history(row.message_id)[-1]
+    last = message_events(fresh_store, row.message_id)[-1]
     assert last["kind"] == "delivery.in_progress" and json.loads(last["detail_json"])["reclaimed"] is True
 
 

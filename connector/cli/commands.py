@@ -193,9 +193,10 @@ def cmd_check(args) -> int:
 
 
 def cmd_messages_parse(args) -> int:
-    from ..sources import ParseError, load_all
+    from ..registry import SOURCES
+    from ..sources import ParseError
 
-    registry = load_all()
+    registry = SOURCES.load()
     status = 0
     try:
         source_class = registry.get_class(args.kind)
@@ -249,11 +250,11 @@ def cmd_mappings_check(args) -> int:
 
 def _check_rules_for_sinks(path, config) -> list:
     """Every problem in the rules at ``path``, with the sinks of ``config``: names and what each takes."""
+    from ..registry import SINKS
     from ..rules import RulesError
     from ..rulesholder import RulesHolder
-    from ..sinks import load_all as load_sinks
 
-    registry = load_sinks()
+    registry = SINKS.load()
     sinks = {s.name: registry.get_class(s.kind)(s.name, s.options) for s in config.sinks}
     try:
         RulesHolder(path, sink_names=list(sinks), sinks=sinks, sink_configs=config.sinks)

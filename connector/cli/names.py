@@ -31,7 +31,7 @@ def rule_names(ruleset, default_sink: str, sink_configs=None) -> tuple[dict, lis
                         templated.append(f"{where}: {kind} {getattr(value, 'source', value)!r}: "
                                          f"not checked (templated)")
                     elif text:
-                        named = tuple(action.options.get("sink") or ())  # fan-out: each target sink
+                        named = action.own_sinks  # fan-out: each target sink
                         for sink in targets(named, sink_configs) if sink_configs else named or (default_sink,):
                             names.setdefault(sink, {}).setdefault((kind, text), []).append(where)
             action = action.otherwise

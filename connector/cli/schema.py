@@ -11,7 +11,7 @@ import sys
 
 import marshmallow
 
-from ..registry import Registry
+from ..registry import SINKS, SOURCES, Registry
 
 HEADER = ["| kind | option | default | meaning |", "|---|---|---|---|"]
 
@@ -70,10 +70,7 @@ def _cell(text: str) -> str:
 
 def cmd_config_schema(args) -> int:
     """Print the options table of every installed channel and sink kind."""
-    from ..sinks import load_all as load_sinks
-    from ..sources import load_all as load_sources
-
-    sources, sinks = load_sources(), load_sinks()
+    sources, sinks = SOURCES.load(), SINKS.load()
     try:
         print(options_table(sources, sinks), end="")
     except Undocumented as exc:

@@ -114,12 +114,6 @@ class Rule:
     test: object = field(default=None, repr=False)
 
     @property
-    def sink(self) -> str | None:
-        """The first sink the rule's action names, or ``None``."""
-        own = self.then.own_sinks
-        return own[0] if own else None
-
-    @property
     def sinks(self) -> tuple[str, ...]:
         """Every sink this rule can send to (its own and its ``otherwise:``'s)."""
         return self.then.sinks

@@ -2,7 +2,8 @@
 
 This package never imports a sink module by name: :func:`load_all` loads whatever the installed
 distributions declare (see :mod:`connector.registry`), the built-in ``zgw`` sink exactly like a
-third party's.
+third party's. The process-wide registry ``SINKS`` lives in :mod:`connector.registry` (the core
+loads it from there, ``SINKS.load()``); it is re-exported here for plugins and tests.
 """
 from ..registry import Registry
 from .base import SINKS, Delivered, Document, MemorySteps, Sink, Steps  # noqa: F401

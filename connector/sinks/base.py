@@ -35,10 +35,8 @@ import marshmallow
 from .. import failures
 from ..checks import Check
 from ..message import Message
-from ..registry import Registry
+from ..registry import SINKS  # noqa: F401 - re-exported: plugins register with @SINKS.register
 from ..routing import Routing
-
-SINKS = Registry("sink", "connector.sinks")  # filled by connector.sinks.load_all
 
 
 class Steps(Protocol):
@@ -96,14 +94,13 @@ class Delivered:
 class Sink(abc.ABC):
     """Base class of all sinks.
 
-    A plugin sets ``kind`` (its entry point's name, used in ``connector.yaml``), ``title`` and
+    A plugin sets ``kind`` (its entry point's name, used in ``connector.yaml``) and
     ``options_schema`` (a marshmallow schema; give each field ``metadata={"description": ...}``
     for the generated options table), and implements :meth:`deliver`. It may refine
     :meth:`check`, :meth:`classify_response` and ``error_mapping``.
     """
 
     kind: ClassVar[str] = ""
-    title: ClassVar[str] = ""
     options_schema: ClassVar[type[marshmallow.Schema]] = marshmallow.Schema
     # status -> verdict, consulted before the shared table (connector.failures.ERROR_MAPPING)
     error_mapping: ClassVar[dict[int, str]] = {}

@@ -2,7 +2,9 @@
 
 This package never imports a platform module by name: :func:`load_all` loads whatever the
 installed distributions declare (see :mod:`connector.registry`), the built-in ``mastodon`` and
-``rss`` sources exactly like a third party's.
+``rss`` sources exactly like a third party's. The process-wide registry ``SOURCES`` lives in
+:mod:`connector.registry` (the core loads it from there, ``SOURCES.load()``); it is re-exported
+here for plugins and tests.
 """
 from ..registry import Registry
 from .base import SOURCES, Page, ParseError, Quarantined, Source  # noqa: F401

@@ -44,9 +44,8 @@ import requests
 from ..checks import Check
 from ..http import Session
 from ..message import Message, Quarantined, check_message, storable  # noqa: F401 - Quarantined re-exported
-from ..registry import Registry
+from ..registry import SOURCES  # noqa: F401 - re-exported: plugins register with @SOURCES.register
 
-SOURCES = Registry("channel", "connector.sources")  # filled by connector.sources.load_all
 log = logging.getLogger(__name__)
 def admit(normalise: Callable[[], Message], raw: bytes, item_id: str = "", page_url: str = "",
           now: datetime | None = None) -> Message | Quarantined:
@@ -88,14 +87,13 @@ class ParseError(ValueError):
 class Source(abc.ABC):
     """Base class of all channel sources.
 
-    A plugin sets ``kind`` (its entry point's name, used in ``connector.yaml``), ``title`` and
+    A plugin sets ``kind`` (its entry point's name, used in ``connector.yaml``) and
     ``options_schema`` (a marshmallow schema; give each field ``metadata={"description": ...}``
     for the generated options table), and implements :meth:`poll` and :meth:`parse_payload`.
     It may refine :meth:`check`.
     """
 
     kind: ClassVar[str] = ""
-    title: ClassVar[str] = ""
     options_schema: ClassVar[type[marshmallow.Schema]] = marshmallow.Schema
     timeout: ClassVar[float] = 30.0
 

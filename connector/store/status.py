@@ -1,4 +1,4 @@
-"""Read-models for ``/status``, the CLI and the demo: counts, rows, deliveries, a message's history.
+"""Read-models for ``/status``, the CLI and the demo: counts, rows, deliveries.
 
 Every method here only reads, through :meth:`connector.store.base.StoreBase.query` (under the
 store's lock); none of them changes the database.
@@ -45,8 +45,3 @@ class StatusMixin:
             "select d.id, d.state, d.sink, d.rule, d.attempts, d.last_error, d.zaak_identificatie, d.zaak_url,"
             f" d.updated_at, m.channel, m.platform_id, m.version from deliveries d join messages m on m.id = d.message_id"
             f" {where} order by d.id limit ?", params + [limit])
-
-    def message_history(self, message_id: int) -> list[dict]:
-        return self.query("select at, kind, sink, delivery_id, detail_json from events where message_id = ?"
-                          " or delivery_id in (select id from deliveries where message_id = ?) order by id",
-                          [message_id, message_id])

@@ -1,7 +1,13 @@
 """``check()`` of the ZGW sink: settings, then connection, then credentials, then catalogue. Never raises.
 
 One cheap authenticated list call per API answers both middle questions: any HTTP answer means
-the server is reachable (connection), a 2xx means it accepts our token (credentials). Then every
+the server is reachable (connection), a 2xx means it accepts our token (credentials). An error
+answer is classified by the sink (:meth:`~connector.sinks.base.Sink.classify_response`, so its
+``error_mapping`` or its own reading of a body applies), exactly as a delivery's would be: a
+``retry`` verdict (by default a 5xx) means the server is in trouble, a connection problem; a 404
+or 405 means the configured URL is not the API root, a connection problem whatever the verdict
+(the collection asked for is there in every ZGW API); any other failure means the server refused
+us (credentials). Then every
 name the mapping rules use (see :meth:`~connector.sinks.base.Sink.expect_names`) and the
 ``informatieobjecttype`` option are looked up the way a delivery would: zaaktype by
 identificatie and informatieobjecttype by omschrijving in the Catalogi API, a zaak to attach to
@@ -10,7 +16,7 @@ by identificatie in the Zaken API. Each missing name is one failed check per pla
 from __future__ import annotations
 
 from ...checks import Check
-from ...failures import CONFIGURATION, Failed, Failure, classify_response
+from ...failures import CONFIGURATION, RETRY, Failed, Failure
 
 APIS = (
     ("Zaken API", "zaken_url", "zaken", True),
@@ -32,24 +38,24 @@ def run_checks(sink) -> list[Check]:
         try:
             response = sink.client.request("GET", url, f"GET {label} /{collection}", params=params, crs=crs,
                                            accept=tuple(range(300, 600)))
+            failure = sink.classify_response(response, label)  # the sink's own reading, as in a delivery
         except Failed as exc:
             unreachable.append(f"{label}: {exc.failure.message}")
             continue
         except Exception as exc:  # check() must never raise, whatever a broken server does
             unreachable.append(f"{label}: {type(exc).__name__}: {exc}")
             continue
-        answers.append((label, key, response))
-    wrong_url = [f"{label}: HTTP {r.status_code} at {r.url} (is {key} the API root, e.g. .../api/v1?)"
-                 for label, key, r in answers if r.status_code in (404, 405) or r.status_code >= 500]
+        answers.append((label, key, response, failure))
+    wrong_url = [f"{failure.message} at {r.url} (is {key} the API root, e.g. .../api/v1?)"
+                 for _, key, r, failure in answers if _wrong_url(r, failure)]
     problems = unreachable + wrong_url
     checks.append(Check("connection", not problems,
-                        "; ".join(problems) or ", ".join(f"{label} reachable" for label, _, _ in answers)))
+                        "; ".join(problems) or ", ".join(f"{label} reachable" for label, *_ in answers)))
     if problems:
         checks.append(Check("credentials", False, "not checked: fix the connection first"))
         return checks
     rejected = []
-    for label, _, response in answers:
-        failure = classify_response(response, label)
+    for _, _, response, failure in answers:
         if failure is not None:
             hint = " (check client_id and secret, and the application's rights in the case system)" \
                 if response.status_code in (401, 403) else ""
@@ -66,6 +72,11 @@ def run_checks(sink) -> list[Check]:
         return checks
     return checks + [check for (kind, name), places in sorted(names.items())
                      for check in _name_checks(sink, kind, name, places)]
+
+
+def _wrong_url(response, failure: Failure | None) -> bool:
+    """Whether an answer says the server at this URL cannot serve the API (see the module docstring)."""
+    return failure is not None and (response.status_code in (404, 405) or failure.verdict == RETRY)
 
 
 def _name_checks(sink, kind: str, name: str, places: list[str]) -> list[Check]:
