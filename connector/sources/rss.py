@@ -99,7 +99,6 @@ class FeedSource(Source):
     """An RSS or Atom feed at ``url``; see the module docstring for identity and date rules."""
 
     kind = "rss"
-    title = "RSS/Atom feed"
     options_schema = FeedOptions
 
     def poll(self, state: dict | None):

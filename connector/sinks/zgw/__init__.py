@@ -63,7 +63,6 @@ class ZgwSink(Sink):
     """Zaakgericht werken via the ZGW APIs (as served by Open Zaak)."""
 
     kind = "zgw"
-    title = "ZGW API's (Zaken, Documenten, Catalogi)"
     options_schema = ZgwOptions
 
     def __init__(self, name: str, options: dict, session=None):
