@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import json
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import jwt
@@ -640,3 +641,14 @@ def test_a_zaak_is_looked_up_once_for_many_messages_and_again_after_a_failure(si
     sink.deliver(messages[4], ATTACH, MemorySteps())
     lookups = [path for method, path in double.requests if method == "GET" and path == "/zaken/api/v1/zaken"]
     assert len(lookups) == 2
+
+
+def test_parallel_deliveries_into_one_zaak_ask_the_case_system_once(sink, double):
+    """Four deliveries starting at once into an unknown zaak: one lookup, the others wait for it."""
+    base = load_message()
+    messages = [dataclasses.replace(base, id=f"{base.id}{n}") for n in range(8)]
+    double.faults.slow(1.0, seconds=0.3, methods=("GET",))  # the lookup is slow, so all four meet it
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda m: sink.deliver(m, ATTACH, MemorySteps()), messages))
+    lookups = [path for method, path in double.requests if method == "GET" and path == "/zaken/api/v1/zaken"]
+    assert len(lookups) == 1

@@ -16,6 +16,7 @@ same pair is a 400 ``unique``, after which the existing link is looked up.
 from __future__ import annotations
 
 import base64
+import threading
 from datetime import datetime, timedelta, timezone
 
 from ...failures import CONFIGURATION, PERMANENT, RETRY, Failed, Failure
@@ -23,10 +24,11 @@ from ...message import Message, parse_iso
 from ...record import ORIGINAL, RecordFile, extension, record_of
 from ...rendition import AMSTERDAM, KIND_LABELS
 from ...routing import ATTACH, CREATE, FOLLOW_THREAD, Routing
-from ...rules.templates import shorten
 from ..base import SINKS, Delivered, Document, Sink, Steps
 from .checks import run_checks
 from .client import ZgwClient, has_code
+from .fields import (CONTROLLED_ZAAK_FIELDS, IDENTIFICATIE_MAX, IOTYPE_MAX, OMSCHRIJVING_MAX, TITEL_MAX,
+                     TOELICHTING_MAX, ZAAKTYPE_MAX, clip, is_url, local_date)
 from .identity import document_identificatie, taal, zaak_identificatie
 from .options import ZgwOptions, elfproef
 
@@ -35,28 +37,6 @@ __all__ = ["ZgwSink", "document_identificatie", "zaak_identificatie", "elfproef"
 ZAKEN_REMEMBERED = 10_000  # zaken a sink instance keeps looked up (then it starts afresh)
 # A POST whose answer was lost is looked up only after this many client timeouts (see _settled).
 SETTLE_TIMEOUTS = 2
-
-# Fields a rule may set on a created zaak; the identity fields are the sink's to decide.
-CONTROLLED_ZAAK_FIELDS = ("identificatie", "bronorganisatie", "zaaktype")
-# ZGW field lengths: Zaken API 1.5.1 Zaak, Documenten API EnkelvoudigInformatieObject,
-# Catalogi API 1.3 ZaakType.identificatie and InformatieObjectType.omschrijving.
-IDENTIFICATIE_MAX, OMSCHRIJVING_MAX, TOELICHTING_MAX, TITEL_MAX = 40, 80, 1000, 200
-ZAAKTYPE_MAX, IOTYPE_MAX = 50, 80
-
-
-def _local_date(value: datetime) -> str:
-    # a message posted at 00:30 in Amsterdam belongs to that Dutch calendar day, not the UTC one
-    return value.astimezone(AMSTERDAM).date().isoformat()
-
-
-def _clip(text: str, size: int, suffix: str = "") -> str:
-    """One line of at most ``size`` characters, ``suffix`` included, ending in "…" when cut."""
-    return shorten(" ".join(text.split()), size - len(suffix)) + suffix
-
-
-def _is_url(ref: str) -> bool:
-    return ref.startswith(("http://", "https://"))
-
 
 @SINKS.register
 class ZgwSink(Sink):
@@ -74,6 +54,9 @@ class ZgwSink(Sink):
         # Saves a lookup per message (about 55 ms on Open Zaak) when many go into one zaak; an entry
         # is dropped when a delivery that used it fails, in case the zaak is gone.
         self._zaken_seen: dict[str, dict] = {}
+        # one lookup per zaak at a time: parallel deliveries into one zaak wait for the first's answer
+        self._lookups: dict[str, threading.Lock] = {}
+        self._lookups_guard = threading.Lock()
 
     def __repr__(self) -> str:  # never the options: they hold the secret
         return f"<ZgwSink {self.name!r} {self.options['zaken_url']}>"
@@ -103,13 +86,13 @@ class ZgwSink(Sink):
         if not iotype:
             problems.append("no informatieobjecttype: set one in the rule (or its defaults: or global_defaults:)"
                             f" or as option 'informatieobjecttype' of sink {self.name!r}")
-        elif not _is_url(iotype) and len(iotype) > IOTYPE_MAX:
+        elif not is_url(iotype) and len(iotype) > IOTYPE_MAX:
             problems.append(f"informatieobjecttype {iotype!r} is longer than {IOTYPE_MAX} characters"
                             " (an omschrijving in the Catalogi API)")
         if routing.action == CREATE:
             if not routing.zaaktype:
                 problems.append("creates a zaak without a zaaktype")
-            elif not _is_url(routing.zaaktype) and len(routing.zaaktype) > ZAAKTYPE_MAX:
+            elif not is_url(routing.zaaktype) and len(routing.zaaktype) > ZAAKTYPE_MAX:
                 problems.append(f"zaaktype {routing.zaaktype!r} is longer than {ZAAKTYPE_MAX} characters"
                                 " (an identificatie in the Catalogi API)")
         if routing.action == ATTACH and routing.zaak_identificatie is not None \
@@ -222,19 +205,11 @@ class ZgwSink(Sink):
     # -- zaak ---------------------------------------------------------------------------------
     def _zaak(self, message: Message, routing: Routing, steps: Steps) -> dict:
         if routing.zaak_url:
-            if routing.zaak_url in self._zaken_seen:
-                return dict(self._zaken_seen[routing.zaak_url])
-            response = self.client.request("GET", routing.zaak_url, "GET zaak", crs=True, accept=(404,))
-            if response.status_code == 404:  # gone since the parent was delivered: not a config error
-                raise Failed(Failure(PERMANENT, f"zaak {routing.zaak_url} not found", status=404,
-                                     url=routing.zaak_url))
-            data = self.client.body(response, "GET zaak")
-            return self._remember_zaak({"url": data.get("url") or routing.zaak_url,
-                                        "identificatie": data.get("identificatie", "")})
+            return dict(self._looked_up(routing.zaak_url, lambda: self._read_zaak(routing.zaak_url)))
         if routing.action == ATTACH or (routing.action == FOLLOW_THREAD and routing.zaak_identificatie):
             if not routing.zaak_identificatie:
                 raise Failed(Failure(PERMANENT, f"rule {routing.rule!r} attaches without a zaak_identificatie"))
-            found = self._zaken_seen.get(routing.zaak_identificatie) or self._find_zaak(routing.zaak_identificatie)
+            found = self._looked_up(routing.zaak_identificatie, lambda: self._find_zaak(routing.zaak_identificatie))
             if found is None:
                 raise Failed(Failure(PERMANENT, f"zaak {routing.zaak_identificatie} not found "
                                      f"(bronorganisatie {self.options['bronorganisatie']})"))
@@ -242,6 +217,26 @@ class ZgwSink(Sink):
         if routing.action == CREATE:
             return self._create_zaak(message, routing, steps)
         raise Failed(Failure(PERMANENT, f"routing {routing.action!r} gives no zaak to deliver to"))
+
+    def _looked_up(self, key: str, lookup) -> dict | None:
+        """The zaak remembered under ``key``, else ``lookup()``, run by one thread at a time per key
+        (the others wait for its answer instead of asking the case system the same question)."""
+        found = self._zaken_seen.get(key)
+        if found is not None:
+            return found
+        with self._lookups_guard:
+            if len(self._lookups) > ZAKEN_REMEMBERED:
+                self._lookups.clear()
+            lock = self._lookups.setdefault(key, threading.Lock())
+        with lock:
+            return self._zaken_seen.get(key) or lookup()
+
+    def _read_zaak(self, zaak_url: str) -> dict:
+        response = self.client.request("GET", zaak_url, "GET zaak", crs=True, accept=(404,))
+        if response.status_code == 404:  # gone since the parent was delivered: not a config error
+            raise Failed(Failure(PERMANENT, f"zaak {zaak_url} not found", status=404, url=zaak_url))
+        data = self.client.body(response, "GET zaak")
+        return self._remember_zaak({"url": data.get("url") or zaak_url, "identificatie": data.get("identificatie", "")})
 
     def _find_zaak(self, identificatie: str) -> dict | None:
         params = {"identificatie": identificatie, "bronorganisatie": self.options["bronorganisatie"]}
@@ -261,13 +256,13 @@ class ZgwSink(Sink):
             raise Failed(Failure(CONFIGURATION, f"rule {routing.rule!r} creates a zaak without a zaaktype"))
         fields = dict(routing.zaak)
         fields.setdefault("omschrijving", f"Sociale media: {message.author.handle or message.channel}")
-        fields["omschrijving"] = _clip(str(fields["omschrijving"]), OMSCHRIJVING_MAX)
+        fields["omschrijving"] = clip(str(fields["omschrijving"]), OMSCHRIJVING_MAX)
         if "toelichting" in fields:
-            fields["toelichting"] = _clip(str(fields["toelichting"]), TOELICHTING_MAX)
+            fields["toelichting"] = clip(str(fields["toelichting"]), TOELICHTING_MAX)
         for key in CONTROLLED_ZAAK_FIELDS:
             fields.pop(key, None)
         payload = {
-            "startdatum": _local_date(message.created_at),
+            "startdatum": local_date(message.created_at),
             "verantwoordelijkeOrganisatie": self.options["bronorganisatie"],
             **fields,
             "identificatie": identificatie,
@@ -333,19 +328,19 @@ class ZgwSink(Sink):
         if routing.titel:
             return routing.titel
         who = message.author.handle or message.author.name or message.channel
-        return f"{KIND_LABELS.get(message.kind, 'bericht').capitalize()} van @{who} op {_local_date(message.created_at)}"
+        return f"{KIND_LABELS.get(message.kind, 'bericht').capitalize()} van @{who} op {local_date(message.created_at)}"
 
     def _document(self, message: Message, routing: Routing, file: RecordFile, iotype: str) -> dict:
         identificatie = document_identificatie(message, file.role)
         suffix = " (origineel)" if file.role == ORIGINAL else ""
-        titel = _clip(self._titel(message, routing), TITEL_MAX, suffix)
+        titel = clip(self._titel(message, routing), TITEL_MAX, suffix)
         formaat = file.format
         with file.open() as stream:  # (large files will go up in parts: bestandsdelen)
             content = stream.read()
         payload = {
             "identificatie": identificatie,
             "bronorganisatie": self.options["bronorganisatie"],
-            "creatiedatum": _local_date(message.created_at),
+            "creatiedatum": local_date(message.created_at),
             "titel": titel,
             "vertrouwelijkheidaanduiding": routing.vertrouwelijkheidaanduiding,
             "auteur": self.options["auteur"],
@@ -357,7 +352,7 @@ class ZgwSink(Sink):
             "inhoud": base64.b64encode(content).decode("ascii"),
             "bestandsomvang": file.size,
             # the record's description (the fetched URL in it is redacted: credentials never reach an archive)
-            "beschrijving": _clip(file.description, 1000),
+            "beschrijving": clip(file.description, 1000),
             "informatieobjecttype": iotype,
             "integriteit": {
                 "algoritme": "sha_256",
