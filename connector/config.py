@@ -131,7 +131,7 @@ class DeliverySchema(Schema):
 
 
 class LimitsSchema(Schema):
-    """Bounds on time, so that no server and no stuck thread can hold the connector."""
+    """Bounds on time and size, so that no server and no stuck thread can hold the connector."""
 
     class Meta:
         unknown = RAISE
@@ -143,6 +143,9 @@ class LimitsSchema(Schema):
     heartbeat_interval = Duration(load_default=10.0)   # how often the worker records that it is alive
     # /healthz fails when no worker beat this long; 0: a web app deployed without a worker
     worker_stale_after = Duration(load_default=120.0, allow_zero=True)
+    # the body of any one answer from a platform or case system, after decompression
+    max_response_bytes = fields.Integer(load_default=64 * 1024 * 1024, validate=validate.Range(
+        min=64 * 1024, error="Give at least 65536 bytes."))
 
 
 class ConfigSchema(Schema):

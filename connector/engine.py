@@ -70,7 +70,8 @@ class Connector:
         sources, sinks = SOURCES.load(), SINKS.load()
         self.config = config
         limits = config.limits
-        http.set_defaults(timeout=limits["call_timeout"], deadline=limits["call_deadline"])
+        http.set_defaults(timeout=limits["call_timeout"], deadline=limits["call_deadline"],
+                          max_body=limits["max_response_bytes"])
         # everything that can refuse the configuration comes before the store is opened, so a
         # broken mapping file or option leaves the previous state untouched
         self.sources = {c.name: sources.get_class(c.kind)(c.name, c.options) for c in config.channels if c.enabled}

@@ -10,6 +10,13 @@ as transient. With ``stream=True`` the deadline also covers reading the body, un
 is closed or fully read. :func:`abort_all` ends every call in flight at once (a worker shutting
 down after its grace period).
 
+**Size.** Every answer's body is bounded (``max_body`` bytes, default :data:`DEFAULT_MAX_BODY`,
+from ``limits.max_response_bytes``), counted after decompression so a small gzip bomb is refused
+too: a server cannot fill the worker's memory. A declared ``Content-Length`` over the bound fails
+at once; otherwise the read stops where the bound is passed. Either way the call raises
+:class:`ResponseTooLarge` (a transient failure to the failure table, with the bound in its
+message). Sources with a tighter bound of their own (a feed's ``max_bytes``) keep it.
+
 **Environment.** ``requests`` re-reads proxy and CA-bundle settings from the environment on every
 call (walking ``os.environ`` several times: about 4 ms of CPU per delivered message in our
 pipeline benchmark, and GIL time that parallel deliveries then queue for). :class:`Session`
@@ -36,17 +43,25 @@ from . import __version__
 USER_AGENT = f"midoffice-connector/{__version__}"
 DEFAULT_TIMEOUT = 30.0    # seconds per connect / read, when a caller gives none
 DEFAULT_DEADLINE = 120.0  # seconds for a whole call: connect, send, headers and body
+DEFAULT_MAX_BODY = 64 * 1024 * 1024  # bytes of one answer's body, after decompression
 
 
-_DEFAULTS = {"timeout": DEFAULT_TIMEOUT, "deadline": DEFAULT_DEADLINE}
+_DEFAULTS = {"timeout": DEFAULT_TIMEOUT, "deadline": DEFAULT_DEADLINE, "max_body": DEFAULT_MAX_BODY}
 
 
-def set_defaults(*, timeout: float | None = None, deadline: float | None = None) -> None:
+def set_defaults(*, timeout: float | None = None, deadline: float | None = None,
+                 max_body: int | None = None) -> None:
     """Process-wide defaults for sessions created from now on (from the configuration's ``limits``)."""
     if timeout:
         _DEFAULTS["timeout"] = timeout
     if deadline:
         _DEFAULTS["deadline"] = deadline
+    if max_body:
+        _DEFAULTS["max_body"] = int(max_body)
+
+
+class ResponseTooLarge(requests.RequestException):
+    """An answer's body is larger than the session's bound (``limits.max_response_bytes``)."""
 
 
 class DeadlineExceeded(requests.Timeout):
@@ -213,11 +228,13 @@ class _Adapter(HTTPAdapter):
 class Session(requests.Session):
     """A ``requests.Session`` with a total deadline per call (see the module docstring)."""
 
-    def __init__(self, user_agent: str = USER_AGENT, deadline: float | None = None, timeout: float | None = None):
+    def __init__(self, user_agent: str = USER_AGENT, deadline: float | None = None, timeout: float | None = None,
+                 max_body: int | None = None):
         super().__init__()
         self.headers["User-Agent"] = user_agent
         self.deadline = deadline or _DEFAULTS["deadline"]
         self.timeout = timeout or _DEFAULTS["timeout"]
+        self.max_body = max_body or _DEFAULTS["max_body"]
         adapter = _Adapter()
         self.mount("http://", adapter)
         self.mount("https://", adapter)
@@ -246,6 +263,8 @@ class Session(requests.Session):
             return super().send(request, **kwargs)
         _CURRENT.call = call
         call.start()
+        stream = kwargs.get("stream", False)
+        kwargs["stream"] = True  # the body is read below, under the size bound and the deadline
         try:
             response = super().send(request, **kwargs)
         except requests.RequestException as exc:
@@ -258,19 +277,34 @@ class Session(requests.Session):
             raise
         finally:
             _CURRENT.call = None
-        if not kwargs.get("stream"):
-            call.finish()
-            if call.expired:
-                raise call.error()
+        _watch_body(response, call, self.max_body)
+        if stream:
             return response
-        _watch_body(response, call)
+        with response:
+            response.content  # noqa: B018 - reads the body now, as requests does without stream
         return response
 
 
-def _watch_body(response: requests.Response, call: _Call) -> None:
-    """Keep the deadline on a streamed body: its reads run on the caller's thread after send()."""
+def _watch_body(response: requests.Response, call: _Call, max_body: int) -> None:
+    """Keep the deadline and the size bound on the body: its reads run on the caller's thread."""
     raw = response.raw
     original_read, original_close = raw.read, response.close
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_body:
+        original_close()
+        call.finish()
+        raise _too_large(call, max_body, f"it declares {int(declared)} bytes")
+    received = 0
+
+    def count(data: bytes) -> None:
+        nonlocal received
+        if call.expired:  # the socket was shut down mid-read: what came back is a truncated body
+            raise call.error()
+        received += len(data or b"")
+        if received > max_body:
+            original_close()
+            call.finish()
+            raise _too_large(call, max_body, f"more than {max_body} bytes arrived")
 
     def read(*args, **kwargs):
         if call.expired:
@@ -281,15 +315,35 @@ def _watch_body(response: requests.Response, call: _Call) -> None:
             if call.expired:
                 raise call.error() from exc
             raise
-        if call.expired:  # the socket was shut down mid-read: what came back is a truncated body
-            raise call.error()
-        if not data:
-            call.finish()
+        count(data)
+        if not data or (declared.isdigit() and raw.tell() >= int(declared)):
+            call.finish()  # all of it is here (a reader need not ask for the empty end)
         return data
+
+    original_chunked = raw.read_chunked  # urllib3 reads a chunked body here, not through read()
+
+    def read_chunked(*args, **kwargs):
+        try:
+            for data in original_chunked(*args, **kwargs):
+                count(data)
+                yield data
+        except ResponseTooLarge:
+            raise
+        except Exception as exc:
+            if call.expired:
+                raise call.error() from exc
+            raise
+        call.finish()
 
     def close():
         call.finish()
         return original_close()
 
     raw.read = read
+    raw.read_chunked = read_chunked
     response.close = close
+
+
+def _too_large(call: _Call, max_body: int, how: str) -> ResponseTooLarge:
+    return ResponseTooLarge(f"{call.what}: the answer is larger than limits.max_response_bytes={max_body}"
+                            f" ({how}); raise the limit if such answers are expected")

@@ -11,14 +11,26 @@ because the second one silently winning is a classic config trap. Aliases (``*na
 ``<<: *name`` merge) are refused where they occur: a "billion laughs" file of a few lines of nested
 aliases expands to billions of nodes, and no configuration or mapping file needs them. Nesting
 deeper than :data:`MAX_DEPTH` is refused too, at its line, instead of overflowing Python's stack.
+A file over :data:`MAX_BYTES` is refused before it is read or parsed (the largest real mapping
+sets are tens of kilobytes; a file of gigabytes would fill memory).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import yaml
 
 MAX_DEPTH = 50  # mappings and lists inside each other; real files need fewer than 10
+MAX_BYTES = 4 * 1024 * 1024  # one configuration or mapping file
+
+
+def too_big(size: int, filename: str) -> "Problem | None":
+    """The problem with a file of ``size`` bytes, or ``None`` when it is within :data:`MAX_BYTES`."""
+    if size <= MAX_BYTES:
+        return None
+    return Problem(filename, 1, f"the file is {size} bytes; a configuration or mapping file may be at most"
+                                f" {MAX_BYTES} bytes ({MAX_BYTES // (1024 * 1024)} MiB)")
 
 
 class LineDict(dict):
@@ -100,6 +112,9 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 
 def loads(text: str, filename: str = "<string>"):
     """Parse YAML text; raise :class:`YamlError` with file:line on a syntax error."""
+    problem = too_big(len(text), filename)  # characters: at least as many bytes
+    if problem is not None:
+        raise YamlError(problem)
     try:
         return yaml.load(text, Loader=_Loader)
     except _Refused as exc:
@@ -121,8 +136,11 @@ def loads(text: str, filename: str = "<string>"):
 def load(path) -> object:
     path = str(path)
     try:
+        problem = too_big(os.path.getsize(path), path)
+        if problem is not None:
+            raise YamlError(problem)
         with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+            text = handle.read(MAX_BYTES + 1)  # never more: a larger file is refused below
     except UnicodeDecodeError as exc:
         raise YamlError(Problem(path, 1, f"not UTF-8 text: {exc}")) from None
     return loads(text, path)

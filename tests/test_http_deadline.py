@@ -84,3 +84,42 @@ def test_calls_that_finish_in_time_leave_no_watchdog_behind():
             assert len(http._ACTIVE) == 0
         finally:
             http._ACTIVE_LOCK.release()
+
+
+def _big(environ, start_response):
+    """A body of ``?n=`` bytes; ``&gzip=1`` sends it gzipped (small on the wire, large unpacked);
+    ``&length=0`` leaves out Content-Length (chunked)."""
+    import gzip
+    from urllib.parse import parse_qs
+    query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+    body = b"x" * int(query.get("n", "0"))
+    headers = [("Content-Type", "text/plain")]
+    if query.get("gzip") == "1":
+        body = gzip.compress(body)
+        headers.append(("Content-Encoding", "gzip"))
+    if query.get("length") != "0":
+        headers.append(("Content-Length", str(len(body))))
+    start_response("200 OK", headers)
+    return [body[i:i + 4096] for i in range(0, len(body), 4096)]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("stream", [False, True], ids=["read", "streamed"])
+@pytest.mark.parametrize("query", ["n=200000", "n=200000&length=0", "n=5000000&gzip=1"],
+                         ids=["declared", "chunked", "gzip-bomb"])
+def test_an_answer_larger_than_the_bound_is_refused(stream, query):
+    with Running(_big) as server:
+        session = http.Session(max_body=100_000)
+        with pytest.raises(http.ResponseTooLarge) as caught:
+            response = session.get(f"{server.url}/?{query}", stream=stream)
+            with response:
+                for _ in response.iter_content(64 * 1024):
+                    pass
+        assert "limits.max_response_bytes=100000" in str(caught.value)
+        assert classify_exception(caught.value, "GET").verdict == RETRY
+        # an answer within the bound, on the same session, is read whole
+        assert len(session.get(f"{server.url}/?n=100000", stream=stream).content) == 100_000
+        if "gzip" in query:
+            assert len(session.get(f"{server.url}/?n=90000&gzip=1").content) == 90_000
+    with http._ACTIVE_LOCK:
+        assert len(http._ACTIVE) == 0  # no call left open by the refusal

@@ -137,3 +137,16 @@ def test_health_reports_a_store_that_cannot_be_written(tmp_path):
         other.rollback()
         other.close()
     assert problems and "not writable" in problems[0] and module.BUSY_TIMEOUT_SECONDS
+
+
+def test_health_checked_in_a_loop_writes_at_most_once_per_probe_interval(tmp_path):
+    """/healthz is open to anyone: hammering it must not turn into a write transaction per hit."""
+    store = Store(tmp_path / "connector.db")
+    writes = []
+    store.db.conn.set_trace_callback(lambda sql: writes.append(sql) if "health_probe" in sql else None)
+    for _ in range(50):
+        assert store.health() == []
+    assert len(writes) == 1
+    store._last_probe = (store._last_probe[0] - store.HEALTH_PROBE_EVERY, [])  # the interval has passed
+    assert store.health() == [] and len(writes) == 2
+    store.close()

@@ -74,3 +74,29 @@ def test_deep_nesting_is_refused_at_its_line_not_a_stack_overflow(depth):
     with pytest.raises(yamlconf.YamlError) as info:
         yamlconf.loads("a: 1\nb:\n  c: " + "[" * depth + "]" * depth + "\n", "f.yaml")
     assert str(info.value) == f"f.yaml:3: nested more than {yamlconf.MAX_DEPTH} levels deep"
+
+
+def test_a_file_over_the_size_bound_is_refused_before_it_is_parsed(tmp_path):
+    """A configuration or mapping file of gigabytes must not fill memory: refused with its size."""
+    from connector.config import ConfigError, load_config
+    from connector.rules.engine import check_rules
+
+    big = "# " + "x" * 1000 + "\n"
+    lines = yamlconf.MAX_BYTES // len(big) + 2
+    config = tmp_path / "connector.yaml"
+    config.write_text(big * lines)
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    assert f"{config}:1: the file is {len(big) * lines} bytes" in str(caught.value)
+    assert "at most 4194304 bytes" in str(caught.value)
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    (mappings / "rules.yaml").write_text(big * lines)
+    problems = check_rules(mappings)
+    assert [p.line for p in problems] == [1] and "at most 4194304 bytes" in problems[0].message
+    # text handed in (the web editor's overrides) meets the same bound
+    with pytest.raises(yamlconf.YamlError):
+        yamlconf.loads(big * lines, "editor")
+    # and a file just within it is read as usual
+    config.write_text(big * (lines - 4) + "store: x.db\n")
+    assert yamlconf.load(config)["store"] == "x.db"

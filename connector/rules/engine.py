@@ -24,7 +24,7 @@ from marshmallow import ValidationError
 
 from ..message import Message
 from ..routing import ATTACH, CREATE, FOLLOW_THREAD, HOLD, IGNORE, Routing
-from ..yamlconf import LineDict, Problem, YamlError, dotted, flatten_errors, line_of, loads
+from ..yamlconf import LineDict, Problem, YamlError, dotted, flatten_errors, line_of, loads, too_big
 from . import templates
 from .conditions import Facts, compile_when, index_keys, message_keys, patterns_of, regex_groups
 from .regex import PatternSet, RegexError
@@ -225,6 +225,10 @@ def _read(path: Path, overrides: dict[str, str]) -> tuple[list[tuple[str, bytes]
     files, problems = [], []
     for name, file in chosen:
         try:
+            problem = None if name in overrides else too_big(file.stat().st_size, str(file))
+            if problem is not None:
+                problems.append(problem)
+                continue
             data = overrides[name].encode() if name in overrides else file.read_bytes()
         except OSError as exc:  # e.g. removed while an editor saves it: report, do not crash a reload
             problems.append(Problem(str(file), 0, f"cannot read: {exc.strerror or exc}"))

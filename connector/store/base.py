@@ -76,6 +76,7 @@ class StoreBase:
             raise StoreError(f"{path}: cannot open the database: {exc}") from None
         self.db = Database(conn)
         self._lock = threading.RLock()
+        self._probe_lock = threading.Lock()
         try:
             with self._lock:
                 self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
@@ -159,12 +160,27 @@ class StoreBase:
                 problems.append(f"database file {self.path} is gone (deleted or moved)")
             elif current != self.identity:
                 problems.append(f"database file {self.path} was replaced by another file; restart the connector")
-        try:
-            with self._write():
-                self.db.execute("insert or replace into meta (key, value) values ('health_probe', ?)", [_now()])
-        except sqlite3.Error as exc:
-            problems.append(f"database {self.path} is not writable: {exc}")
+        problems += self._write_probe()
         return problems
+
+    HEALTH_PROBE_EVERY = 5.0  # seconds: /healthz hit in a loop costs at most one write per this
+
+    def _write_probe(self) -> list[str]:
+        """Whether a write lock can be taken, tried at most every :attr:`HEALTH_PROBE_EVERY` seconds
+        (``/healthz`` is open to anyone; each probe is a write transaction the worker waits for)."""
+        now = time.monotonic()
+        with self._probe_lock:
+            last = getattr(self, "_last_probe", None)
+            if last is not None and now - last[0] < self.HEALTH_PROBE_EVERY:
+                return list(last[1])
+            try:
+                with self._write():
+                    self.db.execute("insert or replace into meta (key, value) values ('health_probe', ?)", [_now()])
+                result = []
+            except sqlite3.Error as exc:
+                result = [f"database {self.path} is not writable: {exc}"]
+            self._last_probe = (time.monotonic(), result)
+            return list(result)
 
     def close(self) -> None:
         with self._lock:
