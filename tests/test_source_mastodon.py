@@ -163,6 +163,62 @@ def test_initial_latest_fetches_only_the_newest_page(server):
     assert ids_of(drain(source(server, initial="latest", page_size=5), pages[-1].state)[0]) == []
 
 
+def test_edit_check_reads_a_second_page_when_the_lookback_is_longer_than_one(server, double):
+    template = replay("schochastics")["statuses"][1]
+    for _ in range(30):
+        double.add_status(template)
+    newest_first = [s["id"] for s in double.statuses("schochastics")]
+    assert len(newest_first) == 50
+    state = full_poll(server, edit_lookback=45)[-1].state
+    double.edit_status(newest_first[42], "<p>on the second page</p>")  # within the newest 45, past the first 40
+    double.edit_status(newest_first[47], "<p>too old to be checked</p>")
+    double.requests.clear()
+    pages, failure = drain(source(server, edit_lookback=45), state)
+    assert failure is None
+    assert ids_of(pages) == [newest_first[42]]
+    checks = [r["args"] for r in double.requests if "min_id" not in r["args"]]
+    assert [(a["limit"], a.get("max_id")) for a in checks] == [("40", None), ("40", newest_first[39])]
+
+
+def _session_rewriting_link_headers(rewrite) -> requests.Session:
+    session = requests.Session()
+
+    def hook(response, *args, **kwargs):
+        link = rewrite(response.headers.pop("Link", None))
+        if link:
+            response.headers["Link"] = link
+        return response
+    session.hooks["response"].append(hook)
+    return session
+
+
+def test_a_link_to_another_host_is_followed_on_the_configured_one(server, double):
+    # a reverse proxy announcing its internal host: the bearer token must not travel there
+    double.token = "s3cret-token"
+    session = _session_rewriting_link_headers(
+        lambda link: link and link.replace(server.url, "http://mastodon.internal:3000"))
+    src = MastodonSource("social", {"base_url": server.url, "account": "schochastics", "page_size": 4,
+                                    "token": "s3cret-token"}, session=session)
+    pages, failure = drain(src, None)
+    assert failure is None  # mastodon.internal does not resolve: asking it would have failed the poll
+    assert ids_of(pages) == ids_oldest_first("schochastics")
+    assert len(pages) > 3 and all(r["status"] == 200 for r in double.requests)
+
+
+def test_a_server_without_link_headers_is_walked_by_min_id(server, double):
+    session = _session_rewriting_link_headers(lambda link: None)
+    src = MastodonSource("social", {"base_url": server.url, "account": "schochastics", "page_size": 3},
+                         session=session)
+    pages, failure = drain(src, None)
+    assert failure is None
+    ids = ids_oldest_first("schochastics")
+    assert ids_of(pages) == ids
+    asked = [r["args"] for r in double.requests if r["path"].endswith("/statuses")]
+    # each page's newest id, until the page above the newest comes back empty
+    assert [a["min_id"] for a in asked] == ["0"] + [ids[min(i + 2, len(ids) - 1)] for i in range(0, len(ids), 3)]
+    assert {a["limit"] for a in asked} == {"3"}
+
+
 def test_poll_does_not_mutate_state(server):
     state = full_poll(server, page_size=10)[-1].state
     before = copy.deepcopy(state)

@@ -18,7 +18,7 @@ next-page URLs on the configured origin (the bearer token must not travel to a p
 host) come from :class:`~.rest.RestSource`; this module holds only what is Mastodon's: the
 options, the account lookup, the ``min_id`` cursor, edits and the filters. A Mastodon-compatible
 server that sends no ``Link`` header is walked with ``min_id=<the newest id of the last page>``.
-Normalising one status lives in :mod:`.mastodon_status`.
+Normalising statuses lives in :mod:`.mastodon_status`.
 """
 from __future__ import annotations
 
@@ -31,13 +31,12 @@ from marshmallow import fields, validate
 
 from ..checks import Check
 from ..failures import RETRY, Failed, Failure
-from ..message import Message, Raw
-from .base import SOURCES, Page, Quarantined, admit
-from .jsonitems import Unreadable, split_payload
-from .mastodon_status import STATUS_ID, status_to_message
+from ..message import Message
+from .base import SOURCES, Page, Quarantined
+from .jsonitems import split_payload
+from .mastodon_status import STATUS_ID, item_id, statuses_to_messages
 from .rest import LinkHeaderPaginator, PageRequest, Record, RestSource
 
-MEDIA_TYPE = "application/json"
 MAX_PAGE = 40  # Mastodon's own maximum for account statuses
 
 
@@ -73,16 +72,10 @@ def _id_key(value: str) -> tuple[int, str]:
     return (len(value), value)
 
 
-def _item_id(value) -> str:
-    """The id an item carries (even an unreadable one's, where it can be read), or ""."""
-    item_id = value.get("id") if isinstance(value, (dict, Unreadable)) else None
-    return item_id if isinstance(item_id, str) else ""
-
-
 def _at_or_below(value, mark: str | None) -> bool:
     """True for a status whose id is not above the watermark ``mark``."""
-    item_id = _item_id(value)
-    return bool(mark and item_id) and _id_key(item_id) <= _id_key(mark)
+    found = item_id(value)
+    return bool(mark and found) and _id_key(found) <= _id_key(mark)
 
 
 class _Newer(LinkHeaderPaginator):
@@ -98,7 +91,7 @@ class _Newer(LinkHeaderPaginator):
 
     def next(self, response, records, request):
         linked = super().next(response, records, request)
-        ids = [i for i in (_item_id(r.value) for r in records) if STATUS_ID.fullmatch(i)]
+        ids = [i for i in (item_id(r.value) for r in records) if STATUS_ID.fullmatch(i)]
         if linked or not ids:
             return linked
         return PageRequest(self.start.url, {**self.start.params, "min_id": max(ids, key=_id_key)})
@@ -131,9 +124,13 @@ class MastodonSource(RestSource):
     def url(self, state: dict | None) -> str:
         return f"{self.base_url}/api/v1/accounts/{(state or {})['account_id']}/statuses"
 
-    def params(self, state: dict | None, limit: int | None = None) -> dict:
-        """The filters and page size; no ``min_id`` (the cursor's walk adds it)."""
-        params = {"limit": str(limit or self.options["page_size"])}
+    def params(self, state: dict | None) -> dict:
+        """The filters, and ``min_id``: the watermark, or 0 on a first poll of all history."""
+        mark = (state or {}).get("watermark") or ("0" if self.options["initial"] == "all" else None)
+        return {**self._filters(self.options["page_size"]), **({"min_id": mark} if mark else {})}
+
+    def _filters(self, limit: int) -> dict:
+        params = {"limit": str(limit)}
         if not self.options["include_replies"]:
             params["exclude_replies"] = "true"
         if not self.options["include_boosts"]:
@@ -181,12 +178,7 @@ class MastodonSource(RestSource):
             state = {"account": account, "account_id": self._lookup(), "watermark": None, "recent": {}}
         what = f"GET statuses of @{account}"
         first_poll = state.get("watermark") is None
-        first = PageRequest(self.url(state), self.params(state))
-        if not first_poll:
-            first.params["min_id"] = state["watermark"]
-        elif self.options["initial"] == "all":
-            first.params["min_id"] = "0"
-        for response, records in self.walk(first, self.paginator(state), what):
+        for response, records in self.pages(state, what):
             fetched_at = datetime.now(timezone.utc)
             mark = state.get("watermark")
             # Anything at or below the watermark is stored already (that is what the cursor means).
@@ -194,7 +186,7 @@ class MastodonSource(RestSource):
             records = [record for record in records if not _at_or_below(record.value, mark)]
             if not records:
                 break
-            messages, quarantined, ids = _parse_items(records, self.name, response.url, fetched_at, self.host)
+            messages, quarantined, ids = statuses_to_messages(records, self.name, response.url, fetched_at, self.host)
             prev = (response.links.get("prev") or {}).get("url")
             prev_min_id = parse_qs(urlsplit(prev).query).get("min_id", [None])[0] if prev else None
             # the server's own min_id for the next page; else our newest id (quarantined ones too)
@@ -214,12 +206,13 @@ class MastodonSource(RestSource):
         """The newest statuses once more: already-seen ones with a changed edited_at, as new versions."""
         want = self.options["edit_lookback"]
         page_limit = min(want, MAX_PAGE)
-        first = PageRequest(self.url(state), self.params(state, limit=page_limit))
+        first = PageRequest(self.url(state), self._filters(page_limit))
         seen: list[Message] = []
         last_url = first.url
         for response, records in self.walk(first, LinkHeaderPaginator("next"), f"{what} (edit check)"):
             # malformed items were quarantined when first met; not again on every poll
-            messages, _, _ = _parse_items(records, self.name, response.url, datetime.now(timezone.utc), self.host)
+            messages, _, _ = statuses_to_messages(records, self.name, response.url, datetime.now(timezone.utc),
+                                                  self.host)
             seen.extend(messages)
             last_url = response.url
             if len(records) < page_limit or len(seen) >= want:
@@ -243,22 +236,6 @@ class MastodonSource(RestSource):
         Local accounts get the host of their profile URL in the handle (no base URL here).
         """
         items, _ = split_payload(data)
-        messages, quarantined, _ = _parse_items([Record(value, raw) for raw, value in items], channel, "", None, None)
+        messages, quarantined, _ = statuses_to_messages([Record(v, raw) for raw, v in items], channel, "", None, None)
         return messages, quarantined
 
-
-def _parse_items(records: list[Record], channel, page_url, fetched_at, host):
-    """(messages, quarantined, ids of all items with a well-formed id) for one page's records."""
-    messages, quarantined, ids = [], [], []
-    for record in records:
-        body, value, item_id = record.raw, record.value, _item_id(record.value)
-        if STATUS_ID.fullmatch(item_id):
-            ids.append(item_id)  # a quarantined status still moves the watermark past itself
-        if isinstance(value, Unreadable):
-            quarantined.append(Quarantined(reason=value.reason, raw=body, item_id=item_id, page_url=page_url))
-            continue
-        raw = Raw(body=body, media_type=MEDIA_TYPE, page_url=page_url, fetched_at=fetched_at)
-        outcome = admit(lambda: status_to_message(value, channel=channel, raw=raw, host=host), body,
-                        item_id=item_id, page_url=page_url, now=fetched_at)
-        (quarantined if isinstance(outcome, Quarantined) else messages).append(outcome)
-    return messages, quarantined, ids
