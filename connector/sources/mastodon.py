@@ -3,10 +3,11 @@
 Polling is incremental with a watermark, the id of the newest status stored so far. Each poll
 asks for ``min_id=<watermark>`` (the page immediately newer than it, ``min_id=0`` on a first
 "all" poll) and follows the ``Link rel="prev"`` URL to the next newer page until a page comes
-back empty; so history is read oldest page first and an interrupted poll resumes where it
-stopped. Edits do not change a status's id, so a watermark cannot see them: each poll therefore
-also reads the newest ``edit_lookback`` statuses once and emits, as a new version, any status
-whose ``edited_at`` differs from what the cursor last saw (``state["recent"]``, bounded).
+back empty (or ``max_pages`` were read: the next poll goes on); so history is read oldest page
+first and an interrupted poll resumes where it stopped. Edits do not change a status's id, so a
+watermark cannot see them: each poll therefore also reads the newest ``edit_lookback`` statuses
+once and emits, as a new version, any status whose ``edited_at`` differs from what the cursor
+last saw (``state["recent"]``, bounded).
 
 Cursor state: ``{"account", "account_id", "watermark", "recent": {status id: version}}``.
 
@@ -27,6 +28,7 @@ from datetime import datetime, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import marshmallow
+import requests
 from marshmallow import fields, validate
 
 from ..checks import Check
@@ -35,7 +37,7 @@ from ..message import Message
 from .base import SOURCES, Page, Quarantined
 from .jsonitems import split_payload
 from .mastodon_status import STATUS_ID, item_id, statuses_to_messages
-from .rest import LinkHeaderPaginator, PageRequest, Record, RestSource
+from .rest import CallBudget, LinkHeaderPaginator, PageRequest, Record, RestSource
 
 MAX_PAGE = 40  # Mastodon's own maximum for account statuses
 
@@ -105,7 +107,8 @@ class MastodonSource(RestSource):
     title = "Mastodon account"
     options_schema = MastodonOptions
 
-    def __init__(self, name: str, options: dict, session=None, budget=None):
+    def __init__(self, name: str, options: dict, session: requests.Session | None = None,
+                 budget: CallBudget | None = None):
         super().__init__(name, options, session, budget)
         self.base_url = self.options["base_url"]
         self.host = urlsplit(self.base_url).hostname or ""
@@ -122,7 +125,7 @@ class MastodonSource(RestSource):
         return headers
 
     def url(self, state: dict | None) -> str:
-        return f"{self.base_url}/api/v1/accounts/{(state or {})['account_id']}/statuses"
+        return f"{self.base_url}/api/v1/accounts/{state['account_id']}/statuses"  # state: as poll() made it
 
     def params(self, state: dict | None) -> dict:
         """The filters, and ``min_id``: the watermark, or 0 on a first poll of all history."""
