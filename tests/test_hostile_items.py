@@ -104,7 +104,7 @@ class MastodonKind:
         return (len(mark), mark) >= (len(self.bad_id), self.bad_id)
 
     def break_normaliser(self, monkeypatch) -> None:
-        from connector.sources import mastodon as module
+        from connector.sources import mastodon_status as module
         real, bad_id = module.status_to_message, self.bad_id
 
         def buggy(status, **kwargs):

@@ -2,6 +2,7 @@
 each paginator style, the call budget spent before calling, and failures classified once."""
 from __future__ import annotations
 
+import email.utils
 import itertools
 import json
 from datetime import datetime, timedelta, timezone
@@ -10,10 +11,12 @@ import marshmallow
 import pytest
 from werkzeug.wrappers import Request, Response
 
+from connector.checks import Check
 from connector.doubles.serving import Running
 from connector.failures import PERMANENT, RATE_LIMITED, RETRY, Failed
 from connector.sources.rest import (CallBudget, JsonPathPaginator, LinkHeaderPaginator, OffsetPaginator,
-                                    PageNumberPaginator, PageRequest, RestSource, json_path)
+                                    PageNumberPaginator, PageRequest, RestSource, json_path,
+                                    same_origin)
 
 ITEMS = [{"id": str(n), "text": f"post {n}"} for n in range(1, 8)]  # seven records, pages of three
 
@@ -23,6 +26,7 @@ class Api:
 
     def __init__(self):
         self.calls: list[tuple[str, dict]] = []
+        self.authorizations: list[str | None] = []  # the Authorization header of every request
         self.headers: dict[str, str] = {}
         self.ignore_token = False
 
@@ -30,6 +34,9 @@ class Api:
         request = Request(environ)
         args = request.args.to_dict()
         self.calls.append((request.path, args))
+        self.authorizations.append(request.headers.get("Authorization"))
+        if request.path == "/private" and request.headers.get("Authorization") != "Bearer tok":
+            return Response(b'{"error": "The access token is invalid"}', status=401)(environ, start_response)
         route = getattr(self, request.path.strip("/").replace("-", "_"), None)
         status, body, headers = route(args, request.host_url.rstrip("/")) if route else (404, {"error": "no"}, {})
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -59,6 +66,16 @@ class Api:
         page = int(args["page"])
         return 200, ITEMS[(page - 1) * 3:page * 3], {}
 
+    def elsewhere(self, args, host):
+        # a reverse proxy announcing its internal host (or an attacker's) in the Link header
+        return 200, ITEMS[:3], {"Link": '<http://internal.invalid:8080/link?page=1>; rel="next"'}
+
+    def private(self, args, host):
+        return 200, ITEMS[:3], {}
+
+    def too_many(self, args, host):
+        return 429, {"error": "Too many requests"}, {}
+
     def broken(self, args, host):
         return 200, b"<html>proxy error</html>", {}
 
@@ -73,6 +90,7 @@ class Listing(RestSource):
 
     class options_schema(marshmallow.Schema):  # noqa: N801 - the base's attribute name
         url = marshmallow.fields.String(required=True)
+        token = marshmallow.fields.String(load_default=None)
 
     def __init__(self, name, options, paginator=None, records_path="", **kwargs):
         self._paginator, self.records_path = paginator, records_path
@@ -80,6 +98,10 @@ class Listing(RestSource):
 
     def url(self, state):
         return self.options["url"]
+
+    def headers(self):
+        token = self.options["token"]
+        return {**super().headers(), **({"Authorization": f"Bearer {token}"} if token else {})}
 
     def paginator(self, state):
         return self._paginator or super().paginator(state)
@@ -103,6 +125,7 @@ def api():
 @pytest.fixture(autouse=True)
 def fresh(api):
     api.calls.clear()
+    api.authorizations.clear()
     api.headers.clear()
     api.ignore_token = False
 
@@ -156,6 +179,34 @@ def test_a_server_that_ignores_the_token_does_not_loop_for_ever(api):
     assert len(api.calls) == 2
 
 
+def test_a_next_url_on_another_origin_is_asked_of_the_first_requests_origin(api):
+    # the token must not travel to the host a Link header names; path and query are kept
+    source = Listing("c", {"url": f"{api.url}/elsewhere", "token": "tok"}, LinkHeaderPaginator())
+    assert walk(source) == [i["id"] for i in ITEMS]
+    assert api.calls == [("/elsewhere", {}), ("/link", {"page": "1"}), ("/link", {"page": "2"})]
+    assert api.authorizations == ["Bearer tok"] * 3
+
+
+@pytest.mark.parametrize("url, moved", [
+    ("https://social.example/api?page=2", "https://social.example/api?page=2"),
+    ("https://internal:8443/api?page=2", "https://social.example/api?page=2"),
+    ("http://social.example/api?page=2#top", "https://social.example/api?page=2"),
+    ("https://social.example:444/api", "https://social.example/api"),
+    ("https://user@social.example/api", "https://social.example/api"),
+])
+def test_same_origin(url, moved):
+    assert same_origin(url, "https://social.example/first?x=1") == moved
+
+
+def test_a_walk_asks_for_the_next_page_only_when_the_caller_wants_it(api):
+    pages = listing(api, "/link", LinkHeaderPaginator()).walk(PageRequest(f"{api.url}/link", {"page": "1"}),
+                                                              LinkHeaderPaginator(), "GET link")
+    _, records = next(pages)
+    assert [r.value["id"] for r in records] == ["4", "5", "6"] and len(api.calls) == 1
+    pages.close()  # a caller that has seen enough
+    assert api.calls == [("/link", {"page": "1"})]
+
+
 def test_a_walk_stops_after_max_pages(api):
     source = listing(api, "/link", LinkHeaderPaginator())
     source.max_pages = 2
@@ -183,10 +234,17 @@ def test_the_call_budget_is_spent_before_calling(api):
     assert len(list(itertools.islice(source.pages(None), 2))) == 2 and len(api.calls) == 4  # budget back
 
 
-def test_a_server_saying_nothing_remains_pauses_until_its_reset(api):
+@pytest.mark.parametrize("remaining, reset_header, form", [
+    ("X-RateLimit-Remaining", "X-RateLimit-Reset", lambda at: at.isoformat()),
+    # Mastodon: ISO 8601 with microseconds and Z
+    ("X-RateLimit-Remaining", "X-RateLimit-Reset",
+     lambda at: at.isoformat(timespec="microseconds").replace("+00:00", "Z")),
+    ("x-rate-limit-remaining", "x-rate-limit-reset", lambda at: str(int(at.timestamp()))),  # X: epoch seconds
+])
+def test_a_server_saying_nothing_remains_pauses_until_its_reset(api, remaining, reset_header, form):
     clock = Clock()
     reset = clock.now + timedelta(minutes=5)
-    api.headers.update({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset.isoformat()})
+    api.headers.update({remaining: "0", reset_header: form(reset)})
     source = listing(api, "/link", LinkHeaderPaginator(), budget=CallBudget(now=clock))
     with pytest.raises(Failed) as caught:
         walk(source)
@@ -195,6 +253,21 @@ def test_a_server_saying_nothing_remains_pauses_until_its_reset(api):
     clock.now = reset
     api.headers.clear()
     assert len(walk(source)) == 7
+
+
+def test_a_429_is_waited_for_by_its_own_retry_after_not_by_a_longer_reset(api):
+    # a proxy's 429 with Retry-After in a minute, next to the server's reset in five: the failure
+    # says when to try again, and the budget is not paused on top of it until the later reset
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    retry_after = now + timedelta(minutes=1)
+    api.headers.update({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": (now + timedelta(minutes=5)).isoformat(),
+                        "Retry-After": email.utils.format_datetime(retry_after, usegmt=True)})
+    source = listing(api, "/too-many")
+    for attempt in (1, 2):
+        with pytest.raises(Failed) as caught:
+            walk(source)
+        assert (caught.value.failure.verdict, caught.value.failure.retry_at) == (RATE_LIMITED, retry_after)
+        assert len(api.calls) == attempt  # the second attempt was sent, not refused by the budget
 
 
 def test_failures_are_classified_with_the_sources_own_table_on_top(api):
@@ -221,6 +294,34 @@ def test_a_connection_error_is_transient():
     with pytest.raises(Failed) as caught:
         walk(source)
     assert caught.value.failure.verdict == RETRY
+
+
+class Probe(Listing):
+    """A source whose check names the listing itself after connection and credentials."""
+
+    def check(self):
+        checks, failure = self.probe(PageRequest(self.options["url"]), "GET listing")
+        if checks[-1].ok:
+            checks.append(Check("listing", failure is None, failure.message if failure else "found"))
+        return checks
+
+
+@pytest.mark.parametrize("path, token, expected", [
+    ("/private", "tok", [("connection", True), ("credentials", True), ("listing", True)]),
+    ("/private", "wrong", [("connection", True), ("credentials", False)]),
+    ("/private", None, [("connection", True), ("credentials", False)]),
+    ("/missing", None, [("connection", True), ("listing", False)]),
+    ("/missing", "tok", [("connection", True), ("credentials", True), ("listing", False)]),
+])
+def test_probe_checks_connection_then_credentials(api, path, token, expected):
+    source = Probe("c", {"url": f"{api.url}{path}", "token": token}, budget=CallBudget(0))
+    assert [(c.name, c.ok) for c in source.check()] == expected  # no budget spent: it has none
+    assert len(api.calls) == 1
+
+
+def test_probe_reports_a_refused_connection():
+    checks = Probe("c", {"url": "http://127.0.0.1:9/nothing"}).check()
+    assert [(c.name, c.ok) for c in checks] == [("connection", False)] and "ConnectionError" in checks[0].message
 
 
 def test_a_rest_source_must_say_where_its_listing_is():

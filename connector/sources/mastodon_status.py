@@ -1,7 +1,9 @@
-"""One Mastodon status as a channel-neutral :class:`~connector.message.Message`.
+"""Mastodon statuses as channel-neutral :class:`~connector.message.Message` s.
 
 Split from :mod:`.mastodon` (polling, cursor, pagination) so that each module reads in one
-sitting. ``status_to_message`` raises ``_Invalid`` (a ``ValueError``) with the quarantine reason.
+sitting. ``status_to_message`` raises ``_Invalid`` (a ``ValueError``) with the quarantine reason;
+``statuses_to_messages`` turns one page's items into messages and quarantined items, keeping the
+ids the cursor needs (a quarantined status's too).
 """
 from __future__ import annotations
 
@@ -12,7 +14,12 @@ from html import escape
 from urllib.parse import urlsplit
 
 from ..htmltext import sanitize, to_text
-from ..message import Attachment, Author, DateOutOfRange, Message, Raw, iso, parse_iso, value_defect
+from ..message import Attachment, Author, DateOutOfRange, Message, Quarantined, Raw, iso, parse_iso, value_defect
+from .base import admit
+from .jsonitems import Unreadable
+from .rest import Record
+
+MEDIA_TYPE = "application/json"
 
 # Mastodon attachment types -> media type family
 _FAMILIES = {"image": "image", "gifv": "video", "video": "video", "audio": "audio"}
@@ -157,3 +164,31 @@ def status_to_message(status, *, channel: str = "", raw: Raw | None = None, host
         version=iso(edited_at) if edited_at else "",
         raw=raw,
     )
+
+
+
+def item_id(value) -> str:
+    """The id an item carries (an unreadable one's too, where it can still be read), or ""."""
+    found = value.get("id") if isinstance(value, (dict, Unreadable)) else None
+    return found if isinstance(found, str) else ""
+
+
+def statuses_to_messages(records: list[Record], channel: str, page_url: str, fetched_at: datetime | None,
+                         host: str | None) -> tuple[list[Message], list[Quarantined], list[str]]:
+    """(messages, quarantined, ids of all items with a well-formed id) for one page's records.
+
+    A record whose value is :class:`~.jsonitems.Unreadable` is quarantined with its reason.
+    """
+    messages, quarantined, ids = [], [], []
+    for record in records:
+        body, value, status_id = record.raw, record.value, item_id(record.value)
+        if STATUS_ID.fullmatch(status_id):
+            ids.append(status_id)  # a quarantined status still moves the watermark past itself
+        if isinstance(value, Unreadable):
+            quarantined.append(Quarantined(reason=value.reason, raw=body, item_id=status_id, page_url=page_url))
+            continue
+        raw = Raw(body=body, media_type=MEDIA_TYPE, page_url=page_url, fetched_at=fetched_at)
+        outcome = admit(lambda: status_to_message(value, channel=channel, raw=raw, host=host), body,
+                        item_id=status_id, page_url=page_url, now=fetched_at)
+        (quarantined if isinstance(outcome, Quarantined) else messages).append(outcome)
+    return messages, quarantined, ids

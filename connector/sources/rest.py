@@ -26,10 +26,21 @@ its records and returns the next :class:`PageRequest` or ``None``. A paginator t
 the same request twice is stopped (a server ignoring our token would otherwise loop for ever),
 and so is a walk longer than ``max_pages``.
 
+A walk stays on the origin (scheme, host, port) of its first request: a next-page URL on
+another origin is moved onto it, path and query kept. A reverse proxy may announce its internal
+host in a ``Link`` header, and the credentials in :meth:`RestSource.headers` must never travel to
+a host the channel was not configured with. A platform with two kinds of walk (newer pages for
+the cursor, newest pages for an edit check, say) calls :meth:`RestSource.walk` with its own first
+request and paginator; :meth:`RestSource.pages` is the walk the source's attributes describe.
+
 The call budget is spent *before* a call (Airbyte's call-rate policy): with the budget used up,
 :meth:`RestSource.request` raises ``rate_limited`` with ``retry_at`` instead of sending a call
-that would only earn a 429. A server's own ``X-RateLimit-Remaining: 0`` pauses the source until
-the reset it announces. The source never sleeps: the scheduler tries again at ``retry_at``.
+that would only earn a 429. A successful answer saying that no calls remain
+(``X-RateLimit-Remaining: 0``, or X's ``x-rate-limit-remaining``) pauses the source until the
+reset it announces (``X-RateLimit-Reset`` as ISO 8601, epoch seconds or seconds from now). A
+failed answer does not touch the pause: its own ``retry_at`` (``Retry-After`` first) is what the
+scheduler waits for, and a proxy's 429 must not be outlived by a longer reset next to it.
+The source never sleeps: the scheduler tries again at ``retry_at``.
 """
 from __future__ import annotations
 
@@ -40,10 +51,11 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, ClassVar, Iterator
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 
+from ..checks import Check
 from ..failures import RATE_LIMITED, RETRY, Failed, Failure, classify_exception, classify_response, \
     retry_at_from_headers
 from .base import ParseError, Source
@@ -189,8 +201,9 @@ class CallBudget:
             self.spent.append(now)
 
     def observe(self, response: requests.Response) -> None:
-        """Pause until the announced reset when the server says no calls remain."""
-        remaining = (response.headers.get("X-RateLimit-Remaining") or "").strip()
+        """After a successful call: pause until the announced reset when the server says no calls remain."""
+        headers = response.headers
+        remaining = (headers.get("X-RateLimit-Remaining") or headers.get("X-Rate-Limit-Remaining") or "").strip()
         with self._lock:
             self.paused_until = retry_at_from_headers(response.headers, self.now()) if remaining == "0" else None
 
@@ -239,11 +252,33 @@ class RestSource(Source):
             response = self.session.get(page.url, params=page.params, headers=self.headers(), timeout=self.timeout)
         except requests.RequestException as exc:
             raise Failed(classify_exception(exc, what)) from exc
-        self.budget.observe(response)
         failure = self.classify_response(response, what)
         if failure is not None:
             raise Failed(failure)
+        self.budget.observe(response)
         return response
+
+    def probe(self, page: PageRequest, what: str) -> tuple[list[Check], Failure | None]:
+        """``check()``'s connection and credentials steps, on one GET of ``page``.
+
+        Returns the checks so far and the call's failure, if any: a failed connection or refused
+        credentials (401, 403) end with a failed check; any other failure is for the platform to
+        name (say "account ... not found"). The credentials check is reported only when
+        :meth:`headers` sends ``Authorization``. The budget is neither spent nor paused: an
+        operator's check must not wait for, nor hold up, the polls.
+        """
+        try:
+            response = self.session.get(page.url, params=page.params, headers=self.headers(), timeout=self.timeout)
+        except requests.RequestException as exc:
+            failure = classify_exception(exc)
+            return [Check("connection", False, failure.message)], failure
+        checks = [Check("connection", True, f"HTTP {response.status_code}")]
+        failure = self.classify_response(response, what)
+        if failure is not None and response.status_code in (401, 403):
+            return checks + [Check("credentials", False, failure.message)], failure
+        if "Authorization" in self.headers():
+            checks.append(Check("credentials", True, "token accepted"))
+        return checks, failure
 
     def records(self, response: requests.Response, what: str) -> list[Record]:
         """The records of one page; an unreadable page (a proxy's error page, say) is transient."""
@@ -263,11 +298,19 @@ class RestSource(Source):
 
     def pages(self, state: dict | None, what: str = "") -> Iterator[tuple[requests.Response, list[Record]]]:
         """Walk the listing: ``(response, records)`` per page, first page first."""
-        what = what or f"GET {self.kind} {self.name}"
-        paginator = self.paginator(state)
         request = PageRequest(self.url(state), dict(self.params(state)))
+        return self.walk(request, self.paginator(state), what or f"GET {self.kind} {self.name}")
+
+    def walk(self, request: PageRequest, paginator: Paginator,
+             what: str) -> Iterator[tuple[requests.Response, list[Record]]]:
+        """``(response, records)`` per page from ``request`` on, as ``paginator`` leads.
+
+        Lazy: the next page is asked for only when the caller wants it, so a caller that has
+        seen enough simply stops iterating. Every next request is kept on the first one's origin.
+        """
         first = getattr(paginator, "first", None)
         request = first(request) if first else request
+        origin = request.url
         seen = set()
         for _ in range(self.max_pages):
             seen.add(request.key())
@@ -275,8 +318,19 @@ class RestSource(Source):
             records = self.records(response, what)
             yield response, records
             request = paginator.next(response, records, request)
-            if request is None or request.key() in seen:  # a repeated page means a token was ignored
+            if request is None:
                 return
+            request = PageRequest(same_origin(request.url, origin), request.params)
+            if request.key() in seen:  # a repeated page means a token was ignored
+                return
+
+
+def same_origin(url: str, base: str) -> str:
+    """``url`` moved onto the scheme, host and port of ``base`` (path and query kept; no fragment)."""
+    target, home = urlsplit(url), urlsplit(base)
+    if (target.scheme, target.netloc) == (home.scheme, home.netloc):
+        return url
+    return urlunsplit((home.scheme, home.netloc, target.path, target.query, ""))
 
 
 def json_path(data, path: str):
