@@ -104,7 +104,6 @@ class MastodonSource(RestSource):
     """Statuses of one Mastodon account (posts, replies, boosts), edits as new versions."""
 
     kind = "mastodon"
-    title = "Mastodon account"
     options_schema = MastodonOptions
 
     def __init__(self, name: str, options: dict, session: requests.Session | None = None,
