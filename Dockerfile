@@ -1,6 +1,6 @@
 # The connector as a container: `docker run -v $PWD/connector.yaml:/app/connector.yaml ... worker`
 # Production only: the image holds the wheel (no test doubles' specs, no fixtures, no tests) and the
-# production dependencies (no [test] or [demo] extra); `serve` runs on waitress.
+# production dependencies (no [test] extra, no test doubles or demo: those are doubles/, never in the image); `serve` runs on waitress.
 FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
 COPY setup.cfg setup.py README.md MANIFEST.in ./

@@ -1,7 +1,7 @@
 """Many messages into ONE existing zaak, against a double that answers like Open Zaak.
 
 The double runs in its own process with the ``openzaak`` latency profile (lookup ~55 ms, document
-POST ~80 ms, link POST ~125 ms; see ``connector/doubles/zgw/latency.py``) and no fixed latency.
+POST ~80 ms, link POST ~125 ms; see ``doubles/connector_doubles/zgw/latency.py``) and no fixed latency.
 Every message is routed by an ``attach`` rule to the seeded zaak ``ZAAK-2026-0000000042``.
 
 * ``bare``: a plain ``requests`` loop making only the four POSTs per message (two documents, two

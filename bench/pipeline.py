@@ -69,7 +69,7 @@ class DoubleProcess:
 
     def start(self):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "connector.doubles.zgw", "--port", str(self.port), "--secret", SECRET,
+            [sys.executable, "-m", "connector_doubles.zgw", "--port", str(self.port), "--secret", SECRET,
              "--client-id", "connector", "--latency", str(self.latency), "--no-validate",
              *(["--latency-profile", self.profile] if self.profile else [])],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv (Python 3.11+) and install the connector with what the README's two commands need:
-# the 'test' extra, which includes 'demo' (the test doubles' openapi-core). Idempotent.
+# the 'test' extra (pytest) and the test doubles' own distribution (doubles/, with openapi-core). Idempotent.
 # A production install is just `pip install .` (see the Dockerfile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,10 +28,10 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 
-stamp=.venv/.installed-$(cat setup.cfg setup.py MANIFEST.in | sha256sum | cut -c1-16)
+stamp=.venv/.installed-$(cat setup.cfg setup.py MANIFEST.in doubles/setup.cfg | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test,demo]'
+  .venv/bin/python -m pip install -q -e '.[test]' -e ./doubles
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -48,7 +48,7 @@ ZGW_SECRET = "e2e-test-secret-0123456789abcdef"
 @pytest.fixture(scope="session")
 def zgw_server():
     """The ZGW double on a local port for the whole session: ``(double, server)``; reset it per test."""
-    from connector.doubles import zgw
+    from connector_doubles import zgw
 
     double = zgw.ZgwDouble(secret=ZGW_SECRET, client_ids=("connector",),
                            seed=str(FIXTURES / "zgw" / "catalogus.yaml"))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.doubles.mastodon import MastodonDouble, serve
+from connector_doubles.mastodon import MastodonDouble, serve
 from connector.failures import Failed
 from connector.sources.mastodon import MastodonSource
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from connector.config import ChannelConfig, Config, SinkConfig
-from connector.doubles import feeds, mastodon
+from connector_doubles import feeds, mastodon
 from connector.engine import Connector
 from connector.message import parse_iso, utcnow
 

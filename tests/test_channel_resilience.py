@@ -23,10 +23,10 @@ import lxml.etree
 import pytest
 import requests
 
-from connector.doubles.feeds import FeedDouble
-from connector.doubles.feeds import serve as serve_feeds
-from connector.doubles.mastodon import MastodonDouble
-from connector.doubles.mastodon import serve as serve_mastodon
+from connector_doubles.feeds import FeedDouble
+from connector_doubles.feeds import serve as serve_feeds
+from connector_doubles.mastodon import MastodonDouble
+from connector_doubles.mastodon import serve as serve_mastodon
 from connector.failures import RATE_LIMITED, RETRY, Failed
 from connector.message import iso, parse_iso
 from connector.sources.mastodon import MastodonSource

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from connector.doubles import zgw
+from connector_doubles import zgw
 from connector.rules import load_rules
 
 from .conftest import FIXTURES, ZGW_SECRET, run_cli

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from connector.cli import build_parser, main
-from connector.doubles import feeds
+from connector_doubles import feeds
 from connector.states import STATES
 
 from .conftest import FIXTURES, ZGW_SECRET, run_cli

@@ -38,9 +38,9 @@ from collections import Counter
 import pytest
 import yaml
 
-from connector.doubles import mastodon, zgw
-from connector.doubles.zgw.faults import Plan
-from connector.doubles.zgw.validation import SPEC_FILES, load_api
+from connector_doubles import mastodon, zgw
+from connector_doubles.zgw.faults import Plan
+from connector_doubles.zgw.validation import SPEC_FILES, load_api
 from connector.failures import Failed
 from connector.message import Message, iso, utcnow
 from connector.sinks import MemorySteps

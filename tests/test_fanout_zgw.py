@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from connector.config import load_config
-from connector.doubles import zgw
+from connector_doubles import zgw
 from connector.engine import Connector
 from connector.routing import Routing
 from connector.rules import RulesError

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from connector.config import load_config
-from connector.doubles import feeds, mastodon
+from connector_doubles import feeds, mastodon
 from connector.engine import Connector
 
 from .conftest import FIXTURES, ZGW_SECRET

@@ -13,7 +13,7 @@ import yaml
 
 from connector.cli import main
 from connector.config import ConfigError, load_config
-from connector.doubles import feeds
+from connector_doubles import feeds
 from connector.engine import Connector
 from connector.message import Author, Message
 from connector.rules import check_rules, load_rules

@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from connector import http
-from connector.doubles.drip import DripServer
-from connector.doubles.serving import Running
+from connector_doubles.drip import DripServer
+from connector_doubles.serving import Running
 from connector.failures import RETRY, classify_exception
 
 

@@ -1,8 +1,8 @@
 """Package boundaries: what a production install and the container image carry, and what they leave out.
 
-``pip install .`` is the production install: no test doubles' dependencies (openapi-core), no
-fixtures, no OpenAPI specs. The doubles and the demo come with the ``demo`` extra (the ``test``
-extra includes it), and run from a checkout. There is no Docker engine where the tests run, so the
+``pip install .`` is the production install: no test doubles, no demo, none of their dependencies
+(openapi-core), no fixtures, no OpenAPI specs. The doubles and the demo are a distribution of their
+own (``doubles/``, ``pip install -e ./doubles``), run from a checkout. There is no Docker engine where the tests run, so the
 Dockerfile is checked by reading it.
 """
 from __future__ import annotations
@@ -13,6 +13,9 @@ import shlex
 import subprocess
 import sys
 import textwrap
+import zipfile
+
+import pytest
 
 from .conftest import ROOT
 
@@ -38,16 +41,32 @@ def test_production_requirements_leave_out_what_only_doubles_demo_and_tests_need
     assert "python-dateutil" not in production  # nothing imports it (sqlite-utils brings its own)
     assert "waitress" in production  # connector serve
     extras = cfg["options.extras_require"]
-    assert "openapi-core" in names(extras["demo"])
-    assert "midoffice-connector[demo]" in extras["test"]  # the test extra includes the demo's
+    assert set(extras) == {"test"} and "openapi-core" not in names(extras["test"])
+    doubles = configparser.ConfigParser()
+    doubles.read(ROOT / "doubles" / "setup.cfg")
+    assert {"openapi-core", "midoffice-connector"} <= names(doubles["options"]["install_requires"])
 
 
-def test_the_wheel_leaves_out_the_doubles_specs_and_the_fixtures():
+def test_the_sdist_leaves_out_the_doubles_and_the_fixtures():
     cfg = setup_cfg()
     assert not cfg.has_section("options.package_data")  # the specs used to be package data
+    assert cfg["options.packages.find"]["include"].strip() == "connector*"
     manifest = (ROOT / "MANIFEST.in").read_text().splitlines()
-    assert "prune connector/doubles/zgw/specs" in manifest
-    assert "prune fixtures" in manifest
+    assert "prune doubles" in manifest and "prune fixtures" in manifest
+
+
+@pytest.mark.slow
+def test_the_production_wheel_holds_the_connector_and_nothing_else(tmp_path):
+    """Built as the Dockerfile builds it: no doubles, no demo, no specs, no fixtures, no tests."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+                    "--wheel-dir", str(tmp_path), str(ROOT)], check=True, capture_output=True, timeout=300)
+    [wheel] = tmp_path.glob("midoffice_connector-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        files = archive.namelist()
+    packages = {name.split("/")[0] for name in files if not name.split("/")[0].endswith(".dist-info")}
+    assert packages == {"connector"}, packages
+    assert "connector/cli/__init__.py" in files and "connector/sinks/zgw/__init__.py" in files
+    assert not [n for n in files if "doubles" in n or "demo" in n or n.endswith((".yaml", ".json"))], files
 
 
 # Production code imported with openapi-core made unimportable, as after a plain `pip install .`.
@@ -66,7 +85,7 @@ WITHOUT_OPENAPI = textwrap.dedent("""
     from connector.cli import main
     assert main(["mappings", "check", sys.argv[1]]) == 0
     try:
-        import connector.doubles.zgw
+        import connector_doubles.zgw
     except ImportError as exc:
         print(exc)
     else:
@@ -78,7 +97,7 @@ def test_production_code_runs_without_openapi_core_and_the_double_names_the_extr
     result = subprocess.run([sys.executable, "-c", WITHOUT_OPENAPI, str(ROOT / "mappings")],
                             capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    assert "the ZGW test double needs the 'demo' extra: pip install 'midoffice-connector[demo]'" in result.stdout
+    assert "the ZGW test double needs openapi-core" in result.stdout and "pip install -e ./doubles" in result.stdout
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
@@ -101,7 +120,7 @@ def test_the_image_carries_no_fixtures_tests_or_specs_and_installs_production_on
         if name in ("COPY", "ADD"):
             sources = [s for s in shlex.split(arguments) if not s.startswith("--")][:-1]
             for source in sources:
-                assert source.split("/")[0] not in ("fixtures", "tests", "bench", ".", "*"), (name, arguments)
+                assert source.split("/")[0] not in ("fixtures", "tests", "bench", "doubles", ".", "*"), (name, arguments)
     for name, arguments in final:
         if name == "COPY" and "--from=" not in arguments:
             assert shlex.split(arguments)[:-1] == ["mappings"], arguments  # from the context: the mappings only

@@ -16,7 +16,7 @@ import yaml
 
 from connector import redact
 from connector.config import load_config
-from connector.doubles import feeds
+from connector_doubles import feeds
 from connector.engine import Connector
 from connector.message import utcnow
 from connector.web import create_app

@@ -14,7 +14,7 @@ import marshmallow
 import pytest
 import requests
 
-from connector.doubles.mastodon import serve
+from connector_doubles.mastodon import serve
 from connector.failures import CONFIGURATION, RATE_LIMITED, RETRY
 from connector.htmltext import to_text
 from connector.message import iso, parse_iso

@@ -1,4 +1,4 @@
-"""The Mastodon replay double (connector/doubles/mastodon*.py) itself: lookups, Mastodon's paging,
+"""The Mastodon replay double (doubles/connector_doubles/mastodon*.py) itself: lookups, Mastodon's paging,
 the recorded pages byte for byte, rate-limit headers, tokens, faults, running standalone."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 import pytest
 import requests
 
-from connector.doubles.mastodon import MastodonDouble, serve
+from connector_doubles.mastodon import MastodonDouble, serve
 from connector.message import parse_iso
 
 from .mastodon_support import (FIXTURES, RECORDINGS, REPLAY, ROOT, double, ids_oldest_first,  # noqa: F401
@@ -134,7 +134,7 @@ def test_double_repeat_boundary_makes_bounds_inclusive(server, double):
 
 
 def test_double_runs_standalone():
-    process = subprocess.Popen([sys.executable, "-m", "connector.doubles.mastodon", "--port", "0"],
+    process = subprocess.Popen([sys.executable, "-m", "connector_doubles.mastodon", "--port", "0"],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         url = re.search(r"http://\S+", process.stdout.readline()).group(0)

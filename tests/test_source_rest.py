@@ -12,7 +12,7 @@ import pytest
 from werkzeug.wrappers import Request, Response
 
 from connector.checks import Check
-from connector.doubles.serving import Running
+from connector_doubles.serving import Running
 from connector.failures import PERMANENT, RATE_LIMITED, RETRY, Failed
 from connector.sources.rest import (CallBudget, JsonPathPaginator, LinkHeaderPaginator, OffsetPaginator,
                                     PageNumberPaginator, PageRequest, RestSource, json_path,

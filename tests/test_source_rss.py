@@ -15,7 +15,7 @@ import marshmallow
 import pytest
 import requests
 
-from connector.doubles.feeds import FeedDouble, serve
+from connector_doubles.feeds import FeedDouble, serve
 from connector.failures import CONFIGURATION, PERMANENT, RATE_LIMITED, RETRY, Failed
 from connector.htmltext import to_text
 from connector.message import iso

@@ -9,7 +9,7 @@ import time
 import yaml
 
 from connector.config import load_config
-from connector.doubles import mastodon
+from connector_doubles import mastodon
 from connector.engine import Connector
 from connector.worker import build_scheduler
 

@@ -1,7 +1,7 @@
 """No server can hold a poll, SIGTERM ends the worker in bounded time, the operator is told.
 
 Real processes and real (hostile) servers: `connector worker` in a subprocess, a server that drips
-one byte at a time (`connector.doubles.drip`), the ZGW double.
+one byte at a time (`connector_doubles.drip`), the ZGW double.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from connector.config import Config, ChannelConfig, SinkConfig, load_config
-from connector.doubles.drip import DripServer
+from connector_doubles.drip import DripServer
 from connector.engine import Connector
 from connector.failures import Failure
 from connector.web import create_app

@@ -13,8 +13,8 @@ import jwt
 import pytest
 import requests
 
-from connector.doubles.zgw import ZgwDouble, serve
-from connector.doubles.zgw.validation import SPEC_DIR, SPEC_FILES, load_api
+from connector_doubles.zgw import ZgwDouble, serve
+from connector_doubles.zgw.validation import SPEC_DIR, SPEC_FILES, load_api
 
 from .conftest import SHARED, ZGW_SECRET
 
@@ -413,7 +413,7 @@ def test_reset_returns_to_seed(server, double):
 @pytest.mark.slow
 def test_module_runs_standalone_from_any_directory(tmp_path):
     process = subprocess.Popen(
-        [sys.executable, "-m", "connector.doubles.zgw", "--port", "0", "--secret", SECRET,
+        [sys.executable, "-m", "connector_doubles.zgw", "--port", "0", "--secret", SECRET,
          "--client-id", "connector"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
     try:
         first = process.stdout.readline()

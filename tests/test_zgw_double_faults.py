@@ -16,9 +16,9 @@ import time
 import pytest
 import requests
 
-from connector.doubles.zgw import Faults
-from connector.doubles.zgw.faults import InjectedFault
-from connector.doubles.zgw.validation import SPEC_FILES, load_api
+from connector_doubles.zgw import Faults
+from connector_doubles.zgw.faults import InjectedFault
+from connector_doubles.zgw.validation import SPEC_FILES, load_api
 
 from .test_zgw_double import CRS, RSIN, SECRET, auth, iot_url
 
@@ -341,7 +341,7 @@ def test_bad_settings_are_refused(call):
 @pytest.mark.slow
 def test_standalone_flags_inject_errors_and_an_outage():
     process = subprocess.Popen(
-        [sys.executable, "-m", "connector.doubles.zgw", "--port", "0", "--secret", SECRET,
+        [sys.executable, "-m", "connector_doubles.zgw", "--port", "0", "--secret", SECRET,
          "--client-id", "connector", "--no-validate", "--error-rate", "1", "--fault-seed", "1",
          "--outage-after", "1.5", "--outage-seconds", "60"], stdout=subprocess.PIPE, text=True)
     try:

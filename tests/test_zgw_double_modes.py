@@ -13,8 +13,8 @@ import threading
 import pytest
 import requests
 
-from connector.doubles.zgw import PROFILES, LatencyProfile, ZgwDouble, serve
-from connector.doubles.zgw.__main__ import build
+from connector_doubles.zgw import PROFILES, LatencyProfile, ZgwDouble, serve
+from connector_doubles.zgw.__main__ import build
 
 from .test_zgw_double import (CRS, RSIN, SECRET, auth, create_document, link, seeded_zaak,  # noqa: F401
                               specs_loaded, zaaktype_url)
@@ -210,7 +210,7 @@ def test_command_line_refuses_an_unknown_profile(capsys):
 @pytest.mark.slow
 def test_standalone_lenient_double_accepts_a_duplicate(tmp_path):
     process = subprocess.Popen(
-        [sys.executable, "-m", "connector.doubles.zgw", "--port", "0", "--secret", SECRET,
+        [sys.executable, "-m", "connector_doubles.zgw", "--port", "0", "--secret", SECRET,
          "--client-id", "connector", "--no-validate", "--lenient", "--latency-profile", "openzaak"],
         cwd=tmp_path, stdout=subprocess.PIPE, text=True)
     try:

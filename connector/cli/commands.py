@@ -322,6 +322,11 @@ def cmd_deliveries_requeue(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from ..demo import run_demo
+    try:
+        from connector_doubles.demo import run_demo
+    except ImportError as exc:
+        print(f"connector demo needs the test doubles, which a production install leaves out ({exc}). Run it"
+              " from a checkout: bash scripts/demo.sh (or pip install -e ./doubles)", file=sys.stderr)
+        return 2
 
     return run_demo(port=args.port, workdir=args.workdir, seconds=args.seconds)

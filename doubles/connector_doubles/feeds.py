@@ -5,7 +5,7 @@ and a ``Last-Modified``; ``If-None-Match`` / ``If-Modified-Since`` get a 304 as 
 ``replace()`` swaps a feed's content, ``requests`` logs what clients sent, and ``fail_next()``
 queues faults (a 500, a 429 with ``Retry-After``) for the next requests.
 
-Run standalone: ``python -m connector.doubles.feeds --port 8081 fixtures/rss/*.xml`` serves each
+Run standalone: ``python -m connector_doubles.feeds --port 8081 fixtures/rss/*.xml`` serves each
 file at ``/<file name>``.
 """
 from __future__ import annotations
@@ -145,7 +145,7 @@ def serve(double: FeedDouble, host: str = "127.0.0.1", port: int = 0) -> Running
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m connector.doubles.feeds", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m connector_doubles.feeds", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("files", nargs="+", metavar="FILE")

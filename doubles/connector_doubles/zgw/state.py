@@ -12,7 +12,7 @@ import threading
 import uuid as uuidlib
 from pathlib import Path
 
-from ...yamlconf import load as load_yaml
+from connector.yamlconf import load as load_yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_SEED = "fixtures/zgw/catalogus.yaml"

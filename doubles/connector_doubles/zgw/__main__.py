@@ -1,4 +1,4 @@
-"""Run the ZGW double standalone: ``python -m connector.doubles.zgw --port 8001``."""
+"""Run the ZGW double standalone: ``python -m connector_doubles.zgw --port 8001``."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +10,7 @@ from .validation import SPEC_FILES, load_api
 
 def build(argv=None) -> tuple[ZgwDouble, argparse.Namespace]:
     """The double the command line asks for (specs loaded, faults set, not serving yet) and the options."""
-    parser = argparse.ArgumentParser(prog="python -m connector.doubles.zgw",
+    parser = argparse.ArgumentParser(prog="python -m connector_doubles.zgw",
                                      description="A local fake Open Zaak for the connector.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)

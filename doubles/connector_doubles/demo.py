@@ -26,11 +26,11 @@ import jwt
 import yaml
 from flask import Response, jsonify, url_for
 
-from .config import load_config
-from .engine import Connector
+from connector.config import load_config
+from connector.engine import Connector
 from .paths import repo_root
-from .web import create_app
-from .worker import build_scheduler
+from connector.web import create_app
+from connector.worker import build_scheduler
 
 SECRET_ENV = "CONNECTOR_DEMO_ZGW_SECRET"
 STATUS_TOKEN_ENV = "CONNECTOR_DEMO_STATUS_TOKEN"
@@ -158,8 +158,8 @@ def _summary(connector: Connector, zgw_double) -> str:
 
 
 def run_demo(port: int = 8080, workdir: str = "var/demo", seconds: float = 0) -> int:
-    from .doubles import feeds, mastodon, zgw
-    from .doubles.serving import Running
+    from . import feeds, mastodon, zgw
+    from .serving import Running
 
     fixtures = repo_root() / "fixtures"
     workdir_path = Path(workdir).resolve()

@@ -6,14 +6,14 @@ Open Zaak does (error codes, 403/406/412, pagination). Every request and respons
 against the VNG OpenAPI specs shipped in ``specs/``; anything wrong ends up in
 ``double.violations``, so a client test can simply assert ``double.violations == []``::
 
-    from connector.doubles.zgw import ZgwDouble, serve
+    from connector_doubles.zgw import ZgwDouble, serve
     double = ZgwDouble(secret="insecure-test-secret", client_ids=("connector",))
     server = serve(double, host="127.0.0.1", port=0)
     ...  # talk to server.zaken_url, server.documenten_url, server.catalogi_url
     assert double.violations == []
     server.shutdown()
 
-Standalone: ``python -m connector.doubles.zgw --port 8001 --secret S --client-id connector``
+Standalone: ``python -m connector_doubles.zgw --port 8001 --secret S --client-id connector``
 (``--lenient`` to accept duplicates, ``--latency-profile openzaak`` to answer as slowly as a real
 Open Zaak).
 """
@@ -27,8 +27,8 @@ from pathlib import Path
 try:  # the double is a test and demo tool: a production install (pip install .) leaves openapi-core out
     import openapi_core  # noqa: F401
 except ImportError as exc:
-    raise ImportError("the ZGW test double needs the 'demo' extra: pip install 'midoffice-connector[demo]'"
-                      " (from a checkout: pip install -e '.[demo]')") from exc
+    raise ImportError("the ZGW test double needs openapi-core, which the production install leaves out:"
+                      " pip install -e ./doubles (from a checkout)") from exc
 
 from .app import Server, create_app
 from .faults import Faults

@@ -170,7 +170,7 @@ def _handle(double) -> Response:
 
 
 def create_app(double) -> Flask:
-    app = Flask("connector.doubles.zgw")
+    app = Flask("connector_doubles.zgw")
 
     @app.route("/", defaults={"path": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     @app.route("/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

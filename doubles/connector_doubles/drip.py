@@ -6,7 +6,7 @@ test double for "a slow server keeps a poll open forever". Modes:
 ``headers``  drip the status line and headers themselves (the call never gets a response object)
 ``body``     send the headers at once with a large ``Content-Length``, then drip the body
 
-``python -m connector.doubles.drip --port 8004 --mode body --interval 3`` runs one by hand.
+``python -m connector_doubles.drip --port 8004 --mode body --interval 3`` runs one by hand.
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ fosstodon.org responses); when the budget is used up the answer is 429. With ``t
 request without ``Authorization: Bearer <token>`` gets 401. Statuses are served as the exact text
 the replay holds (bytes that are not UTF-8 included).
 
-Run standalone: ``python -m connector.doubles.mastodon --port 8081``.
+Run standalone: ``python -m connector_doubles.mastodon --port 8081``.
 """
 from __future__ import annotations
 
