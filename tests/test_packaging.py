@@ -130,3 +130,24 @@ def test_the_image_carries_no_fixtures_tests_or_specs_and_installs_production_on
     installs = [a for n, a in final if n == "RUN" and "pip install" in a]
     assert installs, "the final stage installs the connector"
     assert ("ENTRYPOINT", '["connector"]') in final
+
+
+WITHOUT_DOUBLES = textwrap.dedent("""
+    import sys
+
+    class Block:
+        def find_spec(self, name, path=None, target=None):
+            if name == "connector_doubles" or name.startswith("connector_doubles."):
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+    sys.meta_path.insert(0, Block())
+    from connector.cli import main
+    sys.exit(main(["demo", "--seconds", "1"]))
+""")
+
+
+def test_connector_demo_in_a_production_install_says_where_to_run_it():
+    result = subprocess.run([sys.executable, "-c", WITHOUT_DOUBLES], capture_output=True, text=True,
+                            timeout=120, cwd=ROOT)
+    assert result.returncode == 2, result.stderr
+    assert "bash scripts/demo.sh" in result.stderr and "Traceback" not in result.stderr
