@@ -69,16 +69,23 @@ def test_the_production_wheel_holds_the_connector_and_nothing_else(tmp_path):
     assert not [n for n in files if "doubles" in n or "demo" in n or n.endswith((".yaml", ".json"))], files
 
 
-# Production code imported with openapi-core made unimportable, as after a plain `pip install .`.
-WITHOUT_OPENAPI = textwrap.dedent("""
-    import importlib, sys
+def without(package: str, script: str) -> str:
+    """``script`` run with ``package`` unimportable, as after a plain ``pip install .``."""
+    return textwrap.dedent(f"""
+        import sys
 
-    class Block:
-        def find_spec(self, name, path=None, target=None):
-            if name == "openapi_core" or name.startswith("openapi_core."):
-                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name == {package!r} or name.startswith({package!r} + "."):
+                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
 
-    sys.meta_path.insert(0, Block())
+        sys.meta_path.insert(0, Block())
+    """) + textwrap.dedent(script)
+
+
+# Production code imported with openapi-core made unimportable.
+WITHOUT_OPENAPI = without("openapi_core", """
+    import importlib
     for name in ("connector.cli", "connector.engine", "connector.web", "connector.worker",
                  "connector.sinks.zgw", "connector.sources.mastodon", "connector.sources.rss"):
         importlib.import_module(name)
@@ -132,15 +139,7 @@ def test_the_image_carries_no_fixtures_tests_or_specs_and_installs_production_on
     assert ("ENTRYPOINT", '["connector"]') in final
 
 
-WITHOUT_DOUBLES = textwrap.dedent("""
-    import sys
-
-    class Block:
-        def find_spec(self, name, path=None, target=None):
-            if name == "connector_doubles" or name.startswith("connector_doubles."):
-                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-
-    sys.meta_path.insert(0, Block())
+WITHOUT_DOUBLES = without("connector_doubles", """
     from connector.cli import main
     sys.exit(main(["demo", "--seconds", "1"]))
 """)
