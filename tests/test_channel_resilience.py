@@ -33,7 +33,7 @@ from connector.sources.mastodon import MastodonSource
 from connector.sources.rss import FeedSource
 from connector.store import Store
 
-from .test_source_rss import expected_entries
+from .rss_support import expected_entries
 
 ROOT = Path(__file__).resolve().parents[1]
 REPLAY = ROOT / "fixtures" / "mastodon" / "replay"

@@ -278,7 +278,7 @@ def test_sigkill_and_outages_lose_nothing_and_double_nothing(tmp_path, case_syst
 @pytest.fixture
 def lenient_sink():
     """A ZGW sink delivering into a lenient double of its own: ``(sink, double)``."""
-    from tests.test_sink_zgw import base_options
+    from tests.zgw_sink_support import base_options
 
     double = zgw.ZgwDouble(secret=ZGW_SECRET, client_ids=("connector",),
                            seed=str(FIXTURES / "zgw" / "catalogus.yaml"), lenient=True)
@@ -313,7 +313,7 @@ def assert_one_of_each(double, message, delivered) -> None:
 def test_sigkill_between_a_create_and_saving_it_creates_nothing_twice(lenient_sink, crash_after):
     """The worker dies after the case system created something and before the step was saved."""
     from tests.test_rendition import load_message
-    from tests.test_sink_zgw import CREATE, Crash, CrashingSteps
+    from tests.zgw_sink_support import CREATE, Crash, CrashingSteps
 
     new_sink, double = lenient_sink
     message, steps = load_message(), CrashingSteps(crash_after)
@@ -334,7 +334,7 @@ def test_sigkill_between_a_create_and_saving_it_creates_nothing_twice(lenient_si
 def test_an_answer_lost_after_the_work_creates_nothing_twice(lenient_sink, path):
     """The case system created it, then answered 503 (a proxy, a restart): the sink retries."""
     from tests.test_rendition import load_message
-    from tests.test_sink_zgw import CREATE
+    from tests.zgw_sink_support import CREATE
 
     new_sink, double = lenient_sink
     message, steps = load_message(), MemorySteps()
@@ -361,7 +361,7 @@ def test_a_zaak_create_held_past_the_client_timeout_is_not_made_twice(lenient_si
     at once could not see it yet (and the retry would create the zaak, then the held create lands
     too), so the retry waits until the earlier POST has settled, then looks it up."""
     from tests.test_rendition import load_message
-    from tests.test_sink_zgw import CREATE
+    from tests.zgw_sink_support import CREATE
 
     new_sink, double = lenient_sink
     message, steps = load_message(), MemorySteps()

@@ -30,7 +30,7 @@ from connector_doubles import feeds, mastodon
 from connector.engine import Connector
 
 from .conftest import FIXTURES, ZGW_SECRET
-from .test_source_rss import expected_entries
+from .rss_support import expected_entries
 
 HOSTILE = FIXTURES / "hostile"
 CHANNEL = "hostile"

@@ -20,7 +20,7 @@ from connector_doubles.zgw import Faults
 from connector_doubles.zgw.faults import InjectedFault
 from connector_doubles.zgw.validation import SPEC_FILES, load_api
 
-from .test_zgw_double import CRS, RSIN, SECRET, auth, iot_url
+from .zgw_double_support import CRS, RSIN, SECRET, auth, iot_url
 
 DOCUMENTS = "/enkelvoudiginformatieobjecten"
 

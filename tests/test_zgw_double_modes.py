@@ -16,8 +16,8 @@ import requests
 from connector_doubles.zgw import PROFILES, LatencyProfile, ZgwDouble, serve
 from connector_doubles.zgw.__main__ import build
 
-from .test_zgw_double import (CRS, RSIN, SECRET, auth, create_document, link, seeded_zaak,  # noqa: F401
-                              specs_loaded, zaaktype_url)
+from .zgw_double_support import (CRS, RSIN, SECRET, auth, create_document, link, seeded_zaak,  # noqa: F401
+                                 specs_loaded, zaaktype_url)
 
 GUARD = 10   # seconds a gate waits at most: a hang guard, never a measurement
 
