@@ -20,7 +20,7 @@ from .zgw_double_support import double, running, server, specs_loaded  # noqa: F
 @pytest.mark.parametrize("name", sorted(SPEC_FILES.values()))
 def test_spec_copies_are_byte_identical_to_shared(name):
     if not SHARED_SPECS.is_dir():
-        pytest.skip("/work/shared not available")
+        pytest.skip(f"{SHARED_SPECS} not available (the shared specs beside the checkout)")
     assert (SPEC_DIR / name).read_bytes() == (SHARED_SPECS / name).read_bytes()
 
 
