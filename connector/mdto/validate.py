@@ -53,4 +53,6 @@ def validate(document: etree._Element | etree._ElementTree | bytes) -> None:
             raise MdtoInvalid([f"not well-formed XML: {exc}"]) from None
     checker = schema()
     if not checker.validate(document):
-        raise MdtoInvalid([f"line {e.line}: {e.message}" for e in checker.error_log])
+        # the schema's own words, without the namespace in every element name; a line when parsed from bytes
+        raise MdtoInvalid([(f"line {e.line}: " if e.line else "") + e.message.replace(f"{{{NAMESPACE}}}", "")
+                           for e in checker.error_log])
