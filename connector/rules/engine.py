@@ -5,8 +5,10 @@ conditions hold decides. Exactly one file declares the ``unmatched:`` policy for
 rule matches. Every problem in every file is collected before anything is refused, each as a
 :class:`~connector.yamlconf.Problem` with file and line, so an admin fixes a file in one go.
 
-Options (informatieobjecttype, vertrouwelijkheidaanduiding, titel, sink) are taken from the
-action itself, else the file's ``defaults:``, else the one ``global_defaults:``, else built-in.
+Options (informatieobjecttype, vertrouwelijkheidaanduiding, titel, sink, archief) are taken from
+the action itself, else the file's ``defaults:``, else the one ``global_defaults:``, else built-in.
+``archief`` is taken whole: a rule's ``archief:`` replaces the default's, keys are not merged (a
+merged B from one place and a bewaartermijn from another would be an appraisal nobody made).
 
 The rules are sink-neutral: they do not know a target system's field lengths or required values
 (a ZGW omschrijving of 80 characters, an informatieobjecttype). Rendered texts are only capped at
@@ -53,7 +55,7 @@ class Action:
 
     action: str
     params: dict  # attach: template; create: {zaaktype, omschrijving?, toelichting?}; hold/ignore: template|None
-    options: dict  # informatieobjecttype, vertrouwelijkheidaanduiding, titel, sink
+    options: dict  # informatieobjecttype, vertrouwelijkheidaanduiding, titel, sink, archief
     otherwise: "Action | None" = None
 
     def route(self, message: Message, groups: dict, rule: str, source: str) -> Routing:
@@ -72,7 +74,8 @@ class Action:
         titel = templates.shorten(templates.oneline(options["titel"].render(message, groups)), TEXT_MAX)
         delivery = dict(common, informatieobjecttype=options.get("informatieobjecttype"),
                         vertrouwelijkheidaanduiding=options["vertrouwelijkheidaanduiding"],
-                        titel=titel or templates.oneline(DEFAULT_TITEL.render(message)))
+                        titel=titel or templates.oneline(DEFAULT_TITEL.render(message)),
+                        archief=options.get("archief"))
         if self.action == ATTACH:
             identificatie = templates.oneline(self.params["zaak"].render(message, groups))
             if not identificatie or len(identificatie) > TEXT_MAX:  # a sink checks its own limit

@@ -13,7 +13,8 @@ import re
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from ..message import KINDS
-from ..routing import VERTROUWELIJKHEIDAANDUIDINGEN
+from ..routing import (VERTROUWELIJKHEIDAANDUIDINGEN, WAARDERINGEN, Archief, Informatiecategorie,
+                       archief_problems)
 from . import templates
 from .conditions import normalise
 from .regex import RegexError, compile_pattern
@@ -25,7 +26,7 @@ HANDLE = re.compile(r"@?[^@\s]+(@[^@\s]+)?\Z")
 HASHTAG = re.compile(r"#?[^\s#]+\Z")
 LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*\Z")
 ACTION_KEYS = ("attach", "create", "follow_thread", "hold", "ignore")
-OPTION_KEYS = ("informatieobjecttype", "vertrouwelijkheidaanduiding", "titel", "sink")
+OPTION_KEYS = ("informatieobjecttype", "vertrouwelijkheidaanduiding", "titel", "sink", "archief")
 
 
 class Text(fields.String):
@@ -149,6 +150,43 @@ class WhenSchema(Schema):
         return data
 
 
+class InformatiecategorieSchema(Schema):
+    """A category of the selectielijst: ``label`` (its title), ``code`` and the ``selectielijst`` itself."""
+
+    class Meta:
+        unknown = RAISE
+
+    label = Text(required=True)
+    code = Text()
+    selectielijst = Text(required=True)
+
+    @post_load
+    def _make(self, data, **kwargs):
+        return Informatiecategorie(**data)
+
+
+class ArchiefSchema(Schema):
+    """The archival appraisal (MDTO): waardering B/V/N, a bewaartermijn with V only, the informatiecategorie."""
+
+    class Meta:
+        unknown = RAISE
+
+    waardering = Text(required=True, validate=validate.OneOf(
+        WAARDERINGEN, error="must be one of B, V, N (blijvend te bewaren, tijdelijk te bewaren, nader te bepalen)"))
+    bewaartermijn = Text()
+    informatiecategorie = fields.Nested(InformatiecategorieSchema)
+
+    @validates_schema
+    def _termijn(self, data, **kwargs):
+        if "waardering" in data:
+            for key, text in archief_problems(data["waardering"], data.get("bewaartermijn")).items():
+                raise ValidationError(text, key)
+
+    @post_load
+    def _make(self, data, **kwargs):
+        return Archief(**data)
+
+
 class DefaultsSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -158,6 +196,8 @@ class DefaultsSchema(Schema):
     titel = TemplateField(groups_allowed=False)
     # one sink or a list of them: the message goes to each (see connector.fanout)
     sink = OneOrMany(Text(validate=validate.Regexp(SINK_NAME, error="not a sink name")))
+    # the archival appraisal for an archive sink (MDTO waardering, bewaartermijn, informatiecategorie)
+    archief = fields.Nested(ArchiefSchema)
 
 
 class CreateSchema(Schema):
@@ -228,6 +268,7 @@ class FileSchema(Schema):
 
 
 for _schema, _where in ((WhenSchema, "when"), (DefaultsSchema, "defaults"), (CreateSchema, "create"),
+                        (ArchiefSchema, "archief"), (InformatiecategorieSchema, "informatiecategorie"),
                         (ActionSchema, "an action"), (ThenSchema, "then"), (FollowThreadSchema, "follow_thread"),
                         (RuleSchema, "a rule"), (FileSchema, "a mapping file")):
     _unknown_message(_schema, _where)
