@@ -16,7 +16,7 @@ When connecting, :func:`address_refusal` refuses every address that is not publi
 private, link-local with the cloud metadata address 169.254.169.254, multicast, unspecified,
 reserved) unless it lies in one of the policy's ``trusted_networks`` (default none; local tests
 trust ``127.0.0.1/32``). The name is resolved once, the addresses are checked, and the socket is
-connected to a checked address (:mod:`connector.media.fetch`), so a name that resolves to a public
+connected to a checked address (:mod:`connector.media.download`), so a name that resolves to a public
 address for a check and to 127.0.0.1 for the connection (DNS rebinding) gets nowhere.
 """
 from __future__ import annotations

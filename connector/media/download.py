@@ -197,8 +197,7 @@ def fetch(attachment: Attachment, policy: MediaPolicy, folder, session: MediaSes
             except Refused as exc:
                 raise _failure(PERMANENT, "refused", f"{what}: {exc}", source) from None
             except requests.RequestException as exc:
-                failure = classify_exception(exc, what)
-                raise _failure(failure.verdict, "transport", failure.message, source) from None
+                raise _transport(exc, what, source, policy) from None
             with response:
                 if response.is_redirect:
                     location = urljoin(url, response.headers["Location"])
@@ -256,8 +255,7 @@ def _store(response, attachment, policy: MediaPolicy, folder: Path, what: str, s
         os.replace(temporary, final)
     except requests.RequestException as exc:
         _remove(temporary)
-        failure = classify_exception(exc, what)
-        raise _failure(failure.verdict, "transport", failure.message, source) from None
+        raise _transport(exc, what, source, policy) from None
     except BaseException:
         _remove(temporary)
         raise
@@ -265,6 +263,16 @@ def _store(response, attachment, policy: MediaPolicy, folder: Path, what: str, s
                        description=attachment.description or "", source_url=source,
                        fetched_from=redact_url(url), fetched_at=datetime.now(timezone.utc),
                        declared_type=attachment.media_type or "")
+
+
+def _transport(exc: requests.RequestException, what: str, source: str, policy: MediaPolicy) -> Failed:
+    """A timeout, a lost connection, a broken encoding: transient. (The deadline of a hop is what
+    was left of the medium's: the message names the medium's.)"""
+    failure = classify_exception(exc, what)
+    message = failure.message
+    if isinstance(exc, http.DeadlineExceeded) and "shutting down" not in str(exc):
+        message = f"{what}: not complete within the deadline of {policy.deadline:g} s for one medium"
+    return _failure(failure.verdict, "transport", message, source)
 
 
 def _remove(path: str) -> None:
