@@ -557,3 +557,53 @@ def test_the_media_package_is_core_code():
     assert "media/download.py" in modules
     for relative in modules:
         assert not _core_offenders(relative), f"connector/{relative} imports {_core_offenders(relative)}"
+
+
+# -- TLS: connected to the checked address, verified against the name ----------------------------
+
+def _certificate(folder, name: str):
+    import shutil
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = folder / f"{name}.crt", folder / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.fixture
+def tls_media(tmp_path):
+    """(app, port, ca file) of a media server on https://127.0.0.1 with a certificate for media.example."""
+    import ssl
+
+    from werkzeug.serving import make_server
+
+    cert, key = _certificate(tmp_path, "media.example")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    app = MediaServer()
+    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=context)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield app, server.server_port, cert
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.mark.timeout(30)
+def test_https_connects_to_the_checked_address_and_verifies_the_name(tls_media, tmp_path, monkeypatch):
+    app, port, ca = tls_media
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca))
+    monkeypatch.setattr(fetch_module, "_resolve", lambda host, port: ["127.0.0.1"])
+    policy = MediaPolicy(hosts=("media.example", "*.media.example"), trusted_networks=LOCAL)
+    result = fetch(Attachment(f"https://media.example:{port}/cat.png", "image/png"), policy, tmp_path / "out")
+    assert result.sha256 == hashlib.sha256(PNG).hexdigest()
+    assert app.requests[0][1]["host"] == f"media.example:{port}"
+    # the same server under another allowed name: its certificate does not name it, so no medium
+    failure = fetch_failure(Attachment(f"https://cdn.media.example:{port}/cat.png"), policy, tmp_path / "out")
+    assert failure.detail["reason"] == "transport" and "certificate" in failure.message.lower()
+    assert len(app.requests) == 1 and files_in(tmp_path / "out") == [result.path.name]

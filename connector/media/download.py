@@ -253,6 +253,7 @@ def _store(response, attachment, policy: MediaPolicy, folder: Path, what: str, s
         sha256 = digest.hexdigest()
         final = folder / f"{sha256}{_extension(media_type)}"
         os.replace(temporary, final)
+        _sync_folder(folder)
     except requests.RequestException as exc:
         _remove(temporary)
         raise _transport(exc, what, source, policy) from None
@@ -273,6 +274,20 @@ def _transport(exc: requests.RequestException, what: str, source: str, policy: M
     if isinstance(exc, http.DeadlineExceeded) and "shutting down" not in str(exc):
         message = f"{what}: not complete within the deadline of {policy.deadline:g} s for one medium"
     return _failure(failure.verdict, "transport", message, source)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable (where the platform lets a directory be synced)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
 
 
 def _remove(path: str) -> None:
