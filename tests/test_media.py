@@ -311,6 +311,18 @@ def test_urls_the_policy_refuses_before_any_connection(url, says):
     assert says in str(caught.value)
 
 
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "data:image/png;base64,iVBORw0KGgo=",
+                                 "http://user:secretpassword@{host}/cat.png", "ftp://{host}/cat.png"])
+def test_fetch_refuses_such_urls_as_permanent_without_a_request(media, tmp_path, url):
+    app, server = media
+    failure = fetch_failure(Attachment(url.format(host=f"127.0.0.1:{server.port}"), "image/png"),
+                            local_policy(server), tmp_path)
+    assert failure.verdict == PERMANENT and failure.detail["reason"] == "refused"
+    assert "secretpassword" not in failure.message + failure.url
+    assert app.requests == [] and files_in(tmp_path) == []
+
+
 @pytest.mark.parametrize("url", ["https://files.example.org/a.png", "https://FILES.Example.org./a.png",
                                  "https://a.cdn.example.org/x.mp4", "https://b.a.cdn.example.org:8443/x.mp4"])
 def test_urls_the_policy_allows(url):

@@ -190,7 +190,7 @@ def fetch(attachment: Attachment, policy: MediaPolicy, folder, session: MediaSes
     end = time.monotonic() + policy.deadline
     url = attachment.url
     try:
-        for hop in range(policy.max_redirects + 1):
+        for _ in range(policy.max_redirects + 1):
             session.deadline = max(end - time.monotonic(), 0.001)
             try:
                 response = session.get(url, stream=True, allow_redirects=False)
@@ -207,15 +207,14 @@ def fetch(attachment: Attachment, policy: MediaPolicy, folder, session: MediaSes
                         raise _failure(PERMANENT, "refused", str(exc), source) from None
                     url = location
                     continue
-                return _store(response, attachment, policy, folder, what, source, url, end)
+                return _store(response, attachment, policy, folder, what, source, url)
         raise _failure(PERMANENT, "redirects", f"{what}: more than {policy.max_redirects} redirects", source)
     finally:
         if own:
             session.close()
 
 
-def _store(response, attachment, policy: MediaPolicy, folder: Path, what: str, source: str, url: str,
-           end: float) -> MediaResult:
+def _store(response, attachment, policy: MediaPolicy, folder: Path, what: str, source: str, url: str) -> MediaResult:
     status = response.status_code
     if status >= 400:
         raise _http_failure(response, what, source)
