@@ -77,7 +77,7 @@ def _static(action, rule) -> Routing:
     fields = {"rule": rule.name, "source": rule.source, "sinks": action.own_sinks,
               "informatieobjecttype": options.get("informatieobjecttype"),
               "vertrouwelijkheidaanduiding": options.get("vertrouwelijkheidaanduiding", "openbaar"),
-              "titel": _constant(options.get("titel")) or ""}
+              "titel": _constant(options.get("titel")) or "", "archief": options.get("archief")}
     if action.action == ATTACH:
         fields["zaak_identificatie"] = _constant(action.params.get("zaak"))
     elif action.action == CREATE:

@@ -227,7 +227,7 @@ def test_a_sink_without_deliver_cannot_be_registered_or_built():
         Half("s", {})
 
 
-CORE_PACKAGES = ("store", "rules", "mdto")  # every module of these packages
+CORE_PACKAGES = ("store", "rules", "mdto", "media")  # every module of these packages
 CORE_MODULES = ("engine.py", "dispatch.py", "config.py", "record.py", "message.py", "routing.py", "fanout.py",
                 "rulesholder.py", "registry.py", "rendition.py", "failures.py", "states.py", "http.py")
 NOT_FOR_THE_CORE = ("connector.sources", "connector.sinks", "connector_doubles", "connector.web", "connector.cli")
