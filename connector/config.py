@@ -29,6 +29,7 @@ see :mod:`connector.redact`). Every value that arrives this way is registered wi
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -148,6 +149,25 @@ class LimitsSchema(Schema):
         min=64 * 1024, error="Give at least 65536 bytes."))
 
 
+def _network(value: str) -> None:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError as exc:
+        raise ValidationError(f"Not a network: {exc}.") from None
+
+
+class MediaSettingsSchema(Schema):
+    """Where fetched media go and how often a failed one is tried (connector.media.stage)."""
+
+    class Meta:
+        unknown = RAISE
+
+    folder = fields.String(load_default=None, allow_none=True)  # default: "media" beside the store
+    max_attempts = fields.Integer(load_default=4, validate=validate.Range(min=1, max=100))
+    # private addresses media may come from (an on-premises media server); none by default
+    trusted_networks = fields.List(fields.String(validate=_network), load_default=list)
+
+
 class ConfigSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -157,6 +177,7 @@ class ConfigSchema(Schema):
     web = fields.Nested(WebSchema, load_default=lambda: WebSchema().load({}))
     delivery = fields.Nested(DeliverySchema, load_default=lambda: DeliverySchema().load({}))
     limits = fields.Nested(LimitsSchema, load_default=lambda: LimitsSchema().load({}))
+    media = fields.Nested(MediaSettingsSchema, load_default=lambda: MediaSettingsSchema().load({}))
     channels = fields.List(fields.Nested(ChannelSchema), load_default=list)
     sinks = fields.List(fields.Nested(SinkSchema), required=True, validate=validate.Length(min=1))
 
@@ -201,6 +222,12 @@ class Config:
     limits: dict = field(default_factory=lambda: LimitsSchema().load({}))
     channels: list[ChannelConfig] = field(default_factory=list)
     sinks: list[SinkConfig] = field(default_factory=list)
+    media: dict = field(default_factory=lambda: MediaSettingsSchema().load({}))
+
+    @property
+    def media_folder(self) -> Path:
+        folder = self.media.get("folder")
+        return Path(folder) if folder else Path(self.store).parent / "media"
 
     @property
     def default_sink(self) -> str:
@@ -327,6 +354,8 @@ def load_config(path: str | Path, environ: dict | None = None) -> Config:
         web=loaded["web"],
         delivery=loaded["delivery"],
         limits=loaded["limits"],
+        media={**loaded["media"], "folder": _resolve(base, loaded["media"]["folder"]) if loaded["media"]["folder"]
+               else None},
         channels=[ChannelConfig(name=c["name"], kind=c["kind"], options=c["options"],
                                 poll_interval=c["poll_interval"], enabled=c["enabled"]) for c in loaded["channels"]],
         sinks=[SinkConfig(name=s["name"], kind=s["kind"], options=s["options"], parallel=s["parallel"],

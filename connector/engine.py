@@ -30,6 +30,7 @@ Failures by verdict:
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -42,6 +43,7 @@ from .config import Config
 from .failures import CONFIGURATION, PERMANENT, RATE_LIMITED, RETRY, Failed, Failure
 from .dispatch import DeliverResult, Dispatcher
 from .fanout import plan_routing, targets
+from .media.stage import MediaStage
 from .message import utcnow
 from .registry import SINKS, SOURCES
 from .routing import FOLLOW_THREAD, HOLD, IGNORE, Routing
@@ -79,6 +81,11 @@ class Connector:
         self.rules = rules or RulesHolder(config.mappings, sink_names=[s.name for s in config.sinks],
                                           sinks=self.sinks, sink_configs=config.sinks)
         self.store = store or Store(config.store)
+        # each message's media, fetched once before its first delivery (connector.media.stage)
+        self._trusted = tuple(config.media.get("trusted_networks") or ())
+        self._policies: dict[str, object] = {}
+        self.media = MediaStage(self.store, config.media_folder, self._media_policy,
+                                max_attempts=config.media.get("max_attempts", 4))
         self.stopping = threading.Event()
         # each sink's slots: claims fit them, a slow sink delays no other (connector.dispatch)
         self.dispatcher = Dispatcher(self.store, {s.name: s.parallel for s in config.sinks},
@@ -178,9 +185,9 @@ class Connector:
         if self.stopping.is_set() or (paused and paused > (now or utcnow())):
             self.store.release(row.id, "shutting down" if self.stopping.is_set() else f"sink paused: {reason}")
             return DeliverResult(released=1)
-        return self.deliver_one(row)
+        return self.deliver_one(row, now)
 
-    def deliver_one(self, row: DeliveryRow) -> DeliverResult:
+    def deliver_one(self, row: DeliveryRow, now: datetime | None = None) -> DeliverResult:
         result = DeliverResult()
         steps = self.store.steps(row.id)
         routing = row.routing
@@ -191,8 +198,11 @@ class Connector:
         sink = self.sinks.get(row.sink)
         if sink is None:
             return self._failed(row, Failure(CONFIGURATION, f"sink {row.sink!r} is not configured"), result)
+        message = self._with_media(row, result, now)
+        if message is None:
+            return result
         try:
-            delivered = sink.deliver(row.message, routing, steps)
+            delivered = sink.deliver(message, routing, steps)
         except Failed as exc:
             return self._failed(row, exc.failure, result)
         except (OverflowError, UnicodeError) as exc:  # the message itself cannot be represented: retrying won't help
@@ -208,6 +218,29 @@ class Connector:
                                   [vars(d) for d in delivered.documents])
         result.delivered += 1  # (mark_delivered also ended the sink's failure streak and pause doubling)
         return result
+
+    def _with_media(self, row: DeliveryRow, result: DeliverResult, now: datetime | None = None):
+        """The message with its media fetched or recorded missing (:mod:`connector.media.stage`), or
+        ``None`` when the delivery waits for a medium's retry (no attempt spent) or the step failed."""
+        try:
+            prepared = self.media.prepare(row.message_id, row.message, now)
+        except Exception as exc:  # a bug or our disk: keep the message, retry later, say so
+            log.exception("delivery %s: preparing its media failed", row.id)
+            self._failed(row, Failure(RETRY, f"internal error while fetching media: {type(exc).__name__}: {exc}"),
+                         result, trips_breaker=False)
+            return None
+        if prepared.retry_at is not None:
+            self.store.mark_waiting(row.id, f"waiting for {prepared.waiting_for}", prepared.retry_at)
+            result.waiting += 1
+            return None
+        return dataclasses.replace(row.message, media=prepared.items) if prepared.items else row.message
+
+    def _media_policy(self, channel: str):
+        """The channel's media policy (``None``: the channel fetches no media), worked out once."""
+        if channel not in self._policies:
+            source = self.sources.get(channel)
+            self._policies[channel] = source.media_policy(trusted_networks=self._trusted) if source else None
+        return self._policies[channel]
 
     def _follow_thread(self, row: DeliveryRow, steps, result: DeliverResult) -> Routing | None:
         """The routing with the parent's zaak filled in, or ``None`` when the delivery is parked."""

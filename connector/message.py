@@ -28,6 +28,7 @@ channels, so a new channel gets it for free); a message that fails is quarantine
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -126,6 +127,9 @@ class Message:
     spoiler_text: str = ""
     version: str = ""
     raw: Raw | None = field(default=None, compare=False, repr=False)
+    # the attachments as archived, set just before delivery (connector.media.stage): a fetched
+    # MediaResult or a Missing per attachment, in order; empty before that, and never stored
+    media: tuple = field(default=(), compare=False, repr=False)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -141,8 +145,9 @@ class Message:
 
     def to_dict(self) -> dict:
         """The JSON form printed by ``connector messages parse`` (without the raw payload)."""
-        data = asdict(self)
+        data = asdict(dataclasses.replace(self, raw=None, media=()))
         data.pop("raw")
+        data.pop("media")
         data["created_at"] = iso(self.created_at)
         data["edited_at"] = iso(self.edited_at)
         data["hashtags"] = list(self.hashtags)

@@ -12,8 +12,11 @@ A record holds, in this order:
 ``original``   the platform's item exactly as received (``Message.raw.body``), when there is one;
                or, when the item could not be cut out of the response exactly, the whole response
                (``Raw.scope == "response"``): the provenance and both descriptions then say so;
+``medium-N``   each attachment fetched before delivery (``Message.media``, :mod:`connector.media.stage`),
+               a file on disk with its alt text in the description; an attachment that could not be
+               fetched is listed in ``Provenance.missing_media`` and in the rendition instead;
 
-(media and a PDF/A rendition join this list later). Each :class:`RecordFile` carries its bytes (or
+(a PDF/A rendition joins this list later). Each :class:`RecordFile` carries its bytes (or
 a path on disk, for large files that are streamed), media type, file name, title, description,
 SHA-256 and size. :class:`Provenance` says what was fetched from where, when and by what; the
 fetched URL is redacted (credentials never reach an archive).
@@ -33,12 +36,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 from . import __version__
+from .media.retry import Missing
 from .message import Message, iso
 from .redact import redact_url
 from .rendition import WHOLE_RESPONSE, render_html
 
 RENDITION = "rendition"
 ORIGINAL = "original"
+MEDIUM = "medium"  # roles medium-1, medium-2, ...: the fetched attachments, in order
+MEDIA_LABELS = {"image": "afbeelding", "video": "video", "audio": "geluid"}
 CAPTURED_BY = f"midoffice-connector/{__version__}"
 
 
@@ -102,6 +108,8 @@ class Provenance:
     original_sha256: str | None
     #: ``"item"`` (the item's own bytes) or ``"response"`` (the whole response it came in); None without original
     original_scope: str | None = None
+    #: the attachments that could not be archived: url (redacted), media type, alt text, why, attempts
+    missing_media: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,15 +143,15 @@ def _stem(message: Message) -> str:
 def record_of(message: Message) -> Record:
     """The record of ``message``, built once: every sink a message fans out to gets the same object.
 
-    (A bounded cache keeps the records of a run. Its key is the message *and* its raw payload:
-    messages compare without ``raw``, and two copies of one version with different bytes must
+    (A bounded cache keeps the records of a run. Its key is the message *and* its raw payload and
+    media: messages compare without them, and two copies of one version with different bytes must
     not share a record.)
     """
-    return _cached_record(message, message.raw)
+    return _cached_record(message, message.raw, message.media)
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_record(message: Message, raw) -> Record:
+def _cached_record(message: Message, raw, media) -> Record:
     return build_record(message)
 
 
@@ -164,10 +172,21 @@ def build_record(message: Message, titel: str = "") -> Record:
                        else f"Oorspronkelijk bericht zoals ontvangen{source}, ongewijzigd.")
         files.append(RecordFile.from_bytes(ORIGINAL, raw.body, media_type, f"{stem}{extension(media_type)}",
                                            f"{titel} (origineel)" if titel else "origineel", description))
+    for number, item in enumerate((m for m in message.media if not isinstance(m, Missing)), 1):
+        label = MEDIA_LABELS.get(item.media_type.split("/")[0], "bijlage")
+        alt = f" Alt-tekst: {item.description}." if item.description.strip() else ""
+        files.append(RecordFile(
+            role=f"{MEDIUM}-{number}", media_type=item.media_type,
+            filename=f"{stem}-{number}{extension(item.media_type)}",
+            title=f"{titel} ({label} {number})" if titel else f"{label} {number}",
+            description=f"{label.capitalize()} {number} bij {where}, opgehaald van {item.fetched_from}"
+                        f" op {iso(item.fetched_at)}, ongewijzigd.{alt}",
+            sha256=item.sha256, size=item.size, path=item.path))
     provenance = Provenance(
         channel=message.channel, platform_id=message.id, version=message.version, permalink=message.url or "",
         fetched_from=redact_url(raw.page_url) if raw and raw.page_url else "",
         fetched_at=iso(raw.fetched_at) if raw and isinstance(raw.fetched_at, datetime) else None,
         captured_by=CAPTURED_BY, original_sha256=raw.sha256 if raw is not None else None,
-        original_scope=raw.scope if raw is not None else None)
+        original_scope=raw.scope if raw is not None else None,
+        missing_media=tuple(m.to_dict() for m in message.media if isinstance(m, Missing)))
     return Record(message=message, files=tuple(files), provenance=provenance, titel=titel)

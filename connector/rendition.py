@@ -193,10 +193,10 @@ def render_html(message: Message) -> bytes:
     parts.append(f'<section class="inhoud" lang="{_language(message)}">{_content_html(message)}</section>')
     if message.attachments:
         parts.append("<section><h2>Bijlagen</h2><ul>")
-        for item in message.attachments:
+        for item, status in zip(message.attachments, _media_status(message)):
             extra = f" ({_e(item.media_type)})" if item.media_type else ""
             description = f": {_e(item.description)}" if item.description else ""
-            parts.append(f"<li>{_link(item.url)}{extra}{description}</li>")
+            parts.append(f"<li>{_link(item.url)}{extra}{description}{status}</li>")
         parts.append("</ul></section>")
     note = ("Het oorspronkelijke bericht van het platform is ongewijzigd bij deze weergave bewaard."
             if message.raw is not None else "Het oorspronkelijke bericht van het platform is niet beschikbaar.")
@@ -213,4 +213,20 @@ def render_html(message: Message) -> bytes:
         "",
     ]
     return "\n".join(parts).encode("utf-8")
+
+
+def _media_status(message: Message) -> list[str]:
+    """Per attachment, what became of it (``Message.media``, set before delivery): archived as which
+    numbered file with its checksum, or missing and why. Empty texts before media are prepared."""
+    if len(message.media) != len(message.attachments):
+        return [""] * len(message.attachments)
+    texts, number = [], 0
+    for medium in message.media:
+        if hasattr(medium, "sha256"):
+            number += 1
+            texts.append(f" &mdash; gearchiveerd als bijlage {number} (SHA-256 {_e(medium.sha256)})")
+        else:
+            texts.append(f' &mdash; <strong class="ontbreekt">ontbreekt</strong>: {_e(medium.reason)}'
+                         f" (na {int(medium.attempts)} poging(en))")
+    return texts
 

@@ -36,7 +36,7 @@ import abc
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, ClassVar, Iterator
+from typing import TYPE_CHECKING, Callable, ClassVar, Iterator
 
 import marshmallow
 import requests
@@ -45,6 +45,9 @@ from ..checks import Check
 from ..http import Session
 from ..message import Message, Quarantined, check_message, storable  # noqa: F401 - Quarantined re-exported
 from ..registry import SOURCES  # noqa: F401 - re-exported: plugins register with @SOURCES.register
+
+if TYPE_CHECKING:
+    from ..media import MediaPolicy
 
 log = logging.getLogger(__name__)
 def admit(normalise: Callable[[], Message], raw: bytes, item_id: str = "", page_url: str = "",
@@ -101,6 +104,16 @@ class Source(abc.ABC):
         self.name = name
         self.options = self.options_schema().load(options)
         self.session = session or Session()
+
+    def media_policy(self, **settings) -> "MediaPolicy | None":
+        """Where this channel's media may be fetched from (:class:`connector.media.MediaPolicy`), or
+        ``None`` when the source fetches none: each attachment is then recorded as missing.
+
+        A platform source returns ``MediaPolicy.for_channel(<its base URL>, self.options, **settings)``
+        and lets its option schema inherit :class:`connector.media.MediaOptions` (``media_hosts``,
+        ``max_media_bytes``); ``settings`` come from the configuration (``media.trusted_networks``).
+        """
+        return None
 
     def check(self) -> list[Check]:
         """Settings, then connection, then credentials; never raises."""

@@ -33,6 +33,7 @@ from marshmallow import fields, validate
 
 from ..checks import Check
 from ..failures import RETRY, Failed, Failure
+from ..media import MediaOptions, MediaPolicy
 from ..message import Message
 from .base import SOURCES, Page, Quarantined
 from .jsonitems import split_payload
@@ -42,7 +43,7 @@ from .rest import CallBudget, LinkHeaderPaginator, PageRequest, Record, RestSour
 MAX_PAGE = 40  # Mastodon's own maximum for account statuses
 
 
-class MastodonOptions(marshmallow.Schema):
+class MastodonOptions(MediaOptions):
     class Meta:
         unknown = marshmallow.RAISE
 
@@ -154,6 +155,10 @@ class MastodonSource(RestSource):
             return str(response.json()["id"])
         except (ValueError, KeyError, TypeError) as exc:
             raise Failed(Failure(RETRY, f"{what}: no account id in the answer", url=response.url)) from exc
+
+    def media_policy(self, **settings) -> MediaPolicy:
+        """Media from this channel's own host and its ``media_hosts`` (see :mod:`connector.media`)."""
+        return MediaPolicy.for_channel(self.base_url, self.options, **settings)
 
     def check(self) -> list[Check]:
         checks = [Check("settings", True, f"{self.base_url}, account @{self.options['account']}")]

@@ -53,12 +53,12 @@ from datetime import datetime
 
 import feedparser
 import lxml.etree
-import marshmallow
 import requests
 from marshmallow import fields, validate
 
 from ..checks import Check
 from ..failures import CONFIGURATION, PERMANENT, RETRY, Failed, Failure, classify_exception, classify_response
+from ..media import MediaOptions, MediaPolicy
 from ..message import EARLIEST, FUTURE_SLACK, Message, Raw, storable, utcnow
 from .base import SOURCES, Page, ParseError, Quarantined, Source, admit
 from .feedentry import MEDIA_NS, entry_date, normalise
@@ -76,7 +76,7 @@ class TruncatedFeed(ParseError):
     """The document ends before its root element is closed: cut off in transit."""
 
 
-class FeedOptions(marshmallow.Schema):
+class FeedOptions(MediaOptions):
     url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
                      metadata={"description": "an RSS 2.0 or Atom feed"})
     max_bytes = fields.Integer(load_default=10 * 1024 * 1024, validate=validate.Range(min=1), metadata={
@@ -176,6 +176,10 @@ class FeedSource(Source):
             except requests.RequestException as exc:
                 raise Failed(classify_exception(exc, f"GET {url}")) from exc
         return response, bytes(body)
+
+    def media_policy(self, **settings) -> MediaPolicy:
+        """Media from this channel's own host and its ``media_hosts`` (see :mod:`connector.media`)."""
+        return MediaPolicy.for_channel(self.options["url"], self.options, **settings)
 
     def check(self) -> list[Check]:
         checks = [Check("settings", True)]

@@ -39,6 +39,7 @@ Modules
 ``base``      :class:`StoreBase`: the connection, ``BEGIN IMMEDIATE`` writes, health, events; :class:`StoreError`
 ``outbox``    :class:`OutboxMixin`: ``save_page``, ``claim_due``, delivery state changes, steps (:class:`StoreSteps`)
 ``channels``  :class:`ChannelsMixin`: channel cursors, polls and pauses, sink pauses, worker heartbeats
+``media``     :class:`MediaMixin`: each message's media rows (fetched, retrying, missing)
 ``status``    :class:`StatusMixin`: read-models for ``/status`` and the CLI
 
 :class:`Store` is the one public class; everything callers use is importable from ``connector.store``.
@@ -47,6 +48,7 @@ from __future__ import annotations
 
 from .base import BUSY_TIMEOUT_SECONDS, StoreBase, StoreError, _dumps, _explain, _now
 from .channels import ChannelsMixin
+from .media import MediaMixin
 from .outbox import DeliveryPlan, DeliveryRow, OutboxMixin, SaveResult, StoreSteps
 from .schema import (
     _FIXED,
@@ -67,7 +69,7 @@ __all__ = [
 ]
 
 
-class Store(OutboxMixin, ChannelsMixin, StatusMixin, StoreBase):
+class Store(OutboxMixin, ChannelsMixin, MediaMixin, StatusMixin, StoreBase):
     """Durable state of the connector. See the package docstring for the guarantees.
 
     ``Store(path, create=True)`` opens (and migrates) the file; see :meth:`StoreBase.__init__`.

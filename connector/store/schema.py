@@ -83,6 +83,7 @@ TIMESTAMP_COLUMNS = {
     "quarantine": ("at",),
     "events": ("at",),
     "workers": ("started_at", "beat_at", "stopped_at"),
+    "media": ("next_attempt_at", "updated_at"),
 }
 _WHOLE_SECOND = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z"
 _FIXED = _WHOLE_SECOND[:-1] + ".[0-9][0-9][0-9]Z"
@@ -107,6 +108,8 @@ def m004_fixed_width_times(db: Database) -> None:
     """
     db.conn.create_function("connector_fixed_iso", 1, _refixed, deterministic=True)
     for table, columns in TIMESTAMP_COLUMNS.items():
+        if table not in db.table_names():  # made by a later migration, always with fixed-width times
+            continue
         for column in columns:
             # what the old writer made of whole seconds, in SQL alone; then anything else not fixed yet
             db.execute(f"update {table} set {column} = substr({column}, 1, 19) || '.000Z'"
@@ -130,3 +133,20 @@ def m006_raw_scope(db: Database) -> None:
     original, and the record says so. Every original stored before was an item's own bytes.
     """
     db["messages"].add_column("raw_scope", str, not_null_default="item")
+
+
+@migrations()
+def m008_media(db: Database) -> None:
+    """Each message's media: fetched once (whatever the number of sinks), retried, or given up on.
+
+    One row per attachment (``position`` in ``Message.attachments``): ``state`` is ``fetched``
+    (``path``, ``sha256``, ``size``, ``media_type`` on disk), ``retry`` (``next_attempt_at``) or
+    ``missing`` (``missing_json``: why, after how many attempts). ``result_json`` keeps the whole
+    fetch result for the record.
+    """
+    db["media"].create({
+        "id": int, "message_id": int, "position": int, "state": str, "attempts": int,
+        "next_attempt_at": str, "result_json": str, "missing_json": str, "last_error": str, "updated_at": str,
+    }, pk="id", foreign_keys=[("message_id", "messages", "id")], not_null={"message_id", "position", "state"},
+        defaults={"attempts": 0})
+    db["media"].create_index(["message_id", "position"], unique=True)
