@@ -117,6 +117,8 @@ def test_a_medium_that_is_gone_is_recorded_missing_and_the_message_still_deliver
     package = package_of(connector, "2")
     html = next(p for p in package.iterdir() if p.name.endswith(".html")).read_text()
     assert "ontbreekt" in html and "404" in html
+    metadata = next(p for p in package.iterdir() if p.name == f"{package.name}.MDTO.xml").read_text()
+    assert "bijlage ontbreekt" in metadata and "alt /media/gone.png" in metadata  # the metadata says so too
     assert len([p for p in package.iterdir() if p.suffix == ".png"]) == 1
     [row] = connector.store.query("select state, missing_json from media where position = 1")
     assert row["state"] == "missing" and json.loads(row["missing_json"])["description"] == "alt /media/gone.png"

@@ -183,7 +183,10 @@ def informatieobject_tree(record: Record, routing: Routing, organisatie: Organis
         if provenance.original_scope == "response" else ""
     fetched = f"Opgehaald van {provenance.fetched_from}{scope}" if provenance.fetched_from else "Opgehaald"
     original = f"; SHA-256 van het origineel: {provenance.original_sha256}" if provenance.original_sha256 else ""
-    _event(io, "Opname", captured, Verwijzing(provenance.captured_by), fetched + original)
+    missing = "".join(f"; bijlage ontbreekt: {m.get('url', '')}"
+                      + (f" (alt-tekst: {m['description']})" if m.get("description") else "")
+                      + f": {m.get('reason', '')}" for m in provenance.missing_media)
+    _event(io, "Opname", captured, Verwijzing(provenance.captured_by), fetched + original + missing)
     archief = routing.archief
     waardering = archief.waardering if archief else "N"
     _begrip(io, "waardering", WAARDERINGEN[waardering], WAARDERINGEN_LIJST, code=waardering)
