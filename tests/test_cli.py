@@ -190,8 +190,8 @@ def test_demo_prints_a_way_to_look_at_what_arrived_that_works(tmp_path):
                 view = re.search(r"(http://\S+/demo/zaken)", line).group(1)
             elif line.strip().startswith("curl "):
                 command = shlex.split(line.strip())
-            elif " -> " in line:
-                arrived = re.search(r" -> (\S+) \((\d) documents", line).groups()
+            elif " -> zaaksysteem: " in line:
+                arrived = re.search(r" -> zaaksysteem: (\S+) \((\d) documents", line).groups()
         assert status and view and command
         assert requests.get(status, timeout=10).json()["deliveries"]["delivered"] >= 1
 

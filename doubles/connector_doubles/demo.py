@@ -17,6 +17,7 @@ import itertools
 import json
 import os
 import secrets
+import shutil
 import sys
 import threading
 import time
@@ -37,6 +38,7 @@ STATUS_TOKEN_ENV = "CONNECTOR_DEMO_STATUS_TOKEN"
 DEMO_ACCOUNT = "schochastics"
 DEMO_FEED = "RSSWithComments.xml"
 TOKEN_HOURS = 24  # the demo case system accepts its tokens this long (Open Zaak: one hour)
+ARCHIVE = "archief"  # the archive sink's folder in the work folder: an MDTO SIP copy of everything
 
 
 def write_demo_config(workdir: Path, mastodon_url: str, feed_url: str, zgw, web_port: int) -> Path:
@@ -53,6 +55,8 @@ def write_demo_config(workdir: Path, mastodon_url: str, feed_url: str, zgw, web_
         "sinks": [{"name": "zaaksysteem", "kind": "zgw", "options": {
             "zaken_url": zgw.zaken_url, "documenten_url": zgw.documenten_url, "catalogi_url": zgw.catalogi_url,
             "client_id": "connector", "secret": "${%s}" % SECRET_ENV, "bronorganisatie": "002220647",
+        }}, {"name": "archief", "kind": "archive", "receives": "all", "options": {
+            "folder": str(workdir / ARCHIVE), "archiefvormer": {"naam": "Demogemeente"},
         }}],
     }
     path = workdir / "connector.yaml"
@@ -132,7 +136,8 @@ def api_command(zaken_url: str, secret: str, client_id: str = "connector") -> st
 def _arrivals(connector: Connector, after: int) -> tuple[int, list[str]]:
     """Lines for deliveries that reached a final state since event ``after``."""
     rows = connector.store.query(
-        "select e.id, e.kind, m.channel, m.platform_id, d.rule, d.zaak_identificatie, d.last_error,"
+        "select e.id, e.kind, m.channel, m.platform_id, d.sink, d.rule, d.zaak_identificatie, d.zaak_url,"
+        " d.last_error,"
         " d.documents_json from events e join deliveries d on d.id = e.delivery_id"
         " join messages m on m.id = d.message_id"
         " where e.id > ? and e.kind in ('delivery.delivered', 'delivery.held', 'delivery.ignored', 'delivery.dead')"
@@ -142,9 +147,11 @@ def _arrivals(connector: Connector, after: int) -> tuple[int, list[str]]:
         what = f"{row['channel']}/{row['platform_id']}"
         if row["kind"] == "delivery.delivered":
             documents = len(json.loads(row["documents_json"] or "[]"))
-            lines.append(f"  {what} -> {row['zaak_identificatie']} ({documents} documents, rule {row['rule']})")
+            where = row["zaak_identificatie"] or Path(row["zaak_url"].removeprefix("file://")).name
+            lines.append(f"  {what} -> {row['sink']}: {where} ({documents} documents, rule {row['rule']})")
         else:
-            lines.append(f"  {what} {row['kind'].split('.')[1]} (rule {row['rule']}) {row['last_error'] or ''}")
+            lines.append(f"  {what} {row['kind'].split('.')[1]} in {row['sink']} (rule {row['rule']})"
+                         f" {row['last_error'] or ''}")
     return (rows[-1]["id"] if rows else after), lines
 
 
@@ -152,9 +159,11 @@ def _summary(connector: Connector, zgw_double) -> str:
     counts = connector.store.delivery_counts()
     busy = {k: v for k, v in counts.items() if v}
     messages = connector.store.query("select count(*) as n from messages")[0]["n"]
+    packages = connector.store.query("select count(*) as n from deliveries where sink = 'archief'"
+                                     " and state = 'delivered'")[0]["n"]
     return (f"{messages} messages stored; deliveries {json.dumps(busy)}; case system holds "
             f"{len(zgw_double.zaken)} zaken, {len(zgw_double.documents)} documents, "
-            f"{len(zgw_double.zaakinformatieobjecten)} links")
+            f"{len(zgw_double.zaakinformatieobjecten)} links; archive holds {packages} MDTO packages")
 
 
 def run_demo(port: int = 8080, workdir: str = "var/demo", seconds: float = 0) -> int:
@@ -166,6 +175,7 @@ def run_demo(port: int = 8080, workdir: str = "var/demo", seconds: float = 0) ->
     workdir_path.mkdir(parents=True, exist_ok=True)
     for stale in workdir_path.glob("connector.db*"):  # the case system starts empty, so must the outbox
         stale.unlink()
+    shutil.rmtree(workdir_path / ARCHIVE, ignore_errors=True)  # and the archive: this run fetches anew
     os.environ.setdefault(SECRET_ENV, secrets.token_urlsafe(32))
     os.environ.setdefault(STATUS_TOKEN_ENV, secrets.token_urlsafe(24))
 
@@ -205,7 +215,9 @@ midoffice connector demo
     {api_command(zgw_server.zaken_url, os.environ[SECRET_ENV])}
   configuration:       {config_path}
   mapping rules:       {config.mappings}
-Messages are polled every few seconds and delivered as documents into zaken. Ctrl-C stops.
+  archive (MDTO SIP):  {workdir_path / ARCHIVE}
+Messages are polled every few seconds and delivered as documents into zaken, and as MDTO packages into the
+archive folder. Ctrl-C stops.
 """, flush=True)
     started = time.monotonic()
     last_event, last_summary = 0, ""
