@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import time
 
 from . import PROFILES, ZgwDouble, serve
@@ -69,6 +70,7 @@ def main(argv=None) -> int:
         print("  lenient: duplicate identificaties and links are accepted")
     print("Ctrl-C to stop.", flush=True)
     reported = faulted = 0
+    signal.signal(signal.SIGTERM, _interrupt)   # a terminated double removes its uploads too
     try:
         while True:
             time.sleep(0.5)
@@ -81,7 +83,13 @@ def main(argv=None) -> int:
             faulted = len(events)
     except KeyboardInterrupt:
         server.shutdown()
+    finally:
+        double.state.close()
     return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
