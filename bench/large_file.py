@@ -19,6 +19,11 @@ each against a freshly started double:
   The record's SHA-256 is computed before the clock starts (the record is built in the core);
   the catalogus lookups are warmed first, as in a running worker.
 
+With ``BENCH_LARGE_FILE_ROUNDS`` at its default 2, each is measured twice, in the order bare,
+connector, connector, bare (a run's gigabyte written by the double is still being flushed to disk
+during the next run), with ``sync`` before each; the faster time of each kind and the higher peak
+RSS count. ``BENCH_LARGE_FILE_ROUNDS=1`` measures each once.
+
 Figures: ``large_file_peak_rss`` (the connector process's peak resident memory, target under
 150 MB), ``large_file_vs_bare_upload`` (the bare upload's time divided by the connector's:
 1.0 is as fast as bare, target at least 0.7), and both throughputs in MB/s.
@@ -43,6 +48,7 @@ SIZE = int(os.environ.get("BENCH_LARGE_FILE_BYTES", str(1 << 30)))
 PART = int(os.environ.get("BENCH_LARGE_FILE_PART_BYTES", str(256 << 20)))
 ZAAK = "ZAAK-2026-0000000042"
 CHUNK = 1 << 20
+ROUNDS = 2 if os.environ.get("BENCH_LARGE_FILE_ROUNDS", "2") != "1" else 1
 
 
 class LargeFileDouble(DoubleProcess):
@@ -76,6 +82,8 @@ def write_random(path: Path, size: int) -> None:
             block = os.urandom(min(CHUNK * 8, left))
             out.write(block)
             left -= len(block)
+        out.flush()
+        os.fsync(out.fileno())
 
 
 # --- the two measurements, each run in a child process ------------------------------------------
@@ -211,17 +219,25 @@ def run() -> list[tuple[str, float, str]]:
         print(f"workload: one file of {SIZE / 2**20:.0f} MiB (random bytes) in {parts} bestandsdelen of at most"
               f" {PART / 2**20:.0f} MiB, to the ZGW double in its own process")
         double = LargeFileDouble(PART)
+        identificaties = {"bare": "BARE-LARGE", "connector": document_identificatie(make_messages(1)[0], ORIGINAL)}
         try:
-            for kind, identificatie in (("bare", "BARE-LARGE"),
-                                        ("connector", document_identificatie(make_messages(1)[0], ORIGINAL))):
+            # ABBA: the disk's write-back of one run's gigabyte must not land on one kind only
+            for kind in ("bare", "connector", "connector", "bare")[:2 * ROUNDS]:
                 double.reset()   # a fresh double (and upload folder) for each
-                results[kind] = _measure(kind, double, path)
-                _check(double, identificatie, SIZE)
+                if hasattr(os, "sync"):
+                    os.sync()    # the previous run's written gigabyte reaches the disk first
+                result = _measure(kind, double, path)
+                _check(double, identificaties[kind], SIZE)
+                print(f"{kind:>10}: {result['seconds']:6.2f} s", flush=True)
+                best = results.get(kind)
+                if best is None or result["seconds"] < best["seconds"]:
+                    results[kind] = {**result, "peak_rss_mb": max(result["peak_rss_mb"],
+                                                                  (best or result)["peak_rss_mb"])}
         finally:
             double.stop()
     mb = SIZE / 1e6
     for kind, result in results.items():
-        print(f"{kind:>10}: {result['seconds']:6.2f} s, {mb / result['seconds']:7.1f} MB/s,"
+        print(f"{kind:>10} best: {result['seconds']:6.2f} s, {mb / result['seconds']:7.1f} MB/s,"
               f" peak RSS {result['peak_rss_mb']:.0f} MB")
     return [
         ("large_file_peak_rss", results["connector"]["peak_rss_mb"], "MB"),
