@@ -288,3 +288,17 @@ def test_an_edit_can_upload_the_new_content_in_parts(parts_of_2mib, server):
     assert download(url) == content
     assert requests.get(f"{url}/download", params={"versie": 1}, headers=auth(Accept="*/*")).content == b"kort"
     assert double.violations == []
+
+
+def test_an_upload_begun_in_parts_stays_in_parts_when_the_threshold_is_raised(parts_of_2mib, server, session,
+                                                                              sink, large_original):
+    double, message = parts_of_2mib, make_message(id="large-sticky")
+    steps = CrashingSteps(crash_after="document:original:part:1")
+    with pytest.raises(Crash):
+        sink.deliver(message, ATTACH, steps)
+    options = base_options(zaken_url=server.zaken_url, documenten_url=server.documenten_url,
+                           catalogi_url=server.catalogi_url, large_file_threshold=64 * MiB)
+    ZgwSink("zaaksysteem", options, session=session).deliver(message, ATTACH, steps)
+    assert creates(double) == 2 and len(puts(double)) == 4
+    assert download(original_of(double, message)["url"]) == large_original.read_bytes()
+    assert double.violations == []

@@ -131,7 +131,8 @@ class ZgwSink(Sink):
             role = file.role
             if steps.get(f"document:{role}") is None and iotype is None:
                 iotype = self._informatieobjecttype(routing)
-            if file.size > self.options["large_file_threshold"]:  # in parts, streamed (large.py)
+            # in parts, streamed (large.py); once begun so, a retry stays so whatever the threshold is now
+            if file.size > self.options["large_file_threshold"] or steps.get(f"document:{role}:created:sent"):
                 doc = steps.run(f"document:{role}", lambda file=file, iotype=iotype: large.upload(
                     self, steps, f"document:{file.role}", file, self._fields(message, routing, file, iotype),
                     lambda role=file.role: self._find_document(message, role, whole=True)))
