@@ -302,3 +302,12 @@ def test_an_upload_begun_in_parts_stays_in_parts_when_the_threshold_is_raised(pa
     assert creates(double) == 2 and len(puts(double)) == 4
     assert download(original_of(double, message)["url"]) == large_original.read_bytes()
     assert double.violations == []
+
+
+def test_a_part_sent_as_json_is_a_spec_violation(parts_of_2mib, server):
+    double = parts_of_2mib
+    [part] = _create_large(server, 100)["bestandsdelen"]
+    response = requests.put(part["url"], json={"inhoud": "eA==", "lock": part["lock"]}, headers=auth())
+    assert response.status_code == 400
+    assert len(double.violations) == 1 and "Content-Type" in double.violations[0]
+    double.violations.clear()
