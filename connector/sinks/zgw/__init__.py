@@ -25,6 +25,7 @@ from ...record import ORIGINAL, RecordFile, extension, record_of
 from ...rendition import AMSTERDAM, KIND_LABELS
 from ...routing import ATTACH, CREATE, FOLLOW_THREAD, Routing
 from ..base import SINKS, Delivered, Document, Sink, Steps
+from . import large
 from .checks import run_checks
 from .client import ZgwClient, has_code
 from .fields import (CONTROLLED_ZAAK_FIELDS, IDENTIFICATIE_MAX, IOTYPE_MAX, OMSCHRIJVING_MAX, TITEL_MAX,
@@ -130,10 +131,16 @@ class ZgwSink(Sink):
             role = file.role
             if steps.get(f"document:{role}") is None and iotype is None:
                 iotype = self._informatieobjecttype(routing)
-            doc = self._create_once(
-                steps, f"document:{role}",
-                lambda file=file, iotype=iotype: self._document(message, routing, file, iotype),
-                lambda role=role: self._find_document(message, role))
+            # in parts, streamed (large.py); once begun so, a retry stays so whatever the threshold is now
+            if file.size > self.options["large_file_threshold"] or steps.get(f"document:{role}:created:sent"):
+                doc = steps.run(f"document:{role}", lambda file=file, iotype=iotype: large.upload(
+                    self, steps, f"document:{file.role}", file, self._fields(message, routing, file, iotype),
+                    lambda role=file.role: self._find_document(message, role, whole=True)))
+            else:
+                doc = self._create_once(
+                    steps, f"document:{role}",
+                    lambda file=file, iotype=iotype: self._document(message, routing, file, iotype),
+                    lambda role=role: self._find_document(message, role))
             self._create_once(steps, f"link:{role}",
                               lambda doc=doc: self._link(zaak["url"], doc["url"], doc.get("titel", "")),
                               lambda doc=doc: self._find_link(zaak["url"], doc["url"]))
@@ -188,13 +195,14 @@ class ZgwSink(Sink):
 
         return steps.run(name, action)
 
-    def _find_document(self, message: Message, role: str) -> dict | None:
+    def _find_document(self, message: Message, role: str, whole: bool = False) -> dict | None:
+        """The document of ``role`` looked up by its identificatie (``whole``: as served)."""
         identificatie = document_identificatie(message, role)
         params = {"identificatie": identificatie, "bronorganisatie": self.options["bronorganisatie"]}
         found = self.client.first(self._documenten("enkelvoudiginformatieobjecten"),
                                   "GET /enkelvoudiginformatieobjecten", params=params)
-        if found is None:
-            return None
+        if found is None or whole:
+            return found
         return {"url": found["url"], "identificatie": identificatie, "titel": found.get("titel", "")}
 
     def _find_link(self, zaak_url: str, document_url: str) -> dict | None:
@@ -330,14 +338,13 @@ class ZgwSink(Sink):
         who = message.author.handle or message.author.name or message.channel
         return f"{KIND_LABELS.get(message.kind, 'bericht').capitalize()} van @{who} op {local_date(message.created_at)}"
 
-    def _document(self, message: Message, routing: Routing, file: RecordFile, iotype: str) -> dict:
+    def _fields(self, message: Message, routing: Routing, file: RecordFile, iotype: str) -> dict:
+        """The document's fields, without its content (``inhoud``)."""
         identificatie = document_identificatie(message, file.role)
         suffix = " (origineel)" if file.role == ORIGINAL else ""
         titel = clip(self._titel(message, routing), TITEL_MAX, suffix)
         formaat = file.format
-        with file.open() as stream:  # (large files will go up in parts: bestandsdelen)
-            content = stream.read()
-        payload = {
+        return {
             "identificatie": identificatie,
             "bronorganisatie": self.options["bronorganisatie"],
             "creatiedatum": local_date(message.created_at),
@@ -349,7 +356,6 @@ class ZgwSink(Sink):
             "formaat": formaat[:255],
             "taal": taal(message.language),
             "bestandsnaam": identificatie + extension(formaat),
-            "inhoud": base64.b64encode(content).decode("ascii"),
             "bestandsomvang": file.size,
             # the record's description (the fetched URL in it is redacted: credentials never reach an archive)
             "beschrijving": clip(file.description, 1000),
@@ -360,6 +366,12 @@ class ZgwSink(Sink):
                 "datum": datetime.now(timezone.utc).date().isoformat(),
             },
         }
+
+    def _document(self, message: Message, routing: Routing, file: RecordFile, iotype: str) -> dict:
+        payload = self._fields(message, routing, file, iotype)
+        identificatie, titel = payload["identificatie"], payload["titel"]
+        with file.open() as stream:  # small: base64 in the JSON (large ones go up in parts: large.py)
+            payload["inhoud"] = base64.b64encode(stream.read()).decode("ascii")
         url = self._documenten("enkelvoudiginformatieobjecten")
         response = self.client.post(url, "POST /enkelvoudiginformatieobjecten", payload, accept=(400,))
         if response.status_code == 400 and has_code(response, "identificatie-niet-uniek"):

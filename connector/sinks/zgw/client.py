@@ -70,17 +70,23 @@ class ZgwClient:
             return jwt.encode(claims, self.options["secret"], algorithm="HS256")
 
     def request(self, method: str, url: str, what: str, *, params=None, json=None, crs: bool = False,
-                accept: tuple[int, ...] = ()) -> requests.Response:
-        """Send one call; raise :class:`Failed` unless it succeeded or its status is in ``accept``."""
+                accept: tuple[int, ...] = (), data=None, content_type: str | None = None,
+                session: requests.Session | None = None) -> requests.Response:
+        """Send one call; raise :class:`Failed` unless it succeeded or its status is in ``accept``.
+
+        ``data`` with ``content_type`` sends a body other than JSON (a streamed multipart part);
+        ``session`` replaces the client's own for this call (a part upload's longer deadline)."""
         headers = {"Authorization": f"Bearer {self.token()}", "Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
         if crs:
             # Every /zaken call needs Accept-Crs (else 412). Zaken API 1.5.1 also declares
             # Content-Crs required on reads (Open Zaak only enforces it on writes): send both.
             headers["Accept-Crs"] = CRS
             headers["Content-Crs"] = CRS
         try:
-            response = self.session.request(method, url, params=params, json=json, headers=headers,
-                                            timeout=self.options["timeout"])
+            response = (session or self.session).request(method, url, params=params, json=json, data=data,
+                                                         headers=headers, timeout=self.options["timeout"])
         except requests.RequestException as exc:
             # the exception text names the URL, never our headers: the token stays out of errors
             raise Failed(classify_exception(exc, what)) from None

@@ -50,6 +50,11 @@ class ZgwOptions(marshmallow.Schema):
         "description": "`auteur` of the documents (the message author is in the rendition)"})
     timeout = fields.Float(load_default=30.0, validate=validate.Range(min=0.1, max=600),
                            metadata={"description": "seconds per HTTP call"})
+    # Open Zaak takes bodies up to its maximum (4 GiB) whole, but base64 in JSON costs a third more
+    # bytes and the whole file in memory on both sides: above this size a file goes up in parts
+    large_file_threshold = fields.Integer(load_default=64 * 1024 * 1024, validate=validate.Range(min=0), metadata={
+        "description": "bytes; a larger file goes up in parts (bestandsdelen, lock, unlock), streamed from"
+                       " disk, a smaller one as base64 `inhoud`"})
     user_id = fields.String(load_default="midoffice-connector", validate=validate.Length(min=1, max=255),
                             metadata={"description": "JWT claim, shown in the case system's audit trail"})
     user_representation = fields.String(load_default="Midoffice connector", validate=validate.Length(max=255),

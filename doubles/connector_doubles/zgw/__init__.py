@@ -56,6 +56,13 @@ class ZgwDouble:
         duplicates a client makes instead of having the server refuse them (:meth:`census`).
     :param page_size: results per page of list endpoints (Open Zaak: 100).
     :param jwt_expiry: seconds a token stays valid after its ``iat`` (Open Zaak default 3600).
+    :param part_size: bytes per bestandsdeel of the large-file flow (Open Zaak's default 4 GiB:
+        one part; tests use e.g. 2 MiB to get several). See :mod:`.documents`.
+    :param part_locks: ``"document"`` (as Open Zaak: every bestandsdeel carries the document's
+        lock) or ``"own"`` (each part its own lock, which its PUT must send).
+
+    Uploaded parts and the files they make are kept on disk, in ``state.upload_dir`` (a temporary
+    folder removed with the double), never in memory.
 
     Attributes for tests: ``violations`` (list of readable strings), ``requests`` (list of
     ``(method, path)``), ``in_flight`` (calls being handled right now), ``zaken``, ``documents``,
@@ -68,7 +75,10 @@ class ZgwDouble:
     def __init__(self, secret: str = "insecure-test-secret", client_ids=("connector",),
                  seed: str | Path | None = None, validate: bool = True, latency: float = 0.0,
                  page_size: int = 100, jwt_expiry: int = 3600, leeway: int = 0,
-                 lenient: bool = False, latency_profile: str | None = None):
+                 lenient: bool = False, latency_profile: str | None = None,
+                 part_size: int = 4 << 30, part_locks: str = "document"):
+        if part_size < 1 or part_locks not in ("document", "own"):
+            raise ValueError("part_size must be positive, part_locks 'document' or 'own'")
         self.secret = secret
         self.client_ids = tuple(client_ids)
         self.validate = validate
@@ -80,6 +90,8 @@ class ZgwDouble:
         self.page_size = page_size
         self.jwt_expiry = jwt_expiry
         self.leeway = leeway
+        self.part_size = part_size
+        self.part_locks = part_locks
         self.base_url = "http://testserver"   # replaced by serve() with the real address
         self.state = State(resolve_seed(seed))
         self.violations: list[str] = []
@@ -134,11 +146,12 @@ class ZgwDouble:
             }
 
     def document_content(self, url_or_uuid: str) -> bytes:
-        """The bytes stored for a document, by its URL or UUID (KeyError if unknown)."""
+        """The bytes stored for a document (its newest version), by its URL or UUID (KeyError
+        if unknown). A large file is read from disk: meant for tests with small files."""
         match = re.search(r"([0-9a-fA-F-]{36})/?(?:download)?(?:\?.*)?$", url_or_uuid)
         uuid = match.group(1) if match else url_or_uuid
         with self.state.lock:
-            return self.state.content[uuid]
+            return self.state.blob(self.state.content[uuid])
 
 
 def serve(double: ZgwDouble, host: str = "127.0.0.1", port: int = 0) -> Server:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import time
 
 from . import PROFILES, ZgwDouble, serve
@@ -25,6 +26,10 @@ def build(argv=None) -> tuple[ZgwDouble, argparse.Namespace]:
     parser.add_argument("--lenient", action="store_true",
                         help="accept a second zaak or document with the same identificatie and a "
                              "second link of the same pair (Open Zaak refuses them with 400)")
+    parser.add_argument("--part-size", type=int, default=4 << 30, metavar="BYTES",
+                        help="bytes per bestandsdeel of a large file (default 4 GiB, as Open Zaak)")
+    parser.add_argument("--part-locks", choices=("document", "own"), default="document",
+                        help="each bestandsdeel carries the document's lock (Open Zaak) or its own")
     parser.add_argument("--no-validate", action="store_true", help="skip OpenAPI validation")
     parser.add_argument("--error-rate", type=float, default=0.0, metavar="P",
                         help="share of GET/POST calls answered 500/502/503, half of them after "
@@ -40,7 +45,8 @@ def build(argv=None) -> tuple[ZgwDouble, argparse.Namespace]:
 
     double = ZgwDouble(secret=args.secret, client_ids=tuple(args.client_ids or ["connector"]),
                        seed=args.seed, validate=not args.no_validate, latency=args.latency,
-                       latency_profile=args.latency_profile, lenient=args.lenient)
+                       latency_profile=args.latency_profile, lenient=args.lenient,
+                       part_size=args.part_size, part_locks=args.part_locks)
     if double.validate:
         for base in SPEC_FILES:   # pay the spec loading before the first client call
             load_api(base)
@@ -64,6 +70,7 @@ def main(argv=None) -> int:
         print("  lenient: duplicate identificaties and links are accepted")
     print("Ctrl-C to stop.", flush=True)
     reported = faulted = 0
+    signal.signal(signal.SIGTERM, _interrupt)   # a terminated double removes its uploads too
     try:
         while True:
             time.sleep(0.5)
@@ -76,7 +83,13 @@ def main(argv=None) -> int:
             faulted = len(events)
     except KeyboardInterrupt:
         server.shutdown()
+    finally:
+        double.state.close()
     return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -10,22 +10,26 @@ or cut the connection.
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 import time
 
 import jwt
-from flask import Flask, Response, request
+from flask import Flask, Request, Response, request
+from werkzeug.wsgi import wrap_file
 from ..serving import Running
 
-from . import handlers
+from . import documents, handlers
 from .faults import cut_connection, fault_findings
 from .handlers import Call, Reply
 from .problems import Problem
 from .state import ZAKEN, absolute
-from .validation import api_version, request_problems, response_problems
+from .validation import FORM_PREVIEW, api_version, request_problems, response_problems
 
 _COMPILED = [(method, base, re.compile(re.escape(base) + pattern + "$"), fn)
-             for method, base, pattern, fn in handlers.ROUTES]
+             for method, base, pattern, fn in handlers.ROUTES + documents.ROUTES]
+FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 def _route(method: str, path: str):
@@ -109,8 +113,19 @@ def handle(double) -> Response:
     try:
         return _handle(double)
     finally:
+        if request.mimetype in FORMS:
+            _drop_uploads()
         with double.state.lock:
             double.in_flight -= 1
+
+
+def _drop_uploads() -> None:
+    """Remove the files of this request's uploads that no handler moved into place."""
+    for upload in request.files.values():
+        name = getattr(upload.stream, "name", None)
+        upload.stream.close()
+        if isinstance(name, str) and os.path.exists(name):
+            os.unlink(name)
 
 
 def _handle(double) -> Response:
@@ -120,20 +135,22 @@ def _handle(double) -> Response:
     pause = double.pause_for(method, path) + plan.pause_before
     if pause:
         double.sleep(pause)   # outside every lock, so concurrent clients overlap
-    base = None
+    base = streamed = None
     try:
         try:
             base, fn, kwargs = _route(method, path)
         except Problem:
             if plan.before is None:
                 raise
+        if request.mimetype in FORMS:
+            request.files   # parse now, outside every lock: uploads stream to disk (UploadRequest)
         params = request_problems(base, request) if double.validate and base else []
         if params:
             double.record(method, path, "request: " + "; ".join(
                 f"{p.name}: {p.code} ({p.reason})" for p in params))
         if plan.before is not None:
             raise plan.before   # nothing is done
-        if fn is handlers.document_download and request.accept_mimetypes and \
+        if fn is documents.document_download and request.accept_mimetypes and \
                 request.accept_mimetypes.best_match(["application/octet-stream"]) is None:
             raise Problem(406, "not_acceptable",
                           "Kan niet voldoen aan de opgegeven Accept header.")
@@ -141,14 +158,25 @@ def _handle(double) -> Response:
         check_crs(path, method, request.headers)
         if params:
             raise Problem(400, "invalid", "Invalid input.", params)
+        form = request.mimetype in FORMS
         call = Call(double.state, root, path, request.args.to_dict(),
-                    request.get_json(silent=True), double.page_size, double.lenient)
+                    None if form else request.get_json(silent=True), double.page_size,
+                    double.lenient, double.part_size, double.part_locks,
+                    request.form.to_dict() if form else {}, request.files.to_dict() if form else {})
         with double.state.lock:
             reply: Reply = fn(call, **kwargs)
         headers = {"API-version": api_version(base), **reply.headers}
-        if reply.raw is not None:
+        if reply.path is not None:   # a large file: streamed from disk, never read whole
+            streamed = reply.path
+            headers["Content-Length"] = str(os.path.getsize(reply.path))
+            response = Response(wrap_file(request.environ, open(reply.path, "rb"), 1 << 20),
+                                status=reply.status, headers=headers,
+                                mimetype="application/octet-stream", direct_passthrough=True)
+        elif reply.raw is not None:
             response = Response(reply.raw, status=reply.status, headers=headers,
                                 mimetype="application/octet-stream")
+        elif reply.status == 204:
+            response = Response(status=204, headers=headers)
         else:
             response = _json_response(reply.status, reply.body, root, headers, problem=False)
     except Problem as problem:
@@ -164,13 +192,32 @@ def _handle(double) -> Response:
         return response   # nobody will read it
     if double.validate and base is not None:
         check = fault_findings if plan.injected else response_problems
-        for finding in check(base, request, response):
+        # a streamed body would be read whole by the validator: it checks a stand-in with the
+        # same status and headers and the file's first bytes (the spec's download body is any
+        # binary: nothing more to check in it)
+        checked = response
+        if response.direct_passthrough and streamed is not None:
+            with open(streamed, "rb") as head:
+                checked = Response(head.read(FORM_PREVIEW), status=response.status_code,
+                                   headers=list(response.headers.items()))
+        for finding in check(base, request, checked):
             double.record(method, path, f"response {response.status_code}: {finding}")
     return response
 
 
 def create_app(double) -> Flask:
     app = Flask("connector_doubles.zgw")
+
+    class UploadRequest(Request):
+        # werkzeug spools an uploaded file to an anonymous temporary file (or memory when it is
+        # small); the double wants it as a named file in its upload folder, so that a complete
+        # bestandsdeel is moved into place instead of copied
+        def _get_file_stream(self, total_content_length, content_type, filename=None,
+                             content_length=None):
+            return tempfile.NamedTemporaryFile("w+b", dir=double.state.upload_dir,
+                                               prefix="upload-", delete=False)
+
+    app.request_class = UploadRequest
 
     @app.route("/", defaults={"path": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     @app.route("/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

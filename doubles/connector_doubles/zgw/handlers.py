@@ -8,8 +8,6 @@ the same identificatie, or a second link of the same pair, is stored like the fi
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import re
 import uuid as uuidlib
@@ -30,6 +28,10 @@ class Call:
     body: object = None
     page_size: int = 100
     lenient: bool = False  # accept duplicate identificaties and links (no uniqueness rules)
+    part_size: int = 4 << 30   # bytes per bestandsdeel of a large file (Open Zaak default 4 GiB)
+    part_locks: str = "document"  # "document": every part carries the document's lock; "own"
+    form: dict = field(default_factory=dict)    # form fields of a multipart/urlencoded body
+    files: dict = field(default_factory=dict)   # uploaded files (werkzeug FileStorage, on disk)
 
 
 @dataclass
@@ -38,6 +40,7 @@ class Reply:
     body: object = None
     headers: dict = field(default_factory=dict)
     raw: bytes | None = None   # binary body (download) instead of JSON
+    path: object = None        # a file on disk to stream as the binary body (large downloads)
 
 
 _UUID = r"[0-9a-fA-F-]{36}"
@@ -236,60 +239,6 @@ def zio_create(call: Call) -> Reply:
     return Reply(201, zio, {"Location": call.root + zio["url"]})
 
 
-# --- Documenten -------------------------------------------------------------------------------
-
-def documents_list(call: Call) -> Reply:
-    return paginate(call, _filtered(call, call.state.documents, {
-        "identificatie": ("identificatie", False), "bronorganisatie": ("bronorganisatie", False)}))
-
-
-def document_create(call: Call) -> Reply:
-    data = dict(call.body)
-    _check_rsin(data, "bronorganisatie")
-    iot = lookup(call, "informatieobjecttype", data["informatieobjecttype"], CATALOGI,
-                 "informatieobjecttypen", call.state.informatieobjecttypen)
-    if iot["concept"]:
-        raise invalid(Param("informatieobjecttype", "not-published",
-                            "Het informatieobjecttype is nog niet gepubliceerd."))
-    content = b""
-    if data.get("inhoud") is not None:
-        try:
-            content = base64.b64decode(data["inhoud"], validate=True)
-        except (binascii.Error, ValueError):
-            raise invalid(Param("inhoud", "invalid", "Het ingediende bestand is ongeldig."))
-    elif data.get("bestandsomvang"):
-        # the large-file flow (bestandsdelen, lock/unlock) is not part of this double yet
-        raise invalid(Param("bestandsomvang", "not-supported-by-double",
-                            "Bestandsdelen worden door deze testdouble niet ondersteund."))
-    if data.get("identificatie"):
-        _check_unique(call, call.state.documents, data)
-    else:
-        data["identificatie"] = call.state.next_identificatie(
-            "DOCUMENT", dt.date.today().year,
-            (d["identificatie"] for d in call.state.documents.values()))
-    uuid = str(uuidlib.uuid4())
-    url = f"{DOCUMENTEN}/enkelvoudiginformatieobjecten/{uuid}"
-    document = {
-        "url": url, "identificatie": "", "bronorganisatie": "", "creatiedatum": None, "titel": "",
-        "vertrouwelijkheidaanduiding": iot["vertrouwelijkheidaanduiding"], "auteur": "",
-        "status": "", "formaat": "", "taal": "", "bestandsnaam": "", "link": "",
-        "beschrijving": "", "ontvangstdatum": None, "verzenddatum": None,
-        "indicatieGebruiksrecht": None, "verschijningsvorm": "", "ondertekening": None,
-        "integriteit": None, "trefwoorden": [], **data,
-        "informatieobjecttype": iot["url"], "versie": 1, "beginRegistratie": _now(),
-        "inhoud": f"{url}/download?versie=1", "bestandsomvang": len(content),
-        "locked": False, "bestandsdelen": []}
-    call.state.documents[uuid] = document
-    call.state.content[uuid] = content
-    return Reply(201, document, {"Location": call.root + url})
-
-
-def document_download(call: Call, uuid: str) -> Reply:
-    if uuid not in call.state.documents:
-        raise not_found()
-    return Reply(200, raw=call.state.content[uuid])
-
-
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
@@ -311,9 +260,4 @@ ROUTES = [
     ("GET", ZAKEN, "/zaakinformatieobjecten", zio_list),
     ("POST", ZAKEN, "/zaakinformatieobjecten", zio_create),
     ("GET", ZAKEN, f"/zaakinformatieobjecten/(?P<uuid>{_UUID})", detail("zios")),
-    ("GET", DOCUMENTEN, "/enkelvoudiginformatieobjecten", documents_list),
-    ("POST", DOCUMENTEN, "/enkelvoudiginformatieobjecten", document_create),
-    ("GET", DOCUMENTEN, f"/enkelvoudiginformatieobjecten/(?P<uuid>{_UUID})", detail("documents")),
-    ("GET", DOCUMENTEN, f"/enkelvoudiginformatieobjecten/(?P<uuid>{_UUID})/download",
-     document_download),
 ]

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import copy
 import re
+import shutil
+import tempfile
 import threading
 import uuid as uuidlib
+import weakref
 from pathlib import Path
 
 from connector.yamlconf import load as load_yaml
@@ -58,19 +61,38 @@ class State:
     def __init__(self, seed_path: Path):
         self.lock = threading.RLock()
         self.seed_path = seed_path
+        # uploaded parts and assembled large files live on disk, in a folder of this state's own
+        self.upload_dir = Path(tempfile.mkdtemp(prefix="zgw-double-"))
+        self._cleanup = weakref.finalize(self, shutil.rmtree, str(self.upload_dir), True)
         self.reset()
+
+    def close(self) -> None:
+        """Remove the upload folder (also done when the state is garbage collected or at exit)."""
+        self._cleanup()
 
     def reset(self) -> None:
         with self.lock:
+            for leftover in self.upload_dir.iterdir() if self.upload_dir.exists() else ():
+                leftover.unlink(missing_ok=True)
             self.catalogussen: dict[str, dict] = {}
             self.zaaktypen: dict[str, dict] = {}
             self.informatieobjecttypen: dict[str, dict] = {}
             self.ztiots: dict[str, dict] = {}
             self.zaken: dict[str, dict] = {}
             self.documents: dict[str, dict] = {}
-            self.content: dict[str, bytes] = {}
+            # document uuid -> its bytes (small files) or a Path in upload_dir (large-file flow)
+            self.content: dict[str, bytes | Path] = {}
+            # earlier versions: document uuid -> {versie: (document as served then, content)}
+            self.history: dict[str, dict[int, tuple[dict, bytes | Path]]] = {}
+            self.locks: dict[str, str] = {}        # document uuid -> its lock while locked
+            self.parts: dict[str, dict] = {}       # bestandsdeel uuid -> the part (as served)
+            self.part_owner: dict[str, str] = {}   # bestandsdeel uuid -> document uuid
             self.zios: dict[str, dict] = {}
             _seed(self, load_yaml(self.seed_path))
+
+    def blob(self, content: bytes | Path) -> bytes:
+        """The bytes of stored content (read from disk for a large file)."""
+        return content.read_bytes() if isinstance(content, Path) else content
 
     def next_identificatie(self, prefix: str, year: int, existing) -> str:
         """Open Zaak style ``PREFIX-YEAR-0000000001``: one more than the highest in use."""
