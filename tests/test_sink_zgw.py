@@ -66,6 +66,29 @@ def test_documents_carry_the_metadata_of_a_record(sink, double, role, formaat, e
     assert double.violations == []
 
 
+def test_media_become_documents_of_their_own_with_titles_that_say_what_they_are(sink, double, tmp_path):
+    """Each fetched medium is a document in the zaak, its checksum recomputed from what the case system holds;
+    every document carries the permalink as its ``link``."""
+    from connector.media import MediaResult
+
+    message = load_message()
+    png = tmp_path / "a.png"
+    png.write_bytes(bytes.fromhex("89504e470d0a1a0a") + b"\x00" * 100)
+    medium = MediaResult(path=png, size=png.stat().st_size, sha256=hashlib.sha256(png.read_bytes()).hexdigest(),
+                         media_type="image/png", description="een losse tegel", source_url="https://files.example/a.png",
+                         fetched_from="https://files.example/a.png", fetched_at=datetime(2025, 2, 18, tzinfo=timezone.utc))
+    delivered = sink.deliver(dataclasses.replace(message, media=(medium,)), ATTACH, MemorySteps())
+    assert [d.role for d in delivered.documents] == ["rendition", "original", "medium-1"]
+    for document in delivered.documents:
+        stored = next(d for d in double.documents if d["url"] == document.url)
+        assert stored["integriteit"]["waarde"] == hashlib.sha256(double.document_content(document.url)).hexdigest()
+        assert stored["link"] == message.url
+    image = next(d for d in double.documents if d["url"] == delivered.documents[2].url)
+    assert image["titel"].endswith("(afbeelding 1)") and "een losse tegel" in image["beschrijving"]
+    assert double.document_content(image["url"]) == png.read_bytes() and image["formaat"] == "image/png"
+    assert double.violations == []
+
+
 def test_original_payload_is_stored_byte_for_byte(sink, double):
     message = load_message()
     delivered = sink.deliver(message, ATTACH, MemorySteps())

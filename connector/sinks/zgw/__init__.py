@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 
 from ...failures import CONFIGURATION, PERMANENT, RETRY, Failed, Failure
 from ...message import Message, parse_iso
-from ...record import ORIGINAL, RecordFile, extension, record_of
+from ...record import RecordFile, extension, record_of
 from ...rendition import AMSTERDAM, KIND_LABELS
 from ...routing import ATTACH, CREATE, FOLLOW_THREAD, Routing
 from ..base import SINKS, Delivered, Document, Sink, Steps
@@ -29,7 +29,7 @@ from . import large
 from .checks import run_checks
 from .client import ZgwClient, has_code
 from .fields import (CONTROLLED_ZAAK_FIELDS, IDENTIFICATIE_MAX, IOTYPE_MAX, OMSCHRIJVING_MAX, TITEL_MAX,
-                     TOELICHTING_MAX, ZAAKTYPE_MAX, clip, is_url, local_date)
+                     TOELICHTING_MAX, ZAAKTYPE_MAX, clip, is_url, link, local_date, title_suffix)
 from .identity import document_identificatie, taal, zaak_identificatie
 from .options import ZgwOptions, elfproef
 
@@ -341,8 +341,7 @@ class ZgwSink(Sink):
     def _fields(self, message: Message, routing: Routing, file: RecordFile, iotype: str) -> dict:
         """The document's fields, without its content (``inhoud``)."""
         identificatie = document_identificatie(message, file.role)
-        suffix = " (origineel)" if file.role == ORIGINAL else ""
-        titel = clip(self._titel(message, routing), TITEL_MAX, suffix)
+        titel = clip(self._titel(message, routing), TITEL_MAX, title_suffix(file))
         formaat = file.format
         return {
             "identificatie": identificatie,
@@ -360,6 +359,7 @@ class ZgwSink(Sink):
             # the record's description (the fetched URL in it is redacted: credentials never reach an archive)
             "beschrijving": clip(file.description, 1000),
             "informatieobjecttype": iotype,
+            **({"link": link(message.url)} if link(message.url) else {}),
             "integriteit": {
                 "algoritme": "sha_256",
                 "waarde": file.sha256,

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ...rendition import AMSTERDAM
+from ...record import MEDIA_LABELS, MEDIUM, ORIGINAL
 from ...rules.templates import shorten
 
 # Fields a rule may set on a created zaak; the identity fields are the sink's to decide.
@@ -12,6 +13,7 @@ CONTROLLED_ZAAK_FIELDS = ("identificatie", "bronorganisatie", "zaaktype")
 # Catalogi API 1.3 ZaakType.identificatie and InformatieObjectType.omschrijving.
 IDENTIFICATIE_MAX, OMSCHRIJVING_MAX, TOELICHTING_MAX, TITEL_MAX = 40, 80, 1000, 200
 ZAAKTYPE_MAX, IOTYPE_MAX = 50, 80
+LINK_MAX = 200  # Documenten API EnkelvoudigInformatieObject.link
 
 
 def local_date(value: datetime) -> str:
@@ -26,3 +28,18 @@ def clip(text: str, size: int, suffix: str = "") -> str:
 
 def is_url(ref: str) -> bool:
     return ref.startswith(("http://", "https://"))
+
+
+def title_suffix(file) -> str:
+    """What a document is, after the rule's titel: ``(origineel)``, ``(afbeelding 2)``; the rendition none."""
+    if file.role == ORIGINAL:
+        return " (origineel)"
+    if file.role.startswith(f"{MEDIUM}-"):
+        return f" ({MEDIA_LABELS.get(file.format.split('/')[0], 'bijlage')} {file.role.rsplit('-', 1)[1]})"
+    return ""
+
+
+def link(url: str) -> str | None:
+    """The message's permalink for a document's ``link`` (an absolute http(s) URL of at most 200 characters,
+    as the Documenten API allows), else ``None``: a longer one stays in the rendition and the description."""
+    return url if url.startswith(("https://", "http://")) and len(url) <= LINK_MAX else None
