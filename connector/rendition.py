@@ -214,3 +214,11 @@ def render_html(message: Message) -> bytes:
     ]
     return "\n".join(parts).encode("utf-8")
 
+
+
+# Shared with the PDF/A rendition (connector.rendition_pdf), so both documents show the same rows, labels
+# and title: public names for the helpers above, not new behaviour.
+who = _who
+title_of = _title
+metadata_rows = _metadata
+provenance_rows = _provenance
