@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import sys
 
-from . import crash_resume, one_zaak, pipeline, rules
+from . import crash_resume, one_zaak, pipeline, renditions, rules
 
 BENCHMARKS = {"pipeline": pipeline.run, "one_zaak": one_zaak.run, "rules": rules.run,
-              "crash_resume": crash_resume.run}
+              "crash_resume": crash_resume.run, "renditions": renditions.run}
 
 
 def main(argv: list[str]) -> int:
