@@ -58,6 +58,7 @@ MAX_PIXELS = 40_000_000  # an image larger than this (40 megapixels) is not deco
 IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
 MISSING = "\ufffd"
 MAX_LINK = 2048  # a longer URL is shown as text, not made a link (each line of a link repeats it in the file)
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
 _URL = re.compile(r"https?://[^\s<>\"]+")
 _BLOCKS = {"p", "div", "li", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "figure",
            "ul", "ol", "table", "hr"}
@@ -102,9 +103,11 @@ class _Writer:
         if single_line:
             text = text.replace("\n", " ")
         cmap = self.cmap
-        out = [c if c == "\n" or ord(c) in cmap else MISSING for c in text]
-        self.missing += sum(1 for c in out if c is MISSING)
-        return "".join(out)
+        lacking = {c for c in set(text) if c != "\n" and ord(c) not in cmap}
+        if not lacking:
+            return text
+        self.missing += sum(text.count(c) for c in lacking)
+        return text.translate({ord(c): MISSING for c in lacking})
 
     def font(self, style: str = "", size: float = 10, colour=_BLACK):
         """DejaVu Sans at ``size``; ``style="B"``: bold drawn by stroking the outlines (one font embedded)."""
@@ -336,7 +339,9 @@ def _render(message: Message, *, parent=None, images=(), captured_at=None, attac
         _images(writer, images)
     if message.attachments:
         writer.heading("Bijlagen (adressen)")
-        writer.rows([(item.media_type or "bijlage", item.url, True) for item in message.attachments])
+        for number, item in enumerate(message.attachments, 1):
+            writer.rows([(f"Bijlage {number}", item.url, True), ("Soort", item.media_type, False),
+                         ("Beschrijving", item.description, False)][:3 if item.description else 2])
     if parent is not None:
         writer.heading(f"Reactie op: {title_of(parent)}")
         left = pdf.l_margin
@@ -356,9 +361,11 @@ def _render(message: Message, *, parent=None, images=(), captured_at=None, attac
         from .record import extension  # here: record imports the renditions
         name = f"origineel{extension(raw.media_type or '')}"
         dated = raw.fetched_at or message.created_at
-        pdf.embed_file(bytes=raw.body, basename=name, mime_type=(raw.media_type or "application/octet-stream")
-                       .split(";")[0].strip().lower() or "application/octet-stream",
-                       associated_file_relationship="Source", creation_date=dated, modification_date=dated,
+        media_type = (raw.media_type or "").split(";")[0].strip().lower()
+        if not _MEDIA_TYPE.fullmatch(media_type):
+            media_type = "application/octet-stream"
+        pdf.embed_file(bytes=raw.body, basename=name, associated_file_relationship="Source", mime_type=media_type,
+                       creation_date=dated, modification_date=dated,
                        desc="Oorspronkelijk bericht zoals ontvangen, ongewijzigd")
         writer.note(f"Het oorspronkelijke bericht van het platform is ongewijzigd als bijlage ({name}) in dit "
                     "PDF-bestand opgenomen; de SHA-256 hierboven is die van de bijlage.")

@@ -37,8 +37,8 @@ def picture(fmt: str = "JPEG", size=(400, 300), mode="RGB") -> bytes:
 
 
 def parent_message() -> Message:
-    return Message(channel="gemeente", id="77", kind="post", author=Author("5", "wethouder@social.example", "Wethouder"),
-                   created_at=datetime(2025, 2, 18, 9, 0, tzinfo=timezone.utc), text="Het oorspronkelijke bericht.",
+    return Message(channel="gemeente", id="77", kind="post",
+                   author=Author("5", "wethouder@social.example", "Wethouder"), created_at=datetime(2025, 2, 18, 9, 0, tzinfo=timezone.utc), text="Het oorspronkelijke bericht.",
                    url="https://social.example/@wethouder/77")
 
 
@@ -154,7 +154,8 @@ def test_the_original_is_embedded_unchanged_as_source():
 
 
 def test_every_font_is_embedded():
-    for data in (full_document(), render_pdf(simple(text="שלום עולם مرحبا ελληνικά русский"))):
+    other_scripts = simple(text="שלום עולם مرحبا ελληνικά русский")
+    for data in (full_document(), render_pdf(other_scripts)):
         with pikepdf.open(io.BytesIO(data)) as pdf:
             fonts = [font for page in pdf.pages for _, font in page.Resources.Font.items()]
             assert fonts
@@ -241,6 +242,18 @@ def test_100_000_characters_are_all_there():
 def test_the_hostile_fixture_renders(tmp_path):
     data = render_pdf(load_message("hostile"), parent=load_message(), captured_at=CAPTURED)
     assert identify(tmp_path, data) == "fmt/480"
+    violations, unknown = verdict(data, "3b")
+    assert violations == [] and unknown == []
+
+
+def test_an_original_with_a_hostile_media_type_is_attached_as_octet_stream():
+    message = dataclasses.replace(simple(), raw=Raw(b"<b>x</b>", 'text/html"><script> /x#y'))
+    data = render_pdf(message)
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        [(name, spec)] = pdf.attachments.items()
+        assert spec.get_file().mime_type == "application/octet-stream" and spec.get_file().read_bytes() == b"<b>x</b>"
+    violations, unknown = verdict(data, "3b")
+    assert violations == [] and unknown == []
 
 
 def test_the_package_carries_the_font_and_profile_with_their_licences():
@@ -251,7 +264,8 @@ def test_the_package_carries_the_font_and_profile_with_their_licences():
     assert "connector/pdfdata/*.ttf" in manifest and "connector/pdfdata/*.icc" in manifest
     with pikepdf.open(io.BytesIO(full_document())) as pdf:
         [intent] = pdf.Root.OutputIntents
-        assert intent.S == "/GTS_PDFA1" and intent.DestOutputProfile.read_bytes() == (data / "sRGB2014.icc").read_bytes()
+        assert intent.S == "/GTS_PDFA1"
+        assert intent.DestOutputProfile.read_bytes() == (data / "sRGB2014.icc").read_bytes()
 
 
 def test_a_message_with_raw_none_names_no_original():
