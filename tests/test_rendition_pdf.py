@@ -164,6 +164,11 @@ def test_every_font_is_embedded():
                 assert "/FontFile2" in descriptor, font.BaseFont
 
 
+def difference(a: bytes, b: bytes) -> str:
+    at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    return f"first difference at byte {at}: {a[max(0, at - 120):at + 60]!r} vs {b[max(0, at - 120):at + 60]!r}"
+
+
 def test_deterministic_bytes_in_this_process_and_another():
     first = full_document()
     assert full_document() == first
@@ -171,7 +176,7 @@ def test_deterministic_bytes_in_this_process_and_another():
               "sys.stdout.buffer.write(full_document())")
     other = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, check=True, timeout=120,
                            env={"PYTHONHASHSEED": "12345", "PATH": ""}).stdout
-    assert other == first
+    assert other == first, difference(first, other)
     assert full_document(captured_at=datetime(2025, 7, 18, tzinfo=timezone.utc)) != first  # the date is in it
 
 
