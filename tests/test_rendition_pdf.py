@@ -8,6 +8,7 @@ import struct
 import subprocess
 import sys
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import pikepdf
@@ -184,6 +185,19 @@ def test_fonts_parsed_once_give_the_bytes_fpdf2_add_font_gives():
     for message in (reply(), simple(text="שלום עולם")):
         assert _render(message, parent=parent_message(), fonts="full") == _render(
             message, parent=parent_message(), fonts="add_font")
+
+
+def test_documents_rendered_on_threads_at_once_equal_those_rendered_one_by_one():
+    messages = [simple(id=str(n), text=f"bericht {n} " * (n + 1) + ("ελληνικά" if n % 2 else "")) for n in range(12)]
+    alone = [render_pdf(m, parent=parent_message()) for m in messages]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads take turns often: a state two documents share gets mixed up
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            together = list(pool.map(lambda m: render_pdf(m, parent=parent_message()), messages * 3))
+    finally:
+        sys.setswitchinterval(interval)
+    assert together == alone * 3
 
 
 def test_characters_the_font_lacks_become_u_fffd_and_the_document_says_so():

@@ -4,9 +4,11 @@ fpdf2 parses a TrueType font when it is added to a document and cuts the subset 
 document is written. For DejaVu Sans (6,000 glyphs) that took most of a rendition's time, so the fonts are
 parsed once per process (:func:`install_fonts`):
 
-* every document gets a *copy* of a parsed template font: the read-only tables (character map, widths,
-  descriptor) are shared, the font file object (which fpdf2 subsets in place), subset map and width cache
-  are its own. A test checks the bytes equal those of fpdf2's own ``add_font``.
+* every document gets a *copy* of a parsed template font: the read-only tables (character map, glyph ids)
+  are shared; the font file object (which fpdf2 subsets in place), subset map, width cache and font
+  descriptor (which fpdf2 numbers when it writes it) are its own. Tests check the bytes equal those of
+  fpdf2's own ``add_font``, and that documents rendered on several threads at once equal those rendered
+  one by one.
 * a document whose text the **common** repertoire covers (Latin, Latin-1, Latin Extended-A/B,
   punctuation, the euro sign; :data:`COMMON`: Dutch, Frisian, and most European languages) uses DejaVu Sans
   cut down to it once per process (300 rather than 6,000 glyphs, so its subset is cut four times as fast);
@@ -83,6 +85,7 @@ def install_fonts(pdf: FPDF, full: bool = True, cached: bool = True) -> None:
         font = copy.copy(template)
         font.ttfont = ttLib.TTFont(io.BytesIO(data), recalcTimestamp=False, lazy=True)
         font.cw = copy.copy(template.cw)
+        font.desc = copy.copy(template.desc)  # fpdf2 numbers it and points it at this document's font file
         font.missing_glyphs = []
         font.biggest_size_pt = 0
         font.subset = SubsetMap(font)
