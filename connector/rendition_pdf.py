@@ -25,10 +25,16 @@ Decisions:
 * **Determinism**: the same input gives the same bytes (a retried delivery uploads an identical file):
   dates in the file come from the message (``captured_at`` if given, else its edit or creation time),
   the document ID is a hash of the content, and the XMP is written here (fpdf2's own XMP would say now).
-* **Speed**: parsing and subsetting DejaVu Sans took most of a document's time: fonts are parsed once per
-  process, and text in Latin script uses a cut of the font to that script (:mod:`connector.pdfdata`).
-* **Images** that cannot be read (not JPEG/PNG/GIF/WebP, broken, over :data:`MAX_PIXELS`) are not
-  embedded; the document says so where they would be. Nothing else in the message makes it fail.
+* **The original** is ``message.raw``, the bytes the record keeps next to the renditions: the checksum
+  in the footer and the attachment can then never disagree with the record's original document.
+* **Speed**: parsing and subsetting DejaVu Sans took most of a document's time: the font is parsed once
+  per process, text in Latin script uses a cut of the font to that script (:mod:`connector.pdfdata`),
+  and one font is embedded, not two: bold is drawn by stroking the outlines as well as filling them.
+* **Images**: a JPEG in RGB or grey is embedded as it came (no re-encoding); PNG, GIF, WebP and other
+  JPEGs are decoded and embedded as sRGB (with alpha where they have it). One that cannot be read (other
+  formats such as SVG, broken, over :data:`MAX_PIXELS`) is not embedded; the document says so where it
+  would be. Nothing in a message or its images makes rendering fail.
+* **Links** are made for http(s) URLs of at most :data:`MAX_LINK` characters only; others stay text.
 """
 from __future__ import annotations
 

@@ -238,6 +238,7 @@ HOSTILE = {
     "right to left": "שלום עולם مرحبا بالعالم " * 20,
     "control characters": "a\x01\x02\x1b[31mrood\x7f\x85\u200e\u202e\ufeff\u2028b",
     "the page-count alias": "{nb} pagina's",
+    "a NUL and a lone surrogate (filtered upstream, but not trusted here)": "a\x00b\ud800c",
 }
 
 
