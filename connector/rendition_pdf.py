@@ -296,6 +296,8 @@ def _render(message: Message, *, parent=None, images=(), captured_at=None, attac
             pdfa: bool = True, fonts: str = "auto") -> bytes:
     """:func:`render_pdf`, and for tests: ``pdfa=False`` (the same document as plain PDF), ``fonts``
     ``"full"`` (never the common cut) or ``"add_font"`` (the full fonts the way fpdf2 adds them itself)."""
+    if captured_at is not None and captured_at.tzinfo is None:
+        raise ValueError("captured_at must be timezone-aware")
     raw = message.raw
     embed = attach_original and raw is not None and bool(raw.body)
     part = 3 if embed else 2

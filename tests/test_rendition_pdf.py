@@ -295,6 +295,11 @@ def test_a_message_with_raw_none_names_no_original():
     assert "geen origineel beschikbaar" in text and "niet beschikbaar" in text
 
 
+def test_a_naive_capture_time_is_refused():  # it would be read in the machine's time zone
+    with pytest.raises(ValueError, match="timezone-aware"):
+        render_pdf(simple(), captured_at=datetime(2026, 1, 1))
+
+
 def test_an_empty_original_is_not_attached():
     message = dataclasses.replace(simple(), raw=Raw(b"", "application/json"))
     with pikepdf.open(io.BytesIO(render_pdf(message))) as pdf:
