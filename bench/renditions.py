@@ -5,7 +5,7 @@ with a link and hashtags, its platform JSON as the original (embedded: PDF/A-3b)
 about 100 KB (a 400x300 JPEG of random pixels, which compresses as badly as a photo; made once, before
 any clock starts). One process, one thread, as the delivery worker renders.
 
-The first rendition of a process parses the font once (:mod:`connector.pdfdata`); it is timed on its own
+The first rendition of a process prepares the font once (:mod:`connector.pdfdata`); it is timed on its own
 (``pdf_first_rendition_seconds``) and kept out of the rate. Then ``ROUNDS`` rounds over all messages: the
 rate is the best round's (this machine is shared: the best round is the one least disturbed by others;
 every round is printed). The HTML rendition of the same messages, measured the same way in the same run,
@@ -90,7 +90,7 @@ def run() -> list[tuple[str, float, str]]:
     greek = [dataclasses.replace(m, html=m.html.replace("</p>", " ευχαριστώ</p>", 1)) for m in items]
     full_rate, full_rounds = rate(pdf, greek)
     size = sum(len(pdf(m)) for m in items[:10]) / 10 / 1024
-    print(f"first PDF rendition (parses the font) {cold:.3f} s, {len(first) // 1024} KiB")
+    print(f"first PDF rendition (prepares the font) {cold:.3f} s, {len(first) // 1024} KiB")
     print("PDF/A renditions per second by round: " + ", ".join(f"{r:.1f}" for r in pdf_rounds))
     print("HTML renditions per second by round: " + ", ".join(f"{r:.0f}" for r in html_rounds))
     print("PDF/A renditions with the full font per second by round: " + ", ".join(f"{r:.1f}" for r in full_rounds))

@@ -27,9 +27,10 @@ Decisions:
   the document ID is a hash of the content, and the XMP is written here (fpdf2's own XMP would say now).
 * **The original** is ``message.raw``, the bytes the record keeps next to the renditions: the checksum
   in the footer and the attachment can then never disagree with the record's original document.
-* **Speed**: parsing and subsetting DejaVu Sans took most of a document's time: the font is parsed once
-  per process, text in Latin script uses a cut of the font to that script (:mod:`connector.pdfdata`),
-  and one font is embedded, not two: bold is drawn by stroking the outlines as well as filling them.
+* **Speed**: parsing and subsetting DejaVu Sans took most of a document's time: the font is prepared and
+  parsed once per process, text in Latin script uses a cut of the font to that script
+  (:mod:`connector.pdfdata`), and one font is embedded, not two: bold is drawn by stroking the outlines
+  as well as filling them.
 * **Images**: a JPEG in RGB or grey is embedded as it came (no re-encoding); PNG, GIF, WebP and other
   JPEGs are decoded and embedded as sRGB (with alpha where they have it). One that cannot be read (other
   formats such as SVG, broken, over :data:`MAX_PIXELS`) is not embedded; the document says so where it
@@ -295,7 +296,7 @@ def render_pdf(message: Message, *, parent: Message | None = None, images=(), ca
 def _render(message: Message, *, parent=None, images=(), captured_at=None, attach_original=True,
             pdfa: bool = True, fonts: str = "auto") -> bytes:
     """:func:`render_pdf`, and for tests: ``pdfa=False`` (the same document as plain PDF), ``fonts``
-    ``"full"`` (never the common cut) or ``"add_font"`` (the full fonts the way fpdf2 adds them itself)."""
+    ``"full"`` (the full cut whatever the text) or ``"fresh"`` (the full cut parsed afresh, not copied)."""
     if captured_at is not None and captured_at.tzinfo is None:
         raise ValueError("captured_at must be timezone-aware")
     raw = message.raw
@@ -310,7 +311,7 @@ def _render(message: Message, *, parent=None, images=(), captured_at=None, attac
     texts = [message.to_dict(), parent.to_dict() if parent else None, [i.description for i in images],
              raw.page_url if raw else ""]
     full = fonts != "auto" or not covered(json.dumps(texts, ensure_ascii=False))
-    install_fonts(pdf, full=full, cached=fonts != "add_font")
+    install_fonts(pdf, full=full, cached=fonts != "fresh")
     writer = _Writer(pdf)
     title = writer.clean(title_of(message), True)
     pdf.set_title(title)

@@ -39,7 +39,8 @@ def picture(fmt: str = "JPEG", size=(400, 300), mode="RGB") -> bytes:
 
 def parent_message() -> Message:
     return Message(channel="gemeente", id="77", kind="post",
-                   author=Author("5", "wethouder@social.example", "Wethouder"), created_at=datetime(2025, 2, 18, 9, 0, tzinfo=timezone.utc), text="Het oorspronkelijke bericht.",
+                   author=Author("5", "wethouder@social.example", "Wethouder"),
+                   created_at=datetime(2025, 2, 18, 9, 0, tzinfo=timezone.utc), text="Het oorspronkelijke bericht.",
                    url="https://social.example/@wethouder/77")
 
 
@@ -181,14 +182,15 @@ def test_deterministic_bytes_in_this_process_and_another():
     assert full_document(captured_at=datetime(2025, 7, 18, tzinfo=timezone.utc)) != first  # the date is in it
 
 
-def test_fonts_parsed_once_give_the_bytes_fpdf2_add_font_gives():
+def test_fonts_parsed_once_give_the_bytes_a_font_parsed_afresh_gives():
     for message in (reply(), simple(text="שלום עולם")):
         assert _render(message, parent=parent_message(), fonts="full") == _render(
-            message, parent=parent_message(), fonts="add_font")
+            message, parent=parent_message(), fonts="fresh")
 
 
 def test_documents_rendered_on_threads_at_once_equal_those_rendered_one_by_one():
-    messages = [simple(id=str(n), text=f"bericht {n} " * (n + 1) + ("ελληνικά" if n % 2 else "")) for n in range(12)]
+    messages = [simple(id=str(n), text=f"bericht {n} " * (n + 1) + ("ελληνικά" if n % 2 else ""))
+                for n in range(12)]  # the common cut and the full one
     alone = [render_pdf(m, parent=parent_message()) for m in messages]
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-5)  # threads take turns often: a state two documents share gets mixed up
@@ -304,3 +306,23 @@ def test_an_empty_original_is_not_attached():
     message = dataclasses.replace(simple(), raw=Raw(b"", "application/json"))
     with pikepdf.open(io.BytesIO(render_pdf(message))) as pdf:
         assert not pdf.attachments
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_the_font_cuts_keep_dejavu_sans_outlines_widths_and_names(full):
+    from fontTools import ttLib
+
+    from connector.pdfdata import FAMILY, FONT_FILES, templates
+
+    original = ttLib.TTFont(FONT_FILES[""])
+    cut = ttLib.TTFont(io.BytesIO(templates(full)[FAMILY][1]))
+    cmap, cut_cmap = original.getBestCmap(), cut.getBestCmap()
+    for char in "aéŁ€ñ?" + ("ω Ж א" if full else ""):
+        name = cmap[ord(char)]
+        assert cut_cmap[ord(char)] == name
+        assert cut["hmtx"][name] == original["hmtx"][name]
+        theirs, ours = original["glyf"][name], cut["glyf"][name]
+        assert ours.getCoordinates(cut["glyf"])[0] == theirs.getCoordinates(original["glyf"])[0]
+    assert ("GSUB" in original, "fpgm" in original) == (True, True)
+    assert ("GSUB" in cut, "fpgm" in cut) == (False, False)  # what fpdf2 drops or does not use
+    assert (ord("ω") in cut_cmap) == full
