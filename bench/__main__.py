@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import sys
 
-from . import crash_resume, large_file, one_zaak, pipeline, rules
+from . import crash_resume, large_file, one_zaak, pipeline, renditions, rules
 
 BENCHMARKS = {"pipeline": pipeline.run, "one_zaak": one_zaak.run, "rules": rules.run,
-              "crash_resume": crash_resume.run, "large_file": large_file.run}
+              "crash_resume": crash_resume.run, "large_file": large_file.run, "renditions": renditions.run}
 
 
 def main(argv: list[str]) -> int:

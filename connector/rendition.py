@@ -230,3 +230,10 @@ def _media_status(message: Message) -> list[str]:
                          f" (na {int(medium.attempts)} poging(en))")
     return texts
 
+
+# Shared with the PDF/A rendition (connector.rendition_pdf), so both documents show the same rows, labels
+# and title: public names for the helpers above, not new behaviour.
+who = _who
+title_of = _title
+metadata_rows = _metadata
+provenance_rows = _provenance
