@@ -148,6 +148,19 @@ class LimitsSchema(Schema):
         min=64 * 1024, error="Give at least 65536 bytes."))
 
 
+class CaptureSchema(Schema):
+    """The capture log (:mod:`connector.capture`): every exchange with a platform into WARC files."""
+
+    class Meta:
+        unknown = RAISE
+
+    enabled = fields.Boolean(load_default=True)
+    folder = fields.String(load_default=None, allow_none=True)  # default: warc/ beside the store
+    max_file_bytes = fields.Integer(load_default=1024 ** 3, validate=validate.Range(
+        min=1024 * 1024, error="Give at least 1048576 bytes (the Nationaal Archief's guideline: 1 GiB)."))
+    operator = fields.String(load_default="")  # the warcinfo record's operator: the organisation
+
+
 class ConfigSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -157,6 +170,7 @@ class ConfigSchema(Schema):
     web = fields.Nested(WebSchema, load_default=lambda: WebSchema().load({}))
     delivery = fields.Nested(DeliverySchema, load_default=lambda: DeliverySchema().load({}))
     limits = fields.Nested(LimitsSchema, load_default=lambda: LimitsSchema().load({}))
+    capture = fields.Nested(CaptureSchema, load_default=lambda: CaptureSchema().load({}))
     channels = fields.List(fields.Nested(ChannelSchema), load_default=list)
     sinks = fields.List(fields.Nested(SinkSchema), required=True, validate=validate.Length(min=1))
 
@@ -201,10 +215,18 @@ class Config:
     limits: dict = field(default_factory=lambda: LimitsSchema().load({}))
     channels: list[ChannelConfig] = field(default_factory=list)
     sinks: list[SinkConfig] = field(default_factory=list)
+    capture: dict = field(default_factory=lambda: CaptureSchema().load({}))
 
     @property
     def default_sink(self) -> str:
         return self.sinks[0].name
+
+    @property
+    def capture_folder(self) -> Path | None:
+        """Where the WARC files go: ``capture.folder``, else ``warc/`` beside the store; None when off."""
+        if not self.capture["enabled"] or (not self.capture["folder"] and str(self.store) == ":memory:"):
+            return None
+        return Path(self.capture["folder"]) if self.capture["folder"] else Path(self.store).parent / "warc"
 
 
 def _interpolate(node, path, environ, problems, filename, root):
@@ -327,6 +349,8 @@ def load_config(path: str | Path, environ: dict | None = None) -> Config:
         web=loaded["web"],
         delivery=loaded["delivery"],
         limits=loaded["limits"],
+        capture={**loaded["capture"],
+                 "folder": loaded["capture"]["folder"] and _resolve(base, loaded["capture"]["folder"])},
         channels=[ChannelConfig(name=c["name"], kind=c["kind"], options=c["options"],
                                 poll_interval=c["poll_interval"], enabled=c["enabled"]) for c in loaded["channels"]],
         sinks=[SinkConfig(name=s["name"], kind=s["kind"], options=s["options"], parallel=s["parallel"],

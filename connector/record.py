@@ -102,6 +102,10 @@ class Provenance:
     original_sha256: str | None
     #: ``"item"`` (the item's own bytes) or ``"response"`` (the whole response it came in); None without original
     original_scope: str | None = None
+    #: the capture log's WARC file and response record (id, byte offset) that carried the original; "" without
+    warc_file: str = ""
+    warc_record: str = ""
+    warc_offset: int | None = None
 
 
 @dataclass(frozen=True)
@@ -169,5 +173,6 @@ def build_record(message: Message, titel: str = "") -> Record:
         fetched_from=redact_url(raw.page_url) if raw and raw.page_url else "",
         fetched_at=iso(raw.fetched_at) if raw and isinstance(raw.fetched_at, datetime) else None,
         captured_by=CAPTURED_BY, original_sha256=raw.sha256 if raw is not None else None,
-        original_scope=raw.scope if raw is not None else None)
+        original_scope=raw.scope if raw is not None else None, warc_file=raw.warc_file if raw else "",
+        warc_record=raw.warc_record if raw else "", warc_offset=raw.warc_offset if raw else None)
     return Record(message=message, files=tuple(files), provenance=provenance, titel=titel)

@@ -130,3 +130,13 @@ def m006_raw_scope(db: Database) -> None:
     original, and the record says so. Every original stored before was an item's own bytes.
     """
     db["messages"].add_column("raw_scope", str, not_null_default="item")
+
+
+@migrations()
+def m007_warc_capture(db: Database) -> None:
+    """Where a message's original was captured: the WARC file, response record id and offset (issue 8).
+
+    Messages stored before the capture log existed have none (empty, null offset)."""
+    db["messages"].add_column("warc_file", str, not_null_default="")
+    db["messages"].add_column("warc_record", str, not_null_default="")
+    db["messages"].add_column("warc_offset", int)
