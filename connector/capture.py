@@ -1,36 +1,29 @@
-"""Capture log: every exchange with a platform kept in WARC files (ISO 28500), with warcio.
+"""Capture log: every exchange with a platform kept in WARC files (ISO 28500), written with warcio.
 
 **Format.** WARC/1.1 (ISO 28500:2017, the current edition; its ``WARC-Date`` has microseconds, so
 the exchanges of one second keep their order), uncompressed, as the Nationaal Archief's
 web-archiving guideline asks. Each file starts with a ``warcinfo`` record (software, format,
-operator if configured); each exchange is a ``request``, a ``response`` and a ``metadata`` record
-(fetch time, duration, channel, connector version), the other two ``WARC-Concurrent-To`` the response.
+operator); each exchange is a ``request``, a ``response`` and a ``metadata`` record (fetch time,
+duration, channel, connector version), the other two ``WARC-Concurrent-To`` the response.
 
-**The bytes as received.** The response record holds what came off the connection: status line,
-headers and body exactly as the platform sent them, before ``requests`` takes off a
-``Content-Encoding`` (gzip) or chunked framing. Those stay in the record and are declared by its
-own headers, so a WARC reader (``warcio``'s ``content_stream()``) decodes them as a browser would.
-Two things are changed, and the record says so in its ``metadata``: credentials in the header
-block are masked (:mod:`connector.redact`: secret URL parameters, registered secret values), and
-a body cut off (the size bound, the deadline, a dropped connection) carries
-``WARC-Truncated``. The body itself is never altered. The request record is rebuilt from the request
-as prepared (request line, ``Host``, headers, body) with ``Authorization``, ``Cookie`` and secret
-URL parts masked: a token never reaches a file.
+**As received.** The response record holds what came off the connection (status line, headers,
+body) before ``requests`` takes off a ``Content-Encoding`` or chunked framing: both stay, declared
+by the record's headers, and a WARC reader (warcio's ``content_stream()``) decodes them. The body is
+never altered. Header values carrying credentials are masked (``Authorization``, ``Cookie``, what
+:mod:`connector.redact` masks); the request record is rebuilt from the prepared request. A body
+cut off (size bound, deadline, dropped connection) is marked ``WARC-Truncated``.
 
-**Files.** ``<prefix>-<UTC time>-<pid>-<serial>.warc``: sortable, unique across processes. A file
-is written as ``NAME.warc.open`` (under an exclusive ``flock``) and renamed to ``NAME.warc`` when
-closed, so a crash never leaves a file that looks complete. A file is closed when the next
-exchange would take it past ``max_file_bytes`` (an exchange larger than that gets a file of its
-own), and when the log closes (at exit at the latest). On start, an ``.open`` file whose writer is
-gone (its lock is free) is recovered: its complete records are kept, a record cut off by the crash
-is moved to ``NAME.warc.partial`` (not a WARC), a ``metadata`` record saying so is appended, and
-the file gets its final name. Each exchange returns a :class:`CaptureRef` to its response record.
-
-The second half of this module taps a connection (:class:`WireResponse`, :class:`Tap`); the
-:class:`connector.http.Session` uses it.
+**Files.** ``<prefix>-<UTC time>-<pid>-<serial>.warc`` (sortable, unique across processes), written
+as ``NAME.warc.open`` under an exclusive ``flock`` and renamed when closed: before an exchange would
+take it past ``max_file_bytes`` (a larger exchange gets a file of its own), and when the log closes
+(at exit at the latest). So a crash never leaves a file that looks complete. On start, an ``.open``
+file whose lock is free keeps its complete records, a record cut off goes to ``NAME.warc.partial``
+(no WARC), a ``metadata`` record says so, and the file gets its final name. :class:`WireResponse`
+and :class:`Tap` record a connection for :class:`connector.http.Session`.
 """
 from __future__ import annotations
 
+import fcntl  # POSIX (the connector runs on Linux): the lock that tells a live writer's file
 import http.client
 import io
 import itertools
@@ -50,11 +43,6 @@ from warcio.warcwriter import WARCWriter
 
 from . import __version__
 from .redact import MASK, redact_text, redact_url
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: no recovery of other processes' files
-    fcntl = None
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +65,8 @@ class CaptureRef:
 
 @dataclass
 class Exchange:
-    """One request and its response, as they went over the wire (before redaction)."""
+    """One request and its response as they went over the wire (before masking); ``truncated`` is the
+    ``WARC-Truncated`` reason, ``""`` when the whole response arrived; ``label`` the channel."""
 
     target_uri: str
     request_head: bytes
@@ -88,7 +77,7 @@ class Exchange:
     duration: float = 0.0
     label: str = ""
     ip: str = ""
-    truncated: str = ""  # WARC-Truncated reason, "" when the whole response arrived
+    truncated: str = ""
 
 
 class _AsReceived(StatusAndHeaders):
@@ -112,21 +101,14 @@ def mask_head(head: bytes) -> bytes:
 class CaptureLog:
     """WARC files in ``folder``, shared safely by every thread of a process (see the module docstring)."""
 
-    def __init__(self, folder, max_file_bytes: int = GIB, operator: str = "", prefix: str = "connector",
-                 recover: bool = True):
+    def __init__(self, folder, max_file_bytes: int = GIB, operator: str = "", prefix: str = "connector"):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.max_file_bytes, self.operator, self.prefix = int(max_file_bytes), operator, prefix
-        self._lock = threading.Lock()
-        self._file = None
-        self._name = ""
-        self._warcinfo_id = ""
-        self._exchanges = 0
+        self._lock, self._file, self._name, self._warcinfo_id, self._exchanges = threading.Lock(), None, "", "", 0
         self.closed = False
-        self.recovered = recover_folder(self.folder) if recover else []
+        self.recovered = recover_folder(self.folder)  # .open files left by stopped processes
         self._finalizer = weakref.finalize(self, CaptureLog._close_file, self.__dict__)
-
-    # -- writing ------------------------------------------------------------------------------
 
     def write(self, exchange: Exchange) -> CaptureRef:
         """Write one exchange (request, response, metadata records); the response record's reference."""
@@ -143,8 +125,13 @@ class CaptureLog:
                 self._open()
                 data, offset = self._serialise(writer, exchange, response_id)
             start = self._file.tell()
-            self._file.write(data)
-            self._file.flush()
+            try:
+                self._file.write(data)
+                self._file.flush()
+            except OSError:  # a full disk, say: leave no half exchange for the next one to follow
+                self._file.truncate(start)
+                self._file.seek(start)
+                raise
             self._exchanges += 1
             return CaptureRef(self._name, response_id, start + offset)
 
@@ -156,41 +143,36 @@ class CaptureLog:
         common = {"WARC-Date": date, "WARC-Warcinfo-ID": self._warcinfo_id}
         if exchange.ip:
             common["WARC-IP-Address"] = exchange.ip
+        concurrent = {**common, "WARC-Concurrent-To": response_id}
         request = writer.create_warc_record(
             uri, "request", payload=io.BytesIO(exchange.request_body), length=len(exchange.request_body),
-            http_headers=_AsReceived(mask_head(exchange.request_head)),
-            warc_headers_dict={**common, "WARC-Concurrent-To": response_id})
+            http_headers=_AsReceived(mask_head(exchange.request_head)), warc_headers_dict=concurrent)
         extra = {"WARC-Record-ID": response_id, **common}
         if exchange.truncated:
             extra["WARC-Truncated"] = exchange.truncated
-        body = exchange.response_body
-        if exchange.response_head:
-            response = writer.create_warc_record(uri, "response", payload=io.BytesIO(body), length=len(body),
-                                                 http_headers=_AsReceived(mask_head(exchange.response_head)),
-                                                 warc_headers_dict=extra)
-        else:  # cut off before the headers were complete: what came, as a resource of its own
-            response = writer.create_warc_record(uri, "resource", payload=io.BytesIO(body), length=len(body),
-                                                 warc_content_type="application/octet-stream",
-                                                 warc_headers_dict=extra)
+        body, head = exchange.response_body, exchange.response_head
+        # cut off before the headers were complete: what came, as a resource record
+        response = writer.create_warc_record(
+            uri, "response" if head else "resource", payload=io.BytesIO(body), length=len(body),
+            http_headers=_AsReceived(mask_head(head)) if head else None, warc_headers_dict=extra,
+            warc_content_type="" if head else "application/octet-stream")
         fields = {"fetched-at": date, "duration": f"{exchange.duration:.6f} s", "channel": exchange.label,
                   "software": SOFTWARE, "truncated": exchange.truncated,
                   "note": "header values that carry credentials are masked as ***; the body is as received"}
         text = "".join(f"{k}: {v}\r\n" for k, v in fields.items() if v).encode("utf-8")
         metadata = writer.create_warc_record(uri, "metadata", payload=io.BytesIO(text), length=len(text),
-                                             warc_content_type="application/warc-fields",
-                                             warc_headers_dict={**common, "WARC-Concurrent-To": response_id})
+                                             warc_content_type="application/warc-fields", warc_headers_dict=concurrent)
         writer.write_record(request)
         offset = out.tell()
-        writer.write_record(response)
-        writer.write_record(metadata)
+        for record in (response, metadata):
+            writer.write_record(record)
         return out.getvalue(), offset
 
     def _open(self) -> None:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S%f")
         self._name = f"{self.prefix}-{stamp}-{os.getpid()}-{next(_serial):05d}.warc"
         handle = open(self.folder / (self._name + OPEN), "xb")
-        if fcntl is not None:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held while open: recovery leaves the file alone
         writer = WARCWriter(handle, gzip=False, warc_version="1.1")
         info = {"software": SOFTWARE, "format": "WARC File Format 1.1",
                 "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
@@ -204,13 +186,12 @@ class CaptureLog:
 
     @staticmethod
     def _close_file(state: dict) -> None:
-        handle = state.get("_file")
+        handle, folder, name = state.get("_file"), state["folder"], state["_name"]
         if handle is None:
             return
         state["_file"] = None
         handle.flush()
         os.fsync(handle.fileno())
-        folder, name = state["folder"], state["_name"]
         os.rename(folder / (name + OPEN), folder / name)  # complete: only now does it look like one
         handle.close()
 
@@ -220,22 +201,14 @@ class CaptureLog:
             self.closed = True
             self._close_file(self.__dict__)
 
-    def files(self) -> list[Path]:
-        """The complete WARC files in the folder, oldest first."""
-        return sorted(self.folder.glob(f"{self.prefix}-*.warc"))
-
-
-# -- recovery after a crash ---------------------------------------------------------------------
 
 def _complete_records_end(data: bytes) -> tuple[int, int]:
     """Where the last complete WARC record ends, and how many complete records there are."""
     end, count = 0, 0
     while True:
         head_end = data.find(b"\r\n\r\n", end)
-        if head_end < 0:
-            return end, count
         match = re.search(rb"^content-length:[ \t]*(\d+)[ \t]*\r?$", data[end:head_end + 2], re.I | re.M)
-        if not data.startswith(b"WARC/", end) or match is None:
+        if head_end < 0 or not data.startswith(b"WARC/", end) or match is None:
             return end, count
         stop = head_end + 4 + int(match.group(1)) + 4
         if stop > len(data) or data[stop - 4:stop] != b"\r\n\r\n":
@@ -252,14 +225,12 @@ def recover_folder(folder: Path) -> list[Path]:
         except FileNotFoundError:
             continue  # another process recovered it meanwhile
         with handle:
-            if fcntl is None:
-                continue
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 continue  # its writer is alive
             if not path.exists():
-                continue
+                continue  # recovered by another process between our open and our lock
             data = handle.read()
             end, count = _complete_records_end(data)
             final = path.with_name(path.name[:-len(OPEN)])
@@ -270,13 +241,12 @@ def recover_folder(folder: Path) -> list[Path]:
                 continue
             handle.truncate(end)
             handle.seek(end)
-            note = (f"recovered: the writer of {final.name} stopped before closing it; {count} complete records"
-                    f" kept" + (f", {len(data) - end} bytes of a record cut off moved to {final.name}{PARTIAL}"
-                                if end < len(data) else "") + "\r\n").encode("utf-8")
+            note = (f"recovery: the writer of {final.name} stopped before closing it; {count} complete records kept"
+                    + (f", {len(data) - end} bytes of a record cut off moved to {final.name}{PARTIAL}"
+                       if end < len(data) else "") + "\r\n").encode("utf-8")
             writer = WARCWriter(handle, gzip=False, warc_version="1.1")
-            writer.write_record(writer.create_warc_record(
-                "", "metadata", payload=io.BytesIO(b"recovery: " + note), length=len(note) + 10,
-                warc_content_type="application/warc-fields"))
+            writer.write_record(writer.create_warc_record("", "metadata", payload=io.BytesIO(note), length=len(note),
+                                                          warc_content_type="application/warc-fields"))
             handle.flush()
             os.fsync(handle.fileno())
             os.rename(path, final)
@@ -284,8 +254,6 @@ def recover_folder(folder: Path) -> list[Path]:
             done.append(final)
     return done
 
-
-# -- tapping a connection -------------------------------------------------------------------------
 
 _ACTIVE = threading.local()
 
@@ -298,8 +266,7 @@ class Tap:
 
     def __init__(self, log: CaptureLog, label: str, expired=lambda: False):
         self.log, self.label, self.expired = log, label, expired
-        self.pending = None
-        self.current: _Recording | None = None
+        self.pending, self.current = None, None
 
     def request(self, prepared) -> None:
         """The request about to be sent (each hop of a redirect calls this)."""
@@ -308,8 +275,7 @@ class Tap:
     def open(self, sock, method: str) -> "_Recording | None":
         if self.pending is None:
             return None
-        prepared, started, clock = self.pending
-        self.pending = None
+        (prepared, started, clock), self.pending = self.pending, None
         try:
             ip = sock.getpeername()[0]
         except (OSError, AttributeError, IndexError):
@@ -323,7 +289,6 @@ class Tap:
 
     def __enter__(self):
         _ACTIVE.tap = self
-        return self
 
     def __exit__(self, *exc):
         _ACTIVE.tap = None
@@ -334,14 +299,8 @@ class _Recording:
 
     def __init__(self, tap: Tap, prepared, started: datetime, clock: float, ip: str, method: str):
         self.tap, self.prepared, self.started, self.clock, self.ip = tap, prepared, started, clock, ip
-        self.method = (method or "GET").upper()
-        self.data = bytearray()
-        self.head_end = -1
-        self.eof = False
-        self.reason = ""
-        self.ref: CaptureRef | None = None
-        self.done = False
-        self._response = None
+        self.method, self.data, self.head_end, self.eof = (method or "GET").upper(), bytearray(), -1, False
+        self.reason, self.ref, self.done, self._response = "", None, False, None
 
     def bind(self, response) -> None:
         self._response = weakref.ref(response)
@@ -349,48 +308,40 @@ class _Recording:
             response.capture_ref = self.ref
 
     def _complete(self, response: http.client.HTTPResponse) -> bool:
-        body = bytes(self.data[self.head_end:]) if self.head_end >= 0 else b""
         if self.head_end < 0:
             return False
         if self.method == "HEAD" or response.status in (204, 304) or 100 <= response.status < 200:
             return True
+        body, declared = self.data[self.head_end:], (response.getheader("Content-Length") or "").strip()
         if response.chunked:
             return bool(_CHUNKED_END.search(body))
-        declared = response.getheader("Content-Length", "")
-        if declared.strip().isdigit():
-            return len(body) >= int(declared)
-        return self.eof
+        return len(body) >= int(declared) if declared.isdigit() else self.eof
 
     def finish(self, response: http.client.HTTPResponse) -> None:
         if self.done:
             return
         self.done = True
-        complete = self._complete(response)
-        reason = "" if complete else (self.reason or ("time" if self.tap.expired() else
-                                                       "disconnect" if self.eof else "unspecified"))
-        prepared = self.prepared
-        parts = prepared.url.split("://", 1)[-1]
-        host = parts.split("/", 1)[0].rsplit("@", 1)[-1]
+        reason = "" if self._complete(response) else (
+            self.reason or ("time" if self.tap.expired() else "disconnect" if self.eof else "unspecified"))
+        prepared, head_end = self.prepared, max(self.head_end, 0)
+        host = prepared.url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
         headers = "".join(f"{k}: {v}\r\n" for k, v in prepared.headers.items())
         if "host" not in {k.lower() for k in prepared.headers}:
             headers = f"Host: {host}\r\n" + headers
-        body = prepared.body if isinstance(prepared.body, bytes) else (prepared.body or "").encode("utf-8") \
-            if isinstance(prepared.body, (str, type(None))) else b""
-        head_end = self.head_end if self.head_end >= 0 else 0
+        body = prepared.body.encode("utf-8") if isinstance(prepared.body, str) else prepared.body
         exchange = Exchange(
             target_uri=prepared.url,
             request_head=f"{prepared.method} {prepared.path_url} HTTP/1.1\r\n{headers}\r\n".encode("latin-1"),
-            request_body=body, response_head=bytes(self.data[:head_end]), response_body=bytes(self.data[head_end:]),
-            started_at=self.started, duration=time.monotonic() - self.clock, label=self.tap.label, ip=self.ip,
-            truncated=reason)
+            request_body=body if isinstance(body, bytes) else b"", response_head=bytes(self.data[:head_end]),
+            response_body=bytes(self.data[head_end:]), started_at=self.started,
+            duration=time.monotonic() - self.clock, label=self.tap.label, ip=self.ip, truncated=reason)
         try:
             self.ref = self.tap.log.write(exchange)
         except Exception:  # noqa: BLE001 - a full disk must be seen, but not lose the poll's answer
             log.exception("capture log: the exchange with %s could not be written", redact_url(prepared.url))
             return
-        target = self._response() if self._response is not None else None
-        if target is not None:
-            target.capture_ref = self.ref
+        if self._response is not None and self._response() is not None:
+            self._response().capture_ref = self.ref
 
 
 class _Tee:
@@ -400,8 +351,7 @@ class _Tee:
         self._fp, self._recording = fp, recording
 
     def _keep(self, data, asked=None):
-        if not data and asked != 0:
-            self._recording.eof = True
+        self._recording.eof = self._recording.eof or (not data and asked != 0)
         self._recording.data += data
         return data
 
