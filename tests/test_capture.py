@@ -420,3 +420,26 @@ def test_the_record_and_file_names_are_what_shutil_can_copy(tmp_path):
     copy = shutil.copy(path, tmp_path / path.name)
     assert warcio_check(Path(copy)).returncode == 0
     assert json.dumps(path.name).count("-") >= 3  # prefix-time-pid-serial
+
+
+def test_a_feed_sent_without_content_length_is_captured_whole_and_named(tmp_path):
+    from connector.sources.rss import FeedSource
+
+    double = feeds.FeedDouble({"/feed.xml": str(FIXTURES / "rss" / "RSSWithComments.xml")})
+    double.streaming = True  # read until the server closes: the end of the body is the end of the connection
+    running = feeds.serve(double)
+    try:
+        log = CaptureLog(tmp_path)
+        source = FeedSource("news", {"url": running.url + "/feed.xml"},
+                            session=Session(capture=log, capture_label="news"))
+        [page] = list(source.poll(None))
+        log.close()
+    finally:
+        running.shutdown()
+    assert page.messages
+    for message in page.messages:
+        record_id, kind, payload = record_at(tmp_path, message.raw.warc_file, message.raw.warc_offset)
+        assert (record_id, kind) == (message.raw.warc_record, "response") and message.raw.body in payload
+    [path] = tmp_path.glob("*.warc")
+    assert not any("WARC-Truncated" in h for _, _, _, h in records(path))
+    assert warcio_check(path).returncode == 0
