@@ -22,6 +22,13 @@ call (walking ``os.environ`` several times: about 4 ms of CPU per delivered mess
 pipeline benchmark, and GIL time that parallel deliveries then queue for). :class:`Session`
 keeps honouring ``HTTPS_PROXY``, ``NO_PROXY`` and ``REQUESTS_CA_BUNDLE``, but works them out once
 per host.
+
+**Capture.** ``Session(capture=log, capture_label=channel)`` writes every exchange, redirects
+included, to a :class:`connector.capture.CaptureLog` (WARC): the connection's response is tapped
+for the bytes as received (``response_class``), and the exchange is written once its body is read
+or the response closed (streamed bodies too, cut off at the size bound). Each ``requests.Response``
+carries ``capture_ref`` (a :class:`~connector.capture.CaptureRef` once written, else ``None``).
+The engine gives the sources such a session; sinks' calls are not captured.
 """
 from __future__ import annotations
 
@@ -240,7 +247,8 @@ class _Adapter(HTTPAdapter):
 
 
 class Session(requests.Session):
-    """A ``requests.Session`` with a total deadline per call (see the module docstring)."""
+    """A ``requests.Session`` with a total deadline per call and, with ``capture``, a WARC capture log
+    (see the module docstring)."""
 
     def __init__(self, user_agent: str = USER_AGENT, deadline: float | None = None, timeout: float | None = None,
                  max_body: int | None = None, capture=None, capture_label: str = ""):
