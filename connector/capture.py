@@ -320,24 +320,23 @@ class _Recording:
     def finish(self, response: http.client.HTTPResponse) -> None:
         if self.done:
             return
-        self.done = True
-        reason = "" if self._complete(response) else (
-            self.reason or ("time" if self.tap.expired() else "disconnect" if self.eof else "unspecified"))
-        prepared, head_end = self.prepared, max(self.head_end, 0)
-        host = prepared.url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
-        headers = "".join(f"{k}: {v}\r\n" for k, v in prepared.headers.items())
-        if "host" not in {k.lower() for k in prepared.headers}:
-            headers = f"Host: {host}\r\n" + headers
-        body = prepared.body.encode("utf-8") if isinstance(prepared.body, str) else prepared.body
-        exchange = Exchange(
-            target_uri=prepared.url,
-            request_head=f"{prepared.method} {prepared.path_url} HTTP/1.1\r\n{headers}\r\n".encode("latin-1"),
-            request_body=body if isinstance(body, bytes) else b"", response_head=bytes(self.data[:head_end]),
-            response_body=bytes(self.data[head_end:]), started_at=self.started,
-            duration=time.monotonic() - self.clock, label=self.tap.label, ip=self.ip, truncated=reason)
-        try:
-            self.ref = self.tap.log.write(exchange)
-        except Exception:  # noqa: BLE001 - a full disk must be seen, but not lose the poll's answer
+        self.done, prepared, head_end = True, self.prepared, max(self.head_end, 0)
+        try:  # a full disk (or a bug here) must be seen, but never cost the poll its answer
+            reason = "" if self._complete(response) else (
+                self.reason or ("time" if self.tap.expired() else "disconnect" if self.eof else "unspecified"))
+            host = prepared.url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
+            headers = "".join(f"{k}: {v.decode('latin-1') if isinstance(v, bytes) else v}\r\n"
+                              for k, v in prepared.headers.items())
+            if "host" not in {k.lower() for k in prepared.headers}:
+                headers = f"Host: {host}\r\n" + headers
+            body = prepared.body.encode("utf-8") if isinstance(prepared.body, str) else prepared.body
+            self.ref = self.tap.log.write(Exchange(
+                target_uri=prepared.url, request_head=f"{prepared.method} {prepared.path_url} HTTP/1.1\r\n"
+                                                      f"{headers}\r\n".encode("latin-1", "replace"),
+                request_body=body if isinstance(body, bytes) else b"", response_head=bytes(self.data[:head_end]),
+                response_body=bytes(self.data[head_end:]), started_at=self.started,
+                duration=time.monotonic() - self.clock, label=self.tap.label, ip=self.ip, truncated=reason))
+        except Exception:  # noqa: BLE001
             log.exception("capture log: the exchange with %s could not be written", redact_url(prepared.url))
             return
         if self._response is not None and self._response() is not None:

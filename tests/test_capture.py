@@ -443,3 +443,11 @@ def test_a_feed_sent_without_content_length_is_captured_whole_and_named(tmp_path
     [path] = tmp_path.glob("*.warc")
     assert not any("WARC-Truncated" in h for _, _, _, h in records(path))
     assert warcio_check(path).returncode == 0
+
+
+def test_a_capture_log_that_cannot_write_costs_the_call_nothing_and_says_so(local, tmp_path, caplog):
+    log = CaptureLog(tmp_path)
+    log.close()  # every write now fails, as on a full disk
+    response = Session(capture=log, capture_label="c").get(local + "/plain")
+    assert response.content == BODY and response.capture_ref is None
+    assert "could not be written" in caplog.text
