@@ -451,3 +451,9 @@ def test_a_capture_log_that_cannot_write_costs_the_call_nothing_and_says_so(loca
     response = Session(capture=log, capture_label="c").get(local + "/plain")
     assert response.content == BODY and response.capture_ref is None
     assert "could not be written" in caplog.text
+
+
+def test_the_capture_log_is_core_and_imports_no_source_sink_double_web_or_cli():
+    from .test_registry import _core_offenders  # the layering check the core modules pass
+
+    assert _core_offenders("capture.py") == []
