@@ -29,7 +29,6 @@ see :mod:`connector.redact`). Every value that arrives this way is registered wi
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -39,11 +38,12 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from . import redact, yamlconf
 from .registry import SINKS, SOURCES
+from .settings import (CaptureSchema, DeliverySchema, Duration, LimitsSchema, MediaSettingsSchema,  # noqa: F401
+                       WebSchema)
 from .yamlconf import LineDict, LineList, Problem
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 SECRET_KEYS = re.compile(r"(secret|token|password|passwd|api_key|apikey|client_secret)$", re.I)
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
 
@@ -53,30 +53,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[Problem]):
         self.problems = sorted(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
-
-
-class Duration(fields.Field):
-    """Seconds as a number, or a string like ``30s``, ``5m``, ``1h``."""
-
-    default_error_messages = {"invalid": "Not a duration (use seconds, or e.g. 30s, 5m, 1h)."}
-
-    def __init__(self, *args, allow_zero: bool = False, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.allow_zero = allow_zero
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool):
-            raise self.make_error("invalid")
-        if isinstance(value, (int, float)):
-            seconds = float(value)
-        else:
-            match = DURATION.match(str(value))
-            if not match:
-                raise self.make_error("invalid")
-            seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
-        if seconds < 0 or (seconds == 0 and not self.allow_zero):
-            raise ValidationError("Must be greater than 0." if not self.allow_zero else "Must not be negative.")
-        return seconds
 
 
 class _Named(Schema):
@@ -102,72 +78,6 @@ class SinkSchema(_Named):
         ("routed", "all"), error="Use 'routed' (what the rules send here) or 'all' (every message)."))
 
 
-class WebSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    host = fields.String(load_default="127.0.0.1")
-    port = fields.Integer(load_default=8080, validate=validate.Range(min=0, max=65535))
-    # /status needs this token (Authorization: Bearer, or ?token=); only public_status opens it
-    status_token = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=16, error=(
-        "Use at least 16 characters (e.g. from: python -c 'import secrets; print(secrets.token_urlsafe())').")))
-    public_status = fields.Boolean(load_default=False)
-    # requests served at once by waitress (connector serve)
-    threads = fields.Integer(load_default=8, validate=validate.Range(min=1, max=256))
-
-
-class DeliverySchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    interval = Duration(load_default=10.0)
-    batch_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=10000))
-    max_attempts = fields.Integer(load_default=10, validate=validate.Range(min=1, max=1000))
-    lease = Duration(load_default=30.0, validate=validate.Range(min=1.0, error="Give at least 1 second."))
-    backoff_base = Duration(load_default=30.0)
-    backoff_max = Duration(load_default=3600.0)
-    pause_base = Duration(load_default=30.0)
-    pause_max = Duration(load_default=600.0)
-    breaker_threshold = fields.Integer(load_default=3, validate=validate.Range(min=1, max=1000))
-
-
-class LimitsSchema(Schema):
-    """Bounds on time and size, so that no server and no stuck thread can hold the connector."""
-
-    class Meta:
-        unknown = RAISE
-
-    call_timeout = Duration(load_default=30.0)         # per connect / read of one HTTP call
-    call_deadline = Duration(load_default=120.0)       # a whole HTTP call, however slowly it drips
-    poll_deadline = Duration(load_default=600.0)       # a poll stops asking for more pages after this
-    shutdown_grace = Duration(load_default=20.0)       # SIGTERM: calls in flight get this long to finish
-    heartbeat_interval = Duration(load_default=10.0)   # how often the worker records that it is alive
-    # /healthz fails when no worker beat this long; 0: a web app deployed without a worker
-    worker_stale_after = Duration(load_default=120.0, allow_zero=True)
-    # the body of any one answer from a platform or case system, after decompression
-    max_response_bytes = fields.Integer(load_default=64 * 1024 * 1024, validate=validate.Range(
-        min=64 * 1024, error="Give at least 65536 bytes."))
-
-
-def _network(value: str) -> None:
-    try:
-        ipaddress.ip_network(value, strict=False)
-    except ValueError as exc:
-        raise ValidationError(f"Not a network: {exc}.") from None
-
-
-class MediaSettingsSchema(Schema):
-    """Where fetched media go and how often a failed one is tried (connector.media.stage)."""
-
-    class Meta:
-        unknown = RAISE
-
-    folder = fields.String(load_default=None, allow_none=True)  # default: "media" beside the store
-    max_attempts = fields.Integer(load_default=4, validate=validate.Range(min=1, max=100))
-    # private addresses media may come from (an on-premises media server); none by default
-    trusted_networks = fields.List(fields.String(validate=_network), load_default=list)
-
-
 class ConfigSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -178,6 +88,7 @@ class ConfigSchema(Schema):
     delivery = fields.Nested(DeliverySchema, load_default=lambda: DeliverySchema().load({}))
     limits = fields.Nested(LimitsSchema, load_default=lambda: LimitsSchema().load({}))
     media = fields.Nested(MediaSettingsSchema, load_default=lambda: MediaSettingsSchema().load({}))
+    capture = fields.Nested(CaptureSchema, load_default=lambda: CaptureSchema().load({}))
     channels = fields.List(fields.Nested(ChannelSchema), load_default=list)
     sinks = fields.List(fields.Nested(SinkSchema), required=True, validate=validate.Length(min=1))
 
@@ -228,10 +139,18 @@ class Config:
     def media_folder(self) -> Path:
         folder = self.media.get("folder")
         return Path(folder) if folder else Path(self.store).parent / "media"
+    capture: dict = field(default_factory=lambda: CaptureSchema().load({}))
 
     @property
     def default_sink(self) -> str:
         return self.sinks[0].name
+
+    @property
+    def capture_folder(self) -> Path | None:
+        """Where the WARC files go: ``capture.folder``, else ``warc/`` beside the store; None when off."""
+        if not self.capture["enabled"] or (not self.capture["folder"] and str(self.store) == ":memory:"):
+            return None
+        return Path(self.capture["folder"]) if self.capture["folder"] else Path(self.store).parent / "warc"
 
 
 def _interpolate(node, path, environ, problems, filename, root):
@@ -356,6 +275,8 @@ def load_config(path: str | Path, environ: dict | None = None) -> Config:
         limits=loaded["limits"],
         media={**loaded["media"], "folder": _resolve(base, loaded["media"]["folder"]) if loaded["media"]["folder"]
                else None},
+        capture={**loaded["capture"],
+                 "folder": loaded["capture"]["folder"] and _resolve(base, loaded["capture"]["folder"])},
         channels=[ChannelConfig(name=c["name"], kind=c["kind"], options=c["options"],
                                 poll_interval=c["poll_interval"], enabled=c["enabled"]) for c in loaded["channels"]],
         sinks=[SinkConfig(name=s["name"], kind=s["kind"], options=s["options"], parallel=s["parallel"],

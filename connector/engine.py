@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from . import http, states
+from .capture import CaptureLog
 from .config import Config
 from .failures import CONFIGURATION, PERMANENT, RATE_LIMITED, RETRY, Failed, Failure
 from .dispatch import DeliverResult, Dispatcher
@@ -76,7 +77,11 @@ class Connector:
                           max_body=limits["max_response_bytes"])
         # everything that can refuse the configuration comes before the store is opened, so a
         # broken mapping file or option leaves the previous state untouched
-        self.sources = {c.name: sources.get_class(c.kind)(c.name, c.options) for c in config.channels if c.enabled}
+        folder = config.capture_folder  # the capture log: every exchange with a platform into WARC files
+        self.capture = CaptureLog(folder, config.capture["max_file_bytes"], config.capture["operator"]) \
+            if folder is not None else None
+        self.sources = {c.name: sources.get_class(c.kind)(c.name, c.options, session=http.Session(
+            capture=self.capture, capture_label=c.name)) for c in config.channels if c.enabled}
         self.sinks = {s.name: sinks.get_class(s.kind)(s.name, s.options) for s in config.sinks}
         self.rules = rules or RulesHolder(config.mappings, sink_names=[s.name for s in config.sinks],
                                           sinks=self.sinks, sink_configs=config.sinks)
@@ -348,4 +353,6 @@ class Connector:
 
     def close(self) -> None:
         self.dispatcher.close()
+        if self.capture is not None:
+            self.capture.close()  # the open WARC file gets its final name
         self.store.close()

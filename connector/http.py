@@ -22,9 +22,17 @@ call (walking ``os.environ`` several times: about 4 ms of CPU per delivered mess
 pipeline benchmark, and GIL time that parallel deliveries then queue for). :class:`Session`
 keeps honouring ``HTTPS_PROXY``, ``NO_PROXY`` and ``REQUESTS_CA_BUNDLE``, but works them out once
 per host.
+
+**Capture.** ``Session(capture=log, capture_label=channel)`` writes every exchange, redirects
+included, to a :class:`connector.capture.CaptureLog` (WARC): the connection's response is tapped
+for the bytes as received (``response_class``), and the exchange is written once its body is read
+or the response closed (streamed bodies too, cut off at the size bound). Each ``requests.Response``
+carries ``capture_ref`` (a :class:`~connector.capture.CaptureRef` once written, else ``None``).
+The engine gives the sources such a session; sinks' calls are not captured.
 """
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import socket
@@ -39,6 +47,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from . import __version__
+from .capture import Tap, WireResponse
 
 USER_AGENT = f"midoffice-connector/{__version__}"
 DEFAULT_TIMEOUT = 30.0    # seconds per connect / read, when a caller gives none
@@ -77,6 +86,7 @@ class _Call:
         self.expired = False
         self.aborted = False
         self.done = False
+        self.tap: Tap | None = None  # the capture of this call's exchanges, when the session has one
         self._sockets: list = []
         self._lock = threading.Lock()
 
@@ -155,6 +165,7 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
+_NO_TAP = contextlib.nullcontext()
 _ACTIVE: "weakref.WeakSet[_Call]" = weakref.WeakSet()
 _ACTIVE_LOCK = threading.Lock()
 _CURRENT = threading.local()
@@ -183,7 +194,9 @@ def _attach_current(sock) -> None:
 
 
 class _WatchedMixin:
-    """Connections that hand their socket to the call in flight on this thread."""
+    """Connections that hand their socket to the call in flight on this thread (and its capture, if any)."""
+
+    response_class = WireResponse
 
     def connect(self):
         super().connect()
@@ -219,6 +232,14 @@ class _Adapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TLSPool}
 
+    def build_response(self, req, resp):
+        response = super().build_response(req, resp)
+        response.capture_ref = None  # a CaptureRef once the exchange is in the capture log
+        recording = getattr(getattr(resp, "_original_response", None), "_recording", None)
+        if recording is not None:
+            recording.bind(response)
+        return response
+
     def proxy_manager_for(self, proxy, **proxy_kwargs):
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
         manager.pool_classes_by_scheme = {"http": _Pool, "https": _TLSPool}
@@ -226,11 +247,13 @@ class _Adapter(HTTPAdapter):
 
 
 class Session(requests.Session):
-    """A ``requests.Session`` with a total deadline per call (see the module docstring)."""
+    """A ``requests.Session`` with a total deadline per call and, with ``capture``, a WARC capture log
+    (see the module docstring)."""
 
     def __init__(self, user_agent: str = USER_AGENT, deadline: float | None = None, timeout: float | None = None,
-                 max_body: int | None = None):
+                 max_body: int | None = None, capture=None, capture_label: str = ""):
         super().__init__()
+        self.capture, self.capture_label = capture, capture_label  # a CaptureLog: every exchange into WARC
         self.headers["User-Agent"] = user_agent
         self.deadline = deadline or _DEFAULTS["deadline"]
         self.timeout = timeout or _DEFAULTS["timeout"]
@@ -260,13 +283,19 @@ class Session(requests.Session):
         call = _Call(self.deadline, f"{request.method} {parts.scheme}://{parts.hostname}{port}{parts.path}")
         outer = getattr(_CURRENT, "call", None)  # a redirect: the first call's deadline covers it
         if outer is not None:
+            if outer.tap is not None:
+                outer.tap.request(request)
             return super().send(request, **kwargs)
         _CURRENT.call = call
         call.start()
         stream = kwargs.get("stream", False)
         kwargs["stream"] = True  # the body is read below, under the size bound and the deadline
+        if self.capture is not None:
+            call.tap = Tap(self.capture, self.capture_label, lambda: call.expired)
+            call.tap.request(request)
         try:
-            response = super().send(request, **kwargs)
+            with call.tap or _NO_TAP:
+                response = super().send(request, **kwargs)
         except requests.RequestException as exc:
             call.finish()
             if call.expired:
@@ -291,9 +320,10 @@ def _watch_body(response: requests.Response, call: _Call, max_body: int) -> None
     original_read, original_close = raw.read, response.close
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_body:
+        error = _too_large(call, max_body, f"it declares {int(declared)} bytes")
         original_close()
         call.finish()
-        raise _too_large(call, max_body, f"it declares {int(declared)} bytes")
+        raise error
     received = 0
 
     def count(data: bytes) -> None:
@@ -302,9 +332,10 @@ def _watch_body(response: requests.Response, call: _Call, max_body: int) -> None
             raise call.error()
         received += len(data or b"")
         if received > max_body:
+            error = _too_large(call, max_body, f"more than {max_body} bytes arrived")
             original_close()
             call.finish()
-            raise _too_large(call, max_body, f"more than {max_body} bytes arrived")
+            raise error
 
     def read(*args, **kwargs):
         if call.expired:
@@ -345,5 +376,7 @@ def _watch_body(response: requests.Response, call: _Call, max_body: int) -> None
 
 
 def _too_large(call: _Call, max_body: int, how: str) -> ResponseTooLarge:
+    if call.tap is not None:
+        call.tap.cut("length")
     return ResponseTooLarge(f"{call.what}: the answer is larger than limits.max_response_bytes={max_body}"
                             f" ({how}); raise the limit if such answers are expected")

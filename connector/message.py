@@ -77,7 +77,8 @@ class Raw:
     item's own bytes as they stood in the response: for a JSON list page the item's JSON text, for
     a feed the entry element) or ``"response"`` (the whole response, because the item could not
     be cut out of it exactly). ``page_url`` is the URL fetched, ``fetched_at`` when (UTC),
-    ``media_type`` its content type.
+    ``media_type`` its content type. ``warc_file``, ``warc_record`` and ``warc_offset`` name the
+    capture log's response record that carried it (:mod:`connector.capture`; empty without one).
     """
 
     body: bytes
@@ -85,6 +86,9 @@ class Raw:
     page_url: str = ""
     fetched_at: datetime | None = None
     scope: str = "item"
+    warc_file: str = ""
+    warc_record: str = ""
+    warc_offset: int | None = None
 
     ITEM: ClassVar[str] = "item"
     RESPONSE: ClassVar[str] = "response"

@@ -110,6 +110,10 @@ class Provenance:
     original_scope: str | None = None
     #: the attachments that could not be archived: url (redacted), media type, alt text, why, attempts
     missing_media: tuple[dict, ...] = ()
+    #: the capture log's WARC file and response record (id, byte offset) that carried the original; "" without
+    warc_file: str = ""
+    warc_record: str = ""
+    warc_offset: int | None = None
 
 
 @dataclass(frozen=True)
@@ -188,5 +192,7 @@ def build_record(message: Message, titel: str = "") -> Record:
         fetched_at=iso(raw.fetched_at) if raw and isinstance(raw.fetched_at, datetime) else None,
         captured_by=CAPTURED_BY, original_sha256=raw.sha256 if raw is not None else None,
         original_scope=raw.scope if raw is not None else None,
-        missing_media=tuple(m.to_dict() for m in message.media if isinstance(m, Missing)))
+        missing_media=tuple(m.to_dict() for m in message.media if isinstance(m, Missing)),
+        warc_file=raw.warc_file if raw else "", warc_record=raw.warc_record if raw else "",
+        warc_offset=raw.warc_offset if raw else None)
     return Record(message=message, files=tuple(files), provenance=provenance, titel=titel)

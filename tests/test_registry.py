@@ -229,7 +229,8 @@ def test_a_sink_without_deliver_cannot_be_registered_or_built():
 
 CORE_PACKAGES = ("store", "rules", "mdto", "media")  # every module of these packages
 CORE_MODULES = ("engine.py", "dispatch.py", "config.py", "record.py", "message.py", "routing.py", "fanout.py",
-                "rulesholder.py", "registry.py", "rendition.py", "failures.py", "states.py", "http.py")
+                "rulesholder.py", "registry.py", "rendition.py", "failures.py", "states.py", "http.py", "settings.py",
+                "capture.py", "rendition_pdf.py")
 NOT_FOR_THE_CORE = ("connector.sources", "connector.sinks", "connector_doubles", "connector.web", "connector.cli")
 
 

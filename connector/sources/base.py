@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Callable, ClassVar, Iterator
 
@@ -68,6 +68,16 @@ def admit(normalise: Callable[[], Message], raw: bytes, item_id: str = "", page_
         log.warning("item %r quarantined after an internal error", storable(item_id), exc_info=True)
         reason = f"internal error: {type(exc).__name__}: {exc}"
     return Quarantined(reason=reason, raw=raw, item_id=item_id, page_url=page_url)
+
+
+def captured(messages: list[Message], response) -> list[Message]:
+    """``messages`` with their ``raw`` naming the capture log's record of ``response`` (the response that
+    carried them: ``response.capture_ref``, see :mod:`connector.capture`); unchanged without one."""
+    ref = getattr(response, "capture_ref", None)
+    if ref is None:
+        return messages
+    return [replace(m, raw=replace(m.raw, warc_file=ref.file, warc_record=ref.record_id, warc_offset=ref.offset))
+            if m.raw is not None else m for m in messages]
 
 
 @dataclass

@@ -35,7 +35,7 @@ from ..checks import Check
 from ..failures import RETRY, Failed, Failure
 from ..media import MediaOptions, MediaPolicy
 from ..message import Message
-from .base import SOURCES, Page, Quarantined
+from .base import SOURCES, Page, Quarantined, captured
 from .jsonitems import split_payload
 from .mastodon_status import STATUS_ID, item_id, statuses_to_messages
 from .rest import CallBudget, LinkHeaderPaginator, PageRequest, Record, RestSource
@@ -194,6 +194,7 @@ class MastodonSource(RestSource):
             if not records:
                 break
             messages, quarantined, ids = statuses_to_messages(records, self.name, response.url, fetched_at, self.host)
+            messages = captured(messages, response)
             prev = (response.links.get("prev") or {}).get("url")
             prev_min_id = parse_qs(urlsplit(prev).query).get("min_id", [None])[0] if prev else None
             # the server's own min_id for the next page; else our newest id (quarantined ones too)
@@ -220,7 +221,7 @@ class MastodonSource(RestSource):
             # malformed items were quarantined when first met; not again on every poll
             messages, _, _ = statuses_to_messages(records, self.name, response.url, datetime.now(timezone.utc),
                                                   self.host)
-            seen.extend(messages)
+            seen.extend(captured(messages, response))
             last_url = response.url
             if len(records) < page_limit or len(seen) >= want:
                 break  # the oldest status there is, or enough

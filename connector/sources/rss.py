@@ -60,7 +60,7 @@ from ..checks import Check
 from ..failures import CONFIGURATION, PERMANENT, RETRY, Failed, Failure, classify_exception, classify_response
 from ..media import MediaOptions, MediaPolicy
 from ..message import EARLIEST, FUTURE_SLACK, Message, Raw, storable, utcnow
-from .base import SOURCES, Page, ParseError, Quarantined, Source, admit
+from .base import SOURCES, Page, ParseError, Quarantined, Source, admit, captured
 from .feedentry import MEDIA_NS, entry_date, normalise
 from .feedspans import ENTRY_NAMESPACES, entry_spans, illegal_references, readable
 
@@ -142,7 +142,8 @@ class FeedSource(Source):
         seen = dict(list(seen.items())[-limit:])
         new_state = {"etag": response.headers.get("ETag"),
                      "last_modified": response.headers.get("Last-Modified"), "seen": seen}
-        yield Page(messages=_oldest_first(messages), state=new_state, quarantined=quarantined, url=url)
+        yield Page(messages=_oldest_first(captured(messages, response)), state=new_state, quarantined=quarantined,
+                   url=url)
 
     def _fetch(self, state: dict) -> tuple[requests.Response, bytes]:
         url, limit = self.options["url"], self.options["max_bytes"]

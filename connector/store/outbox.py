@@ -85,10 +85,12 @@ class OutboxMixin:
                 cursor = self.db.execute(
                     "insert or ignore into messages (channel, platform_id, version, kind, author_handle,"
                     " created_at, url, message_json, raw, raw_media_type, raw_sha256, raw_scope, page_url,"
-                    " fetched_at, stored_at) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " fetched_at, stored_at, warc_file, warc_record, warc_offset)"
+                    " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     [channel, message.id, message.version, message.kind, message.author.handle,
                      fixed_iso(message.created_at), message.url, message.to_json(), raw.body, raw.media_type,
-                     raw.sha256, raw.scope, redact_url(raw.page_url), fixed_iso(raw.fetched_at), now])
+                     raw.sha256, raw.scope, redact_url(raw.page_url), fixed_iso(raw.fetched_at), now,
+                     raw.warc_file, raw.warc_record, raw.warc_offset])
                 if cursor.rowcount == 0:
                     duplicates += 1
                     continue
@@ -135,7 +137,8 @@ class OutboxMixin:
         where_skip = f" and d.id not in ({', '.join(map(str, skip))})" if skip else ""
         with self._write():
             rows = list(self.db.query(
-                "select d.*, m.message_json, m.raw, m.raw_media_type, m.raw_scope, m.page_url, m.fetched_at"
+                "select d.*, m.message_json, m.raw, m.raw_media_type, m.raw_scope, m.page_url, m.fetched_at,"
+                " m.warc_file, m.warc_record, m.warc_offset"
                 " from deliveries d join messages m on m.id = d.message_id"
                 f" where ((d.state in ({', '.join(repr(state) for state in states.DUE)})"
                 "         and d.next_attempt_at <= :now)"
@@ -170,7 +173,8 @@ class OutboxMixin:
     def _delivery_row(row: dict, state: str) -> DeliveryRow:
         raw = Raw(body=row["raw"] or b"", media_type=row["raw_media_type"] or "", page_url=row["page_url"] or "",
                   fetched_at=parse_iso(row["fetched_at"]) if row["fetched_at"] else None,
-                  scope=row["raw_scope"] or Raw.ITEM)
+                  scope=row["raw_scope"] or Raw.ITEM, warc_file=row.get("warc_file") or "",
+                  warc_record=row.get("warc_record") or "", warc_offset=row.get("warc_offset"))
         message = Message.from_dict(json.loads(row["message_json"]), raw=raw)
         return DeliveryRow(id=row["id"], message_id=row["message_id"], sink=row["sink"], state=state,
                            routing=Routing.from_dict(json.loads(row["routing_json"])), attempts=row["attempts"],

@@ -136,6 +136,16 @@ def m006_raw_scope(db: Database) -> None:
 
 
 @migrations()
+def m007_warc_capture(db: Database) -> None:
+    """Where a message's original was captured: the WARC file, response record id and offset (issue 8).
+
+    Messages stored before the capture log existed have none (empty, null offset)."""
+    db["messages"].add_column("warc_file", str, not_null_default="")
+    db["messages"].add_column("warc_record", str, not_null_default="")
+    db["messages"].add_column("warc_offset", int)
+
+
+@migrations()
 def m008_media(db: Database) -> None:
     """Each message's media: fetched once (whatever the number of sinks), retried, or given up on.
 

@@ -1,0 +1,118 @@
+"""The sections of ``connector.yaml`` that hold settings, not plugins: web, delivery, limits, media, capture.
+
+Each is a marshmallow schema with its defaults (a missing section means all defaults; an unknown key is an
+error); :mod:`connector.config` puts them together with the channels and sinks. Durations are seconds, or
+``30s``, ``5m``, ``1h``.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
+
+
+class Duration(fields.Field):
+    """Seconds as a number, or a string like ``30s``, ``5m``, ``1h``."""
+
+    default_error_messages = {"invalid": "Not a duration (use seconds, or e.g. 30s, 5m, 1h)."}
+
+    def __init__(self, *args, allow_zero: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.allow_zero = allow_zero
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        if isinstance(value, (int, float)):
+            seconds = float(value)
+        else:
+            match = DURATION.match(str(value))
+            if not match:
+                raise self.make_error("invalid")
+            seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
+        if seconds < 0 or (seconds == 0 and not self.allow_zero):
+            raise ValidationError("Must be greater than 0." if not self.allow_zero else "Must not be negative.")
+        return seconds
+
+
+
+class WebSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    host = fields.String(load_default="127.0.0.1")
+    port = fields.Integer(load_default=8080, validate=validate.Range(min=0, max=65535))
+    # /status needs this token (Authorization: Bearer, or ?token=); only public_status opens it
+    status_token = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=16, error=(
+        "Use at least 16 characters (e.g. from: python -c 'import secrets; print(secrets.token_urlsafe())').")))
+    public_status = fields.Boolean(load_default=False)
+    # requests served at once by waitress (connector serve)
+    threads = fields.Integer(load_default=8, validate=validate.Range(min=1, max=256))
+
+
+class DeliverySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    interval = Duration(load_default=10.0)
+    batch_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=10000))
+    max_attempts = fields.Integer(load_default=10, validate=validate.Range(min=1, max=1000))
+    lease = Duration(load_default=30.0, validate=validate.Range(min=1.0, error="Give at least 1 second."))
+    backoff_base = Duration(load_default=30.0)
+    backoff_max = Duration(load_default=3600.0)
+    pause_base = Duration(load_default=30.0)
+    pause_max = Duration(load_default=600.0)
+    breaker_threshold = fields.Integer(load_default=3, validate=validate.Range(min=1, max=1000))
+
+
+class LimitsSchema(Schema):
+    """Bounds on time and size, so that no server and no stuck thread can hold the connector."""
+
+    class Meta:
+        unknown = RAISE
+
+    call_timeout = Duration(load_default=30.0)         # per connect / read of one HTTP call
+    call_deadline = Duration(load_default=120.0)       # a whole HTTP call, however slowly it drips
+    poll_deadline = Duration(load_default=600.0)       # a poll stops asking for more pages after this
+    shutdown_grace = Duration(load_default=20.0)       # SIGTERM: calls in flight get this long to finish
+    heartbeat_interval = Duration(load_default=10.0)   # how often the worker records that it is alive
+    # /healthz fails when no worker beat this long; 0: a web app deployed without a worker
+    worker_stale_after = Duration(load_default=120.0, allow_zero=True)
+    # the body of any one answer from a platform or case system, after decompression
+    max_response_bytes = fields.Integer(load_default=64 * 1024 * 1024, validate=validate.Range(
+        min=64 * 1024, error="Give at least 65536 bytes."))
+
+
+def _network(value: str) -> None:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError as exc:
+        raise ValidationError(f"Not a network: {exc}.") from None
+
+
+class MediaSettingsSchema(Schema):
+    """Where fetched media go and how often a failed one is tried (connector.media.stage)."""
+
+    class Meta:
+        unknown = RAISE
+
+    folder = fields.String(load_default=None, allow_none=True)  # default: "media" beside the store
+    max_attempts = fields.Integer(load_default=4, validate=validate.Range(min=1, max=100))
+    # private addresses media may come from (an on-premises media server); none by default
+    trusted_networks = fields.List(fields.String(validate=_network), load_default=list)
+
+
+class CaptureSchema(Schema):
+    """The capture log (:mod:`connector.capture`): every exchange with a platform into WARC files."""
+
+    class Meta:
+        unknown = RAISE
+
+    enabled = fields.Boolean(load_default=True)
+    folder = fields.String(load_default=None, allow_none=True)  # default: warc/ beside the store
+    max_file_bytes = fields.Integer(load_default=1024 ** 3, validate=validate.Range(
+        min=1024 * 1024, error="Give at least 1048576 bytes (the Nationaal Archief's guideline: 1 GiB)."))
+    operator = fields.String(load_default="")  # the warcinfo record's operator: the organisation
