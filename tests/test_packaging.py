@@ -20,7 +20,7 @@ import pytest
 
 from .conftest import ROOT
 
-DEV_ONLY = {"openapi-core", "pytest", "pytest-timeout"}
+DEV_ONLY = {"openapi-core", "pytest", "pytest-timeout", "pytest-xdist", "pygfried", "pikepdf", "pypdf"}
 
 
 def setup_cfg() -> configparser.ConfigParser:
