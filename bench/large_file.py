@@ -58,21 +58,8 @@ class LargeFileDouble(DoubleProcess):
         super().__init__(latency=0.0, profile="")
         self.part_size = part_size
 
-    def start(self):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "connector_doubles.zgw", "--port", str(self.port), "--secret", SECRET,
-             "--client-id", "connector", "--no-validate", "--part-size", str(self.part_size)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                requests.get(self.url + "/catalogi/api/v1/", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("the ZGW double did not start")
-        self.warm()
+    def arguments(self) -> list[str]:
+        return [*super().arguments(), "--part-size", str(self.part_size)]
 
 
 def write_random(path: Path, size: int) -> None:

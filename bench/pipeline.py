@@ -67,11 +67,14 @@ class DoubleProcess:
         self.process = None
         self.latency, self.profile = latency, profile
 
+    def arguments(self) -> list[str]:
+        """The double's own command-line settings (a subclass adds its own)."""
+        return ["--latency", str(self.latency), *(["--latency-profile", self.profile] if self.profile else [])]
+
     def start(self):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "connector_doubles.zgw", "--port", str(self.port), "--secret", SECRET,
-             "--client-id", "connector", "--latency", str(self.latency), "--no-validate",
-             *(["--latency-profile", self.profile] if self.profile else [])],
+             "--client-id", "connector", "--no-validate", *self.arguments()],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
