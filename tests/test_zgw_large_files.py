@@ -103,6 +103,25 @@ def test_a_5_mib_file_arrives_in_three_parts_whole_and_with_its_checksum(parts_o
     assert double.violations == []
 
 
+@pytest.mark.parametrize("elsewhere", ["http://attacker.example:8080/bestandsdelen/x", "https://127.0.0.1:1/x"])
+def test_a_part_on_another_host_is_refused_before_the_token_goes_there(parts_of_2mib, sink, large_original,
+                                                                       monkeypatch, elsewhere):
+    """A hostile or misconfigured case system names a bestandsdeel URL elsewhere: no PUT, a clear failure."""
+    import connector.sinks.zgw.large as large
+
+    real = large.create
+
+    def redirected(*args, **kwargs):
+        created = real(*args, **kwargs)
+        return {**created, "parts": [{**part, "url": elsewhere} for part in created["parts"]]}
+
+    monkeypatch.setattr(large, "create", redirected)
+    with pytest.raises(Failed) as caught:
+        sink.deliver(make_message(id="large-foreign"), ATTACH, MemorySteps())
+    assert caught.value.failure.verdict == "permanent" and "will not send to" in caught.value.failure.message
+    assert puts(parts_of_2mib) == []
+
+
 def test_each_part_is_sent_with_its_own_lock(parts_of_2mib, sink, large_original):
     double = parts_of_2mib
     double.part_locks = "own"   # some servers: a different lock per part

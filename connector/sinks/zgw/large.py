@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Iterator
+from urllib.parse import urlsplit
 
 import requests
 
@@ -87,6 +88,12 @@ def upload(sink, steps, name: str, file: RecordFile, payload: dict, find_existin
                                 lambda: found(find_existing(), payload))
     if not created.get("done"):
         parts = sorted(created["parts"], key=lambda p: p["volgnummer"])
+        home = _origin(sink.options["documenten_url"])
+        for part in parts:  # the JWT goes with every PUT: never to a host the answer names instead
+            if _origin(part["url"]) != home or not isinstance(part["omvang"], int) or part["omvang"] < 0:
+                raise Failed(Failure(PERMANENT, f"{name}: the case system named a bestandsdeel the connector will"
+                                                f" not send to ({part['url']}, {part['omvang']!r} bytes): only parts"
+                                                f" on {home} of a whole number of bytes", url=created["url"]))
         total = sum(p["omvang"] for p in parts)
         if total != file.size:
             raise Failed(Failure(PERMANENT, f"{name}: the case system's bestandsdelen of {created['url']} add up"
@@ -135,6 +142,11 @@ def found(document: dict | None, payload: dict) -> dict | None:
                                         " unlock it in the case system (geforceerd unlock) or remove it",
                              url=document["url"]))
     return {"url": document["url"], "lock": lock, "parts": [_part(p) for p in parts]}
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
 
 def _part(part: dict) -> dict:
