@@ -118,7 +118,9 @@ class _Run:
             free = min(slots - self.in_hand[sink], self.limit - len(self.seen))
             if sink in self.drained or free <= 0:
                 continue
-            rows = self.d.store.claim_due(free, self.lease, now=self.now, sink=sink, skip=self.seen)
+            with self.lock:
+                held = list(self.held)   # an edit whose earlier version is in hand queues behind it
+            rows = self.d.store.claim_due(free, self.lease, now=self.now, sink=sink, skip=self.seen, held=held)
             if len(rows) < free:
                 self.drained.add(sink)
             for row in rows:

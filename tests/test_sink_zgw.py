@@ -209,18 +209,6 @@ def test_message_without_raw_gets_only_the_rendition(sink, double):
     assert double.violations == []
 
 
-def test_edited_version_gets_new_documents_in_the_same_zaak(sink, double):
-    first = load_message()
-    edit = dataclasses.replace(first, version="2025-02-19T08:00:00Z", edited_at=parse_iso("2025-02-19T08:00:00Z"))
-    one = sink.deliver(first, CREATE, MemorySteps())
-    two = sink.deliver(edit, CREATE, MemorySteps())
-    assert one.zaak_url == two.zaak_url
-    assert len(by_identificatie(double.zaken, zaak_identificatie(first))) == 1
-    assert {d.url for d in one.documents}.isdisjoint(d.url for d in two.documents)
-    assert len([z for z in double.zaakinformatieobjecten if z["zaak"] == one.zaak_url]) == 4
-    assert double.violations == []
-
-
 def test_catalogus_lookups_are_cached_per_sink(sink, double):
     for number in range(3):
         sink.deliver(dataclasses.replace(load_message(), id=f"10{number}"), CREATE, MemorySteps())

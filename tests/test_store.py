@@ -253,3 +253,34 @@ def test_an_original_covers_the_item_or_the_whole_response_and_nothing_else():
     assert Raw(b"x", "text/xml").scope == "item" and hash(Raw(b"x", "text/xml", scope="response"))
     with pytest.raises(ValueError, match="scope"):
         Raw(b"x", "text/xml", scope="page")
+
+
+def test_an_edit_waits_for_the_earlier_version_to_reach_the_same_sink(fresh_store):
+    """An edit is the next version of the documents the earlier version made: never delivered before it."""
+    other = Routing("attach", rule="r1", zaak_identificatie="ZAAK-1")
+    first, edit = make_message("1"), make_message("1", version="2026-01-02T00:00:00Z")
+    fresh_store.save_page("ch", [(first, [DeliveryPlan("zgw", ATTACH), DeliveryPlan("archief", other)])], {})
+    fresh_store.save_page("ch", [(edit, [DeliveryPlan("zgw", ATTACH), DeliveryPlan("archief", other)])], {})
+    claimed = fresh_store.claim_due(limit=10)
+    assert sorted((r.sink, r.message.version) for r in claimed) == [("archief", ""), ("zgw", "")]
+    zgw = next(r for r in claimed if r.sink == "zgw")
+    fresh_store.mark_failed(zgw.id, Failure("retry", "HTTP 503"), states.RETRY_WAIT, utcnow() + timedelta(minutes=1))
+    assert fresh_store.claim_due(limit=10) == []   # both edits wait: their sinks' first versions are on the way
+    archief = next(r for r in claimed if r.sink == "archief")
+    fresh_store.mark_delivered(archief.id, "file:///a", "", [])
+    # the archive copy of the edit may go; the zgw one waits for the zgw retry of the first version
+    assert [(r.sink, r.message.version) for r in fresh_store.claim_due(limit=10)] == [("archief", "2026-01-02T00:00:00Z")]
+    retried = fresh_store.claim_due(limit=10, now=utcnow() + timedelta(minutes=2))
+    assert [(r.sink, r.message.version) for r in retried] == [("zgw", "")]
+    fresh_store.mark_failed(retried[0].id, Failure("permanent", "HTTP 400"), states.DEAD)
+    # a dead earlier version no longer holds the edit back (an admin sees it; nothing waits forever)
+    assert [(r.sink, r.message.version) for r in fresh_store.claim_due(limit=10)] == [("zgw", "2026-01-02T00:00:00Z")]
+
+
+def test_an_edit_may_be_claimed_by_whoever_holds_its_earlier_version(fresh_store):
+    fresh_store.save_page("ch", plans(make_message("1")), {})
+    fresh_store.save_page("ch", plans(make_message("1", version="2026-01-02T00:00:00Z")), {})
+    first = fresh_store.claim_due(limit=10)
+    assert [r.message.version for r in first] == [""]
+    assert fresh_store.claim_due(limit=10) == []   # another worker: the first version is in someone's hands
+    assert [r.message.version for r in fresh_store.claim_due(limit=10, held=[first[0].id])] == ["2026-01-02T00:00:00Z"]

@@ -123,11 +123,14 @@ class OutboxMixin:
     # -- deliveries -----------------------------------------------------------------------
 
     def claim_due(self, limit: int = 50, lease_seconds: float = 300, now: datetime | None = None,
-                  sink: str | None = None, skip: Iterable[int] = ()) -> list[DeliveryRow]:
+                  sink: str | None = None, skip: Iterable[int] = (), held: Iterable[int] = ()) -> list[DeliveryRow]:
         """Claim up to ``limit`` due deliveries (oldest message first) and mark them in_progress.
 
         A delivery left in_progress past its lease (a crashed worker) is due again. Deliveries of a
-        paused sink are not claimed. ``sink`` claims only that sink's deliveries; ``skip`` leaves
+        paused sink are not claimed, nor an edit's while an earlier version of the same message is
+        still on its way to the same sink (not yet delivered, dead, held or ignored), unless the
+        caller holds that earlier one itself (``held``: delivery ids in its hands, which it delivers
+        in order). ``sink`` claims only that sink's deliveries; ``skip`` leaves
         out deliveries already handled in this run (a delivery is tried at most once per run).
         """
         now = now or utcnow()
@@ -135,6 +138,8 @@ class OutboxMixin:
         skip = [int(i) for i in skip]
         where_sink = " and d.sink = :sink" if sink is not None else ""
         where_skip = f" and d.id not in ({', '.join(map(str, skip))})" if skip else ""
+        held = [int(i) for i in held]
+        not_held = f" and d2.id not in ({', '.join(map(str, held))})" if held else ""
         with self._write():
             rows = list(self.db.query(
                 "select d.*, m.message_json, m.raw, m.raw_media_type, m.raw_scope, m.page_url, m.fetched_at,"
@@ -144,6 +149,12 @@ class OutboxMixin:
                 "         and d.next_attempt_at <= :now)"
                 "    or (d.state = 'in_progress' and d.lease_until <= :now))"
                 "   and d.sink not in (select name from sinks where paused_until > :now)"
+                # versions of one message reach a sink in the order they were stored: an edit is the
+                # next version of the documents the earlier one made, so it waits for that one
+                "   and not exists (select 1 from messages m2 join deliveries d2 on d2.message_id = m2.id"
+                "        where m2.channel = m.channel and m2.platform_id = m.platform_id and m2.id < m.id"
+                "          and d2.sink = d.sink and (d2.state in ('pending', 'retry_wait', 'waiting')"
+                f"               or (d2.state = 'in_progress'{not_held})))"
                 f"{where_sink}{where_skip}"
                 " order by m.created_at, m.id limit :limit", {"now": fixed_iso(now), "limit": limit, "sink": sink}))
             claimed = []

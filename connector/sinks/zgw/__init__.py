@@ -1,12 +1,14 @@
 """The ZGW sink: deliver a message into a case system through the Zaken/Documenten/Catalogi APIs.
 
-One delivery is up to five memoised steps (see :mod:`connector.sinks.base`)::
+One delivery is a zaak step and, per file of the message's record (:mod:`connector.record`:
+rendition, original, media), a document step and a link step, each memoised (see
+:mod:`connector.sinks.base`)::
 
     zaak               find (attach, follow_thread) or create the zaak
-    document:rendition POST the readable HTML rendition as an enkelvoudiginformatieobject
-    link:rendition     POST /zaakinformatieobjecten
-    document:original  POST the platform payload verbatim (only when the message has one)
-    link:original      POST /zaakinformatieobjecten
+    document:<role>    POST the file as an enkelvoudiginformatieobject (large files in parts:
+                       :mod:`.large`); for an edited message, a new version of the document its
+                       first version made (:mod:`.versions`)
+    link:<role>        POST /zaakinformatieobjecten
 
 Every create is idempotent by itself too, for the crash between a successful POST and saving its
 result: zaken and documents get a deterministic ``identificatie`` (:mod:`.identity`) that is
@@ -22,10 +24,11 @@ from datetime import datetime, timedelta, timezone
 from ...failures import CONFIGURATION, PERMANENT, RETRY, Failed, Failure
 from ...message import Message, parse_iso
 from ...record import RecordFile, extension, record_of
-from ...rendition import AMSTERDAM, KIND_LABELS
+from ...rendition import KIND_LABELS
 from ...routing import ATTACH, CREATE, FOLLOW_THREAD, Routing
 from ..base import SINKS, Delivered, Document, Sink, Steps
-from . import large
+from . import large, versions
+from .catalogus import CatalogusLookups
 from .checks import run_checks
 from .client import ZgwClient, has_code
 from .fields import (CONTROLLED_ZAAK_FIELDS, IDENTIFICATIE_MAX, IOTYPE_MAX, OMSCHRIJVING_MAX, TITEL_MAX,
@@ -40,7 +43,7 @@ ZAKEN_REMEMBERED = 10_000  # zaken a sink instance keeps looked up (then it star
 SETTLE_TIMEOUTS = 2
 
 @SINKS.register
-class ZgwSink(Sink):
+class ZgwSink(CatalogusLookups, Sink):
     """Zaakgericht werken via the ZGW APIs (as served by Open Zaak)."""
 
     kind = "zgw"
@@ -129,21 +132,29 @@ class ZgwSink(Sink):
         record = record_of(message)  # built in the core: this sink uploads it, never renders
         for file in record.files:
             role = file.role
-            if steps.get(f"document:{role}") is None and iotype is None:
+            name = f"document:{role}"
+            if steps.get(name) is None and iotype is None:
                 iotype = self._informatieobjecttype(routing)
+            earlier = self._earlier_version(message, steps, name)
+            if earlier:   # an edit: the next version of the document the first version made
+                doc = steps.run(name, lambda file=file, iotype=iotype, url=earlier["url"]: versions.new_version(
+                    self, steps, name, file, self._fields(message, routing, file, iotype), url))
             # in parts, streamed (large.py); once begun so, a retry stays so whatever the threshold is now
-            if file.size > self.options["large_file_threshold"] or steps.get(f"document:{role}:created:sent"):
-                doc = steps.run(f"document:{role}", lambda file=file, iotype=iotype: large.upload(
-                    self, steps, f"document:{file.role}", file, self._fields(message, routing, file, iotype),
+            elif file.size > self.options["large_file_threshold"] or steps.get(f"{name}:created:sent"):
+                doc = steps.run(name, lambda file=file, iotype=iotype: large.upload(
+                    self, steps, name, file, self._fields(message, routing, file, iotype),
                     lambda role=file.role: self._find_document(message, role, whole=True)))
             else:
                 doc = self._create_once(
-                    steps, f"document:{role}",
+                    steps, name,
                     lambda file=file, iotype=iotype: self._document(message, routing, file, iotype),
                     lambda role=role: self._find_document(message, role))
-            self._create_once(steps, f"link:{role}",
-                              lambda doc=doc: self._link(zaak["url"], doc["url"], doc.get("titel", "")),
-                              lambda doc=doc: self._find_link(zaak["url"], doc["url"]))
+            link = lambda doc=doc: self._link(zaak["url"], doc["url"], doc.get("titel", ""))  # noqa: E731
+            find_link = lambda doc=doc: self._find_link(zaak["url"], doc["url"])  # noqa: E731
+            if earlier:   # the first version linked it (to this zaak, unless the rules changed since)
+                steps.run(f"link:{role}", lambda link=link, find_link=find_link: find_link() or link())
+            else:
+                self._create_once(steps, f"link:{role}", link, find_link)
             documents.append(Document(role=role, url=doc["url"], identificatie=doc.get("identificatie", ""),
                                       titel=doc.get("titel", "")))
         return Delivered(zaak_url=zaak["url"], zaak_identificatie=zaak.get("identificatie", ""),
@@ -197,13 +208,23 @@ class ZgwSink(Sink):
 
     def _find_document(self, message: Message, role: str, whole: bool = False) -> dict | None:
         """The document of ``role`` looked up by its identificatie (``whole``: as served)."""
-        identificatie = document_identificatie(message, role)
+        identificatie = self._identificatie(message, role)
         params = {"identificatie": identificatie, "bronorganisatie": self.options["bronorganisatie"]}
         found = self.client.first(self._documenten("enkelvoudiginformatieobjecten"),
                                   "GET /enkelvoudiginformatieobjecten", params=params)
         if found is None or whole:
             return found
         return {"url": found["url"], "identificatie": identificatie, "titel": found.get("titel", "")}
+
+    def _earlier_version(self, message: Message, steps: Steps, name: str) -> dict:
+        """For an edited message: ``{url}`` of the document an earlier version made for ``name``
+        (looked up once, memoised as ``<name>:found``), or ``{}`` (none: it is created)."""
+        if not message.version or self.options["edits"] != "versions" or steps.get(name) is not None \
+                or steps.get(f"{name}:sent") or steps.get(f"{name}:created:sent"):
+            return {}
+        role = name.split(":", 1)[1]
+        return steps.run(f"{name}:found", lambda: {"url": found["url"]} if (
+            found := self._find_document(message, role, whole=True)) is not None else {})
 
     def _find_link(self, zaak_url: str, document_url: str) -> dict | None:
         found = self.client.first(self._zaken("zaakinformatieobjecten"), "GET /zaakinformatieobjecten",
@@ -287,50 +308,6 @@ class ZgwSink(Sink):
         self._remember_zaak({"url": data["url"], "identificatie": data.get("identificatie", identificatie)})
         return {"url": data["url"], "identificatie": data.get("identificatie", identificatie), "created": True}
 
-    # -- catalogus lookups --------------------------------------------------------------------
-    def _zaaktype(self, ref: str) -> str:
-        if ref.startswith(("http://", "https://")):
-            return ref
-        if ref not in self._zaaktypen:
-            params = {"identificatie": ref, "status": "definitief"}
-            self._zaaktypen[ref] = self._newest("zaaktypen", "zaaktype", ref, params,
-                                                lambda item: item.get("identificatie") == ref)
-        return self._zaaktypen[ref]
-
-    def _informatieobjecttype(self, routing: Routing) -> str:
-        ref = routing.informatieobjecttype or self.options["informatieobjecttype"]
-        if not ref:
-            raise Failed(Failure(CONFIGURATION, f"no informatieobjecttype: set one in rule {routing.rule!r} "
-                                 f"or as option 'informatieobjecttype' of sink {self.name!r}"))
-        if ref.startswith(("http://", "https://")):
-            return ref
-        if ref not in self._informatieobjecttypen:
-            params = {"omschrijving": ref, "status": "definitief"}
-            self._informatieobjecttypen[ref] = self._newest(
-                "informatieobjecttypen", "informatieobjecttype", ref, params,
-                lambda item: item.get("omschrijving") == ref)
-        return self._informatieobjecttypen[ref]
-
-    def _newest(self, collection: str, label: str, ref: str, params: dict, matches) -> str:
-        """URL of the newest published, currently valid version of a catalogus type."""
-        if self.options["catalogus"]:
-            params = {**params, "catalogus": self.options["catalogus"]}
-        items = [item for item in self.client.results(self._catalogi(collection), f"GET /{collection}", params=params)
-                 if matches(item) and not item.get("concept", False)]
-        today = datetime.now(AMSTERDAM).date().isoformat()
-        valid = [i for i in items if (i.get("beginGeldigheid") or "") <= today
-                 and (not i.get("eindeGeldigheid") or i["eindeGeldigheid"] >= today)]
-        candidates = valid or items
-        where = f"catalogus {self.options['catalogus']}" if self.options["catalogus"] else "the Catalogi API"
-        if not candidates:
-            raise Failed(Failure(CONFIGURATION, f"{label} {ref!r} not found (published) in {where}"))
-        catalogi = {i.get("catalogus") for i in candidates}
-        if len(catalogi) > 1:
-            raise Failed(Failure(CONFIGURATION, f"{label} {ref!r} exists in {len(catalogi)} catalogi; "
-                                 f"set option 'catalogus' of sink {self.name!r}"))
-        newest = max(candidates, key=lambda i: (i.get("beginGeldigheid") or "", i.get("versiedatum") or ""))
-        return newest["url"]
-
     # -- documents ----------------------------------------------------------------------------
     def _titel(self, message: Message, routing: Routing) -> str:
         if routing.titel:
@@ -338,9 +315,12 @@ class ZgwSink(Sink):
         who = message.author.handle or message.author.name or message.channel
         return f"{KIND_LABELS.get(message.kind, 'bericht').capitalize()} van @{who} op {local_date(message.created_at)}"
 
+    def _identificatie(self, message: Message, role: str) -> str:
+        return document_identificatie(message, role, per_version=self.options["edits"] == "documents")
+
     def _fields(self, message: Message, routing: Routing, file: RecordFile, iotype: str) -> dict:
         """The document's fields, without its content (``inhoud``)."""
-        identificatie = document_identificatie(message, file.role)
+        identificatie = self._identificatie(message, file.role)
         titel = clip(self._titel(message, routing), TITEL_MAX, title_suffix(file))
         formaat = file.format
         return {
@@ -350,7 +330,7 @@ class ZgwSink(Sink):
             "titel": titel,
             "vertrouwelijkheidaanduiding": routing.vertrouwelijkheidaanduiding,
             "auteur": self.options["auteur"],
-            # received and fixed: nothing will ever edit these (an edit is a new version/document)
+            # received and fixed: only the connector adds a version, for an edited message (versions.py)
             "status": "definitief",
             "formaat": formaat[:255],
             "taal": taal(message.language),

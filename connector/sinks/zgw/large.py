@@ -87,25 +87,31 @@ def upload(sink, steps, name: str, file: RecordFile, payload: dict, find_existin
                                 lambda: create(sink, payload, find_existing),
                                 lambda: found(find_existing(), payload))
     if not created.get("done"):
-        parts = sorted(created["parts"], key=lambda p: p["volgnummer"])
-        home = _origin(sink.options["documenten_url"])
-        for part in parts:  # the JWT goes with every PUT: never to a host the answer names instead
-            if _origin(part["url"]) != home or not isinstance(part["omvang"], int) or part["omvang"] < 0:
-                raise Failed(Failure(PERMANENT, f"{name}: the case system named a bestandsdeel the connector will"
-                                                f" not send to ({part['url']}, {part['omvang']!r} bytes): only parts"
-                                                f" on {home} of a whole number of bytes", url=created["url"]))
-        total = sum(p["omvang"] for p in parts)
-        if total != file.size:
-            raise Failed(Failure(PERMANENT, f"{name}: the case system's bestandsdelen of {created['url']} add up"
-                                            f" to {total} bytes, the file has {file.size}"))
-        offset = 0
-        for part in parts:
-            if not part.get("voltooid"):
-                steps.run(f"{name}:part:{part['volgnummer']}",
-                          lambda part=part, offset=offset: put_part(sink, file, part, offset, payload["bestandsnaam"]))
-            offset += part["omvang"]
+        send_parts(sink, steps, name, file, created, payload["bestandsnaam"])
         steps.run(f"{name}:unlock", lambda: unlock(sink, created))
     return {"url": created["url"], "identificatie": payload["identificatie"], "titel": payload["titel"]}
+
+
+def send_parts(sink, steps, name: str, file: RecordFile, created: dict, filename: str) -> None:
+    """PUT every part of ``created`` (``{url, lock, parts}``) not yet confirmed, each memoised as
+    ``<name>:part:<n>``; parts off the Documenten API's origin or not adding up to the file are refused."""
+    parts = sorted(created["parts"], key=lambda p: p["volgnummer"])
+    home = _origin(sink.options["documenten_url"])
+    for part in parts:  # the JWT goes with every PUT: never to a host the answer names instead
+        if _origin(part["url"]) != home or not isinstance(part["omvang"], int) or part["omvang"] < 0:
+            raise Failed(Failure(PERMANENT, f"{name}: the case system named a bestandsdeel the connector will"
+                                            f" not send to ({part['url']}, {part['omvang']!r} bytes): only parts"
+                                            f" on {home} of a whole number of bytes", url=created["url"]))
+    total = sum(p["omvang"] for p in parts)
+    if total != file.size:
+        raise Failed(Failure(PERMANENT, f"{name}: the case system's bestandsdelen of {created['url']} add up"
+                                        f" to {total} bytes, the file has {file.size}"))
+    offset = 0
+    for part in parts:
+        if not part.get("voltooid"):
+            steps.run(f"{name}:part:{part['volgnummer']}",
+                      lambda part=part, offset=offset: put_part(sink, file, part, offset, filename))
+        offset += part["omvang"]
 
 
 def create(sink, payload: dict, find_existing) -> dict:

@@ -55,6 +55,10 @@ class ZgwOptions(marshmallow.Schema):
     large_file_threshold = fields.Integer(load_default=64 * 1024 * 1024, validate=validate.Range(min=0), metadata={
         "description": "bytes; a larger file goes up in parts (bestandsdelen, lock, unlock), streamed from"
                        " disk, a smaller one as base64 `inhoud`"})
+    edits = fields.String(load_default="versions", validate=validate.OneOf(("versions", "documents")), metadata={
+        "description": "`versions`: an edited message becomes a new version of the same documents (lock,"
+                       " update, unlock; needs the scope `documenten.geforceerd-bijwerken`, as the documents are"
+                       " definitief); `documents`: each edit gets documents of its own"})
     user_id = fields.String(load_default="midoffice-connector", validate=validate.Length(min=1, max=255),
                             metadata={"description": "JWT claim, shown in the case system's audit trail"})
     user_representation = fields.String(load_default="Midoffice connector", validate=validate.Length(max=255),

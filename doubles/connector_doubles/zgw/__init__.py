@@ -60,6 +60,9 @@ class ZgwDouble:
         one part; tests use e.g. 2 MiB to get several). See :mod:`.documents`.
     :param part_locks: ``"document"`` (as Open Zaak: every bestandsdeel carries the document's
         lock) or ``"own"`` (each part its own lock, which its PUT must send).
+    :param forced: the client has ``documenten.geforceerd-bijwerken`` and ``-unlock`` (as an Open Zaak
+        application with ``heeft_alle_autorisaties``): it may update a ``definitief`` document and
+        unlock one without its lock. ``False``: 400 ``modify-status-definitief`` on such an update.
 
     Uploaded parts and the files they make are kept on disk, in ``state.upload_dir`` (a temporary
     folder removed with the double), never in memory.
@@ -76,7 +79,7 @@ class ZgwDouble:
                  seed: str | Path | None = None, validate: bool = True, latency: float = 0.0,
                  page_size: int = 100, jwt_expiry: int = 3600, leeway: int = 0,
                  lenient: bool = False, latency_profile: str | None = None,
-                 part_size: int = 4 << 30, part_locks: str = "document"):
+                 part_size: int = 4 << 30, part_locks: str = "document", forced: bool = True):
         if part_size < 1 or part_locks not in ("document", "own"):
             raise ValueError("part_size must be positive, part_locks 'document' or 'own'")
         self.secret = secret
@@ -92,6 +95,7 @@ class ZgwDouble:
         self.leeway = leeway
         self.part_size = part_size
         self.part_locks = part_locks
+        self.forced = forced
         self.base_url = "http://testserver"   # replaced by serve() with the real address
         self.state = State(resolve_seed(seed))
         self.violations: list[str] = []

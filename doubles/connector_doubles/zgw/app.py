@@ -162,7 +162,8 @@ def _handle(double) -> Response:
         call = Call(double.state, root, path, request.args.to_dict(),
                     None if form else request.get_json(silent=True), double.page_size,
                     double.lenient, double.part_size, double.part_locks,
-                    request.form.to_dict() if form else {}, request.files.to_dict() if form else {})
+                    request.form.to_dict() if form else {}, request.files.to_dict() if form else {},
+                    double.forced)
         with double.state.lock:
             reply: Reply = fn(call, **kwargs)
         headers = {"API-version": api_version(base), **reply.headers}

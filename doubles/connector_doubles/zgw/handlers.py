@@ -32,6 +32,7 @@ class Call:
     part_locks: str = "document"  # "document": every part carries the document's lock; "own"
     form: dict = field(default_factory=dict)    # form fields of a multipart/urlencoded body
     files: dict = field(default_factory=dict)   # uploaded files (werkzeug FileStorage, on disk)
+    forced: bool = True    # the client may update definitief documents and unlock without the lock
 
 
 @dataclass
