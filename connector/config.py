@@ -39,8 +39,10 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from . import redact, yamlconf
 from .registry import SINKS, SOURCES
 from .settings import (CaptureSchema, DeliverySchema, Duration, LimitsSchema, MediaSettingsSchema,  # noqa: F401
-                       WebSchema)
+                       OrganisationSchema, WebSchema)
 from .yamlconf import LineDict, LineList, Problem
+
+DEFAULT_ARCHIVE = "archief"  # the default sink's name, and its folder beside the store
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 SECRET_KEYS = re.compile(r"(secret|token|password|passwd|api_key|apikey|client_secret)$", re.I)
@@ -90,7 +92,9 @@ class ConfigSchema(Schema):
     media = fields.Nested(MediaSettingsSchema, load_default=lambda: MediaSettingsSchema().load({}))
     capture = fields.Nested(CaptureSchema, load_default=lambda: CaptureSchema().load({}))
     channels = fields.List(fields.Nested(ChannelSchema), load_default=list)
-    sinks = fields.List(fields.Nested(SinkSchema), required=True, validate=validate.Length(min=1))
+    # no sinks: the embedded default, an archive sink (MDTO packages beside the store) for the organisation
+    sinks = fields.List(fields.Nested(SinkSchema), load_default=list)
+    organisation = fields.Nested(OrganisationSchema, load_default=None, allow_none=True)
 
     @validates_schema
     def unique_names(self, data, **kwargs):
@@ -101,6 +105,9 @@ class ConfigSchema(Schema):
                 if item["name"] in seen:
                     errors.setdefault(section, {})[index] = {"name": [f"Duplicate name {item['name']!r}."]}
                 seen.add(item["name"])
+        if not data.get("sinks") and not data.get("organisation"):
+            errors["sinks"] = [f"no sinks: name one (a case system: kind zgw), or set 'organisation: {{naam: ...}}'"
+                               f" to archive every message as an MDTO package in {DEFAULT_ARCHIVE}/ beside the store"]
         if errors:
             raise ValidationError(errors)
 
@@ -280,8 +287,18 @@ def load_config(path: str | Path, environ: dict | None = None) -> Config:
         channels=[ChannelConfig(name=c["name"], kind=c["kind"], options=c["options"],
                                 poll_interval=c["poll_interval"], enabled=c["enabled"]) for c in loaded["channels"]],
         sinks=[SinkConfig(name=s["name"], kind=s["kind"], options=s["options"], parallel=s["parallel"],
-                          receives=s["receives"]) for s in loaded["sinks"]],
+                          receives=s["receives"]) for s in loaded["sinks"]]
+        or default_sinks(_resolve(base, loaded["store"]), loaded["organisation"]),
     )
+
+
+def default_sinks(store: Path, organisation: dict) -> list[SinkConfig]:
+    """The sink of a configuration that names none: MDTO packages in ``archief/`` beside the store, the
+    organisation as archiefvormer (the archive sink's other options at their defaults)."""
+    folder = (Path(store).parent if str(store) != ":memory:" else Path.cwd()) / DEFAULT_ARCHIVE
+    archiefvormer = {key: value for key, value in organisation.items() if value}
+    return [SinkConfig(name=DEFAULT_ARCHIVE, kind="archive",
+                       options={"folder": str(folder), "archiefvormer": archiefvormer})]
 
 
 def _check_options(data: LineDict, filename: str, registries: dict) -> list[Problem]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
 
@@ -116,3 +116,20 @@ class CaptureSchema(Schema):
     max_file_bytes = fields.Integer(load_default=1024 ** 3, validate=validate.Range(
         min=1024 * 1024, error="Give at least 1048576 bytes (the Nationaal Archief's guideline: 1 GiB)."))
     operator = fields.String(load_default="")  # the warcinfo record's operator: the organisation
+
+
+class OrganisationSchema(Schema):
+    """Whose records these are (the MDTO archiefvormer): the archive sink the connector uses when
+    the configuration names no sink at all (:func:`connector.config.default_sinks`)."""
+
+    class Meta:
+        unknown = RAISE
+
+    naam = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    kenmerk = fields.String(load_default="")   # e.g. gm9999 (TOOI) or an OIN
+    bron = fields.String(load_default="")      # the kenmerk's source, e.g. TOOI
+
+    @validates_schema
+    def _together(self, data, **kwargs):
+        if bool(data.get("kenmerk")) != bool(data.get("bron")):
+            raise ValidationError("give kenmerk and bron together, or neither")
