@@ -154,15 +154,22 @@ def test_new_post_quoting_a_zaak_number_is_attached_to_that_zaak(world):
     assert double.violations == []
 
 
-def test_an_edit_becomes_a_new_version_with_its_own_documents(world):
+def test_an_edit_becomes_the_next_version_of_the_same_documents(world):
     connector, double, masto = world["connector"], world["zgw"], world["mastodon"]
     connector.run_once()
     newest = masto.statuses(ACCOUNT)[0]["id"]
     masto.edit_status(newest, "<p>edited text</p>")
     polls, result = connector.run_once()
-    versions = connector.store.query("select version from messages where platform_id = ? order by id", [newest])
-    assert [v["version"] != "" for v in versions] == [False, True]
+    rows = connector.store.query("select m.version, d.documents_json from messages m join deliveries d"
+                                 " on d.message_id = m.id where m.platform_id = ? order by m.id", [newest])
+    assert [r["version"] != "" for r in rows] == [False, True]
     assert result.delivered == 1
+    first, edit = ([d["url"] for d in json.loads(r["documents_json"])] for r in rows)
+    assert edit == first and len(first) == 2   # the same rendition and original documents ...
+    for url in edit:   # ... each now in its second version, the first still retrievable
+        served = next(d for d in double.documents if d["url"] == url)
+        assert served["versie"] == 2 and not served["locked"]
+        assert double.document_content(url) != double.state.blob(double.state.history[url.rsplit("/", 1)[1]][1][1])
     assert double.violations == []
 
 
