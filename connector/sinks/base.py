@@ -27,6 +27,7 @@ client that offers ``classify_through(sink)`` to the sink's method.
 from __future__ import annotations
 
 import abc
+from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Protocol
 
@@ -34,7 +35,7 @@ import marshmallow
 
 from .. import failures
 from ..checks import Check
-from ..message import Message
+from ..message import Message, parse_iso
 from ..registry import SINKS  # noqa: F401 - re-exported: plugins register with @SINKS.register
 from ..routing import Routing
 
@@ -158,3 +159,27 @@ class Sink(abc.ABC):
         and for each message's routing when it is planned. The default: no problems.
         """
         return []
+
+
+def settled(steps: Steps, name: str, seconds: float, call: str = "call") -> bool:
+    """Was ``name`` sent before without a result saved (a ``<name>:sent`` marker)? Then wait until
+    that call has settled, and return True: the caller looks the item up before creating it.
+
+    A call the client gave up on (its timeout) may still be processed by the target system a
+    moment later; a lookup made before then finds nothing and the retry would create a second one.
+    So a retry looks up only once ``seconds`` have passed since the earlier call was sent; before
+    that it is put back (transient, with that time as ``retry_at``). False: never sent.
+    """
+    marker = steps.get(f"{name}:sent")
+    if marker is None:
+        return False
+    try:
+        sent = parse_iso(marker["at"])
+    except (KeyError, TypeError, ValueError):
+        return True
+    due = sent + timedelta(seconds=seconds)
+    if datetime.now(timezone.utc) < due:
+        raise failures.Failed(failures.Failure(
+            failures.RETRY, f"{name}: an earlier attempt's {call} (sent {marker['at']}) may still be in progress"
+                            f" at the target system; it is looked up from {due.isoformat()}", retry_at=due))
+    return True

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import base64
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
-from ...failures import CONFIGURATION, PERMANENT, RETRY, Failed, Failure
-from ...message import Message, parse_iso
+from ...failures import CONFIGURATION, PERMANENT, Failed, Failure
+from ...message import Message
 from ...record import RecordFile, extension, record_of
 from ...rendition import KIND_LABELS
 from ...routing import ATTACH, CREATE, FOLLOW_THREAD, Routing
-from ..base import SINKS, Delivered, Document, Sink, Steps
+from ..base import SINKS, Delivered, Document, Sink, Steps, settled
 from . import large, versions
 from .catalogus import CatalogusLookups
 from .checks import run_checks
@@ -161,26 +161,9 @@ class ZgwSink(CatalogusLookups, Sink):
                          documents=documents)
 
     def _settled(self, steps: Steps, name: str) -> bool:
-        """Was ``name`` sent before without a result saved? Then wait until that POST has settled.
-
-        A POST the client gave up on (its timeout) may still be processed by the case system a moment
-        later; a lookup made before then finds nothing and the retry would create a second one. So a
-        retry looks up only once :data:`SETTLE_TIMEOUTS` times the sink's ``timeout`` have passed since
-        the earlier POST was sent; before that it is put back (transient, with that time as retry_at).
-        """
-        marker = steps.get(f"{name}:sent")
-        if marker is None:
-            return False
-        try:
-            sent = parse_iso(marker["at"])
-        except (KeyError, TypeError, ValueError):
-            return True
-        settled = sent + timedelta(seconds=SETTLE_TIMEOUTS * self.options["timeout"])
-        if datetime.now(timezone.utc) < settled:
-            raise Failed(Failure(RETRY, f"{name}: an earlier attempt's POST (sent {marker['at']}) may still be in"
-                                        f" progress at the case system; it is looked up from {settled.isoformat()}",
-                                 retry_at=settled))
-        return True
+        """Was ``name`` sent before without a result saved? Then wait until that POST has settled
+        (:func:`connector.sinks.base.settled`: :data:`SETTLE_TIMEOUTS` times the sink's timeout)."""
+        return settled(steps, name, SETTLE_TIMEOUTS * self.options["timeout"], "POST")
 
     def _create_once(self, steps: Steps, name: str, create, find) -> dict:
         """Run the create step ``name`` so that it cannot create twice, even on a lenient case system.
