@@ -128,9 +128,9 @@ class OutboxMixin:
 
         A delivery left in_progress past its lease (a crashed worker) is due again. Deliveries of a
         paused sink are not claimed, nor an edit's while an earlier version of the same message is
-        still on its way to the same sink (not yet delivered, dead, held or ignored), unless the
-        caller holds that earlier one itself (``held``: delivery ids in its hands, which it delivers
-        in order). ``sink`` claims only that sink's deliveries; ``skip`` leaves
+        still on its way to the same sink (not yet delivered, dead, held or ignored), unless that
+        one is claimed in the same batch (it comes first) or the caller holds it already (``held``:
+        delivery ids in its hands); the dispatcher delivers the versions in order. ``sink`` claims only that sink's deliveries; ``skip`` leaves
         out deliveries already handled in this run (a delivery is tried at most once per run).
         """
         now = now or utcnow()
@@ -140,6 +140,7 @@ class OutboxMixin:
         where_skip = f" and d.id not in ({', '.join(map(str, skip))})" if skip else ""
         held = [int(i) for i in held]
         not_held = f" and d2.id not in ({', '.join(map(str, held))})" if held else ""
+        skip_older = f" and d2.id not in ({', '.join(map(str, skip))})" if skip else ""
         with self._write():
             rows = list(self.db.query(
                 "select d.*, m.message_json, m.raw, m.raw_media_type, m.raw_scope, m.page_url, m.fetched_at,"
@@ -151,10 +152,16 @@ class OutboxMixin:
                 "   and d.sink not in (select name from sinks where paused_until > :now)"
                 # versions of one message reach a sink in the order they were stored: an edit is the
                 # next version of the documents the earlier one made, so it waits for that one
+                # (unless that one is claimed in this same batch: it comes first, and the dispatcher
+                # queues the edit behind it; or the caller holds it already)
                 "   and not exists (select 1 from messages m2 join deliveries d2 on d2.message_id = m2.id"
                 "        where m2.channel = m.channel and m2.platform_id = m.platform_id and m2.id < m.id"
-                "          and d2.sink = d.sink and (d2.state in ('pending', 'retry_wait', 'waiting')"
-                f"               or (d2.state = 'in_progress'{not_held})))"
+                "          and d2.sink = d.sink"
+                f"         and d2.state in ({', '.join(repr(state) for state in (*states.DUE, states.IN_PROGRESS))})"
+                f"         and not (((d2.state in ({', '.join(repr(state) for state in states.DUE)})"
+                "                    and d2.next_attempt_at <= :now)"
+                f"                   or (d2.state = 'in_progress' and d2.lease_until <= :now)){skip_older})"
+                f"         {not_held})"
                 f"{where_sink}{where_skip}"
                 " order by m.created_at, m.id limit :limit", {"now": fixed_iso(now), "limit": limit, "sink": sink}))
             claimed = []
