@@ -94,12 +94,12 @@ def test_a_message_without_a_fetch_time_keeps_its_first_capture_time_for_retries
 def test_a_changed_package_is_refused_permanently_and_left_alone(tmp_path):
     sink, message = sink_in(tmp_path), load_message()
     package = Path(sink.deliver(message, CREATE, MemorySteps()).zaak_url.removeprefix("file://"))
-    rendition = next(p for p in package.iterdir() if p.name.endswith(".html"))
-    rendition.write_bytes(b"<p>bewerkt met de hand</p>")
+    rendition = next(p for p in package.iterdir() if p.name.endswith(".pdf"))
+    rendition.write_bytes(b"%PDF-1.7 bewerkt met de hand")
     with pytest.raises(Failed) as caught:
         sink.deliver(message, CREATE, MemorySteps())
     assert caught.value.failure.verdict == PERMANENT and "other content" in caught.value.failure.message
-    assert rendition.read_bytes() == b"<p>bewerkt met de hand</p>"
+    assert rendition.read_bytes() == b"%PDF-1.7 bewerkt met de hand"
 
 
 def test_metadata_the_schema_refuses_is_a_permanent_failure_naming_a_bug(tmp_path, monkeypatch):
