@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,6 +75,8 @@ _BLOCKS = {"p", "div", "li", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", 
            "ul", "ol", "table", "hr"}
 _NEXT = {"new_x": XPos.LMARGIN, "new_y": YPos.NEXT, "align": "L"}  # next line, left aligned (not justified)
 _GREY, _BLACK, _LINK = (90, 90, 90), (17, 17, 17), (0, 60, 160)
+# fpdf2 subsets the font with fontTools, which logs each step at INFO: ~30 lines per document in the worker's log
+logging.getLogger("fontTools.subset").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
