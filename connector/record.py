@@ -20,9 +20,8 @@ A record holds, in this order:
                a file on disk with its alt text in the description; an attachment that could not be
                fetched is listed in ``Provenance.missing_media`` and in the rendition instead;
 
-Each :class:`RecordFile` carries its bytes (or
-a path on disk, for large files that are streamed), media type, file name, title, description,
-SHA-256 and size. :class:`Provenance` says what was fetched from where, when and by what; the
+Each :class:`RecordFile` carries its bytes (or a path on disk, for large files that are streamed),
+media type, file name, title, description, SHA-256 and size. :class:`Provenance` says what was fetched from where, when and by what; the
 fetched URL is redacted (credentials never reach an archive).
 
 Building a record is deterministic: the same message (with the same raw payload, media and parent)

@@ -1,6 +1,7 @@
-"""A readable, standalone rendition of a :class:`~connector.message.Message` for the case file.
+"""A readable, standalone HTML rendition of a :class:`~connector.message.Message`, for previews.
 
-The rendition is what a records manager opens in the case system: one self-contained HTML5
+The record archives the PDF/A rendition (:mod:`connector.rendition_pdf`, which takes its labels, rows
+and title from here); this HTML one is for previews and a web view: one self-contained HTML5
 document (UTF-8, no scripts, no external resources, inline style only) with who wrote what, when,
 where, and where the connector got it from. The original platform payload is archived next to it
 verbatim; this document only has to be faithful and readable. Labels are in Dutch because the

@@ -1,7 +1,8 @@
 """A PDF/A rendition of a :class:`~connector.message.Message`: the readable record for long-term archives.
 
-The HTML rendition (:mod:`connector.rendition`) is what a case system shows; this is the same record as
-PDF/A, the format archives accept: PDF/A-3b with the platform's original bytes embedded as an associated
+This is the ``rendition`` file of every record (:mod:`connector.record`), what a case system and an archive
+package keep: the message as PDF/A, the format archives accept (the HTML rendition, :mod:`connector.rendition`,
+is kept for previews). PDF/A-3b with the platform's original bytes embedded as an associated
 file (``AFRelationship /Source``), or PDF/A-2b when there is no original or ``attach_original=False``
 (some archives accept PDF/A-2 only). Same Dutch labels, rows and title as the HTML rendition (imported
 from it). It shows channel, account, author, date and time (Europe/Amsterdam and UTC), permalink, the

@@ -160,3 +160,16 @@ def test_the_store_gives_the_newest_stored_version_of_a_parent_with_its_raw(fres
     assert found.raw.body == edited.raw.body and found.raw.fetched_at == FETCHED
     assert fresh_store.message_by_platform_id("test", "7") is None
     assert fresh_store.message_by_platform_id("other", "6") is None
+
+
+def test_the_record_cache_is_bounded_in_bytes_and_keeps_no_record_over_its_budget():
+    one, two = make_message("c-1"), make_message("c-2")
+    size = sum(f.size for f in build_record(one).files)
+    cache = record._RecordCache(records=10, size=int(size * 1.5))
+    first = cache.get(("k1",), lambda: build_record(one))
+    assert cache.get(("k1",), lambda: build_record(one)) is first
+    cache.get(("k2",), lambda: build_record(two))  # both would exceed the budget: the older one goes
+    assert cache.get(("k1",), lambda: build_record(one)) is not first and cache.held <= cache.size
+    small = record._RecordCache(records=10, size=size - 1)
+    assert small.get(("k1",), lambda: build_record(one)) is not small.get(("k1",), lambda: build_record(one))
+    assert small.held == 0 and not small.entries
