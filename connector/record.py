@@ -21,8 +21,8 @@ A record holds, in this order:
                fetched is listed in ``Provenance.missing_media`` and in the rendition instead;
 
 Each :class:`RecordFile` carries its bytes (or a path on disk, for large files that are streamed),
-media type, file name, title, description, SHA-256 and size. :class:`Provenance` says what was fetched from where, when and by what; the
-fetched URL is redacted (credentials never reach an archive).
+media type, file name, title, description, SHA-256 and size. :class:`Provenance` says what was
+fetched from where, when and by what; the fetched URL is redacted (credentials never reach an archive).
 
 Building a record is deterministic: the same message (with the same raw payload, media and parent)
 gives the same files, names and checksums, so a retried delivery uploads identical documents.
@@ -35,10 +35,10 @@ image; the cache of records (:func:`record_of`) is bounded in bytes as well as i
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 import io
 import mimetypes
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
