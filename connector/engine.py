@@ -16,7 +16,9 @@ a sink's free slots (``parallel``), under a short lease renewed while they are w
 must wait runs in order: the versions of a message that creates a zaak (made once), and a reply
 after its parent when the parent is in hand or has no zaak yet; documents into an existing zaak go
 at once. ``follow_thread`` routings look up the parent's zaak; when the parent is still on its way
-the reply waits, when it has no zaak the rule's fallback applies.
+the reply waits, when it has no zaak the rule's fallback applies. What a sink gets is the stored message
+with its media (fetched once, :mod:`connector.media.stage`) and, for a reply, the newest stored version of
+its parent (``Message.parent``, quoted in the record's PDF/A rendition; absent when it is not stored).
 
 Failures by verdict:
 
@@ -206,6 +208,9 @@ class Connector:
         message = self._with_media(row, result, now)
         if message is None:
             return result
+        message = self._with_parent(row, message, result)
+        if message is None:
+            return result
         try:
             delivered = sink.deliver(message, routing, steps)
         except Failed as exc:
@@ -239,6 +244,20 @@ class Connector:
             result.waiting += 1
             return None
         return dataclasses.replace(row.message, media=prepared.items) if prepared.items else row.message
+
+    def _with_parent(self, row: DeliveryRow, message, result: DeliverResult):
+        """The message with the one it replies to (its newest stored version) for the record's rendition,
+        or as it is when that is not stored; ``None`` when looking it up failed (retried later)."""
+        if not message.in_reply_to:
+            return message
+        try:
+            parent = self.store.message_by_platform_id(message.channel, message.in_reply_to)
+        except Exception as exc:  # a bug or our disk: keep the message, retry later, say so
+            log.exception("delivery %s: looking up its parent message failed", row.id)
+            self._failed(row, Failure(RETRY, f"internal error while looking up the parent message:"
+                                             f" {type(exc).__name__}: {exc}"), result, trips_breaker=False)
+            return None
+        return dataclasses.replace(message, parent=parent) if parent is not None else message
 
     def _media_policy(self, channel: str):
         """The channel's media policy (``None``: the channel fetches no media), worked out once."""

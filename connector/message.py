@@ -134,6 +134,9 @@ class Message:
     # the attachments as archived, set just before delivery (connector.media.stage): a fetched
     # MediaResult or a Missing per attachment, in order; empty before that, and never stored
     media: tuple = field(default=(), compare=False, repr=False)
+    # the message it replies to (the newest stored version of ``in_reply_to`` in the same channel), set
+    # just before delivery (connector.engine) for the PDF/A rendition's quote; None when unknown, never stored
+    parent: "Message | None" = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -149,9 +152,10 @@ class Message:
 
     def to_dict(self) -> dict:
         """The JSON form printed by ``connector messages parse`` (without the raw payload)."""
-        data = asdict(dataclasses.replace(self, raw=None, media=()))
+        data = asdict(dataclasses.replace(self, raw=None, media=(), parent=None))
         data.pop("raw")
         data.pop("media")
+        data.pop("parent")
         data["created_at"] = iso(self.created_at)
         data["edited_at"] = iso(self.edited_at)
         data["hashtags"] = list(self.hashtags)

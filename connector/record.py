@@ -8,7 +8,11 @@ ZGW sink's titel from the rule, its identificaties and file names.)
 
 A record holds, in this order:
 
-``rendition``  a readable HTML document of the message (:func:`connector.rendition.render_html`),
+``rendition``  the readable PDF/A document of the message (:func:`connector.rendition_pdf.render_pdf`):
+               PDF/A-3b with the original embedded (PDF/A-2b without one), the images among its fetched
+               media embedded, the replied-to message (``Message.parent``) quoted, and what became of
+               each attachment; dated by the fetch (``Raw.fetched_at``). (The HTML rendition,
+               :func:`connector.rendition.render_html`, is for previews, not in the record);
 ``original``   the platform's item exactly as received (``Message.raw.body``), when there is one;
                or, when the item could not be cut out of the response exactly, the whole response
                (``Raw.scope == "response"``): the provenance and both descriptions then say so;
@@ -16,20 +20,25 @@ A record holds, in this order:
                a file on disk with its alt text in the description; an attachment that could not be
                fetched is listed in ``Provenance.missing_media`` and in the rendition instead;
 
-(a PDF/A rendition joins this list later). Each :class:`RecordFile` carries its bytes (or
-a path on disk, for large files that are streamed), media type, file name, title, description,
-SHA-256 and size. :class:`Provenance` says what was fetched from where, when and by what; the
-fetched URL is redacted (credentials never reach an archive).
+Each :class:`RecordFile` carries its bytes (or a path on disk, for large files that are streamed),
+media type, file name, title, description, SHA-256 and size. :class:`Provenance` says what was
+fetched from where, when and by what; the fetched URL is redacted (credentials never reach an archive).
 
-Building a record is deterministic: the same message gives the same files, names and checksums,
-so a retried delivery uploads identical documents.
+Building a record is deterministic: the same message (with the same raw payload, media and parent)
+gives the same files, names and checksums, so a retried delivery uploads identical documents.
+
+Images go into the rendition read from their files on disk, each at most :data:`MAX_EMBED_BYTES`: a
+larger one is not read at all (the rendition says it is not embedded, and where it is archived), so a
+huge medium never goes into memory. A record's rendition therefore holds at most that many bytes per
+image; the cache of records (:func:`record_of`) is bounded in bytes as well as in number.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import mimetypes
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,13 +48,17 @@ from . import __version__
 from .media.retry import Missing
 from .message import Message, iso
 from .redact import redact_url
-from .rendition import WHOLE_RESPONSE, render_html
+from .rendition import WHOLE_RESPONSE
+from .rendition_pdf import MEDIA_TYPE as PDF, RenditionImage, render_pdf
 
 RENDITION = "rendition"
 ORIGINAL = "original"
 MEDIUM = "medium"  # roles medium-1, medium-2, ...: the fetched attachments, in order
 MEDIA_LABELS = {"image": "afbeelding", "video": "video", "audio": "geluid"}
 CAPTURED_BY = f"midoffice-connector/{__version__}"
+MAX_EMBED_BYTES = 25 * 1024 * 1024  # an image file larger than this is not read into the rendition
+CACHE_RECORDS = 256  # records kept by record_of, at most ...
+CACHE_BYTES = 64 * 1024 * 1024  # ... holding at most this many bytes in memory together
 
 
 @dataclass(frozen=True)
@@ -147,16 +160,65 @@ def _stem(message: Message) -> str:
 def record_of(message: Message) -> Record:
     """The record of ``message``, built once: every sink a message fans out to gets the same object.
 
-    (A bounded cache keeps the records of a run. Its key is the message *and* its raw payload and
-    media: messages compare without them, and two copies of one version with different bytes must
-    not share a record.)
+    (A bounded cache keeps the records of a run. Its key is the message *and* its raw payload, media
+    and parent: messages compare without them, and two copies of one version with different bytes
+    must not share a record.)
     """
-    return _cached_record(message, message.raw, message.media)
+    return _CACHE.get((message, message.raw, message.media, message.parent), lambda: build_record(message))
 
 
-@functools.lru_cache(maxsize=256)
-def _cached_record(message: Message, raw, media) -> Record:
-    return build_record(message)
+class _RecordCache:
+    """Least recently used records, at most :data:`CACHE_RECORDS` of them holding at most
+    :data:`CACHE_BYTES` in memory (a record over that is built every time, not kept). Thread-safe;
+    two threads asking for a record not yet kept may both build it (the same bytes either way)."""
+
+    def __init__(self, records: int = CACHE_RECORDS, size: int = CACHE_BYTES):
+        self.records, self.size, self.held = records, size, 0
+        self.entries: OrderedDict[tuple, tuple[Record, int]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple, build) -> Record:
+        with self.lock:
+            if key in self.entries:
+                self.entries.move_to_end(key)
+                return self.entries[key][0]
+        record = build()
+        size = sum(len(f.data) for f in record.files if f.data is not None)
+        with self.lock:
+            if key in self.entries:  # another thread kept it meanwhile: share that one
+                return self.entries[key][0]
+            if size <= self.size:
+                self.entries[key] = (record, size)
+                self.held += size
+                while len(self.entries) > self.records or self.held > self.size:
+                    self.held -= self.entries.popitem(last=False)[1][1]
+        return record
+
+
+_CACHE = _RecordCache()
+
+
+def rendition_images(message: Message) -> list[RenditionImage]:
+    """The fetched images of ``message`` (its media of type ``image/``), in order, for the rendition;
+    a file over :data:`MAX_EMBED_BYTES` is not read, and the rendition says why it lacks it."""
+    images, number = [], 0
+    for item in message.media:
+        if isinstance(item, Missing):
+            continue
+        number += 1  # the medium-N file it is archived as
+        if not item.media_type.lower().startswith("image/"):
+            continue
+        data = None
+        if item.size <= MAX_EMBED_BYTES:
+            with open(item.path, "rb") as handle:
+                data = handle.read(MAX_EMBED_BYTES + 1)  # bounded, whatever the file grew to
+        if data is None or len(data) > MAX_EMBED_BYTES:
+            images.append(RenditionImage(b"", item.media_type, item.description, omitted=(
+                f"het bestand is groter dan {MAX_EMBED_BYTES // (1024 * 1024)} MiB; het is ongewijzigd"
+                f" gearchiveerd als bijlage {number}")))
+        else:
+            images.append(RenditionImage(data, item.media_type, item.description))
+    return images
 
 
 def build_record(message: Message, titel: str = "") -> Record:
@@ -167,8 +229,10 @@ def build_record(message: Message, titel: str = "") -> Record:
     whole = raw is not None and raw.scope == raw.RESPONSE
     # the note first: a case system that clips a description cuts a long URL, not the note
     note = WHOLE_RESPONSE[0].upper() + WHOLE_RESPONSE[1:]
-    files = [RecordFile.from_bytes(RENDITION, render_html(message), "text/html", f"{stem}.html", titel,
-                                   (f"{note}. " if whole else "") + f"Leesbare weergave van {where}.")]
+    captured_at = raw.fetched_at if raw is not None and isinstance(raw.fetched_at, datetime) else None
+    pdf = render_pdf(message, parent=message.parent, images=rendition_images(message), captured_at=captured_at)
+    files = [RecordFile.from_bytes(RENDITION, pdf, PDF, f"{stem}.pdf", titel,
+                                   (f"{note}. " if whole else "") + f"Leesbare weergave (PDF/A) van {where}.")]
     if raw is not None:
         source = f" van {redact_url(raw.page_url)}" if raw.page_url else ""
         media_type = raw.media_type or "application/octet-stream"

@@ -1,6 +1,7 @@
-"""A readable, standalone rendition of a :class:`~connector.message.Message` for the case file.
+"""A readable, standalone HTML rendition of a :class:`~connector.message.Message`, for previews.
 
-The rendition is what a records manager opens in the case system: one self-contained HTML5
+The record archives the PDF/A rendition (:mod:`connector.rendition_pdf`, which takes its labels, rows
+and title from here); this HTML one is for previews and a web view: one self-contained HTML5
 document (UTF-8, no scripts, no external resources, inline style only) with who wrote what, when,
 where, and where the connector got it from. The original platform payload is archived next to it
 verbatim; this document only has to be faithful and readable. Labels are in Dutch because the
@@ -215,20 +216,27 @@ def render_html(message: Message) -> bytes:
     return "\n".join(parts).encode("utf-8")
 
 
-def _media_status(message: Message) -> list[str]:
-    """Per attachment, what became of it (``Message.media``, set before delivery): archived as which
-    numbered file with its checksum, or missing and why. Empty texts before media are prepared."""
+def media_states(message: Message) -> list[tuple[str, str]]:
+    """Per attachment, what became of it (``Message.media``, set before delivery), as plain text:
+    ``("gearchiveerd", "als bijlage N (SHA-256 ...)")``, or ``("ontbreekt", "<why> (na N poging(en))")``.
+    ``("", "")`` for every attachment before media are prepared. Both renditions show these."""
     if len(message.media) != len(message.attachments):
-        return [""] * len(message.attachments)
-    texts, number = [], 0
+        return [("", "")] * len(message.attachments)
+    states, number = [], 0
     for medium in message.media:
         if hasattr(medium, "sha256"):
             number += 1
-            texts.append(f" &mdash; gearchiveerd als bijlage {number} (SHA-256 {_e(medium.sha256)})")
+            states.append(("gearchiveerd", f"als bijlage {number} (SHA-256 {medium.sha256})"))
         else:
-            texts.append(f' &mdash; <strong class="ontbreekt">ontbreekt</strong>: {_e(medium.reason)}'
-                         f" (na {int(medium.attempts)} poging(en))")
-    return texts
+            states.append(("ontbreekt", f"{medium.reason} (na {int(medium.attempts)} poging(en))"))
+    return states
+
+
+def _media_status(message: Message) -> list[str]:
+    """:func:`media_states` as HTML, one text per attachment (empty before media are prepared)."""
+    return [f" &mdash; gearchiveerd {_e(text)}" if state == "gearchiveerd"
+            else f' &mdash; <strong class="ontbreekt">ontbreekt</strong>: {_e(text)}' if state else ""
+            for state, text in media_states(message)]
 
 
 # Shared with the PDF/A rendition (connector.rendition_pdf), so both documents show the same rows, labels

@@ -1,13 +1,16 @@
 """A PDF/A rendition of a :class:`~connector.message.Message`: the readable record for long-term archives.
 
-The HTML rendition (:mod:`connector.rendition`) is what a case system shows; this is the same record as
-PDF/A, the format archives accept: PDF/A-3b with the platform's original bytes embedded as an associated
+This is the ``rendition`` file of every record (:mod:`connector.record`), what a case system and an archive
+package keep: the message as PDF/A, the format archives accept (the HTML rendition, :mod:`connector.rendition`,
+is kept for previews). PDF/A-3b with the platform's original bytes embedded as an associated
 file (``AFRelationship /Source``), or PDF/A-2b when there is no original or ``attach_original=False``
 (some archives accept PDF/A-2 only). Same Dutch labels, rows and title as the HTML rendition (imported
 from it). It shows channel, account, author, date and time (Europe/Amsterdam and UTC), permalink, the
 content warning, the text with its links, the images given (already downloaded: this module fetches
-nothing), the replied-to message quoted with its own permalink, where the message came from, and on every
-page an "archived by" footer with the capture time and the SHA-256 of the original.
+nothing), each attachment with what became of it (archived as which file with its checksum, or missing
+and why: :func:`connector.rendition.media_states`, as in the HTML), the replied-to message quoted with its
+own permalink, where the message came from, and on every page an "archived by" footer with the capture
+time and the SHA-256 of the original.
 
 Built with fpdf2 (pure Python) in its PDF/A mode: sRGB OutputIntent, XMP ``pdfaid`` metadata, every font
 embedded (as a subset). Everything it needs ships in the package (``connector/pdfdata``): DejaVu Sans and
@@ -34,17 +37,18 @@ Decisions:
 * **Images**: a JPEG in RGB or grey is embedded as it came (no re-encoding); PNG, GIF, WebP and other
   JPEGs are decoded and embedded as sRGB (with alpha where they have it). One that cannot be read (other
   formats such as SVG, broken, over :data:`MAX_PIXELS`) is not embedded; the document says so where it
-  would be. Nothing in a message or its images makes rendering fail.
+  would be; so is one the caller did not read (:attr:`RenditionImage.omitted`, e.g. a file too large to
+  read into memory: :mod:`connector.record`). Nothing in a message or its images makes rendering fail.
 * **Links** are made for http(s) URLs of at most :data:`MAX_LINK` characters only; others stay text.
 """
 from __future__ import annotations
 
-import html as htmllib
 import io
 import json
+import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 import lxml.etree
 import lxml.html
@@ -57,7 +61,8 @@ from . import __version__
 from .htmltext import sanitize
 from .message import Message
 from .pdfdata import FAMILY, SRGB_PROFILE, covered, install_fonts
-from .rendition import format_datetime, metadata_rows, provenance_rows, safe_url, title_of, who
+from .rendition import format_datetime, media_states, metadata_rows, provenance_rows, safe_url, title_of, who
+from .rendition_pdf_support import xmp
 
 MEDIA_TYPE = "application/pdf"
 PRODUCER = f"midoffice-connector/{__version__}"
@@ -71,6 +76,8 @@ _BLOCKS = {"p", "div", "li", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", 
            "ul", "ol", "table", "hr"}
 _NEXT = {"new_x": XPos.LMARGIN, "new_y": YPos.NEXT, "align": "L"}  # next line, left aligned (not justified)
 _GREY, _BLACK, _LINK = (90, 90, 90), (17, 17, 17), (0, 60, 160)
+# fpdf2 subsets the font with fontTools, which logs each step at INFO: ~30 lines per document in the worker's log
+logging.getLogger("fontTools.subset").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,8 @@ class RenditionImage:
     data: bytes
     media_type: str = ""
     description: str = ""
+    #: why the image is not embedded although it was downloaded (e.g. too large to read); its bytes are then empty
+    omitted: str = ""
 
 
 class _Document(FPDF):
@@ -238,6 +247,11 @@ def _images(writer: _Writer, images) -> None:
     width = pdf.epw
     for number, image in enumerate(images, 1):
         label = f"Afbeelding {number} van {len(images)}"
+        if image.omitted:
+            writer.note(f"{label}: niet in deze weergave opgenomen: {image.omitted}.")
+            writer.note(f"{label}: {image.description}" if image.description else label)
+            pdf.ln(2)
+            continue
         try:
             source, (pixels_w, pixels_h) = _image_source(image)
             w = min(width, pixels_w * 0.35)  # about 72 dpi, never wider than the page
@@ -254,30 +268,6 @@ def _images(writer: _Writer, images) -> None:
         if label:
             writer.note(f"{label}: {image.description}" if image.description else label)
         pdf.ln(2)
-
-
-def _xmp(pdf: FPDF, part: int, when: datetime) -> str:
-    def esc(value: str) -> str:
-        return htmllib.escape(value, quote=True).replace("'", "&apos;")
-
-    stamp = when.astimezone(timezone.utc).isoformat(timespec="seconds")
-    return "\n".join([
-        '<x:xmpmeta xmlns:x="adobe:ns:meta/">',
-        '  <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">',
-        '    <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"'
-        ' xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:pdf="http://ns.adobe.com/pdf/1.3/"'
-        ' xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/"',
-        f'      xmp:CreatorTool="{esc(pdf.creator)}" xmp:CreateDate="{stamp}" xmp:ModifyDate="{stamp}"'
-        f' xmp:MetadataDate="{stamp}" pdf:Producer="{esc(pdf.producer)}">',
-        f"      <pdfaid:part>{part}</pdfaid:part><pdfaid:conformance>B</pdfaid:conformance>",
-        f'      <dc:title><rdf:Alt><rdf:li xml:lang="x-default">{esc(pdf.title)}</rdf:li></rdf:Alt></dc:title>',
-        f"      <dc:creator><rdf:Seq><rdf:li>{esc(pdf.author)}</rdf:li></rdf:Seq></dc:creator>",
-        f'      <dc:description><rdf:Alt><rdf:li xml:lang="x-default">{esc(pdf.subject)}</rdf:li></rdf:Alt>'
-        "</dc:description>",
-        "    </rdf:Description>",
-        "  </rdf:RDF>",
-        "</x:xmpmeta>",
-    ])
 
 
 def render_pdf(message: Message, *, parent: Message | None = None, images=(), captured_at: datetime | None = None,
@@ -348,9 +338,11 @@ def _render(message: Message, *, parent=None, images=(), captured_at=None, attac
         _images(writer, images)
     if message.attachments:
         writer.heading("Bijlagen (adressen)")
-        for number, item in enumerate(message.attachments, 1):
-            writer.rows([(f"Bijlage {number}", item.url, True), ("Soort", item.media_type, False),
-                         ("Beschrijving", item.description, False)][:3 if item.description else 2])
+        for number, (item, (state, text)) in enumerate(zip(message.attachments, media_states(message)), 1):
+            status = "" if not state else f"{state} {text}" if state == "gearchiveerd" else f"{state}: {text}"
+            details = [("Soort", item.media_type, False), ("Beschrijving", item.description, False),
+                       ("Status", status, False)]
+            writer.rows([(f"Bijlage {number}", item.url, True)] + [row for row in details if row[1]])
     if parent is not None:
         writer.heading(f"Reactie op: {title_of(parent)}")
         left = pdf.l_margin
@@ -384,5 +376,5 @@ def _render(message: Message, *, parent=None, images=(), captured_at=None, attac
         writer.note(f"{writer.missing} teken(s) kunnen in deze weergave niet worden getoond en staan er als "
                     f"{MISSING}{where}.")
     if pdfa:
-        pdf.set_xmp_metadata(_xmp(pdf, part, when))
+        pdf.set_xmp_metadata(xmp(pdf, part, when))
     return bytes(pdf.output())

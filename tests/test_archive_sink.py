@@ -18,6 +18,7 @@ from connector.sinks.archive import ArchiveSink
 from connector.sinks.archive.sip import BESTAND_SUFFIX, MDTO_SUFFIX, PAKBON, packages
 
 from .conftest import SHARED, ingest, make_message
+from .pdf_support import flat, flat_text
 from .test_rendition import load_message
 
 NS = {"m": "https://www.nationaalarchief.nl/mdto"}
@@ -94,12 +95,12 @@ def test_a_message_without_a_fetch_time_keeps_its_first_capture_time_for_retries
 def test_a_changed_package_is_refused_permanently_and_left_alone(tmp_path):
     sink, message = sink_in(tmp_path), load_message()
     package = Path(sink.deliver(message, CREATE, MemorySteps()).zaak_url.removeprefix("file://"))
-    rendition = next(p for p in package.iterdir() if p.name.endswith(".html"))
-    rendition.write_bytes(b"<p>bewerkt met de hand</p>")
+    rendition = next(p for p in package.iterdir() if p.name.endswith(".pdf"))
+    rendition.write_bytes(b"%PDF-1.7 bewerkt met de hand")
     with pytest.raises(Failed) as caught:
         sink.deliver(message, CREATE, MemorySteps())
     assert caught.value.failure.verdict == PERMANENT and "other content" in caught.value.failure.message
-    assert rendition.read_bytes() == b"<p>bewerkt met de hand</p>"
+    assert rendition.read_bytes() == b"%PDF-1.7 bewerkt met de hand"
 
 
 def test_metadata_the_schema_refuses_is_a_permanent_failure_naming_a_bug(tmp_path, monkeypatch):
@@ -154,12 +155,18 @@ def test_through_the_engine_posts_and_replies_are_archived_without_any_case_syst
                     channels=[], sinks=[SinkConfig("archief", "archive", {"folder": str(tmp_path / "sip"), **OPTIONS})])
     connector = Connector(config)
     try:
-        ingest(connector, make_message("p", created_minute=1), make_message("r", in_reply_to="p", created_minute=2))
+        ingest(connector, make_message("p", created_minute=1, text="Eerst dit", url="https://social.example/@g/p"),
+               make_message("r", in_reply_to="p", created_minute=2))
         result = connector.drain()
         assert result.delivered == 2, result.errors
-        rows = connector.store.query("select d.state, d.zaak_url from deliveries d")
+        rows = connector.store.query("select m.platform_id, d.state, d.zaak_url from deliveries d"
+                                     " join messages m on m.id = d.message_id order by m.platform_id")
     finally:
         connector.close()
     assert {r["state"] for r in rows} == {"delivered"}
     assert all(r["zaak_url"].startswith("file://") for r in rows)
     assert len(packages(next((tmp_path / "sip").glob("sip-*")))) == 2
+    # the reply ("hello", no permalink of its own) quotes its parent, which the engine looked up in the store
+    reply = flat_text(next(Path(rows[1]["zaak_url"].removeprefix("file://")).glob("*.pdf")).read_bytes())
+    assert flat("Reactie op: Bericht van Gemeente") in reply
+    assert flat("Eerst dit") in reply and flat("https://social.example/@g/p") in reply

@@ -96,7 +96,7 @@ def test_each_file_is_a_bestand_with_checksum_size_puid_and_its_informatieobject
         assert texts(element, "m:checksum/m:checksumDatum") == ["2026-01-01T13:00:00Z"]
         assert texts(element, "m:isRepresentatieVan/m:verwijzingIdentificatie/m:identificatieKenmerk") == ["test/7"]
         puids[file.role] = texts(element, "m:bestandsformaat/m:begripCode")[0]
-    assert puids == {RENDITION: "fmt/471", ORIGINAL: "fmt/817"}  # HTML5, JSON
+    assert puids == {RENDITION: "fmt/480", ORIGINAL: "fmt/817"}  # PDF/A-3b (the original embedded), JSON
 
 
 def test_without_an_appraisal_the_waardering_is_nader_te_bepalen_and_nothing_else_is_claimed():

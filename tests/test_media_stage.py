@@ -21,6 +21,7 @@ from connector.record import record_of
 from connector_doubles.serving import Running
 
 from .conftest import make_message
+from .pdf_support import flat, flat_text
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + b"\x00" * 64
 ARCHIVE = {"archiefvormer": {"naam": "Gemeente Voorbeeld"}}
@@ -105,8 +106,8 @@ def test_a_medium_is_fetched_once_and_archived_with_its_checksum_and_alt_text(bu
     package, medium = package_of(connector, "1"), copies[0]
     sidecar = etree.parse(str(medium.with_name(medium.name + ".bestand.MDTO.xml")))
     assert hashlib.sha256(PNG).hexdigest() in etree.tostring(sidecar).decode()
-    html = next(p for p in package.iterdir() if p.name.endswith(".html")).read_text()
-    assert "gearchiveerd als bijlage 1" in html and "alt /media/a.png" in html
+    text = flat_text(next(p for p in package.iterdir() if p.name.endswith(".pdf")).read_bytes())
+    assert flat("gearchiveerd als bijlage 1") in text and flat("alt /media/a.png") in text
 
 
 def test_a_medium_that_is_gone_is_recorded_missing_and_the_message_still_delivered(build, media_server):
@@ -115,8 +116,8 @@ def test_a_medium_that_is_gone_is_recorded_missing_and_the_message_still_deliver
     store_message(connector, with_media(server, "2", "/media/a.png", "/media/gone.png"))
     assert connector.drain().delivered == 1
     package = package_of(connector, "2")
-    html = next(p for p in package.iterdir() if p.name.endswith(".html")).read_text()
-    assert "ontbreekt" in html and "404" in html
+    text = flat_text(next(p for p in package.iterdir() if p.name.endswith(".pdf")).read_bytes())
+    assert flat("Status ontbreekt:") in text and "404" in text
     metadata = next(p for p in package.iterdir() if p.name == f"{package.name}.MDTO.xml").read_text()
     assert "bijlage ontbreekt" in metadata and "alt /media/gone.png" in metadata  # the metadata says so too
     assert len([p for p in package.iterdir() if p.suffix == ".png"]) == 1

@@ -13,6 +13,7 @@ from connector.sources.mastodon import MastodonSource
 from connector.sources.rss import FeedSource as RssSource
 
 from .conftest import FIXTURES, SHARED, make_message
+from .pdf_support import text_of
 
 
 def test_a_record_holds_the_rendition_and_the_original_with_their_checksums():
@@ -20,12 +21,12 @@ def test_a_record_holds_the_rendition_and_the_original_with_their_checksums():
     record = build_record(message, titel="Vraag over afval")
     assert [f.role for f in record.files] == [RENDITION, ORIGINAL]
     rendition, original = record.files
-    assert rendition.media_type == "text/html" and b"Hallo gemeente" in rendition.data
+    assert rendition.media_type == "application/pdf" and "Hallo gemeente" in text_of(rendition.data)
     assert original.data == message.raw.body, "the original is the platform's bytes, exactly"
     for item in record.files:
         assert item.sha256 == hashlib.sha256(item.data).hexdigest() and item.size == len(item.data)
     assert rendition.title == "Vraag over afval" and original.title == "Vraag over afval (origineel)"
-    assert rendition.filename.endswith(".html") and original.filename.endswith(".json")
+    assert rendition.filename.endswith(".pdf") and original.filename.endswith(".json")
     assert record.provenance.original_sha256 == message.raw.sha256
     assert record.provenance.fetched_from == message.raw.page_url
 

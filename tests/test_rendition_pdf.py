@@ -13,14 +13,13 @@ from datetime import datetime, timezone
 
 import pikepdf
 import pikepdf.pdfa
-import pygfried
-import pypdf
 import pytest
 from PIL import Image
 
 from connector.message import Author, Message, Raw
 from connector.rendition_pdf import RenditionImage, _render, render_pdf
 from tests.conftest import ROOT
+from tests.pdf_support import flat, identify, text_of
 from tests.test_rendition import load_message, simple
 
 CAPTURED = datetime(2025, 7, 17, 14, 5, 9, tzinfo=timezone.utc)
@@ -53,21 +52,6 @@ def full_document(**changes) -> bytes:
     options = {"parent": parent_message(), "images": [RenditionImage(picture(), "image/jpeg", "ruis")],
                "captured_at": CAPTURED} | changes
     return render_pdf(reply(), **options)
-
-
-def identify(tmp_path, data: bytes) -> str:
-    path = tmp_path / "document.pdf"
-    path.write_bytes(data)
-    return pygfried.identify(str(path))
-
-
-def text_of(data: bytes) -> str:
-    reader = pypdf.PdfReader(io.BytesIO(data))
-    return "\n".join(page.extract_text() for page in reader.pages)
-
-
-def flat(text: str) -> str:
-    return "".join(text.split())
 
 
 def verdict(data: bytes, flavour: str):

@@ -13,11 +13,12 @@ import pytest
 
 from connector.failures import CONFIGURATION, PERMANENT, Failed
 from connector.message import Author, Message, parse_iso
-from connector.rendition import render_html
+from connector.record import RENDITION, build_record
 from connector.routing import Routing
 from connector.sinks import MemorySteps
 from connector.sinks.zgw import ZgwSink, document_identificatie, zaak_identificatie
 from tests.conftest import FIXTURES, assert_deferred, later
+from tests.pdf_support import PDFA_PUIDS, identify
 from tests.test_rendition import load_message
 from .zgw_sink_support import ATTACH, CREATE, Crash, CrashingSteps, RSIN, STEP_NAMES, ZAAK_42, by_identificatie, posts, zaak_url
 from .zgw_sink_support import double, options, running, server, session, sink  # noqa: F401 (fixtures)
@@ -40,16 +41,19 @@ def test_attach_delivers_rendition_and_original_into_existing_zaak(sink, double)
     assert double.violations == []
 
 
-@pytest.mark.parametrize("role,formaat,extension", [("rendition", "text/html", ".html"),
+@pytest.mark.parametrize("role,formaat,extension", [("rendition", "application/pdf", ".pdf"),
                                                     ("original", "application/json", ".json")])
-def test_documents_carry_the_metadata_of_a_record(sink, double, role, formaat, extension):
+def test_documents_carry_the_metadata_of_a_record(sink, double, role, formaat, extension, tmp_path):
     message = load_message()
     delivered = sink.deliver(message, ATTACH, MemorySteps())
     document = next(d for d in delivered.documents if d.role == role)
     stored = next(d for d in double.documents if d["url"] == document.url)
     content = double.document_content(document.url)
-    expected_content = render_html(message) if role == "rendition" else message.raw.body
+    # built afresh (not the cached record the sink used): the rendition's bytes depend on the message only
+    expected_content = build_record(message).file(RENDITION).data if role == "rendition" else message.raw.body
     assert content == expected_content
+    if role == "rendition":  # the PDF/A document, as the case system holds it
+        assert content.startswith(b"%PDF-") and identify(tmp_path, content) in PDFA_PUIDS
     assert stored["identificatie"] == document.identificatie == document_identificatie(message, role)
     assert stored["bronorganisatie"] == RSIN
     assert stored["creatiedatum"] == "2025-02-18"

@@ -299,7 +299,15 @@ def _captured(record: Record, captured_at: datetime | None) -> datetime:
 
 
 def _head(file: RecordFile) -> bytes:
+    """What :func:`identify` reads of ``file``: its first :data:`SNIFF_BYTES`, and of a PDF its last ones
+    too (the XMP metadata that declares PDF/A may stand at the end: fpdf2 writes it there, after the
+    images, so the PDF/A rendition of a message with a large photo declares it past the first MiB)."""
+    tail = file.format == "application/pdf" and file.size > SNIFF_BYTES
     if file.data is not None:
-        return file.data[:SNIFF_BYTES]
+        return file.data[:SNIFF_BYTES] + (file.data[-SNIFF_BYTES:] if tail else b"")
     with file.open() as handle:
-        return handle.read(SNIFF_BYTES)
+        head = handle.read(SNIFF_BYTES)
+        if tail:
+            handle.seek(-SNIFF_BYTES, 2)
+            head += handle.read(SNIFF_BYTES)
+        return head

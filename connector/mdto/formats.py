@@ -47,7 +47,7 @@ MP3 = Format("fmt/134", "MPEG 1/2 Audio Layer 3")
 
 # By media type, when the bytes say nothing more specific (see _refine).
 BY_MEDIA_TYPE = {
-    "text/html": HTML5,  # the rendition is HTML5 (<!DOCTYPE html>); see connector.rendition
+    "text/html": HTML5,  # the HTML rendition (connector.rendition, for previews) is HTML5 (<!DOCTYPE html>)
     "application/json": JSON,
     "application/activity+json": JSON,
     "application/ld+json": JSON,
@@ -73,7 +73,8 @@ _PDFA_CONFORMANCE = re.compile(rb"pdfaid:conformance(?:=[\"']|>)\s*([ABUabu])\s*
 def identify(media_type: str, head: bytes = b"") -> Format:
     """The format of a file of ``media_type`` (parameters ignored) whose content starts with ``head``.
 
-    ``head`` is the start of the file (its first MiB is plenty; a PDF's XMP metadata declares PDF/A).
+    ``head`` is the start of the file (its first MiB is plenty); for a PDF, its end as well: the XMP
+    metadata that declares PDF/A may stand anywhere in the file (fpdf2 writes it last).
     """
     base = media_type.split(";")[0].strip().lower()
     refined = _refine(base, head)

@@ -31,6 +31,10 @@ from .base import _dumps, _now
 if TYPE_CHECKING:
     from . import Store
 
+#: the columns of ``messages`` a :class:`Message` is built from (:meth:`OutboxMixin._stored_message`)
+_MESSAGE_COLUMNS = ("m.message_json, m.raw, m.raw_media_type, m.raw_scope, m.page_url, m.fetched_at,"
+                    " m.warc_file, m.warc_record, m.warc_offset")
+
 
 @dataclass(frozen=True)
 class DeliveryPlan:
@@ -187,13 +191,9 @@ class OutboxMixin:
                 f" and id in ({', '.join('?' for _ in ids)})", [lease, *ids])
             return cursor.rowcount
 
-    @staticmethod
-    def _delivery_row(row: dict, state: str) -> DeliveryRow:
-        raw = Raw(body=row["raw"] or b"", media_type=row["raw_media_type"] or "", page_url=row["page_url"] or "",
-                  fetched_at=parse_iso(row["fetched_at"]) if row["fetched_at"] else None,
-                  scope=row["raw_scope"] or Raw.ITEM, warc_file=row.get("warc_file") or "",
-                  warc_record=row.get("warc_record") or "", warc_offset=row.get("warc_offset"))
-        message = Message.from_dict(json.loads(row["message_json"]), raw=raw)
+    @classmethod
+    def _delivery_row(cls, row: dict, state: str) -> DeliveryRow:
+        message = cls._stored_message(row)
         return DeliveryRow(id=row["id"], message_id=row["message_id"], sink=row["sink"], state=state,
                            routing=Routing.from_dict(json.loads(row["routing_json"])), attempts=row["attempts"],
                            last_error=row["last_error"], zaak_url=row["zaak_url"], message=message)
@@ -293,6 +293,24 @@ class OutboxMixin:
         if not rows:
             return None, None
         return rows[0]["state"], rows[0]["zaak_url"]
+
+    def message_by_platform_id(self, channel: str, platform_id: str) -> Message | None:
+        """The newest stored version of the message ``platform_id`` in ``channel``, with its raw payload;
+        ``None`` when it is not stored (a reply's parent for its rendition: :mod:`connector.engine`)."""
+        with self._lock:
+            rows = list(self.db.query(
+                f"select {_MESSAGE_COLUMNS} from messages m where m.channel = ? and m.platform_id = ?"
+                " order by m.id desc limit 1", [channel, platform_id]))
+        return self._stored_message(rows[0]) if rows else None
+
+    @staticmethod
+    def _stored_message(row: dict) -> Message:
+        """The :class:`Message` of a ``messages`` row (:data:`_MESSAGE_COLUMNS`), with its raw payload."""
+        raw = Raw(body=row["raw"] or b"", media_type=row["raw_media_type"] or "", page_url=row["page_url"] or "",
+                  fetched_at=parse_iso(row["fetched_at"]) if row["fetched_at"] else None,
+                  scope=row["raw_scope"] or Raw.ITEM, warc_file=row.get("warc_file") or "",
+                  warc_record=row.get("warc_record") or "", warc_offset=row.get("warc_offset"))
+        return Message.from_dict(json.loads(row["message_json"]), raw=raw)
 
     # -- steps ----------------------------------------------------------------------------
 
