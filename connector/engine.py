@@ -49,7 +49,7 @@ from .fanout import plan_routing, targets
 from .media.stage import MediaStage
 from .message import utcnow
 from .registry import SINKS, SOURCES
-from .routing import FOLLOW_THREAD, HOLD, IGNORE, Routing
+from .routing import CREATE, FOLLOW_THREAD, HOLD, IGNORE, Routing
 from .rulesholder import RulesHolder
 from .store import DeliveryPlan, DeliveryRow, Store
 
@@ -211,6 +211,7 @@ class Connector:
         message = self._with_parent(row, message, result)
         if message is None:
             return result
+        routing = self._among_versions(row, routing)
         try:
             delivered = sink.deliver(message, routing, steps)
         except Failed as exc:
@@ -228,6 +229,18 @@ class Connector:
                                   [vars(d) for d in delivered.documents])
         result.delivered += 1  # (mark_delivered also ended the sink's failure streak and pause doubling)
         return result
+
+    def _among_versions(self, row: DeliveryRow, routing: Routing) -> Routing:
+        """The routing as the message's other versions at this sink require: an edit routed to
+        create a zaak goes into the zaak an earlier version went into (one case per message, in
+        every sink); a version that arrives after a newer one was delivered (an admin requeued it)
+        is archived beside it (``late_version``), so the newer stays the newest and nothing is lost."""
+        if not routing.delivers:
+            return routing
+        others = self.store.other_versions(row.message_id, row.sink)
+        if routing.action == CREATE and not routing.zaak_url and others["zaak_url"]:
+            routing = routing.evolve(zaak_url=others["zaak_url"])
+        return routing.evolve(late_version=True) if others["newer_delivered"] else routing
 
     def _with_media(self, row: DeliveryRow, result: DeliverResult, now: datetime | None = None):
         """The message with its media fetched or recorded missing (:mod:`connector.media.stage`), or

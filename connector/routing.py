@@ -125,6 +125,9 @@ class Routing:
     reason: str = ""
     fallback: "Routing | None" = None
     archief: Archief | None = None
+    # set by the engine, never by a rule: this version of the message reached the sink after a
+    # newer one, so it is archived beside it, not as its newest version (connector.engine)
+    late_version: bool = False
 
     def __post_init__(self):
         if self.action not in ACTIONS:

@@ -119,6 +119,8 @@ def test_document_identificatie_is_stable_and_distinct_per_channel_id_and_role_n
     # per version or not, a first version keeps the identificatie earlier releases gave it
     assert document_identificatie(message, "rendition", per_version=True) == document_identificatie(message, "rendition")
     assert document_identificatie(message, "rendition") == "SOC-R-fosstodon-sch-a762dedfbf6a0b0fd8a7"  # as before this change
+    # a version archived beside a newer one: its own, also for a first version
+    assert document_identificatie(message, "rendition", late=True) not in variants
 
 
 def test_zaak_identificatie_ignores_the_version_but_not_the_message():

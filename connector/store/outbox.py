@@ -294,6 +294,20 @@ class OutboxMixin:
             return None, None
         return rows[0]["state"], rows[0]["zaak_url"]
 
+    def other_versions(self, message_id: int, sink: str) -> dict:
+        """What ``sink`` holds of the other versions of stored message ``message_id``: ``zaak_url`` of
+        the newest earlier version delivered there (or None), and ``newer_delivered``: whether a
+        later version was delivered there already (this one arrives late: an admin requeued it)."""
+        with self._lock:
+            rows = list(self.db.query(
+                "select m2.id, d2.zaak_url from messages m join messages m2 on m2.channel = m.channel"
+                " and m2.platform_id = m.platform_id and m2.id != m.id"
+                " join deliveries d2 on d2.message_id = m2.id and d2.sink = ? and d2.state = 'delivered'"
+                " where m.id = ? order by m2.id", [sink, message_id]))
+        earlier = [r["zaak_url"] for r in rows if r["id"] < message_id and r["zaak_url"]]
+        return {"zaak_url": earlier[-1] if earlier else None,
+                "newer_delivered": any(r["id"] > message_id for r in rows)}
+
     def message_by_platform_id(self, channel: str, platform_id: str) -> Message | None:
         """The newest stored version of the message ``platform_id`` in ``channel``, with its raw payload;
         ``None`` when it is not stored (a reply's parent for its rendition: :mod:`connector.engine`)."""

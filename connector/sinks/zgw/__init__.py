@@ -135,7 +135,7 @@ class ZgwSink(CatalogusLookups, Sink):
             name = f"document:{role}"
             if steps.get(name) is None and iotype is None:
                 iotype = self._informatieobjecttype(routing)
-            earlier = self._earlier_version(message, steps, name)
+            earlier = {} if routing.late_version else self._earlier_version(message, steps, name)
             if earlier:   # an edit: the next version of the document the first version made
                 doc = steps.run(name, lambda file=file, iotype=iotype, url=earlier["url"]: versions.new_version(
                     self, steps, name, file, self._fields(message, routing, file, iotype), url))
@@ -143,12 +143,12 @@ class ZgwSink(CatalogusLookups, Sink):
             elif file.size > self.options["large_file_threshold"] or steps.get(f"{name}:created:sent"):
                 doc = steps.run(name, lambda file=file, iotype=iotype: large.upload(
                     self, steps, name, file, self._fields(message, routing, file, iotype),
-                    lambda role=file.role: self._find_document(message, role, whole=True)))
+                    lambda role=file.role: self._find_document(message, role, whole=True, routing=routing)))
             else:
                 doc = self._create_once(
                     steps, name,
                     lambda file=file, iotype=iotype: self._document(message, routing, file, iotype),
-                    lambda role=role: self._find_document(message, role))
+                    lambda role=role: self._find_document(message, role, routing=routing))
             link = lambda doc=doc: self._link(zaak["url"], doc["url"], doc.get("titel", ""))  # noqa: E731
             find_link = lambda doc=doc: self._find_link(zaak["url"], doc["url"])  # noqa: E731
             if earlier:   # the first version linked it (to this zaak, unless the rules changed since)
@@ -189,9 +189,10 @@ class ZgwSink(CatalogusLookups, Sink):
 
         return steps.run(name, action)
 
-    def _find_document(self, message: Message, role: str, whole: bool = False) -> dict | None:
+    def _find_document(self, message: Message, role: str, whole: bool = False,
+                       routing: Routing | None = None) -> dict | None:
         """The document of ``role`` looked up by its identificatie (``whole``: as served)."""
-        identificatie = self._identificatie(message, role)
+        identificatie = self._identificatie(message, role, routing)
         params = {"identificatie": identificatie, "bronorganisatie": self.options["bronorganisatie"]}
         found = self.client.first(self._documenten("enkelvoudiginformatieobjecten"),
                                   "GET /enkelvoudiginformatieobjecten", params=params)
@@ -298,12 +299,15 @@ class ZgwSink(CatalogusLookups, Sink):
         who = message.author.handle or message.author.name or message.channel
         return f"{KIND_LABELS.get(message.kind, 'bericht').capitalize()} van @{who} op {local_date(message.created_at)}"
 
-    def _identificatie(self, message: Message, role: str) -> str:
-        return document_identificatie(message, role, per_version=self.options["edits"] == "documents")
+    def _identificatie(self, message: Message, role: str, routing: Routing | None = None) -> str:
+        """Per message, or per version (option ``edits: documents``, or a version that arrived after a
+        newer one: archived beside it, the newer stays the newest version of the documents)."""
+        late = routing is not None and routing.late_version
+        return document_identificatie(message, role, per_version=self.options["edits"] == "documents", late=late)
 
     def _fields(self, message: Message, routing: Routing, file: RecordFile, iotype: str) -> dict:
         """The document's fields, without its content (``inhoud``)."""
-        identificatie = self._identificatie(message, file.role)
+        identificatie = self._identificatie(message, file.role, routing)
         titel = clip(self._titel(message, routing), TITEL_MAX, title_suffix(file))
         formaat = file.format
         return {
@@ -338,7 +342,7 @@ class ZgwSink(CatalogusLookups, Sink):
         url = self._documenten("enkelvoudiginformatieobjecten")
         response = self.client.post(url, "POST /enkelvoudiginformatieobjecten", payload, accept=(400,))
         if response.status_code == 400 and has_code(response, "identificatie-niet-uniek"):
-            existing = self._find_document(message, file.role)
+            existing = self._find_document(message, file.role, routing=routing)
             if existing is not None:
                 return {**existing, "titel": existing["titel"] or titel}
         data = self.client.created(response, "POST /enkelvoudiginformatieobjecten")

@@ -31,16 +31,17 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:_HASH_CHARS]
 
 
-def document_identificatie(message: Message, role: str, per_version: bool = False) -> str:
+def document_identificatie(message: Message, role: str, per_version: bool = False, late: bool = False) -> str:
     """The ``identificatie`` of the document of ``role`` for this message (<= 40 chars).
 
     Depends on channel, platform id and role only: an edit (a new ``version``) becomes a new
     version of the same document (:mod:`.versions`), a retry gets the same identificatie.
     ``per_version`` (the sink option ``edits: documents``): the version counts too, so each edit
     gets documents of its own. Either way a first version (``version`` empty) gets the same
-    identificatie, the one earlier releases of the connector gave it.
+    identificatie, the one earlier releases of the connector gave it. ``late``: a version that reached
+    the sink after a newer one (archived beside it) gets an identificatie of its own, a first one too.
     """
-    version = message.version if per_version else ""
+    version = f"late\0{message.version}" if late else message.version if per_version else ""
     code = _ROLE_CODES.get(role) or _slug(role, 3).upper()
     head = f"{PREFIX}-{code}-"
     room = 40 - len(head) - _HASH_CHARS - 1
