@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from ...failures import CONFIGURATION, PERMANENT, Failed, Failure
@@ -38,6 +39,8 @@ from .options import ZgwOptions, elfproef
 
 __all__ = ["ZgwSink", "document_identificatie", "zaak_identificatie", "elfproef"]
 
+# builds records beside the zaak step (see deliver); as many at once as deliveries run in parallel, at most
+_RECORDS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="zgw-record")
 ZAKEN_REMEMBERED = 10_000  # zaken a sink instance keeps looked up (then it starts afresh)
 # A POST whose answer was lost is looked up only after this many client timeouts (see _settled).
 SETTLE_TIMEOUTS = 2
@@ -106,9 +109,12 @@ class ZgwSink(CatalogusLookups, Sink):
         return problems
 
     def deliver(self, message: Message, routing: Routing, steps: Steps) -> Delivered:
+        # the record is built (in the core: this sink uploads it, never renders) while the zaak is
+        # looked up or made: its PDF/A rendition is tens of milliseconds of CPU, the zaak a round trip
+        record = _RECORDS.submit(record_of, message)
         zaak = steps.run("zaak", lambda: self._zaak(message, routing, steps))
         try:
-            return self._deliver_into(zaak, message, routing, steps)
+            return self._deliver_into(zaak, message, routing, steps, record.result())
         except Failed:
             self._forget_zaak(zaak)
             raise
@@ -126,10 +132,9 @@ class ZgwSink(CatalogusLookups, Sink):
         self._zaken_seen.pop(zaak.get("url", ""), None)
         self._zaken_seen.pop(zaak.get("identificatie", ""), None)
 
-    def _deliver_into(self, zaak: dict, message: Message, routing: Routing, steps: Steps) -> Delivered:
+    def _deliver_into(self, zaak: dict, message: Message, routing: Routing, steps: Steps, record) -> Delivered:
         iotype = None  # resolved lazily: a fully memoised retry needs no catalogus at all
         documents = []
-        record = record_of(message)  # built in the core: this sink uploads it, never renders
         for file in record.files:
             role = file.role
             name = f"document:{role}"
