@@ -81,7 +81,7 @@ def test_load_all_registers_the_built_ins_from_their_entry_points():
     assert "entry point 'rss = connector.sources.rss:FeedSource'" in registry.origins["rss"]
     assert "from midoffice-connector" in registry.origins["rss"]
     sink_registry = sinks.load_all(Registry("sink", SINK_GROUP))
-    assert sorted(sink_registry) == ["archive", "zgw"] and sink_registry.get_class("zgw").__module__ == "connector.sinks.zgw"
+    assert sorted(sink_registry) == ["archive", "stuf-zds", "zgw"] and sink_registry.get_class("zgw").__module__ == "connector.sinks.zgw"
 
 
 def _imported_modules(path: Path, text: str | None = None) -> set[str]:
