@@ -17,6 +17,7 @@ import sys
 from .. import __version__
 from .commands import (DEFAULT_CONFIG, Refused, cmd_check, cmd_deliveries_list, cmd_deliveries_requeue, cmd_demo,
                        cmd_mappings_check, cmd_mappings_test, cmd_messages_parse, cmd_run, cmd_serve, cmd_worker)
+from .preview import cmd_preview
 from .schema import cmd_config_schema
 
 __all__ = ["build_parser", "main", "port_number"]
@@ -95,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     test = command(mappings, "test", "show the rule and routing for each message", cmd_mappings_test, config=False)
     test.add_argument("--mappings", help="folder or file (default: mappings)")
     test.add_argument("messages", metavar="MESSAGES.jsonl", help="messages as printed by 'messages parse' (- for stdin)")
+
+    preview = command(commands, "preview", "write the exact requests a sink would send for some messages, and send"
+                                           " nothing", cmd_preview)
+    preview.add_argument("--sink", required=True, help="the configured sink's name")
+    preview.add_argument("messages", metavar="MESSAGES.jsonl", help="messages as printed by 'messages parse'")
+    preview.add_argument("--out", required=True, help="folder for the request files and index.jsonl")
 
     deliveries = group("deliveries", "inspect and requeue deliveries")
     listing = command(deliveries, "list", "deliveries as JSON lines", cmd_deliveries_list)

@@ -330,3 +330,4 @@ def cmd_demo(args) -> int:
         return 2
 
     return run_demo(port=args.port, workdir=args.workdir, seconds=args.seconds)
+

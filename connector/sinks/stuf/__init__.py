@@ -47,6 +47,7 @@ from .stream import StreamedEnvelope, session_for
 __all__ = ["StufZdsSink"]
 
 SETTLE_TIMEOUTS = 2
+ZAAKTYPE_CODE_MAX = 10   # ZKN:Code
 ZAAK_URN, DOCUMENT_URN = "urn:stuf-zds:zaak:", "urn:stuf-zds:document:"
 VERTROUWELIJKHEID = {"openbaar": "OPENBAAR", "beperkt_openbaar": "BEPERKT OPENBAAR", "intern": "INTERN",
                      "zaakvertrouwelijk": "ZAAKVERTROUWELIJK", "vertrouwelijk": "VERTROUWELIJK",
@@ -135,6 +136,9 @@ class StufZdsSink(Sink):
         problems = []
         if routing.action == CREATE and not routing.zaaktype:
             problems.append("creates a zaak without a zaaktype (the zaaktype code in the StUF system)")
+        elif routing.action == CREATE and routing.zaaktype is not None and len(routing.zaaktype) > ZAAKTYPE_CODE_MAX:
+            problems.append(f"zaaktype {routing.zaaktype!r} is longer than {ZAAKTYPE_CODE_MAX} characters (a zaaktype"
+                            " code in StUF-ZKN)")
         if routing.action == CREATE and self.options["dialect"] == "1.2" and not self.options["initiator"]:
             problems.append(f"creates a zaak, which StUF-ZDS 1.2 only accepts with an initiator: set option"
                             f" 'initiator: {{rsin, naam}}' of sink {self.name!r}")
