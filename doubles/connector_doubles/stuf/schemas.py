@@ -59,8 +59,8 @@ class _Served(etree.Resolver):
         raise etree.XMLSchemaParseError(f"StUF schema loader: no document {url!r} in the bundle")
 
 
-def _documents(base: Path) -> tuple[dict[str, bytes], list[str]]:
-    """(URL -> rewritten schema bytes, aggregate URLs), for every file under ``base``."""
+def _documents(base: Path) -> dict[str, bytes]:
+    """URL -> schema bytes: every file under ``base`` rewritten, the aggregates and the entry."""
     trees = {path: etree.parse(str(path)) for path in sorted(base.rglob("*.xsd"))}
     by_namespace: dict[str, list[Path]] = defaultdict(list)
     for path, tree in trees.items():
@@ -88,7 +88,7 @@ def _documents(base: Path) -> tuple[dict[str, bytes], list[str]]:
     for namespace, url in aggregate.items():
         etree.SubElement(entry, f"{{{XS}}}import", namespace=namespace, schemaLocation=url)
     documents[f"{_SCHEME}entry.xsd"] = etree.tostring(entry)
-    return documents, list(aggregate.values())
+    return documents
 
 
 def schema(dialect: str) -> etree.XMLSchema:
@@ -97,7 +97,7 @@ def schema(dialect: str) -> etree.XMLSchema:
         return _compiled[dialect]
     with _compiling:
         if dialect not in _compiled:
-            documents, _ = _documents(folder(dialect))
+            documents = _documents(folder(dialect))
             parser = etree.XMLParser(no_network=True, resolve_entities=False)
             parser.resolvers.add(_Served(documents))
             url = f"{_SCHEME}entry.xsd"
@@ -115,10 +115,3 @@ def errors(element, dialect: str) -> list[str]:
             return []
         return [f"line {e.line}: {e.message}" for e in compiled.error_log]
 
-
-def is_global_element(tag: str, dialect: str) -> bool:
-    """Whether the dialect's schemas declare ``tag`` (``{namespace}name``) as a message root."""
-    namespace, _, name = tag[1:].partition("}")
-    probe = etree.Element(tag)
-    found = errors(probe, dialect)
-    return not any("No matching global declaration" in e for e in found)
