@@ -126,7 +126,7 @@ def test_emoji_and_other_non_bmp_characters_round_trip_intact(stuf, soap_version
     assert double.violations == []
 
 
-def test_custom_endpoints_are_served_and_the_defaults_are_not(stuf):
+def test_custom_endpoints_are_served_and_the_defaults_are_not():
     double = StufDouble(dialect="1.1", endpoints={"VrijeBerichten": "/zds/vrij",
                                                   "OntvangAsynchroon": "/zds/ontvang",
                                                   "BeantwoordVraag": "/zds/vraag"})
