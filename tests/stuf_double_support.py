@@ -227,3 +227,4 @@ def make_zaak(server, dialect: str, number: str | None = None, soap_version: str
     response = post(server, dialect, "zaak", zak_lk01(dialect, number, **kw), soap_version)
     assert response.status_code == 200, response.text
     return number
+
