@@ -47,6 +47,8 @@ class StufDouble:
     :param validate: check requests and answers against the XSDs (compiled once per process).
     :param latency: seconds added to every call, slept outside every lock.
     :param zaak_prefix, document_prefix: how reserved numbers start (``ZAAK-2026-0000000001``).
+    :param soap_versions: the SOAP versions served (default both); a request in another one gets 415
+        and is a violation, as on a system with one SOAP binding only.
 
     For tests: ``violations`` (readable strings), ``requests`` (one dict per call: operation,
     soap_action, endpoint, dialect, soap_version, size, status), ``reservations`` (every number handed
@@ -58,14 +60,17 @@ class StufDouble:
     def __init__(self, dialect: str = "1.1", lenient: bool = False, endpoints: dict | None = None,
                  basic_auth: tuple[str, str] | None = None, username_token: tuple[str, str] | None = None,
                  validate: bool = True, latency: float = 0.0, zaak_prefix: str = "ZAAK-",
-                 document_prefix: str = "DOCUMENT-"):
+                 document_prefix: str = "DOCUMENT-", soap_versions=("1.1", "1.2")):
         if dialect not in schemas.DIALECTS:
             raise ValueError(f"dialect must be one of {schemas.DIALECTS}, got {dialect!r}")
         paths = {**DEFAULT_ENDPOINTS, **(endpoints or {})}
         if set(paths) != set(SERVICES) or len(set(paths.values())) != len(SERVICES) \
                 or not all(p.startswith("/") for p in paths.values()):
             raise ValueError(f"endpoints: one distinct path starting with '/' for each of {SERVICES}")
+        if not soap_versions or not set(soap_versions) <= {"1.1", "1.2"}:
+            raise ValueError(f"soap_versions: '1.1', '1.2' or both, got {soap_versions!r}")
         self.dialect = dialect
+        self.soap_versions = tuple(soap_versions)
         self.lenient = lenient
         self.endpoints = paths
         self.basic_auth = basic_auth

@@ -16,7 +16,7 @@ def build(argv=None) -> tuple[StufDouble, argparse.Namespace]:
     parser.add_argument("--dialect", choices=("1.1", "1.2"), default="1.1",
                         help="ZDS 1.1.02 (ZKN roots, default) or ZDS 1.2 (ZDS roots)")
     parser.add_argument("--soap", choices=("1.1", "1.2"), default=None,
-                        help="the SOAP version clients should use (both are served; printed as a hint)")
+                        help="serve this SOAP version only (default: both, each answered in its own)")
     parser.add_argument("--lenient", action="store_true",
                         help="store a second zaak or document with the same identificatie (default: Fo03)")
     parser.add_argument("--basic-auth", metavar="USER:PASSWORD", default=None)
@@ -39,7 +39,8 @@ def build(argv=None) -> tuple[StufDouble, argparse.Namespace]:
                 parser.error(f"--{name.replace('_', '-')} takes USER:PASSWORD")
             pairs[name] = (user, password)
     double = StufDouble(dialect=args.dialect, lenient=args.lenient, validate=not args.no_validate,
-                        latency=args.latency, **pairs)
+                        latency=args.latency, soap_versions=(args.soap,) if args.soap else ("1.1", "1.2"),
+                        **pairs)
     if args.error_rate:
         double.faults.error_rate(args.error_rate, methods=("POST",), seed=args.fault_seed)
     return double, args
@@ -51,8 +52,7 @@ def main(argv=None) -> int:
     print(f"StUF double (ZDS {args.dialect}{', lenient' if args.lenient else ''}) on {server.url}")
     for service, url in server.endpoints.items():
         print(f"  {service + ':':19} {url}")
-    if args.soap:
-        print(f"  clients: SOAP {args.soap} (both versions are answered)")
+    print(f"  SOAP {' and '.join(double.soap_versions)}")
     print("Ctrl-C to stop.", flush=True)
     reported = faulted = 0
     try:

@@ -89,7 +89,7 @@ OPERATIONS = _table()
 def by_action(dialect: str, action: str | None) -> Operation | None:
     """The operation a SOAPAction names in ``dialect`` (quotes and whitespace ignored), or None."""
     action = (action or "").strip().strip('"')
-    namespace, _, name = action.rpartition("/")
+    name = action.rpartition("/")[2]
     operation = OPERATIONS.get((dialect, name))
     return operation if operation and operation.action == action else None
 

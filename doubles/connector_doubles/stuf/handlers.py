@@ -45,12 +45,12 @@ def _object(call: Call) -> etree._Element:
     return call.message.find(f"{{{ZKN}}}object")
 
 
-def _root_and_stuurgegevens_tag(call: Call, name: str) -> tuple[etree._Element, str, str]:
-    """Answer root, the namespace of its stuurgegevens and of its other children."""
+def _answer_root(call: Call, name: str) -> tuple[etree._Element, str]:
+    """The answer's root element and the namespace of its stuurgegevens and holders."""
     if call.dialect == "1.1":
-        return etree.Element(f"{{{ZKN}}}{name}", nsmap={"ZKN": ZKN, "StUF": STUF}), ZKN, ZKN
+        return etree.Element(f"{{{ZKN}}}{name}", nsmap={"ZKN": ZKN, "StUF": STUF}), ZKN
     own = ZDS if name.endswith("Du02") else ZKN   # ZDS 1.2: Du02 children are ZDS:, La01 children ZKN:
-    return etree.Element(f"{{{ZDS}}}{name}", nsmap={"ZDS": ZDS, "ZKN": ZKN, "StUF": STUF}), own, own
+    return etree.Element(f"{{{ZDS}}}{name}", nsmap={"ZDS": ZDS, "ZKN": ZKN, "StUF": STUF}), own
 
 
 # --- vrije berichten: reserve a number --------------------------------------------------------
@@ -58,7 +58,7 @@ def _root_and_stuurgegevens_tag(call: Call, name: str) -> tuple[etree._Element, 
 def _identificatie(call: Call, kind: str, entity: str, entiteittype: str, functie: str) -> etree._Element:
     identificatie = call.state.reserve(kind, call.operation.name, call.request.referentienummer)
     name = call.operation.name.replace("_Di02", "_Du02")
-    root, ns, _ = _root_and_stuurgegevens_tag(call, name)
+    root, ns = _answer_root(call, name)
     stuurgegevens(root, f"{{{ns}}}stuurgegevens", "Du02", call.request, functie=functie)
     holder = etree.SubElement(root, f"{{{ns}}}{entity}")
     holder.set(f"{{{STUF}}}entiteittype", entiteittype)
@@ -174,7 +174,7 @@ def geef_zaakdetails(call: Call) -> etree._Element:
     if zaak is None:
         raise StufError("StUF064", "server", f"Object niet gevonden: zaak {identificatie}")
     name = "zakLa01" if call.dialect == "1.1" else "geefZaakdetails_ZakLa01"
-    root, ns, _ = _root_and_stuurgegevens_tag(call, name)
+    root, ns = _answer_root(call, name)
     stuurgegevens(root, f"{{{ns}}}stuurgegevens", "La01", call.request, entiteittype="ZAK")
     stuf(etree.SubElement(root, f"{{{ZKN}}}parameters"), "indicatorVervolgvraag", "false")
     obj = zkn(zkn(root, "antwoord"), "object")

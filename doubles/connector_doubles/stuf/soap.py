@@ -17,7 +17,7 @@ from datetime import datetime
 from lxml import etree
 from werkzeug.http import parse_options_header
 
-from .catalogue import NSMAP, STUF
+from .catalogue import STUF
 
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
@@ -225,5 +225,3 @@ def fout(berichtcode: str, request: Request, error: StufError) -> etree._Element
         stuf(body, "details", error.details)
     return message
 
-
-__all__ = ["NSMAP", "StufError", "Request", "incoming", "payload", "envelope", "fault_envelope"]
