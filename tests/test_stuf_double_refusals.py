@@ -149,6 +149,20 @@ def test_a_body_that_is_not_well_formed_is_a_fault(stuf, body):
     assert len(double.violations) == 1 and double.zaken == []
 
 
+def test_a_dtd_with_entities_is_refused_and_nothing_is_expanded(stuf):
+    double, server = stuf
+    laughs = "".join(f'<!ENTITY l{i} "{"&l%d;" % (i - 1) * 10 if i else "lol"}">' for i in range(9))
+    body = (f'<?xml version="1.0"?><!DOCTYPE soap:Envelope [{laughs}]>'
+            '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+            '<a>&l8;</a></soap:Body></soap:Envelope>').encode()
+    response = post(server, double.dialect, "doc_id", body)   # libxml2 stops the amplification itself
+    assert fout(response)[:2] == ("Fo02", "StUF055") and "amplification" in double.violations[0]
+    harmless = b'<!DOCTYPE soap:Envelope []>' + envelope(di02(double.dialect)).split(b"?>", 1)[1]
+    response = post(server, double.dialect, "doc_id", harmless)
+    assert fout(response)[:2] == ("Fo02", "StUF055") and "DTD" in double.violations[1]
+    assert double.reservations == []
+
+
 def test_a_soap_version_mismatch_and_an_unknown_content_type_are_refused(stuf):
     double, server = stuf
     d = double.dialect

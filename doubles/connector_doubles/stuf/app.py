@@ -19,7 +19,7 @@ from .faults import InjectedError, cut_connection
 from .handlers import HANDLERS, Call
 from .soap import StufError
 
-XML_TYPES = {"1.1": "text/xml; charset=utf-8", "1.2": "application/soap+xml; charset=utf-8"}
+XML_TYPES = {version: f"{media}; charset=utf-8" for version, media in soap.CONTENT_TYPES.items()}
 
 
 class Exchange:
@@ -50,12 +50,12 @@ class Exchange:
     def violation(self, finding: str) -> None:
         self.double.record(f"{self.path} {self.name or self.action or '?'}: {finding}")
 
-    def answer(self, message: etree._Element, status: int = 200) -> Response:
+    def answer(self, message: etree._Element) -> Response:
         if self.double.validate:
             for finding in schemas.errors(message, self.double.dialect):
                 self.violation(f"response {etree.QName(message).localname}: {finding}")
         version = self.soap_version or "1.1"
-        return Response(soap.envelope(version, message), status=status, content_type=XML_TYPES[version])
+        return Response(soap.envelope(version, message), status=200, content_type=XML_TYPES[version])
 
     def fault(self, error: StufError) -> Response:
         if error.violation:
@@ -115,6 +115,8 @@ def _work(exchange: Exchange, plan) -> Response:
             raise StufError("StUF055", "client", "Bericht is geen goedgevormde XML", details=str(exc),
                             violation=True)
         del data
+        if envelope.getroottree().docinfo.doctype:   # SOAP forbids a DTD; entities are not expanded either
+            raise StufError("StUF055", "client", "Een SOAP bericht mag geen DTD bevatten", violation=True)
         header, message = soap.payload(envelope, exchange.soap_version)
         exchange.request = soap.Request.of(message)
         exchange.candidates = catalogue.by_root(double.dialect, message.tag)

@@ -38,15 +38,13 @@ class StufError(Exception):
     case system (an unknown zaak, a duplicate).
     """
 
-    def __init__(self, code: str, plek: str, omschrijving: str, details: str = "",
-                 violation: bool = False, http_status: int | None = None):
+    def __init__(self, code: str, plek: str, omschrijving: str, details: str = "", violation: bool = False):
         super().__init__(f"{code} ({plek}): {omschrijving}")
         self.code = code
         self.plek = plek
         self.omschrijving = omschrijving[:200]
         self.details = details[:1000]
         self.violation = violation
-        self.http_status = http_status
 
 
 @dataclass
@@ -128,8 +126,6 @@ def fault_envelope(version: str, error: StufError, detail: etree._Element) -> by
 
 
 def fault_status(version: str, error: StufError) -> int:
-    if error.http_status:
-        return error.http_status
     return 400 if version == "1.2" and error.plek == "client" else 500
 
 

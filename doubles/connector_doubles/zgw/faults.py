@@ -1,29 +1,9 @@
 """Fault injection for the ZGW double: a case system under maintenance, on purpose.
 
-The machinery is shared with the other doubles (``connector_doubles/faults.py``); here the
-injected 5xx answers take Open Zaak's form (``application/problem+json``) and are checked
-against the specs as far as the specs declare them.
-
-``double.faults`` decides per request, before the pipeline in ``app.py`` runs, whether and how
-that request misbehaves. A fault happens in one of two phases:
-
-* ``before`` the handler: nothing is created; the client gets the fault;
-* ``after`` the handler ran: the object IS created, yet the client gets the fault (a 5xx, a cut
-  connection or no answer in time) -- the hardest case for an idempotent client.
-
-Kinds, each configured by one method (calling it again replaces that kind's setting):
-
-* :meth:`Faults.error_rate`: a 5xx ``application/problem+json`` (503 with ``Retry-After: 1``) or,
-  with ``cut_ratio``, a connection closed without any answer;
-* :meth:`Faults.timeout_rate`: the answer comes ``seconds`` late; the work is done either after
-  the wait (so after the client gave up) or at once;
-* :meth:`Faults.slow`: extra latency, the request is served normally;
-* :meth:`Faults.outage`: for a while every request answers 503 (with ``Retry-After``), nothing is
-  done.
-
-Every injected fault is counted in :attr:`Faults.injected` and listed in :attr:`Faults.events`;
-it is never a spec violation. With ``seed`` a kind draws from its own ``random.Random(seed)``
-a fixed number of values per matching request, so the same request sequence gets the same faults.
+The machinery (phases before/after the handler, the kinds ``error_rate``, ``timeout_rate``, ``slow`` and
+``outage``, counters, seeds) is shared with the other doubles: see ``connector_doubles/faults.py``.
+Here the injected 5xx answers take Open Zaak's form (``application/problem+json``, 503 with
+``Retry-After: 1``) and are checked against the specs as far as the specs declare them.
 """
 from __future__ import annotations
 
