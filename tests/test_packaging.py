@@ -79,6 +79,10 @@ def test_the_production_wheel_holds_the_connector_and_nothing_else(tmp_path):
     packages = {name.split("/")[0] for name in files if not name.split("/")[0].endswith(".dist-info")}
     assert packages == {"connector"}, packages
     assert "connector/cli/__init__.py" in files and "connector/sinks/zgw/__init__.py" in files
+    # the schemas a StUF sink validates against travel with the connector (package data)
+    bundled = {p.relative_to(ROOT).as_posix() for p in (ROOT / "connector" / "stufdata").rglob("*.xsd")}
+    assert bundled and bundled <= set(files), sorted(bundled - set(files))[:5]
+    assert "connector/stufdata/SOURCES.md" in files and "connector/mdto/MDTO-XML1.0.1.xsd" in files
     assert not [n for n in files if "doubles" in n or "demo" in n or n.endswith((".yaml", ".json"))], files
 
 

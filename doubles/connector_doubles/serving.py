@@ -15,14 +15,17 @@ class _QuietHandler(WSGIRequestHandler):
 class Running:
     """A running server: ``url`` (no trailing slash), ``port``, ``shutdown()``; a context manager too.
 
-    Starts at once; port 0 picks a free port. Raises ``OSError`` when the port is taken.
+    Starts at once; port 0 picks a free port. Raises ``OSError`` when the port is taken. With an
+    ``ssl_context`` (``ssl.SSLContext``; one that requires client certificates for mutual TLS) it serves
+    HTTPS.
     """
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, name: str = "server", quiet: bool = True):
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, name: str = "server", quiet: bool = True,
+                 ssl_context=None):
         self._server = make_server(host, port, app, threaded=True,
-                                   request_handler=_QuietHandler if quiet else None)
+                                   request_handler=_QuietHandler if quiet else None, ssl_context=ssl_context)
         self.port = self._server.server_port
-        self.url = f"http://{host}:{self.port}"
+        self.url = f"{'https' if ssl_context is not None else 'http'}://{host}:{self.port}"
         # a short poll interval keeps shutdown() quick (tests start and stop many servers)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"{name}-{self.port}", daemon=True)
