@@ -27,17 +27,11 @@ from urllib.parse import quote
 
 from lxml import etree
 
+from ... import stufdata
+
 XS = "http://www.w3.org/2001/XMLSchema"
 _IMPORT, _INCLUDE = f"{{{XS}}}import", f"{{{XS}}}include"
 
-BUNDLE = Path(__file__).resolve().parents[2] / "stufdata"
-#: per dialect, the message schemas (the bodies the sink sends and the answers it reads)
-ENTRIES = {
-    "1.1": ("zds1.1.02/zkn0310/zs-dms/zkn0310_msg_zs-dms.xsd",   # Di02/Du02 (vrije berichten)
-            "zds1.1.02/zkn0310/mutatie/zkn0310_msg_mutatie.xsd",  # Lk01 (zakLk01, edcLk01)
-            "zds1.1.02/zkn0310/vraagAntwoord/zkn0310_msg_vraagAntwoord.xsd"),  # Lv01/La01
-    "1.2": ("zds1.2/zds0120/berichten/zds0120_msg_zs-dms.xsd",),
-}
 _LOCK = threading.Lock()
 
 
@@ -103,7 +97,7 @@ def compile_schemas(*entries: Path) -> etree.XMLSchema:
 def schema(dialect: str) -> etree.XMLSchema:
     """The compiled schemas of ``dialect`` (``"1.1"`` or ``"1.2"``), once per process."""
     with _LOCK:
-        return compile_schemas(*(BUNDLE / entry for entry in ENTRIES[dialect]))
+        return compile_schemas(*stufdata.ENTRIES[dialect])
 
 
 def validate(dialect: str, element: etree._Element) -> None:
