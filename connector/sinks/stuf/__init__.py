@@ -52,9 +52,14 @@ ZAAK_URN, DOCUMENT_URN = "urn:stuf-zds:zaak:", "urn:stuf-zds:document:"
 VERTROUWELIJKHEID = {"openbaar": "OPENBAAR", "beperkt_openbaar": "BEPERKT OPENBAAR", "intern": "INTERN",
                      "zaakvertrouwelijk": "ZAAKVERTROUWELIJK", "vertrouwelijk": "VERTROUWELIJK",
                      "confidentieel": "CONFIDENTIEEL", "geheim": "GEHEIM", "zeer_geheim": "ZEER GEHEIM"}
-ANSWERS = {"reserve_document": "genereerDocumentIdentificatie_Du02", "reserve_zaak": "genereerZaakIdentificatie_Du02",
-           "create_zaak": "Bv03Bericht", "add_document": "Bv03Bericht", "zaak_details": "zakLa01",
-           "zaak_documents": "zakLa01"}
+# the root of the answer each operation expects, per dialect (1.2 names its La01 after the operation)
+ANSWERS = {dialect: {"reserve_document": "genereerDocumentIdentificatie_Du02",
+                     "reserve_zaak": "genereerZaakIdentificatie_Du02", "create_zaak": "Bv03Bericht",
+                     "add_document": "Bv03Bericht",
+                     "zaak_details": "zakLa01" if dialect == "1.1" else "geefZaakdetails_ZakLa01",
+                     "zaak_documents": "zakLa01" if dialect == "1.1" else "geefLijstZaakdocumenten_ZakLa01"}
+           for dialect in ("1.1", "1.2")}
+NOT_FOUND = "StUF064"   # "object niet gevonden"
 
 
 @SINKS.register
@@ -107,7 +112,8 @@ class StufZdsSink(Sink):
         operation = self.operations[name]
         return soap.post(self.session, self._url(operation), operation,
                          soap.envelope(body, self.options["soap_version"], self._token()),
-                         self.options["soap_version"], timeout=self.options["timeout"], expect=ANSWERS[name],
+                         self.options["soap_version"], timeout=self.options["timeout"],
+                         expect=ANSWERS[self.options["dialect"]][name],
                          referentienummer=envelope.referentienummer)
 
     # -- entry points -------------------------------------------------------------------------
@@ -177,8 +183,9 @@ class StufZdsSink(Sink):
             answer = self.call("zaak_details", messages.zaak_details(envelope, identificatie), envelope)
         except Failed as exc:
             detail = exc.failure.detail
-            if isinstance(detail, dict) and detail.get("berichtcode") == "Fo02" and detail.get("plek") == "client":
-                return False   # "not found" comes as a Fo02 from many systems
+            if isinstance(detail, dict) and detail.get("berichtcode") in ("Fo02", "Fo01") \
+                    and (detail.get("code") == NOT_FOUND or detail.get("plek") == "client"):
+                return False   # "not found" is a Fo02: StUF064 (systems differ on its plek), or the client's fault
             raise
         found = answer.element.findtext(f"{{{ZKN}}}antwoord/{{{ZKN}}}object/{{{ZKN}}}identificatie")
         return (found or "").strip() == identificatie
@@ -264,7 +271,13 @@ class StufZdsSink(Sink):
 
     def _documents_of(self, message: Message, zaak: str) -> set[str]:
         envelope = self._envelope(f"zaak_documents:{zaak}", message)
-        answer = self.call("zaak_documents", messages.zaak_documents(envelope, zaak), envelope)
+        try:
+            answer = self.call("zaak_documents", messages.zaak_documents(envelope, zaak), envelope)
+        except Failed as exc:
+            if isinstance(exc.failure.detail, dict) and exc.failure.detail.get("code") == NOT_FOUND:
+                raise Failed(Failure(PERMANENT, f"zaak {zaak} is gone from the StUF system (its documents could"
+                                                f" not be listed): {exc.failure.message}")) from None
+            raise
         return {(e.text or "").strip() for e in answer.element.iterfind(
             f".//{{{ZKN}}}heeftRelevant/{{{ZKN}}}gerelateerde/{{{ZKN}}}identificatie")}
 

@@ -2,7 +2,7 @@
 
 It speaks one dialect of the koppelvlak Zaak- en Documentservices, ``"1.1"`` (ZDS 1.1.02: body roots
 in the ZKN namespace, as Decos JOIN, Open Formulieren and Zaakbrug) or ``"1.2"`` (ZDS 1.2: ZDS roots),
-chosen by a setting rather than guessed from each message: a real system speaks one. It serves five
+chosen by a setting rather than guessed from each message: a real system speaks one. It serves six
 operations (see :mod:`.catalogue` for the table checked against the WSDLs) on three endpoints,
 SOAP 1.1 and 1.2 alike, answering in the version it was asked in::
 

@@ -11,7 +11,9 @@ ZDS 1.1.02, ``zkn0310/zs-dms/``: SOAPAction ``http://www.egem.nl/StUF/sector/zkn
 * ``creeerZaak_Lk01``: root ``ZKN:zakLk01``, ``OntvangAsynchroon``
   (``zkn0310_ontvangAsynchroon_mutatie_zs-dms.wsdl``), Fo03;
 * ``voegZaakdocumentToe_Lk01``: root ``ZKN:edcLk01``, ``OntvangAsynchroon``, Fo03;
-* ``geefZaakdetails_Lv01``: root ``ZKN:zakLv01``, ``BeantwoordVraag`` (``zkn0310_beantwoordVraag_zs-dms.wsdl``), Fo02.
+* ``geefZaakdetails_Lv01``: root ``ZKN:zakLv01``, ``BeantwoordVraag`` (``zkn0310_beantwoordVraag_zs-dms.wsdl``), Fo02;
+* ``geefLijstZaakdocumenten_Lv01``: root ``ZKN:zakLv01`` too, ``BeantwoordVraag``, Fo02 (the documents of a zaak:
+  a client that lost a voegZaakdocumentToe answer looks there before it sends the document again).
 
 In 1.1 the body root does not name the operation (``zakLk01`` is also ``updateZaak_Lk01``, ``edcLk01``
 also ``maakZaakdocument_Lk01``, ``zakLv01`` also ``geefZaakstatus_Lv01``): the SOAPAction does.
@@ -20,8 +22,8 @@ ZDS 1.2, ``zds0120/berichten/``: SOAPAction ``http://www.stufstandaarden.nl/kopp
 body root ``ZDS:<operation>``: ``genereerDocumentIdentificatie_Di02`` and ``genereerZaakIdentificatie_Di02``
 (service ``VerwerkSynchroonVrijBericht`` in ``zds0120_vrijeBerichten_zs-dms.wsdl``, Fo02),
 ``creeerZaak_ZakLk01`` and ``voegZaakdocumentToe_EdcLk01`` (``OntvangAsynchroon``,
-``zds0120_ontvangAsynchroon_mutatie_zs-dms.wsdl``, Fo03), ``geefZaakdetails_ZakLv01``
-(``BeantwoordVraag``, ``zds0120_beantwoordVraag_zs-dms.wsdl``, Fo02).
+``zds0120_ontvangAsynchroon_mutatie_zs-dms.wsdl``, Fo03), ``geefZaakdetails_ZakLv01`` and
+``geefLijstZaakdocumenten_ZakLv01`` (``BeantwoordVraag``, ``zds0120_beantwoordVraag_zs-dms.wsdl``, Fo02).
 
 So the Di02 messages go to the vrije-berichten service, not to BeantwoordVraag. The WSDLs bind SOAP 1.1
 only (``soap:binding``, no ``soap12``); SOAP 1.2 is what many clients (Open Formulieren) send anyway,
@@ -71,12 +73,14 @@ def _table() -> dict[tuple[str, str], Operation]:
         ("1.1", "creeerZaak_Lk01", f"{{{ZKN}}}zakLk01", "OntvangAsynchroon", "creeer_zaak"),
         ("1.1", "voegZaakdocumentToe_Lk01", f"{{{ZKN}}}edcLk01", "OntvangAsynchroon", "voeg_document_toe"),
         ("1.1", "geefZaakdetails_Lv01", f"{{{ZKN}}}zakLv01", "BeantwoordVraag", "geef_zaakdetails"),
+        ("1.1", "geefLijstZaakdocumenten_Lv01", f"{{{ZKN}}}zakLv01", "BeantwoordVraag", "geef_lijst_zaakdocumenten"),
     ]
     for name, service, kind in (("genereerDocumentIdentificatie_Di02", "VrijeBerichten", "document_identificatie"),
                                 ("genereerZaakIdentificatie_Di02", "VrijeBerichten", "zaak_identificatie"),
                                 ("creeerZaak_ZakLk01", "OntvangAsynchroon", "creeer_zaak"),
                                 ("voegZaakdocumentToe_EdcLk01", "OntvangAsynchroon", "voeg_document_toe"),
-                                ("geefZaakdetails_ZakLv01", "BeantwoordVraag", "geef_zaakdetails")):
+                                ("geefZaakdetails_ZakLv01", "BeantwoordVraag", "geef_zaakdetails"),
+                                ("geefLijstZaakdocumenten_ZakLv01", "BeantwoordVraag", "geef_lijst_zaakdocumenten")):
         rows.append(("1.2", name, f"{{{ZDS}}}{name}", service, kind))
     return {(dialect, name): Operation(name, dialect, root, service, kind,
                                        "Fo03" if "Lk01" in name else "Fo02")

@@ -194,5 +194,30 @@ def geef_zaakdetails(call: Call) -> etree._Element:
     return root
 
 
+def geef_lijst_zaakdocumenten(call: Call) -> etree._Element:
+    """The identificaties (and titels) of the documents stored for the zaak, duplicates included."""
+    identificatie = _text(call.message, "ZKN:gelijk/ZKN:identificatie")
+    if not identificatie or call.state.zaak(identificatie) is None:
+        raise StufError("StUF064", "server", f"Object niet gevonden: zaak {identificatie}")
+    name = "zakLa01" if call.dialect == "1.1" else "geefLijstZaakdocumenten_ZakLa01"
+    root, ns = _answer_root(call, name)
+    stuurgegevens(root, f"{{{ns}}}stuurgegevens", "La01", call.request, entiteittype="ZAK")
+    stuf(etree.SubElement(root, f"{{{ZKN}}}parameters"), "indicatorVervolgvraag", "false")
+    obj = zkn(zkn(root, "antwoord"), "object")
+    obj.set(f"{{{STUF}}}entiteittype", "ZAK")
+    zkn(obj, "identificatie", identificatie)
+    with call.state.lock:
+        documents = [d for d in call.state.documents if d["zaak"] == identificatie]
+    for document in documents:
+        relevant = zkn(obj, "heeftRelevant")
+        relevant.set(f"{{{STUF}}}entiteittype", "ZAKEDC")
+        gerelateerde = zkn(relevant, "gerelateerde")
+        gerelateerde.set(f"{{{STUF}}}entiteittype", "EDC")
+        zkn(gerelateerde, "identificatie", document["identificatie"])
+        if call.dialect == "1.2":   # required in the relation there
+            zkn(relevant, "registratiedatum", document.get("ontvangstdatum") or document.get("creatiedatum") or "")
+    return root
+
+
 HANDLERS = {fn.__name__: fn for fn in (document_identificatie, zaak_identificatie, creeer_zaak,
-                                       voeg_document_toe, geef_zaakdetails)}
+                                       voeg_document_toe, geef_zaakdetails, geef_lijst_zaakdocumenten)}
