@@ -156,3 +156,20 @@ def test_check_reports_connection_and_credentials(world, servers):
     assert all(check.ok for check in sink.check()), sink.check()
     broken = make_sink(server, sink.options["dialect"], beantwoord_vraag_url="http://127.0.0.1:9/BeantwoordVraag")
     assert [c.name for c in broken.check() if not c.ok] == ["connection"]
+
+
+@pytest.mark.parametrize("dialect", ["1.1", "1.2"])
+def test_an_unsure_first_document_in_an_empty_zaak_is_looked_up_then_sent(servers, dialect, monkeypatch):
+    """An earlier attempt sent the first document and died without an answer; nothing had arrived."""
+    double, server = servers[dialect, True]
+    double.reset()
+    sink = make_sink(server, dialect)
+    monkeypatch.setattr("connector.sinks.stuf.SETTLE_TIMEOUTS", 0)
+    double.state.zaken.append({"identificatie": "SZ-2026-1"})
+    steps = MemorySteps({"zaak": {"identificatie": "SZ-2026-1", "created": True},
+                         "document:rendition:number": {"identificatie": "DOC-2026-77"},
+                         "document:rendition:sent": {"at": "2026-11-26T05:00:00+00:00"}})
+    sink.deliver(load_message(), CREATE, steps)
+    assert [r["operation"] for r in double.requests].count(sink.operations["zaak_documents"].label) == 1
+    assert double.violations == [] and sorted(double.census()["documents"].values()) == [1, 1]
+    assert double.census()["documents"]["DOC-2026-77"] == 1

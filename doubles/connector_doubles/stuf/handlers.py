@@ -216,6 +216,11 @@ def geef_lijst_zaakdocumenten(call: Call) -> etree._Element:
         zkn(gerelateerde, "identificatie", document["identificatie"])
         if call.dialect == "1.2":   # required in the relation there
             zkn(relevant, "registratiedatum", document.get("ontvangstdatum") or document.get("creatiedatum") or "")
+    if not documents and call.dialect == "1.2":   # 1.2 requires the relation: no documents is a nil one
+        empty = zkn(obj, "heeftRelevant")
+        empty.set(f"{{{STUF}}}entiteittype", "ZAKEDC")
+        empty.set(f"{{{STUF}}}noValue", "geenWaarde")
+        empty.set("{http://www.w3.org/2001/XMLSchema-instance}nil", "true")
     return root
 
 
