@@ -69,8 +69,11 @@ def post(session: requests.Session, url: str, operation: Operation, data: bytes,
     ``expect``: the local name of the answer's root (``genereerDocumentIdentificatie_Du02``,
     ``zakLa01``, ...) or ``"Bv03Bericht"``, whose ``crossRefnummer`` must be ``referentienummer``."""
     what = f"{operation.label} ({url})"
+    # the session's CA bundle per request: requests lets REQUESTS_CA_BUNDLE in the environment override a
+    # session's own ``verify``, and the case system's CA is the sink's setting, not the machine's
+    extra = {"verify": session.verify} if isinstance(session, requests.Session) else {}
     try:
-        response = session.post(url, data=data, headers=headers(operation, soap_version), timeout=timeout)
+        response = session.post(url, data=data, headers=headers(operation, soap_version), timeout=timeout, **extra)
     except requests.RequestException as exc:
         raise Failed(classify_exception(exc, operation.label)) from None
     body = _body(response.content)
