@@ -251,17 +251,21 @@ def add_document(envelope: Envelope, document: DocumentFields, content: bytes) -
     return root
 
 
-def zaak_details(envelope: Envelope, identificatie: str) -> etree._Element:
-    """``geefZaakdetails``: the zaak's identificatie and omschrijving (is it there?)."""
-    root = _root(envelope, "zaak_details")
+def _lv01(envelope: Envelope, operation: str, identificatie: str) -> tuple[etree._Element, etree._Element]:
+    """A question about the zaak ``identificatie``: the body root and the ``scope/object`` to fill in."""
+    root = _root(envelope, operation)
     _stuurgegevens(root, envelope, "Lv01", entiteittype="ZAK")
     parameters = _sub(root, ZKN, "parameters")
     _sub(parameters, STUF, "sortering", "0")
     _sub(parameters, STUF, "indicatorVervolgvraag", "false")
     gelijk = _sub(root, ZKN, "gelijk", stuf_entiteittype="ZAK")
     _sub(gelijk, ZKN, "identificatie", identificatie)
-    scope = _sub(root, ZKN, "scope")
-    wanted = _sub(scope, ZKN, "object", stuf_entiteittype="ZAK")
+    return root, _sub(_sub(root, ZKN, "scope"), ZKN, "object", stuf_entiteittype="ZAK")
+
+
+def zaak_details(envelope: Envelope, identificatie: str) -> etree._Element:
+    """``geefZaakdetails``: the zaak's identificatie and omschrijving (is it there?)."""
+    root, wanted = _lv01(envelope, "zaak_details", identificatie)
     _sub(wanted, ZKN, "identificatie", **{f"{{{XSI}}}nil": "true"})
     _sub(wanted, ZKN, "omschrijving", **{f"{{{XSI}}}nil": "true"})
     return root
@@ -269,15 +273,7 @@ def zaak_details(envelope: Envelope, identificatie: str) -> etree._Element:
 
 def zaak_documents(envelope: Envelope, identificatie: str) -> etree._Element:
     """``geefLijstZaakdocumenten``: the identificaties of the zaak's documents (was it added?)."""
-    root = _root(envelope, "zaak_documents")
-    _stuurgegevens(root, envelope, "Lv01", entiteittype="ZAK")
-    parameters = _sub(root, ZKN, "parameters")
-    _sub(parameters, STUF, "sortering", "0")
-    _sub(parameters, STUF, "indicatorVervolgvraag", "false")
-    gelijk = _sub(root, ZKN, "gelijk", stuf_entiteittype="ZAK")
-    _sub(gelijk, ZKN, "identificatie", identificatie)
-    scope = _sub(root, ZKN, "scope")
-    wanted = _sub(scope, ZKN, "object", stuf_entiteittype="ZAK")
+    root, wanted = _lv01(envelope, "zaak_documents", identificatie)
     relevant = _sub(wanted, ZKN, "heeftRelevant", stuf_entiteittype="ZAKEDC")
     document = _sub(relevant, ZKN, "gerelateerde", stuf_entiteittype="EDC")
     _sub(document, ZKN, "identificatie", **{f"{{{XSI}}}nil": "true"})
