@@ -30,7 +30,6 @@ Figures: ``large_file_peak_rss`` (the connector process's peak resident memory, 
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import resource
@@ -146,13 +145,12 @@ def child_connector(base: str, path: Path) -> float:
     from .pipeline import make_messages
 
     big = RecordFile.from_path(ORIGINAL, path, "video/mp4", "opname.mp4", "opname", "Een opname.")
-    real = zgw_sink.record_of
+    real = zgw_sink.other_files
 
-    def record_of(message):
-        record = real(message)
-        return dataclasses.replace(record, files=tuple(big if f.role == ORIGINAL else f for f in record.files))
+    def other_files(message, titel=""):   # the files the sink uploads besides the rendition
+        return tuple(big if f.role == ORIGINAL else f for f in real(message, titel))
 
-    zgw_sink.record_of = record_of
+    zgw_sink.other_files = other_files
     os.environ["BENCH_ZGW_SECRET"] = SECRET
     sink = zgw_sink.ZgwSink("zaken", {
         "zaken_url": base + "/zaken/api/v1", "documenten_url": base + "/documenten/api/v1",

@@ -221,19 +221,16 @@ def rendition_images(message: Message) -> list[RenditionImage]:
     return images
 
 
-def build_record(message: Message, titel: str = "") -> Record:
-    """The record of ``message`` (see the module docstring); ``titel`` is what the rules named it."""
+def other_files(message: Message, titel: str = "") -> tuple[RecordFile, ...]:
+    """The record's files besides the rendition (the original, the media), in order: cheap to make, so a
+    sink can upload them while the rendition is still being rendered; :func:`build_record` uses them too."""
     stem = _stem(message)
     where = message.url or f"{message.channel} {message.id}"
     raw = message.raw
-    whole = raw is not None and raw.scope == raw.RESPONSE
-    # the note first: a case system that clips a description cuts a long URL, not the note
     note = WHOLE_RESPONSE[0].upper() + WHOLE_RESPONSE[1:]
-    captured_at = raw.fetched_at if raw is not None and isinstance(raw.fetched_at, datetime) else None
-    pdf = render_pdf(message, parent=message.parent, images=rendition_images(message), captured_at=captured_at)
-    files = [RecordFile.from_bytes(RENDITION, pdf, PDF, f"{stem}.pdf", titel,
-                                   (f"{note}. " if whole else "") + f"Leesbare weergave (PDF/A) van {where}.")]
+    files = []
     if raw is not None:
+        whole = raw.scope == raw.RESPONSE
         source = f" van {redact_url(raw.page_url)}" if raw.page_url else ""
         media_type = raw.media_type or "application/octet-stream"
         description = (f"{note}{source}, ongewijzigd." if whole
@@ -250,6 +247,22 @@ def build_record(message: Message, titel: str = "") -> Record:
             description=f"{label.capitalize()} {number} bij {where}, opgehaald van {item.fetched_from}"
                         f" op {iso(item.fetched_at)}, ongewijzigd.{alt}",
             sha256=item.sha256, size=item.size, path=item.path))
+    return tuple(files)
+
+
+def build_record(message: Message, titel: str = "") -> Record:
+    """The record of ``message`` (see the module docstring); ``titel`` is what the rules named it."""
+    stem = _stem(message)
+    where = message.url or f"{message.channel} {message.id}"
+    raw = message.raw
+    whole = raw is not None and raw.scope == raw.RESPONSE
+    # the note first: a case system that clips a description cuts a long URL, not the note
+    note = WHOLE_RESPONSE[0].upper() + WHOLE_RESPONSE[1:]
+    captured_at = raw.fetched_at if raw is not None and isinstance(raw.fetched_at, datetime) else None
+    pdf = render_pdf(message, parent=message.parent, images=rendition_images(message), captured_at=captured_at)
+    files = [RecordFile.from_bytes(RENDITION, pdf, PDF, f"{stem}.pdf", titel,
+                                   (f"{note}. " if whole else "") + f"Leesbare weergave (PDF/A) van {where}."),
+             *other_files(message, titel)]
     provenance = Provenance(
         channel=message.channel, platform_id=message.id, version=message.version, permalink=message.url or "",
         fetched_from=redact_url(raw.page_url) if raw and raw.page_url else "",

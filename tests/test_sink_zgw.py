@@ -172,7 +172,7 @@ def test_informatieobjecttype_not_allowed_by_zaaktype_fails_at_the_link(sink, do
     assert info.value.failure.verdict == PERMANENT
     assert info.value.failure.detail == session.responses[-1].json()
     assert "nonFieldErrors" in info.value.failure.message
-    assert steps.ran == ["zaak", "document:rendition"]  # the document step stays saved for the retry
+    assert steps.ran == ["zaak", "document:original"]  # the document step stays saved for the retry
     assert double.violations == []
 
 

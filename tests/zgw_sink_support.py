@@ -13,7 +13,8 @@ from tests.conftest import ZGW_SECRET
 SECRET = ZGW_SECRET  # the shared double in conftest signs with this one
 RSIN = "002220647"
 ZAAK_42 = "ZAAK-2026-0000000042"
-STEP_NAMES = ["zaak", "document:rendition", "link:rendition", "document:original", "link:original"]
+# the original goes first, while the rendition is rendered (ZgwSink._deliver_into)
+STEP_NAMES = ["zaak", "document:original", "link:original", "document:rendition", "link:rendition"]
 
 
 def base_options(**changes) -> dict:

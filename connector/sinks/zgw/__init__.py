@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 
 from ...failures import CONFIGURATION, PERMANENT, Failed, Failure
 from ...message import Message
-from ...record import RecordFile, extension, record_of
+from ...record import RENDITION, RecordFile, extension, other_files, record_of
 from ...rendition import KIND_LABELS
 from ...routing import ATTACH, CREATE, FOLLOW_THREAD, Routing
 from ..base import SINKS, Delivered, Document, Sink, Steps, settled
@@ -114,7 +114,7 @@ class ZgwSink(CatalogusLookups, Sink):
         record = _RECORDS.submit(record_of, message)
         zaak = steps.run("zaak", lambda: self._zaak(message, routing, steps))
         try:
-            return self._deliver_into(zaak, message, routing, steps, record.result())
+            return self._deliver_into(zaak, message, routing, steps, record)
         except Failed:
             self._forget_zaak(zaak)
             raise
@@ -133,37 +133,42 @@ class ZgwSink(CatalogusLookups, Sink):
         self._zaken_seen.pop(zaak.get("identificatie", ""), None)
 
     def _deliver_into(self, zaak: dict, message: Message, routing: Routing, steps: Steps, record) -> Delivered:
-        iotype = None  # resolved lazily: a fully memoised retry needs no catalogus at all
-        documents = []
-        for file in record.files:
-            role = file.role
-            name = f"document:{role}"
-            if steps.get(name) is None and iotype is None:
-                iotype = self._informatieobjecttype(routing)
-            earlier = {} if routing.late_version else self._earlier_version(message, steps, name)
-            if earlier:   # an edit: the next version of the document the first version made
-                doc = steps.run(name, lambda file=file, iotype=iotype, url=earlier["url"]: versions.new_version(
-                    self, steps, name, file, self._fields(message, routing, file, iotype), url))
-            # in parts, streamed (large.py); once begun so, a retry stays so whatever the threshold is now
-            elif file.size > self.options["large_file_threshold"] or steps.get(f"{name}:created:sent"):
-                doc = steps.run(name, lambda file=file, iotype=iotype: large.upload(
-                    self, steps, name, file, self._fields(message, routing, file, iotype),
-                    lambda role=file.role: self._find_document(message, role, whole=True, routing=routing)))
-            else:
-                doc = self._create_once(
-                    steps, name,
-                    lambda file=file, iotype=iotype: self._document(message, routing, file, iotype),
-                    lambda role=role: self._find_document(message, role, routing=routing))
-            link = lambda doc=doc: self._link(zaak["url"], doc["url"], doc.get("titel", ""))  # noqa: E731
-            find_link = lambda doc=doc: self._find_link(zaak["url"], doc["url"])  # noqa: E731
-            if earlier:   # the first version linked it (to this zaak, unless the rules changed since)
-                steps.run(f"link:{role}", lambda link=link, find_link=find_link: find_link() or link())
-            else:
-                self._create_once(steps, f"link:{role}", link, find_link)
-            documents.append(Document(role=role, url=doc["url"], identificatie=doc.get("identificatie", ""),
-                                      titel=doc.get("titel", "")))
+        """Upload the record's files: the original and the media first (cheap to make, :func:`other_files`),
+        then the rendition, which ``record`` (a future) renders meanwhile; documents listed in record order."""
+        iotype: dict = {}  # resolved lazily, once: a fully memoised retry needs no catalogus at all
+        uploaded = [self._upload(zaak, message, routing, steps, file, iotype) for file in other_files(message)]
+        rendition = record.result().file(RENDITION)
+        documents = [self._upload(zaak, message, routing, steps, rendition, iotype), *uploaded]
         return Delivered(zaak_url=zaak["url"], zaak_identificatie=zaak.get("identificatie", ""),
                          documents=documents)
+
+    def _upload(self, zaak: dict, message: Message, routing: Routing, steps: Steps, file: RecordFile,
+                resolved: dict) -> Document:
+        role = file.role
+        name = f"document:{role}"
+        if steps.get(name) is None and "iotype" not in resolved:
+            resolved["iotype"] = self._informatieobjecttype(routing)
+        iotype = resolved.get("iotype")
+        earlier = {} if routing.late_version else self._earlier_version(message, steps, name)
+        if earlier:   # an edit: the next version of the document the first version made
+            doc = steps.run(name, lambda: versions.new_version(
+                self, steps, name, file, self._fields(message, routing, file, iotype), earlier["url"]))
+        # in parts, streamed (large.py); once begun so, a retry stays so whatever the threshold is now
+        elif file.size > self.options["large_file_threshold"] or steps.get(f"{name}:created:sent"):
+            doc = steps.run(name, lambda: large.upload(
+                self, steps, name, file, self._fields(message, routing, file, iotype),
+                lambda: self._find_document(message, role, whole=True, routing=routing)))
+        else:
+            doc = self._create_once(steps, name, lambda: self._document(message, routing, file, iotype),
+                                    lambda: self._find_document(message, role, routing=routing))
+        link = lambda: self._link(zaak["url"], doc["url"], doc.get("titel", ""))  # noqa: E731
+        find_link = lambda: self._find_link(zaak["url"], doc["url"])  # noqa: E731
+        if earlier:   # the first version linked it (to this zaak, unless the rules changed since)
+            steps.run(f"link:{role}", lambda: find_link() or link())
+        else:
+            self._create_once(steps, f"link:{role}", link, find_link)
+        return Document(role=role, url=doc["url"], identificatie=doc.get("identificatie", ""),
+                        titel=doc.get("titel", ""))
 
     def _settled(self, steps: Steps, name: str) -> bool:
         """Was ``name`` sent before without a result saved? Then wait until that POST has settled
