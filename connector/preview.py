@@ -18,7 +18,6 @@ folder.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 from pathlib import Path
@@ -72,19 +71,22 @@ class PreviewSession(requests.Session):
         if isinstance(body, str):
             body = body.encode("utf-8")
         if isinstance(body, bytes):
-            data = redact_text(body.decode("utf-8", "replace")).encode("utf-8") if kind != "bin" else body
-            path.write_bytes(data)
+            path.write_bytes(_redacted(body) if kind != "bin" else body)
             return body
-        head = io.BytesIO()
-        with open(path, "wb") as out:   # a streamed body (a document's content): written as it comes
-            for block in body:
-                out.write(block)
-                if head.tell() < 1 << 16:
-                    head.write(block[:1 << 16])
-        if kind != "bin":   # redact the text parts (the head: a SOAP header holds any secret)
-            text = path.read_bytes()
-            path.write_bytes(redact_text(text.decode("utf-8", "replace")).encode("utf-8"))
-        return head.getvalue()
+        # a streamed body (a document's content), written as it comes: only its first and last blocks are
+        # text that can hold a secret (a SOAP header, the closing tags); the blocks between are the content
+        text = _redacted if kind != "bin" else bytes
+        blocks = iter(body)
+        head, last = next(blocks, b""), None
+        with open(path, "wb") as out:
+            out.write(text(head))
+            for block in blocks:
+                if last is not None:
+                    out.write(last)
+                last = block
+            if last is not None:
+                out.write(text(last))
+        return head[:1 << 16]
 
     def _answer(self, request, body: bytes, soap_action: str) -> requests.Response:
         response = requests.Response()
@@ -127,6 +129,10 @@ class PreviewSession(requests.Session):
         return {"count": 0, "next": None, "previous": None, "results": []}
 
 
+def _redacted(data: bytes) -> bytes:
+    return redact_text(data.decode("utf-8", "replace")).encode("utf-8")
+
+
 def _json(body: bytes):
     try:
         return json.loads(body)
@@ -137,12 +143,11 @@ def _json(body: bytes):
 def _soap_answer(body: bytes, soap_action: str, number: int, attach: bool) -> bytes:
     """What a cooperative StUF-ZDS system answers to the request ``body``."""
     stuf, zkn = "http://www.egem.nl/StUF/StUF0301", "http://www.egem.nl/StUF/sector/zkn/0310"
-    try:
-        request = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True))
-        reference = request.findtext(f".//{{{stuf}}}referentienummer") or ""
-        asked = request.findtext(f".//{{{zkn}}}gelijk/{{{zkn}}}identificatie") or ""
-    except etree.XMLSyntaxError:
-        reference = asked = ""
+    # our own request, maybe only its start (a streamed document): read what is there
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, recover=True)
+    request = etree.fromstring(body, parser) if body.strip() else None
+    reference = (request.findtext(f".//{{{stuf}}}referentienummer") if request is not None else None) or ""
+    asked = (request.findtext(f".//{{{zkn}}}gelijk/{{{zkn}}}identificatie") if request is not None else None) or ""
     operation = soap_action.rsplit("/", 1)[-1]
     envelope = etree.Element("{http://schemas.xmlsoap.org/soap/envelope/}Envelope")
     payload = etree.SubElement(etree.SubElement(envelope, "{http://schemas.xmlsoap.org/soap/envelope/}Body"), "x")

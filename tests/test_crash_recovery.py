@@ -131,6 +131,45 @@ def delivered_count(store_path) -> tuple[int, int]:
     return messages, delivered
 
 
+def kill_and_restart(config: str, tmp_path, store_path, expected: int, faults, rng, in_flight=lambda: 0):
+    """Run ``connector worker`` on ``config``, SIGKILL it at random moments (now and then with an outage
+    of the case system's ``faults``) and restart it, until ``KILLS`` kills hit a live worker holding
+    claims; then wait (bounded) until all ``expected`` messages are delivered, and stop it with SIGTERM.
+
+    Returns ``(exit code of the last worker, kills sent, outages, [(claims held, calls in flight)] per
+    kill that counted, exit codes of workers that died on their own)``."""
+    sent = outages = 0
+    measured, unexpected_exits = [], []
+    with open(tmp_path / "worker.log", "wb") as log:
+        worker, started = start_worker(config, log)
+        try:
+            while len(measured) < KILLS and sent < MAX_KILL_ATTEMPTS:
+                time.sleep(rng.uniform(0.5, 2.5))
+                if rng.random() < 0.2:
+                    faults.outage(rng.uniform(1.0, 3.0))
+                    outages += 1
+                alive = worker.poll() is None
+                open_calls = in_flight()
+                worker.send_signal(signal.SIGKILL)
+                code = worker.wait(timeout=10)
+                sent += 1
+                if not alive or code != -signal.SIGKILL:
+                    unexpected_exits.append(code)
+                elif store_path.exists() and (claims := held_claims(store_path, started)):
+                    measured.append((claims, open_calls))
+                worker, started = start_worker(config, log)
+            deadline = time.monotonic() + 300   # a bound on waiting, not an assertion on time
+            while time.monotonic() < deadline:
+                messages, delivered = delivered_count(store_path)
+                if messages == expected and delivered == expected:
+                    break
+                time.sleep(0.5)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            code = worker.wait(timeout=60)
+    return code, sent, outages, measured, unexpected_exits
+
+
 def duplicate_report(rows: list[dict], double) -> tuple[dict, list[str]]:
     """Count, per message, what arrived in the case system beyond one of each.
 
@@ -200,37 +239,10 @@ def test_sigkill_and_outages_lose_nothing_and_double_nothing(tmp_path, case_syst
     double.faults.timeout_rate(0.02, seconds=1.5, seed=rng.randrange(10**6))
     double.faults.slow(0.05, seconds=0.3, seed=rng.randrange(10**6))
     store_path = tmp_path / "crash.db"
-    sent = outages = 0
-    measured = []          # per kill that hit a live worker holding claims: (claims, ZGW calls open)
-    unexpected_exits = []  # a worker that died on its own, not by our signal
-    with mastodon.serve(masto) as masto_server, open(tmp_path / "worker.log", "wb") as log:
+    with mastodon.serve(masto) as masto_server:
         config = write_config(tmp_path, masto_server.url, server)
-        worker, started = start_worker(config, log)
-        try:
-            while len(measured) < KILLS and sent < MAX_KILL_ATTEMPTS:
-                time.sleep(rng.uniform(0.5, 2.5))
-                if rng.random() < 0.2:
-                    double.faults.outage(rng.uniform(1.0, 3.0))
-                    outages += 1
-                alive = worker.poll() is None
-                open_calls = double.in_flight
-                worker.send_signal(signal.SIGKILL)
-                code = worker.wait(timeout=10)
-                sent += 1
-                if not alive or code != -signal.SIGKILL:
-                    unexpected_exits.append(code)
-                elif store_path.exists() and (claims := held_claims(store_path, started)):
-                    measured.append((claims, open_calls))
-                worker, started = start_worker(config, log)
-            deadline = time.monotonic() + 300   # a bound on waiting, not an assertion on time
-            while time.monotonic() < deadline:
-                messages, delivered = delivered_count(store_path)
-                if messages == expected and delivered == expected:
-                    break
-                time.sleep(0.5)
-        finally:
-            worker.send_signal(signal.SIGTERM)
-            code = worker.wait(timeout=60)
+        run = kill_and_restart(config, tmp_path, store_path, expected, double.faults, rng, lambda: double.in_flight)
+    code, sent, outages, measured, unexpected_exits = run
     store = Store(store_path)
     rows = store.query("select m.platform_id, m.message_json, d.state, d.rule, d.zaak_url, d.zaak_identificatie,"
                        " d.documents_json from deliveries d join messages m on m.id = d.message_id")

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
-import time
 
 import pytest
 import yaml
@@ -24,8 +22,7 @@ from connector_doubles import mastodon
 from connector_doubles.stuf import StufDouble, serve
 
 from .conftest import FIXTURES
-from .test_crash_recovery import (ACCOUNT, KILLS, MAX_KILL_ATTEMPTS, delivered_count, held_claims, post_many,
-                                  start_worker)
+from .test_crash_recovery import ACCOUNT, KILLS, kill_and_restart, post_many
 
 EXISTING = "ZAAK-2026-0000000042"   # the zaak the messages that quote it attach to
 
@@ -70,38 +67,15 @@ def test_sigkill_and_outages_lose_nothing_and_double_nothing_through_stuf(tmp_pa
     double.faults.timeout_rate(0.02, seconds=1.5, seed=rng.randrange(10**6))
     double.faults.slow(0.05, seconds=0.3, seed=rng.randrange(10**6))
     store_path = tmp_path / "crash.db"
-    sent = 0
-    measured, unexpected_exits = [], []
     try:
-        with mastodon.serve(masto) as masto_server, open(tmp_path / "worker.log", "wb") as log:
+        with mastodon.serve(masto) as masto_server:
             config = write_config(tmp_path, masto_server.url, server, dialect)
-            worker, started = start_worker(config, log)
-            try:
-                while len(measured) < KILLS and sent < MAX_KILL_ATTEMPTS:
-                    time.sleep(rng.uniform(0.5, 2.5))
-                    if rng.random() < 0.2:
-                        double.faults.outage(rng.uniform(1.0, 3.0))
-                    alive = worker.poll() is None
-                    worker.send_signal(signal.SIGKILL)
-                    code = worker.wait(timeout=10)
-                    sent += 1
-                    if not alive or code != -signal.SIGKILL:
-                        unexpected_exits.append(code)
-                    elif store_path.exists() and (claims := held_claims(store_path, started)):
-                        measured.append(claims)
-                    worker, started = start_worker(config, log)
-                deadline = time.monotonic() + 300   # a bound on waiting, not an assertion on time
-                while time.monotonic() < deadline:
-                    messages, delivered = delivered_count(store_path)
-                    if messages == expected and delivered == expected:
-                        break
-                    time.sleep(0.5)
-            finally:
-                worker.send_signal(signal.SIGTERM)
-                code = worker.wait(timeout=60)
+            code, sent, _, kills, unexpected_exits = kill_and_restart(config, tmp_path, store_path, expected,
+                                                                     double.faults, rng)
     finally:
         double.faults.clear()
         server.shutdown()
+    measured = [claims for claims, _ in kills]
     store = Store(store_path)
     rows = store.query("select m.platform_id, m.message_json, d.state, d.rule, d.zaak_identificatie, d.documents_json"
                        " from deliveries d join messages m on m.id = d.message_id")

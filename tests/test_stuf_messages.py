@@ -194,3 +194,19 @@ def test_a_server_side_fault_is_retried_and_a_transport_error_too():
         soap.post(Broken(), "http://stuf/x", m.OPERATIONS["1.1"]["add_document"], b"", "1.1", timeout=1,
                   expect="Bv03Bericht")
     assert info.value.failure.verdict == RETRY
+
+
+def test_an_answer_with_entities_is_never_expanded_nor_taken_as_success():
+    """A hostile system (or a proxy) sends a DTD: a billion laughs, and a crossRefnummer that only matches once
+    its entity is expanded. Nothing is expanded, nothing is fetched, and the answer is no success."""
+    laughs = "".join(f'<!ENTITY l{n} "{"&l%d;" % (n - 1) * 10}">' for n in range(1, 10))
+    raw = (f'<?xml version="1.0"?><!DOCTYPE s:Envelope [<!ENTITY l0 "ha">{laughs}'
+           '<!ENTITY ours "SOC1"><!ENTITY remote SYSTEM "http://127.0.0.1:9/secret">]>'
+           '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+           '<StUF:Bv03Bericht xmlns:StUF="http://www.egem.nl/StUF/StUF0301"><StUF:stuurgegevens>'
+           '<StUF:berichtcode>Bv03&l9;&remote;</StUF:berichtcode><StUF:crossRefnummer>&ours;</StUF:crossRefnummer>'
+           '</StUF:stuurgegevens></StUF:Bv03Bericht></s:Body></s:Envelope>').encode()
+    with pytest.raises(Failed) as info:
+        answer(200, raw)
+    assert info.value.failure.verdict == RETRY and "not taken as success" in info.value.failure.message
+    assert len(info.value.failure.message) < 2000   # no expanded laughter in what the operator reads

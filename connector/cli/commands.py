@@ -264,7 +264,6 @@ def _check_rules_for_sinks(path, config) -> list:
 
 
 def cmd_mappings_test(args) -> int:
-    from ..message import Message
     from ..rules import RulesError, load_rules
 
     try:
@@ -273,10 +272,23 @@ def cmd_mappings_test(args) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
+    for message in read_messages(args.messages):
+        routing = ruleset.resolve(message)
+        print(json.dumps({"channel": message.channel, "id": message.id, "version": message.version,
+                          "rule": routing.rule, "source": routing.source, "routing": routing.to_dict()},
+                         ensure_ascii=False))
+    return 0
+
+
+def read_messages(path: str):
+    """The messages of a JSONL file as ``connector messages parse`` prints them (``-``: stdin); a line that is
+    no such message, or bytes that are not UTF-8, refuse the command with file:line."""
+    from ..message import Message
+
     try:
-        handle = sys.stdin if args.messages == "-" else open(args.messages, encoding="utf-8")
+        handle = sys.stdin if path == "-" else open(path, encoding="utf-8")
     except OSError as exc:
-        _refuse(f"{args.messages}: cannot read: {exc.strerror or exc}")
+        _refuse(f"{path}: cannot read: {exc.strerror or exc}")
     number = 0
     with handle:
         try:
@@ -284,16 +296,11 @@ def cmd_mappings_test(args) -> int:
                 if not line.strip():
                     continue
                 try:
-                    message = Message.from_dict(json.loads(line))
+                    yield Message.from_dict(json.loads(line))
                 except (ValueError, KeyError, TypeError) as exc:
-                    _refuse(f"{args.messages}:{number}: not a message as printed by 'connector messages parse': {exc}")
-                routing = ruleset.resolve(message)
-                print(json.dumps({"channel": message.channel, "id": message.id, "version": message.version,
-                                  "rule": routing.rule, "source": routing.source, "routing": routing.to_dict()},
-                                 ensure_ascii=False))
+                    _refuse(f"{path}:{number}: not a message as printed by 'connector messages parse': {exc}")
         except UnicodeDecodeError:
-            _refuse(f"{args.messages}:{number + 1}: not UTF-8 text")
-    return 0
+            _refuse(f"{path}:{number + 1}: not UTF-8 text")
 
 
 def cmd_deliveries_list(args) -> int:

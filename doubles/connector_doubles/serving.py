@@ -49,3 +49,23 @@ def wait_forever() -> None:
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
+
+
+def report_until_interrupted(double, violation_label: str = "VIOLATION") -> None:
+    """A double run on its own (``python -m connector_doubles.<name>``): print each new violation and each
+    injected fault as it happens, until Ctrl-C (or SIGTERM turned into ``KeyboardInterrupt``)."""
+    import time
+
+    reported = faulted = 0
+    try:
+        while True:
+            time.sleep(0.5)
+            for violation in double.violations[reported:]:
+                print(f"{violation_label} {violation}", flush=True)
+            reported = len(double.violations)
+            events = double.faults.events
+            for method, path, kind in events[faulted:]:
+                print(f"FAULT {kind} {method} {path}", flush=True)
+            faulted = len(events)
+    except KeyboardInterrupt:
+        pass

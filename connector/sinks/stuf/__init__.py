@@ -103,12 +103,17 @@ class StufZdsSink(Sink):
         return (options["ws_security_username"], options["ws_security_password"]) \
             if options["ws_security_username"] else None
 
-    def call(self, name: str, body, envelope: Envelope) -> soap.Answer:
-        """Validate ``body`` (a bug if it does not), send it, and return the expected answer."""
+    def _validated(self, body):
+        """``body``, valid against the dialect's XSDs; else a permanent failure: a bug in the connector, not sent."""
         try:
             schema.validate(self.options["dialect"], body)
         except schema.SchemaError as exc:
             raise Failed(Failure(PERMANENT, f"not sent, a bug in the connector: {exc}")) from None
+        return body
+
+    def call(self, name: str, body, envelope: Envelope) -> soap.Answer:
+        """Validate ``body`` (a bug if it does not), send it, and return the expected answer."""
+        self._validated(body)
         operation = self.operations[name]
         return soap.post(self.session, self._url(operation), operation,
                          soap.envelope(body, self.options["soap_version"], self._token()),
@@ -252,10 +257,7 @@ class StufZdsSink(Sink):
         stand_in = base64.b64encode(os.urandom(24)).decode("ascii")
         body = messages.add_document(envelope, fields, b"")
         body.find(f"{{{ZKN}}}object/{{{ZKN}}}inhoud").text = stand_in
-        try:
-            schema.validate(self.options["dialect"], body)
-        except schema.SchemaError as exc:
-            raise Failed(Failure(PERMANENT, f"not sent, a bug in the connector: {exc}")) from None
+        self._validated(body)
         operation = self.operations["add_document"]
         data = soap.envelope(body, self.options["soap_version"], self._token())
         session = session_for(self.session, file.size)

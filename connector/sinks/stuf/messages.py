@@ -43,27 +43,25 @@ class Operation:
         return self.action.rsplit("/", 1)[1]
 
 
+# ours, the body root and the SOAPAction's operation in 1.1, the same in 1.2 (ZDS roots named after the operation),
+# and the service, as the WSDLs of the bundles have them
+_TABLE = (
+    ("reserve_document", "genereerDocumentIdentificatie_Di02", "genereerDocumentIdentificatie_Di02",
+     "genereerDocumentIdentificatie_Di02", VRIJE_BERICHTEN),
+    ("reserve_zaak", "genereerZaakIdentificatie_Di02", "genereerZaakIdentificatie_Di02",
+     "genereerZaakIdentificatie_Di02", VRIJE_BERICHTEN),
+    ("create_zaak", "zakLk01", "creeerZaak_Lk01", "creeerZaak_ZakLk01", ONTVANG_ASYNCHROON),
+    ("add_document", "edcLk01", "voegZaakdocumentToe_Lk01", "voegZaakdocumentToe_EdcLk01", ONTVANG_ASYNCHROON),
+    ("zaak_details", "zakLv01", "geefZaakdetails_Lv01", "geefZaakdetails_ZakLv01", BEANTWOORD_VRAAG),
+    ("zaak_documents", "zakLv01", "geefLijstZaakdocumenten_Lv01", "geefLijstZaakdocumenten_ZakLv01", BEANTWOORD_VRAAG),
+)
+
+
 def _operations(dialect: str) -> dict[str, Operation]:
     if dialect == "1.1":
-        base, ns = "http://www.egem.nl/StUF/sector/zkn/0310/", ZKN
-        table = [("reserve_document", "genereerDocumentIdentificatie_Di02", "genereerDocumentIdentificatie_Di02",
-                  VRIJE_BERICHTEN),
-                 ("reserve_zaak", "genereerZaakIdentificatie_Di02", "genereerZaakIdentificatie_Di02", VRIJE_BERICHTEN),
-                 ("create_zaak", "zakLk01", "creeerZaak_Lk01", ONTVANG_ASYNCHROON),
-                 ("add_document", "edcLk01", "voegZaakdocumentToe_Lk01", ONTVANG_ASYNCHROON),
-                 ("zaak_details", "zakLv01", "geefZaakdetails_Lv01", BEANTWOORD_VRAAG),
-                 ("zaak_documents", "zakLv01", "geefLijstZaakdocumenten_Lv01", BEANTWOORD_VRAAG)]
-    else:
-        base, ns = "http://www.stufstandaarden.nl/koppelvlak/zds0120/", ZDS
-        table = [("reserve_document", "genereerDocumentIdentificatie_Di02", "genereerDocumentIdentificatie_Di02",
-                  VRIJE_BERICHTEN),
-                 ("reserve_zaak", "genereerZaakIdentificatie_Di02", "genereerZaakIdentificatie_Di02", VRIJE_BERICHTEN),
-                 ("create_zaak", "creeerZaak_ZakLk01", "creeerZaak_ZakLk01", ONTVANG_ASYNCHROON),
-                 ("add_document", "voegZaakdocumentToe_EdcLk01", "voegZaakdocumentToe_EdcLk01", ONTVANG_ASYNCHROON),
-                 ("zaak_details", "geefZaakdetails_ZakLv01", "geefZaakdetails_ZakLv01", BEANTWOORD_VRAAG),
-                 ("zaak_documents", "geefLijstZaakdocumenten_ZakLv01", "geefLijstZaakdocumenten_ZakLv01",
-                  BEANTWOORD_VRAAG)]
-    return {name: Operation(name, f"{{{ns}}}{root}", base + action, service) for name, root, action, service in table}
+        return {name: Operation(name, f"{{{ZKN}}}{root}", f"{ZKN}/{action}", service)
+                for name, root, action, _, service in _TABLE}
+    return {name: Operation(name, f"{{{ZDS}}}{zds}", f"{ZDS}/{zds}", service) for name, _, _, zds, service in _TABLE}
 
 
 OPERATIONS = {dialect: _operations(dialect) for dialect in ("1.1", "1.2")}

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import time
 
+from ..serving import report_until_interrupted
 from . import StufDouble, serve
 
 
@@ -54,18 +54,9 @@ def main(argv=None) -> int:
         print(f"  {service + ':':19} {url}")
     print(f"  SOAP {' and '.join(double.soap_versions)}")
     print("Ctrl-C to stop.", flush=True)
-    reported = faulted = 0
     try:
-        while True:
-            time.sleep(0.5)
-            for violation in double.violations[reported:]:
-                print(f"VIOLATION {violation}", flush=True)
-            reported = len(double.violations)
-            events = double.faults.events
-            for method, path, kind in events[faulted:]:
-                print(f"FAULT {kind} {path}", flush=True)
-            faulted = len(events)
-    except KeyboardInterrupt:
+        report_until_interrupted(double, "VIOLATION")
+    finally:
         server.shutdown()
     return 0
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 import signal
-import time
 
+from ..serving import report_until_interrupted
 from . import PROFILES, ZgwDouble, serve
 from .validation import SPEC_FILES, load_api
 
@@ -69,19 +69,9 @@ def main(argv=None) -> int:
     if args.lenient:
         print("  lenient: duplicate identificaties and links are accepted")
     print("Ctrl-C to stop.", flush=True)
-    reported = faulted = 0
     signal.signal(signal.SIGTERM, _interrupt)   # a terminated double removes its uploads too
     try:
-        while True:
-            time.sleep(0.5)
-            for violation in double.violations[reported:]:
-                print(f"SPEC VIOLATION {violation}", flush=True)
-            reported = len(double.violations)
-            events = double.faults.events
-            for method, path, kind in events[faulted:]:
-                print(f"FAULT {kind} {method} {path}", flush=True)
-            faulted = len(events)
-    except KeyboardInterrupt:
+        report_until_interrupted(double, "SPEC VIOLATION")
         server.shutdown()
     finally:
         double.state.close()
