@@ -40,6 +40,8 @@ KINDS = ("post", "reply", "share", "comment")
 EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
 FUTURE_SLACK = timedelta(days=1)
 MAX_RAW_BYTES = 1024 * 1024
+#: a web page captured with its resources is kept as one WARC file: a larger bound for that form only
+MAX_RAW_BYTES_BY_TYPE = {"application/warc": 32 * 1024 * 1024}
 _UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
 
 
@@ -67,6 +69,18 @@ class Attachment:
     url: str
     media_type: str = ""
     description: str = ""
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The message a quote post quotes (Mastodon 4.5+ ``quote``, X ``referenced_tweets`` of type
+    ``quoted``, a Bluesky embedded record): its platform ``id``, its permalink ``url``, and its
+    ``text`` and author's ``handle`` when the platform sends them along (else empty)."""
+
+    id: str
+    url: str = ""
+    text: str = ""
+    handle: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,6 +144,8 @@ class Message:
     sensitive: bool = False
     spoiler_text: str = ""
     version: str = ""
+    # the message this one quotes (a quote post), or None
+    quote: Quote | None = None
     raw: Raw | None = field(default=None, compare=False, repr=False)
     # the attachments as archived, set just before delivery (connector.media.stage): a fetched
     # MediaResult or a Missing per attachment, in order; empty before that, and never stored
@@ -161,6 +177,8 @@ class Message:
         data["hashtags"] = list(self.hashtags)
         data["mentions"] = list(self.mentions)
         data["attachments"] = [asdict(a) for a in self.attachments]
+        if self.quote is None:
+            data.pop("quote")  # the printed and stored form of a message without a quote is unchanged
         return data
 
     def to_json(self) -> str:
@@ -190,6 +208,7 @@ class Message:
             sensitive=bool(data.get("sensitive", False)),
             spoiler_text=data.get("spoiler_text") or "",
             version=data.get("version") or "",
+            quote=Quote(**data["quote"]) if data.get("quote") else None,
             raw=raw,
         )
 
@@ -314,8 +333,10 @@ def check_message(message: Message, now: datetime | None = None) -> None:
         elif value > latest:
             problems.append(f"{name}: {_show(value)} is more than a day after the fetch ({iso(reference)}):"
                             " not a date the platform made")
-    if message.raw is not None and len(message.raw.body) > MAX_RAW_BYTES:
-        problems.append(f"item is {len(message.raw.body)} bytes, more than the {MAX_RAW_BYTES} a message may have")
+    if message.raw is not None:
+        limit = MAX_RAW_BYTES_BY_TYPE.get(message.raw.media_type, MAX_RAW_BYTES)
+        if len(message.raw.body) > limit:
+            problems.append(f"item is {len(message.raw.body)} bytes, more than the {limit} a message may have")
     if problems:
         raise ItemDefect("; ".join(problems))
 

@@ -7,7 +7,7 @@ installed distributions declare (see :mod:`connector.registry`), the built-in ``
 here for plugins and tests.
 """
 from ..registry import Registry
-from .base import SOURCES, Page, ParseError, Quarantined, Source  # noqa: F401
+from .base import SOURCES, Deletion, Page, ParseError, Quarantined, Source  # noqa: F401
 
 GROUP = SOURCES.group
 

@@ -80,12 +80,32 @@ def captured(messages: list[Message], response) -> list[Message]:
             if m.raw is not None else m for m in messages]
 
 
+@dataclass(frozen=True)
+class Deletion:
+    """A message the platform no longer shows (or says it removed): never a reason to delete the record.
+
+    ``id`` is the platform id (as in ``Message.id``); ``reason`` says how it was seen, in words an
+    operator reads (``"404 Not Found on re-check"``, ``"X compliance event: delete"``, ``"gone from
+    the page's feed within the re-check window"``); ``at`` is when (the platform's event time where
+    it gives one, else the check's time, UTC); ``url`` what was asked. The store records it as an
+    event on every stored version of the message, once.
+    """
+
+    id: str
+    reason: str
+    at: datetime
+    url: str = ""
+
+
 @dataclass
 class Page:
+    """One step of a poll: new messages, their cursor, quarantined items and deletions seen."""
+
     messages: list[Message]
     state: dict
     quarantined: list[Quarantined] = field(default_factory=list)
     url: str = ""
+    deletions: list[Deletion] = field(default_factory=list)
 
 
 class ParseError(ValueError):
