@@ -64,8 +64,59 @@ def split_payload(data: bytes) -> tuple[list[tuple[bytes, object]], bool]:
     return [(data[a:b], _item_value(data[a:b])) for a, b in spans], True
 
 
-def _top_level_spans(data: bytes, start: int) -> list[tuple[int, int]]:
-    """Byte spans of the items of the array at ``start`` (or of the object there); checks nesting."""
+def split_member(data: bytes, key: str) -> list[tuple[bytes, object]]:
+    """Each item of the array at top-level ``key`` of a JSON object page (``{"data": [...], "meta": ...}``)
+    as (its exact bytes, its value), as :func:`split_payload` does for a top-level array.
+
+    For APIs that wrap their records (X ``data``, Graph ``data``, YouTube ``items``): the raw
+    payload of each record is still the platform's own text. A missing key or ``null`` gives ``[]``;
+    a page that is not a JSON object, or whose ``key`` holds no array, raises :class:`ParseError`.
+    """
+    items, is_list = split_payload(data)  # checks the whole page (nesting, truncation) once
+    if is_list:
+        raise ParseError(f"expected a list at {key!r}: the page is an array, not an object")
+    body = items[0][0]
+    start = _member_start(body, key)
+    if start is None or body.startswith(b"null", start):
+        return []
+    if body[start] != ord("["):
+        raise ParseError(f"expected a list at {key!r}", _position(body, start))
+    return [(body[a:b], _item_value(body[a:b])) for a, b in _top_level_spans(body, start, whole=False)]
+
+
+def _member_start(body: bytes, key: str) -> int | None:
+    """Where the value of top-level ``key`` starts in the JSON object ``body`` (the last one, as json does)."""
+    depth, expect_key, found = 0, False, None
+    for token in _TOKEN.finditer(body):
+        char = body[token.start()]
+        if char in b"[{":
+            depth += 1
+            expect_key = depth == 1 and char == ord("{")
+        elif char in b"]}":
+            depth -= 1
+        elif char == ord(","):
+            expect_key = depth == 1
+        elif char == ord('"') and depth == 1 and expect_key:
+            expect_key = False
+            try:
+                name = json.loads(body[token.start():token.end()].decode("utf-8", "replace"))
+            except ValueError:
+                continue
+            after = token.end()
+            while after < len(body) and body[after] in _SPACE:
+                after += 1
+            if name == key and after < len(body) and body[after] == ord(":"):
+                after += 1
+                while after < len(body) and body[after] in _SPACE:
+                    after += 1
+                found = after
+    return found
+
+
+def _top_level_spans(data: bytes, start: int, whole: bool = True) -> list[tuple[int, int]]:
+    """Byte spans of the items of the array at ``start`` (or of the object there); checks nesting.
+
+    ``whole``: the value at ``start`` is the whole document (nothing may follow it)."""
     is_array = data[start] == ord("[")
     stack: list[int] = []
     spans: list[tuple[int, int]] = []
@@ -87,7 +138,7 @@ def _top_level_spans(data: bytes, start: int) -> list[tuple[int, int]]:
             if not stack or stack.pop() != _CLOSE[char]:
                 raise ParseError(f"unexpected {chr(char)!r}", _position(data, token.start()))
             if not stack:
-                rest = data[token.end():].strip(_SPACE)
+                rest = data[token.end():].strip(_SPACE) if whole else b""
                 if rest:
                     raise ParseError("extra data after the JSON value", _position(data, len(data) - len(rest)))
                 return spans if is_array else [(start, token.end())]

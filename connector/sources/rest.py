@@ -59,7 +59,7 @@ from ..checks import Check
 from ..failures import RATE_LIMITED, RETRY, Failed, Failure, classify_exception, classify_response, \
     retry_at_from_headers
 from .base import ParseError, Source
-from .jsonitems import split_payload
+from .jsonitems import split_member, split_payload
 
 MAX_PAGES = 100  # one poll's walk; the cursor lets the next poll go on
 
@@ -79,8 +79,9 @@ class PageRequest:
 class Record:
     """One record of a page: its JSON value and the bytes it came from (for quarantine).
 
-    ``raw`` is the exact bytes when the records are the response's top-level array, otherwise
-    the record re-encoded as JSON. In a top-level array, an item that is not readable JSON by
+    ``raw`` is the exact bytes when the records are the response's top-level array or the array
+    of one of its top-level members (``records_path = "data"``), otherwise the record re-encoded
+    as JSON. There, an item that is not readable JSON by
     itself comes as a :class:`~connector.sources.jsonitems.Unreadable` value: the subclass's
     normaliser (run through :func:`~connector.sources.base.admit`) quarantines it.
     """
@@ -288,6 +289,8 @@ class RestSource(Source):
                 if is_list:
                     return [Record(value, raw) for raw, value in items]
                 raise ParseError("expected a JSON array")
+            if "." not in self.records_path:  # a top-level member: each record's own bytes
+                return [Record(value, raw) for raw, value in split_member(response.content, self.records_path)]
             found = json_path(_json(response), self.records_path)
             if not isinstance(found, list):
                 raise ParseError(f"expected a list at {self.records_path!r}")
