@@ -192,6 +192,13 @@ def render_html(message: Message) -> bytes:
     if message.spoiler_text:
         parts.append(f'<p class="waarschuwing"><strong>Inhoudswaarschuwing:</strong> {_e(message.spoiler_text)}</p>')
     parts.append(f'<section class="inhoud" lang="{_language(message)}">{_content_html(message)}</section>')
+    if message.quote is not None:
+        quote = message.quote
+        who = f"@{_e(quote.handle)}" if quote.handle else f"bericht {_e(quote.id)}"
+        text = "".join(f"<p>{_e(part)}</p>" for part in quote.text.split("\n\n") if part.strip())
+        parts.append(f'<section class="citaat"><h2>Citeert: {who}</h2><p>{_link(quote.url) if quote.url else ""}</p>'
+                     f"<blockquote>{text or '<p>(de tekst van het geciteerde bericht is niet meegestuurd)</p>'}"
+                     "</blockquote></section>")
     if message.attachments:
         parts.append("<section><h2>Bijlagen</h2><ul>")
         for item, status in zip(message.attachments, _media_status(message)):

@@ -283,6 +283,20 @@ def render_pdf(message: Message, *, parent: Message | None = None, images=(), ca
                    attach_original=attach_original)
 
 
+def _quote(writer: "_Writer", quote) -> None:
+    """The quoted message: who, its permalink, and its text as the platform sent it along."""
+    pdf = writer.pdf
+    writer.heading(f"Citeert: {'@' + quote.handle if quote.handle else 'bericht ' + quote.id}")
+    left = pdf.l_margin
+    pdf.set_left_margin(left + 6)
+    pdf.set_x(left + 6)
+    writer.rows([("Bericht", quote.url or quote.id, bool(quote.url))], label_width=36)
+    writer.runs([_autolink(part) for part in quote.text.split("\n\n") if part.strip()]
+                or [[("(de tekst van het geciteerde bericht is niet meegestuurd)", None)]], size=9.5)
+    pdf.set_left_margin(left)
+    pdf.set_x(left)
+
+
 def _render(message: Message, *, parent=None, images=(), captured_at=None, attach_original=True,
             pdfa: bool = True, fonts: str = "auto") -> bytes:
     """:func:`render_pdf`, and for tests: ``pdfa=False`` (the same document as plain PDF), ``fonts``
@@ -333,6 +347,8 @@ def _render(message: Message, *, parent=None, images=(), captured_at=None, attac
                        border=1, padding=2, **_NEXT)
     writer.heading("Inhoud")
     writer.runs(_paragraphs(message))
+    if message.quote is not None:
+        _quote(writer, message.quote)
     if images:
         writer.heading("Afbeeldingen")
         _images(writer, images)

@@ -14,7 +14,8 @@ from html import escape
 from urllib.parse import urlsplit
 
 from ..htmltext import sanitize, to_text
-from ..message import Attachment, Author, DateOutOfRange, Message, Quarantined, Raw, iso, parse_iso, value_defect
+from ..message import Attachment, Author, DateOutOfRange, Message, Quarantined, Quote, Raw, iso, parse_iso, \
+    value_defect
 from .base import admit
 from .jsonitems import Unreadable
 from .rest import Record
@@ -98,6 +99,32 @@ def _attachment(media: dict) -> Attachment | None:
     return Attachment(url=url, media_type=media_type, description=description if isinstance(description, str) else "")
 
 
+# Mastodon 4.5+ puts a fallback for clients without quotes into the content: "RE: <link>" in this paragraph
+_QUOTE_INLINE = re.compile(r'<p class="quote-inline">.{0,4000}?</p>', re.S)
+
+
+def _quote(shown: dict, host: str | None) -> Quote | None:
+    """A Mastodon 4.5+ quote (``quote``: a Quote with the ``quoted_status``, or a ShallowQuote with
+    only ``quoted_status_id``); ``None`` for no quote or one without a status to point at (its
+    ``state`` revoked, deleted, pending...)."""
+    quote = shown.get("quote")
+    if quote is None:
+        return None
+    if not isinstance(quote, dict):
+        raise _Invalid(f"quote: expected an object, got {type(quote).__name__}")
+    quoted = quote.get("quoted_status")
+    if isinstance(quoted, dict):
+        account = quoted.get("account") if isinstance(quoted.get("account"), dict) else {}
+        acct = _text(account, "acct") if account else None
+        return Quote(id=_text(quoted, "id", required=True), url=_text(quoted, "url") or _text(quoted, "uri") or "",
+                     text=to_text(sanitize(_text(quoted, "content") or "")),
+                     handle=_handle(acct, account, host) if acct else "")
+    if quoted is not None:
+        raise _Invalid("quote: quoted_status: expected an object")
+    quoted_id = _text(quote, "quoted_status_id")
+    return Quote(id=quoted_id) if quoted_id else None
+
+
 def status_to_message(status, *, channel: str = "", raw: Raw | None = None, host: str | None = None) -> Message:
     """One Mastodon status as a :class:`Message`; raises ``_Invalid`` with the reason.
 
@@ -105,6 +132,8 @@ def status_to_message(status, *, channel: str = "", raw: Raw | None = None, host
     thread is its ``in_reply_to_id`` and a post or boost is its own thread.
     A boost (``reblog``) becomes kind "share" whose text/html is the boosted status, headed by
     who wrote it; its hashtags, mentions, media and content warning are the boosted status's.
+    A quote post (Mastodon 4.5+) carries :class:`~connector.message.Quote`; the "RE: <link>"
+    paragraph Mastodon adds for clients without quotes is left out of its text.
     """
     if not isinstance(status, dict):
         raise _Invalid(f"expected a status object, got {type(status).__name__}")
@@ -142,6 +171,9 @@ def status_to_message(status, *, channel: str = "", raw: Raw | None = None, host
         acct = _text(mention, "acct")
         if acct:
             mentions.append(_handle(acct, mention, host))
+    quote = _quote(shown, host)
+    if quote is not None:
+        html = _QUOTE_INLINE.sub("", html, count=1)  # the quote is kept as itself, not as "RE: <link>"
     clean = sanitize(html)
     return Message(
         channel=channel,
@@ -162,6 +194,7 @@ def status_to_message(status, *, channel: str = "", raw: Raw | None = None, host
         sensitive=bool(sensitive),
         spoiler_text=_text(shown, "spoiler_text") or "",
         version=iso(edited_at) if edited_at else "",
+        quote=quote,
         raw=raw,
     )
 
