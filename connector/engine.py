@@ -48,6 +48,7 @@ from .dispatch import DeliverResult, Dispatcher
 from .fanout import plan_routing, targets
 from .media.stage import MediaStage
 from .message import utcnow
+from .notices import deliver_notices
 from .registry import SINKS, SOURCES
 from .routing import CREATE, FOLLOW_THREAD, HOLD, IGNORE, Routing
 from .rulesholder import RulesHolder
@@ -66,6 +67,7 @@ class PollResult:
     new: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    deleted: int = 0
     error: Failure | None = None
     skipped: str = ""
 
@@ -134,8 +136,9 @@ class Connector:
         try:
             for page in source.poll(state):
                 saved = self.store.save_page(channel, [(m, self.plan(m)) for m in page.messages],
-                                             page.state, page.quarantined)
+                                             page.state, page.quarantined, page.deletions)
                 result.pages += 1
+                result.deleted += saved.deleted
                 result.new += len(saved.new)
                 result.duplicates += saved.duplicates
                 result.quarantined += saved.quarantined
@@ -371,6 +374,7 @@ class Connector:
     def drain(self) -> DeliverResult:
         """Deliver batches until nothing is due right now (retries and waits are due later)."""
         total = DeliverResult()
+        deliver_notices(self)  # tell sinks about deletions first: one call each, bounded per run
         while not self.stopping.is_set():
             batch = self.deliver_due()
             total.add(batch)

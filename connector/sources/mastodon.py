@@ -7,7 +7,9 @@ back empty (or ``max_pages`` were read: the next poll goes on); so history is re
 first and an interrupted poll resumes where it stopped. Edits do not change a status's id, so a
 watermark cannot see them: each poll therefore also reads the newest ``edit_lookback`` statuses
 once and emits, as a new version, any status whose ``edited_at`` differs from what the cursor
-last saw (``state["recent"]``, bounded).
+last saw (``state["recent"]``, bounded); a status the cursor saw that is missing from that window
+and answers 404 on ``GET /api/v1/statuses/:id`` is reported as a deletion (``Page.deletions``):
+the record stays, the deletion is marked on it.
 
 Cursor state: ``{"account", "account_id", "watermark", "recent": {status id: version}}``.
 
@@ -32,15 +34,16 @@ import requests
 from marshmallow import fields, validate
 
 from ..checks import Check
-from ..failures import RETRY, Failed, Failure
+from ..failures import RATE_LIMITED, RETRY, Failed, Failure
 from ..media import MediaOptions, MediaPolicy
 from ..message import Message
-from .base import SOURCES, Page, Quarantined, captured
+from .base import SOURCES, Deletion, Page, Quarantined, captured
 from .jsonitems import split_payload
 from .mastodon_status import STATUS_ID, item_id, statuses_to_messages
 from .rest import CallBudget, LinkHeaderPaginator, PageRequest, Record, RestSource
 
 MAX_PAGE = 40  # Mastodon's own maximum for account statuses
+MAX_RECHECK = 10  # statuses checked for deletion per poll
 
 
 class MastodonOptions(MediaOptions):
@@ -211,19 +214,22 @@ class MastodonSource(RestSource):
                 yield page
 
     def _edits(self, state: dict, what: str) -> Page | None:
-        """The newest statuses once more: already-seen ones with a changed edited_at, as new versions."""
+        """The newest statuses once more: already-seen ones with a changed edited_at, as new versions,
+        and already-seen ones that are gone and answer 404, as deletions."""
         want = self.options["edit_lookback"]
         page_limit = min(want, MAX_PAGE)
         first = PageRequest(self.url(state), self._filters(page_limit))
         seen: list[Message] = []
-        last_url = first.url
+        last_url, ids, to_the_end = first.url, [], False
         for response, records in self.walk(first, LinkHeaderPaginator("next"), f"{what} (edit check)"):
             # malformed items were quarantined when first met; not again on every poll
-            messages, _, _ = statuses_to_messages(records, self.name, response.url, datetime.now(timezone.utc),
-                                                  self.host)
+            messages, _, page_ids = statuses_to_messages(records, self.name, response.url,
+                                                         datetime.now(timezone.utc), self.host)
             seen.extend(captured(messages, response))
+            ids.extend(page_ids)
             last_url = response.url
-            if len(records) < page_limit or len(seen) >= want:
+            to_the_end = len(records) < page_limit
+            if to_the_end or len(seen) >= want:
                 break  # the oldest status there is, or enough
         seen = seen[:want]
         recent = state.get("recent") or {}
@@ -231,11 +237,32 @@ class MastodonSource(RestSource):
         # only statuses this cursor saw before: never fetched ones (initial "latest") stay unfetched
         edited = [m for m in seen if m.edited_at and _id_key(m.id) <= mark and m.id in recent
                   and recent[m.id] != m.version]
-        updated = self._remember(recent, seen)
-        if not edited and updated == recent:
+        deletions = self._deleted(recent, ids, None if to_the_end else min(ids, key=_id_key, default=None))
+        updated = {k: v for k, v in self._remember(recent, seen).items() if k not in {d.id for d in deletions}}
+        if not edited and not deletions and updated == recent:
             return None
         edited.sort(key=lambda m: (m.edited_at, _id_key(m.id)))
-        return Page(edited, {**state, "recent": updated}, url=last_url)
+        return Page(edited, {**state, "recent": updated}, url=last_url, deletions=deletions)
+
+    def _deleted(self, recent: dict, listed: list[str], oldest: str | None) -> list[Deletion]:
+        """Statuses the cursor saw that are missing from the re-read window (newer than ``oldest``, or
+        all when the re-read reached the account's first status), confirmed gone by a 404 of
+        ``GET /api/v1/statuses/:id`` (a status that answers is only hidden from the listing). At most
+        :data:`MAX_RECHECK` per poll; a failed check is tried again next poll."""
+        present = set(listed)
+        missing = [i for i in recent if i not in present and (oldest is None or _id_key(i) > _id_key(oldest))]
+        found = []
+        for status_id in sorted(missing, key=_id_key, reverse=True)[:MAX_RECHECK]:
+            url = f"{self.base_url}/api/v1/statuses/{status_id}"
+            try:
+                self.request(PageRequest(url), f"GET status {status_id} (deletion check)")
+            except Failed as exc:
+                if exc.failure.status == 404:
+                    found.append(Deletion(status_id, "404 Not Found on re-check: deleted on the platform",
+                                          datetime.now(timezone.utc), url))
+                elif exc.failure.verdict == RATE_LIMITED:
+                    break
+        return found
 
     @classmethod
     def parse_payload(cls, data: bytes, channel: str = "") -> tuple[list[Message], list[Quarantined]]:

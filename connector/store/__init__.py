@@ -11,6 +11,7 @@ Tables
 ``delivery_steps``  memoised step results of each delivery (see :class:`StoreSteps`).
 ``sinks``           per sink: last error, last success.
 ``quarantine``      items a source could not normalise, with raw bytes and reason.
+``notices``         what a sink holding a record must be told afterwards (a deletion on the platform).
 ``events``          the audit trail: every ingest, state change, error, with time and detail.
 
 Guarantees
@@ -40,6 +41,7 @@ Modules
 ``outbox``    :class:`OutboxMixin`: ``save_page``, ``claim_due``, delivery state changes, steps (:class:`StoreSteps`)
 ``channels``  :class:`ChannelsMixin`: channel cursors, polls and pauses, sink pauses, worker heartbeats
 ``media``     :class:`MediaMixin`: each message's media rows (fetched, retrying, missing)
+``deletions`` :class:`DeletionsMixin`: deletions on the platform marked on the record, notices to the sinks
 ``status``    :class:`StatusMixin`: read-models for ``/status`` and the CLI
 
 :class:`Store` is the one public class; everything callers use is importable from ``connector.store``.
@@ -48,6 +50,7 @@ from __future__ import annotations
 
 from .base import BUSY_TIMEOUT_SECONDS, StoreBase, StoreError, _dumps, _explain, _now
 from .channels import ChannelsMixin
+from .deletions import DeletionsMixin
 from .media import MediaMixin
 from .outbox import DeliveryPlan, DeliveryRow, OutboxMixin, SaveResult, StoreSteps
 from .schema import (
@@ -69,7 +72,7 @@ __all__ = [
 ]
 
 
-class Store(OutboxMixin, ChannelsMixin, MediaMixin, StatusMixin, StoreBase):
+class Store(OutboxMixin, ChannelsMixin, MediaMixin, DeletionsMixin, StatusMixin, StoreBase):
     """Durable state of the connector. See the package docstring for the guarantees.
 
     ``Store(path, create=True)`` opens (and migrates) the file; see :meth:`StoreBase.__init__`.

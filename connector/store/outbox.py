@@ -50,6 +50,7 @@ class SaveResult:
     new: list[int]
     duplicates: int
     quarantined: int
+    deleted: int = 0
 
 
 @dataclass
@@ -73,8 +74,9 @@ class OutboxMixin:
     # -- ingest ---------------------------------------------------------------------------
 
     def save_page(self, channel: str, plans: list[tuple[Message, list[DeliveryPlan]]], state: dict,
-                  quarantined: list[Quarantined] = ()) -> SaveResult:
-        """Store new messages with their deliveries, quarantined items and the new cursor, atomically.
+                  quarantined: list[Quarantined] = (), deletions=()) -> SaveResult:
+        """Store new messages with their deliveries, quarantined items, deletions seen (marked on the
+        record, see :mod:`.deletions`) and the new cursor, atomically.
 
         Messages already stored (same channel, platform id and version) are skipped, with their
         deliveries: re-reading a page after a crash cannot duplicate anything.
@@ -120,9 +122,10 @@ class OutboxMixin:
                     [channel, now, item.reason, item.item_id, redact_url(item.page_url), item.raw]).lastrowid
                 self._event("message.quarantined", channel=channel,
                             detail={"quarantine_id": qid, "reason": item.reason, "item_id": item.item_id})
+            deleted = self._record_deletions(channel, deletions)  # after the page's messages: a new one may be gone
             self.db.execute("update channels set state_json = ?, updated_at = ? where name = ?",
                             [_dumps(state), now, channel])
-        return SaveResult(new=new, duplicates=duplicates, quarantined=len(quarantined))
+        return SaveResult(new=new, duplicates=duplicates, quarantined=len(quarantined), deleted=deleted)
 
     # -- deliveries -----------------------------------------------------------------------
 

@@ -75,7 +75,7 @@ def m003_liveness(db: Database) -> None:
 
 #: every column holding a timestamp; all written with :func:`connector.message.fixed_iso`
 TIMESTAMP_COLUMNS = {
-    "messages": ("created_at", "fetched_at", "stored_at"),
+    "messages": ("created_at", "fetched_at", "stored_at", "deleted_at"),
     "channels": ("last_poll_at", "last_success_at", "paused_until", "updated_at", "poll_started_at"),
     "deliveries": ("next_attempt_at", "lease_until", "created_at", "updated_at"),
     "delivery_steps": ("saved_at",),
@@ -84,6 +84,7 @@ TIMESTAMP_COLUMNS = {
     "events": ("at",),
     "workers": ("started_at", "beat_at", "stopped_at"),
     "media": ("next_attempt_at", "updated_at"),
+    "notices": ("next_attempt_at", "created_at", "updated_at"),
 }
 _WHOLE_SECOND = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z"
 _FIXED = _WHOLE_SECOND[:-1] + ".[0-9][0-9][0-9]Z"
@@ -110,7 +111,8 @@ def m004_fixed_width_times(db: Database) -> None:
     for table, columns in TIMESTAMP_COLUMNS.items():
         if table not in db.table_names():  # made by a later migration, always with fixed-width times
             continue
-        for column in columns:
+        existing = set(db[table].columns_dict)
+        for column in (c for c in columns if c in existing):  # a later migration's columns: fixed width already
             # what the old writer made of whole seconds, in SQL alone; then anything else not fixed yet
             db.execute(f"update {table} set {column} = substr({column}, 1, 19) || '.000Z'"
                        f" where {column} glob ?", [_WHOLE_SECOND])
@@ -160,3 +162,23 @@ def m008_media(db: Database) -> None:
     }, pk="id", foreign_keys=[("message_id", "messages", "id")], not_null={"message_id", "position", "state"},
         defaults={"attempts": 0})
     db["media"].create_index(["message_id", "position"], unique=True)
+
+
+@migrations()
+def m009_deletions(db: Database) -> None:
+    """Messages the platform no longer shows (issue 10): never deleted, marked, and told to the sinks.
+
+    ``messages.deleted_at`` / ``deleted_reason``: when and how the deletion was seen (every stored
+    version of the message gets them). ``notices``: one row per (message, sink, kind) telling a sink
+    that already holds the record (``kind`` ``deletion``): ``pending`` (``next_attempt_at``),
+    ``done``, ``unsupported`` (the sink has no way to be told) or ``dead`` (it refused).
+    """
+    db["messages"].add_column("deleted_at", str)
+    db["messages"].add_column("deleted_reason", str)
+    db["notices"].create({
+        "id": int, "message_id": int, "sink": str, "kind": str, "state": str, "detail_json": str,
+        "attempts": int, "next_attempt_at": str, "last_error": str, "created_at": str, "updated_at": str,
+    }, pk="id", foreign_keys=[("message_id", "messages", "id")], not_null={"message_id", "sink", "kind", "state"},
+        defaults={"attempts": 0})
+    db["notices"].create_index(["message_id", "sink", "kind"], unique=True)
+    db["notices"].create_index(["state", "next_attempt_at"])

@@ -184,6 +184,12 @@ class Replay:
             status.text = json.dumps(status.obj, ensure_ascii=False, separators=(",", ":"))
             return edited
 
+    def delete_status(self, status_id: str) -> None:
+        """Delete a status as its author would: gone from the timeline, 404 on ``/statuses/:id``."""
+        with self._lock:
+            for entry in self._accounts.values():
+                entry.statuses[:] = [s for s in entry.statuses if s.id != str(status_id)]
+
     def set_text(self, status_id: str, text: str | bytes) -> None:
         """Serve ``text`` verbatim for an existing status from now on (for malformed-payload tests).
 

@@ -28,7 +28,7 @@ from ...record import RENDITION, RecordFile, extension, other_files, record_of
 from ...rendition import KIND_LABELS
 from ...routing import ATTACH, CREATE, FOLLOW_THREAD, Routing
 from ..base import SINKS, Delivered, Document, Sink, Steps, settled
-from . import large, versions
+from . import large, notices, versions
 from .catalogus import CatalogusLookups
 from .checks import run_checks
 from .client import ZgwClient, has_code
@@ -219,6 +219,10 @@ class ZgwSink(CatalogusLookups, Sink):
         role = name.split(":", 1)[1]
         return steps.run(f"{name}:found", lambda: {"url": found["url"]} if (
             found := self._find_document(message, role, whole=True)) is not None else {})
+
+    def report_deletion(self, message: Message, deletion: dict, delivered: dict) -> None:
+        """A deletion on the platform, on each zaak-informatieobject (see :mod:`.notices`)."""
+        notices.report_deletion(self, message, deletion, delivered)
 
     def _find_link(self, zaak_url: str, document_url: str) -> dict | None:
         found = self.client.first(self._zaken("zaakinformatieobjecten"), "GET /zaakinformatieobjecten",

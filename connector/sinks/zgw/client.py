@@ -71,12 +71,12 @@ class ZgwClient:
 
     def request(self, method: str, url: str, what: str, *, params=None, json=None, crs: bool = False,
                 accept: tuple[int, ...] = (), data=None, content_type: str | None = None,
-                session: requests.Session | None = None) -> requests.Response:
+                session: requests.Session | None = None, headers: dict | None = None) -> requests.Response:
         """Send one call; raise :class:`Failed` unless it succeeded or its status is in ``accept``.
 
         ``data`` with ``content_type`` sends a body other than JSON (a streamed multipart part);
         ``session`` replaces the client's own for this call (a part upload's longer deadline)."""
-        headers = {"Authorization": f"Bearer {self.token()}", "Accept": "application/json"}
+        headers = {**(headers or {}), "Authorization": f"Bearer {self.token()}", "Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
         if crs:

@@ -163,7 +163,7 @@ def _handle(double) -> Response:
                     None if form else request.get_json(silent=True), double.page_size,
                     double.lenient, double.part_size, double.part_locks,
                     request.form.to_dict() if form else {}, request.files.to_dict() if form else {},
-                    double.forced)
+                    double.forced, request.headers.get("X-Audit-Toelichting", ""))
         with double.state.lock:
             reply: Reply = fn(call, **kwargs)
         headers = {"API-version": api_version(base), **reply.headers}

@@ -33,6 +33,7 @@ class Call:
     form: dict = field(default_factory=dict)    # form fields of a multipart/urlencoded body
     files: dict = field(default_factory=dict)   # uploaded files (werkzeug FileStorage, on disk)
     forced: bool = True    # the client may update definitief documents and unlock without the lock
+    audit: str = ""        # the X-Audit-Toelichting header (the reason of a change, for the audit trail)
 
 
 @dataclass
@@ -240,6 +241,22 @@ def zio_create(call: Call) -> Reply:
     return Reply(201, zio, {"Location": call.root + zio["url"]})
 
 
+def zio_partial_update(call: Call, uuid: str) -> Reply:
+    """Only the relation's own data (titel, beschrijving, vernietigingsdatum, status) may change."""
+    zio = call.state.zios.get(uuid)
+    if zio is None:
+        raise not_found()
+    data = call.body if isinstance(call.body, dict) else {}
+    for name in ("zaak", "informatieobject"):
+        if name in data and data[name] != zio[name]:
+            raise invalid(Param(name, "wijzigen-niet-toegelaten", f"Het veld {name} mag niet gewijzigd worden."))
+    for name in ("titel", "beschrijving", "vernietigingsdatum", "status"):
+        if name in data:
+            zio[name] = data[name]
+    call.state.audit.append({"resource": call.root + zio["url"], "toelichting": call.audit})
+    return Reply(200, zio)
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
@@ -261,4 +278,5 @@ ROUTES = [
     ("GET", ZAKEN, "/zaakinformatieobjecten", zio_list),
     ("POST", ZAKEN, "/zaakinformatieobjecten", zio_create),
     ("GET", ZAKEN, f"/zaakinformatieobjecten/(?P<uuid>{_UUID})", detail("zios")),
+    ("PATCH", ZAKEN, f"/zaakinformatieobjecten/(?P<uuid>{_UUID})", zio_partial_update),
 ]

@@ -88,6 +88,7 @@ class State:
             self.parts: dict[str, dict] = {}       # bestandsdeel uuid -> the part (as served)
             self.part_owner: dict[str, str] = {}   # bestandsdeel uuid -> document uuid
             self.zios: dict[str, dict] = {}
+            self.audit: list[dict] = []            # changes with their X-Audit-Toelichting
             _seed(self, load_yaml(self.seed_path))
 
     def blob(self, content: bytes | Path) -> bytes:
