@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import http, states
+from . import http, states, threads
 from .capture import CaptureLog
 from .config import Config
 from .failures import CONFIGURATION, PERMANENT, RATE_LIMITED, RETRY, Failed, Failure
@@ -56,7 +56,6 @@ from .store import DeliveryPlan, DeliveryRow, Store
 
 log = logging.getLogger(__name__)
 
-PARENT_WAIT = timedelta(seconds=30)
 CHANNEL_BACKOFF_MAX = 3600.0
 
 
@@ -102,6 +101,8 @@ class Connector:
         # what the worker is doing right now, for its heartbeat: channel -> poll start, "deliver" -> start
         self.activity: dict[str, str] = {}
         self.store.register({c.name: c.kind for c in config.channels}, {s.name: s.kind for s in config.sinks})
+        self.siblings = threads.siblings(config.channels)
+
 
     # -- ingest -------------------------------------------------------------------------
 
@@ -284,31 +285,7 @@ class Connector:
 
     def _follow_thread(self, row: DeliveryRow, steps, result: DeliverResult) -> Routing | None:
         """The routing with the parent's zaak filled in, or ``None`` when the delivery is parked."""
-        saved = steps.get("thread")
-        if saved:
-            return row.routing.evolve(zaak_url=saved["zaak_url"])
-        parent = row.message.in_reply_to
-        state, zaak_url = self.store.thread_zaak(row.message.channel, parent, row.sink) if parent else (None, None)
-        if zaak_url:
-            steps.save("thread", {"parent": parent, "zaak_url": zaak_url})
-            return row.routing.evolve(zaak_url=zaak_url)
-        if state in (*states.DUE, states.IN_PROGRESS):  # the parent is still on its way
-            self.store.mark_waiting(row.id, f"waiting for parent message {parent} to be delivered",
-                                    utcnow() + PARENT_WAIT)
-            result.waiting += 1
-            return None
-        fallback = row.routing.fallback or Routing(
-            HOLD, rule=row.routing.rule, source=row.routing.source,
-            reason=f"replies to {parent or 'nothing'}, which has no zaak, and the rule has no 'otherwise'")
-        if fallback.action == FOLLOW_THREAD:  # the rules module refuses this; belt and braces
-            fallback = fallback.evolve(action=HOLD, reason="a follow_thread fallback cannot follow the thread")
-        fallback = plan_routing(fallback, self.sinks.get(row.sink))  # what this sink cannot take is held
-        if not fallback.delivers:
-            new_state = states.IGNORED if fallback.action == IGNORE else states.HELD
-            self.store.reroute(row.id, fallback, new_state)
-            result.held += 1
-            return None
-        return fallback
+        return threads.follow_thread(self, row, steps, result)
 
     def _failed(self, row: DeliveryRow, failure: Failure, result: DeliverResult,
                 trips_breaker: bool = True) -> DeliverResult:

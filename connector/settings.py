@@ -66,6 +66,9 @@ class DeliverySchema(Schema):
     pause_base = Duration(load_default=30.0)
     pause_max = Duration(load_default=600.0)
     breaker_threshold = fields.Integer(load_default=3, validate=validate.Range(min=1, max=1000))
+    # a reply whose parent is not stored yet (fetched later, on another page or channel) waits this long
+    # for it before its rule's 'otherwise' applies
+    parent_grace = Duration(load_default=900.0, allow_zero=True)
 
 
 class LimitsSchema(Schema):

@@ -207,7 +207,7 @@ def test_reply_waits_for_its_parent_then_follows_its_zaak(build):
 
 
 def test_reply_to_unknown_parent_uses_the_otherwise_action(build):
-    connector = build()
+    connector = build(parent_grace=0)  # no wait for a parent that may still come (tests/test_threads.py)
     ingest(connector, make_message("r", in_reply_to="not-ours"))
     connector.deliver_due()
     row = delivery(connector, "r")
@@ -215,7 +215,7 @@ def test_reply_to_unknown_parent_uses_the_otherwise_action(build):
 
 
 def test_reply_to_unknown_parent_without_otherwise_is_held_with_a_reason(build):
-    connector = build(otherwise=False)
+    connector = build(otherwise=False, parent_grace=0)
     ingest(connector, make_message("r", in_reply_to="not-ours"))
     connector.deliver_due()
     history = message_events(connector.store, delivery(connector, "r")["message_id"])

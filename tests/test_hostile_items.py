@@ -208,7 +208,8 @@ def world(tmp_path, zgw_server, monkeypatch):
         config = {
             "store": str(tmp_path / "connector.db"),
             "mappings": str(FIXTURES / "e2e" / "mappings"),
-            "delivery": {"backoff_base": 1},
+            # the recorded replies answer other accounts' posts, never archived: no wait for them
+            "delivery": {"backoff_base": 1, "parent_grace": 0},
             "channels": [{"name": CHANNEL, "kind": kind.name, "options": kind.options(server.url)}],
             "sinks": [{"name": "zaken", "kind": "zgw", "options": {
                 "zaken_url": zgw_srv.zaken_url, "documenten_url": zgw_srv.documenten_url,

@@ -66,6 +66,7 @@ class DeliveryRow:
     last_error: str | None
     zaak_url: str | None
     message: Message
+    created_at: datetime | None = None  # when the delivery was planned (the message stored)
 
 
 class OutboxMixin:
@@ -199,7 +200,8 @@ class OutboxMixin:
         message = cls._stored_message(row)
         return DeliveryRow(id=row["id"], message_id=row["message_id"], sink=row["sink"], state=state,
                            routing=Routing.from_dict(json.loads(row["routing_json"])), attempts=row["attempts"],
-                           last_error=row["last_error"], zaak_url=row["zaak_url"], message=message)
+                           last_error=row["last_error"], zaak_url=row["zaak_url"], message=message,
+                           created_at=parse_iso(row["created_at"]) if row.get("created_at") else None)
 
     def _transition(self, delivery_id: int, new_state: str, error: str | None = None, detail: dict | None = None,
                     **columns) -> dict:
@@ -282,17 +284,22 @@ class OutboxMixin:
             self._transition(delivery_id, states.PENDING, next_attempt_at=_now(), lease_until=None,
                              detail={"requeued_by": who})
 
-    def thread_zaak(self, channel: str, platform_id: str, sink: str) -> tuple[str | None, str | None]:
-        """The zaak of the message ``platform_id`` in ``channel`` for ``sink``: ``(state, zaak_url)``.
+    def thread_zaak(self, channel: str, platform_id: str, sink: str,
+                    channels: Iterable[str] = ()) -> tuple[str | None, str | None]:
+        """The zaak of the message ``platform_id`` for ``sink``: ``(state, zaak_url)``.
 
-        Looks at every version of that message; a delivered one wins. ``(None, None)`` when the
-        message is unknown.
+        Looks in ``channel`` first, then in ``channels`` (other channels of the same platform, where a
+        reply may answer a post another channel archived), at every version of that message; a
+        delivered one wins. ``(None, None)`` when the message is unknown.
         """
+        names = [channel] + [c for c in channels if c != channel]
+        marks = ",".join("?" * len(names))
         with self._lock:
             rows = list(self.db.query(
-                "select d.state, d.zaak_url, d.routing_json from deliveries d join messages m on m.id = d.message_id"
-                " where m.channel = ? and m.platform_id = ? and d.sink = ?"
-                " order by (d.state = 'delivered') desc, m.id", [channel, platform_id, sink]))
+                "select d.state, d.zaak_url, m.channel from deliveries d join messages m on m.id = d.message_id"
+                f" where m.channel in ({marks}) and m.platform_id = ? and d.sink = ?"
+                " order by (m.channel = ?) desc, (d.state = 'delivered') desc, m.id",
+                [*names, platform_id, sink, channel]))
         if not rows:
             return None, None
         return rows[0]["state"], rows[0]["zaak_url"]
