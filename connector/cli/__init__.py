@@ -17,6 +17,7 @@ import sys
 from .. import __version__
 from .commands import (DEFAULT_CONFIG, Refused, cmd_check, cmd_deliveries_list, cmd_deliveries_requeue, cmd_demo,
                        cmd_mappings_check, cmd_mappings_test, cmd_messages_parse, cmd_run, cmd_serve, cmd_worker)
+from .ingest import cmd_import, cmd_save
 from .preview import cmd_preview
 from .schema import cmd_config_schema
 
@@ -85,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     messages = group("messages", "inspect platform payloads")
     parse = command(messages, "parse", "normalise saved platform responses, one JSON message per line",
                     cmd_messages_parse, config=False)
-    parse.add_argument("kind", help="channel kind: mastodon, rss")
+    parse.add_argument("kind", help="channel kind: mastodon, rss, x, facebook, instagram, youtube, linkedin,"
+                                    " yammer, bluesky, web")
     parse.add_argument("files", nargs="+", metavar="FILE", help="a saved platform response")
     parse.add_argument("--channel", help="channel name to put in the output")
 
@@ -96,6 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
     test = command(mappings, "test", "show the rule and routing for each message", cmd_mappings_test, config=False)
     test.add_argument("--mappings", help="folder or file (default: mappings)")
     test.add_argument("messages", metavar="MESSAGES.jsonl", help="messages as printed by 'messages parse' (- for stdin)")
+
+    imports = command(commands, "import", "store a platform's data export (x-archive, facebook-export) on a"
+                                          " channel, through the rules, for the worker to deliver", cmd_import)
+    imports.add_argument("kind", metavar="KIND", help="x-archive or facebook-export")
+    imports.add_argument("path", metavar="PATH", help="the export: its zip file or unpacked folder")
+    imports.add_argument("--channel", help="the configured channel to store it on (default: the only one of the"
+                                           " export's platform)")
+    save = command(commands, "save", "capture a web page now (page, resources and oEmbed into WARC) and store it"
+                                     " on a 'web' channel, for the worker to deliver", cmd_save)
+    save.add_argument("url", metavar="URL", help="the page's address (http or https)")
+    save.add_argument("--channel", help="the configured 'web' channel (default: the only one)")
 
     preview = command(commands, "preview", "write the exact requests a sink would send for some messages, and send"
                                            " nothing", cmd_preview)

@@ -74,7 +74,7 @@ class OutboxMixin:
 
     # -- ingest ---------------------------------------------------------------------------
 
-    def save_page(self, channel: str, plans: list[tuple[Message, list[DeliveryPlan]]], state: dict,
+    def save_page(self, channel: str, plans: list[tuple[Message, list[DeliveryPlan]]], state: dict | None,
                   quarantined: list[Quarantined] = (), deletions=()) -> SaveResult:
         """Store new messages with their deliveries, quarantined items, deletions seen (marked on the
         record, see :mod:`.deletions`) and the new cursor, atomically.
@@ -124,8 +124,9 @@ class OutboxMixin:
                 self._event("message.quarantined", channel=channel,
                             detail={"quarantine_id": qid, "reason": item.reason, "item_id": item.item_id})
             deleted = self._record_deletions(channel, deletions)  # after the page's messages: a new one may be gone
-            self.db.execute("update channels set state_json = ?, updated_at = ? where name = ?",
-                            [_dumps(state), now, channel])
+            if state is not None:  # None: messages from elsewhere (an import, a saved page) leave the cursor alone
+                self.db.execute("update channels set state_json = ?, updated_at = ? where name = ?",
+                                [_dumps(state), now, channel])
         return SaveResult(new=new, duplicates=duplicates, quarantined=len(quarantined), deleted=deleted)
 
     # -- deliveries -----------------------------------------------------------------------
