@@ -118,3 +118,24 @@ def test_a_failed_notice_is_retried_with_backoff_and_never_blocks_deliveries(tmp
                                      " where m.platform_id = '2'") == [{"state": states.DELIVERED}]
     finally:
         connector.close()
+
+
+def test_the_status_page_shows_the_deletion(tmp_path, monkeypatch, zgw_server):
+    from connector.web import create_app
+
+    double, server = zgw_server
+    double.reset()
+    connector = connector_for(tmp_path, monkeypatch, server)
+    try:
+        store_page(connector, make_message("1", url="https://social.example/@gemeente/1"))
+        connector.drain()
+        store_page(connector, deletions=[GONE])
+        connector.drain()
+        config = connector.config
+        config.web["public_status"] = True
+        body = create_app(config, store=connector.store).test_client().get("/status").get_json()
+        assert body["deleted_on_platform"] == [{
+            "channel": "test", "id": "1", "url": "https://social.example/@gemeente/1",
+            "deleted_at": "2026-03-01T12:00:00.000Z", "reason": GONE.reason, "sinks": {"zaken": "done"}}]
+    finally:
+        connector.close()

@@ -24,7 +24,9 @@ class StatusMixin:
             "select c.name, c.kind, c.last_poll_at, c.last_success_at, c.last_error, c.paused_until,"
             " c.paused_reason, coalesce(c.failures, 0) as failures, c.poll_started_at,"
             " (select count(*) from messages m where m.channel = c.name) as messages,"
-            " (select count(*) from quarantine q where q.channel = c.name) as quarantined"
+            " (select count(*) from quarantine q where q.channel = c.name) as quarantined,"
+            " (select count(distinct m.platform_id) from messages m where m.channel = c.name"
+            "  and m.deleted_at is not null) as deleted"
             " from channels c order by c.name")
 
     def sink_rows(self) -> list[dict]:

@@ -120,6 +120,7 @@ def status():
             "rate_limited_until": paused if paused and row.get("paused_reason") == "rate_limited" else None,
             "messages": row.get("messages", 0),
             "quarantined": row.get("quarantined", 0),
+            "deleted_on_platform": row.get("deleted", 0),
         })
     sinks = []
     for sink in config.sinks:
@@ -139,6 +140,10 @@ def status():
         "channels": channels,
         "sinks": sinks,
         "deliveries": store.delivery_counts(),
+        # messages the platform no longer shows: kept, marked, and told to the sinks that can keep it
+        "deleted_on_platform": [{"channel": r["channel"], "id": r["platform_id"], "url": r["url"],
+                                 "deleted_at": r["deleted_at"], "reason": r["deleted_reason"], "sinks": r["notices"]}
+                                for r in store.deletions(limit=20)],
     }
     current = rules.current()
     files = {"fingerprint": current.fingerprint if current else None,
