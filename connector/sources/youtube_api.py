@@ -6,7 +6,10 @@ One poll, in this order (each step yields pages whose state is valid once they a
    id kept as ``uploads``) is listed newest first and cannot be read the other way round, so
    the walk goes from the top down and stops at the first video it already knows: the
    ``watermark`` (the newest video of the last finished walk) or any video of the re-check
-   window. Each playlistItems page (50 items) is followed by one ``videos?id=...`` call for
+   window, or at the first video published before the watermark (``watermark_published``, from
+   ``contentDetails.videoPublishedAt``: the watermark video itself may have been deleted).
+   A video scheduled long before and published later may be listed below the watermark: such
+   a video is not found (YouTube gives no way to ask for changes since a time). Each playlistItems page (50 items) is followed by one ``videos?id=...`` call for
    their details and yielded as a page (oldest first within it). While a walk is unfinished
    (a first poll of a long history, ``max_pages`` reached, a crash, the quota) the cursor keeps
    ``walk = {"token", "top", "stops"}``: the next poll resumes at that ``pageToken`` and moves the
@@ -39,7 +42,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from ..failures import CONFIGURATION, RETRY, Failed, Failure
-from ..message import Message, Quarantined, iso, parse_iso, utcnow
+from ..message import Message, Quarantined, fixed_iso, iso, parse_iso, utcnow
 from .base import Deletion, Page, captured
 from .rest import JsonPathPaginator, PageRequest
 from .youtube_items import (comment_to_message, item_id, playlist_video_id, threads_to_messages, to_messages,
@@ -53,6 +56,16 @@ GONE_REASONS = {"commentsDisabled", "videoNotFound", "commentThreadNotFound", "n
 
 def _oldest_first(messages: list[Message]) -> list[Message]:
     return sorted(messages, key=lambda m: (m.created_at, m.id))
+
+
+def _published(value) -> str:
+    """An uploads item's video publication time as fixed-width UTC text (comparable), or ""."""
+    details = value.get("contentDetails") if isinstance(value, dict) else None
+    found = details.get("videoPublishedAt") if isinstance(details, dict) else None
+    try:
+        return fixed_iso(parse_iso(found)) if isinstance(found, str) else ""
+    except ValueError:
+        return ""
 
 
 def digest(message: Message) -> str:
@@ -109,7 +122,8 @@ class ApiPolling:
 
     def _new_videos(self, state: dict, fresh: set[str]):
         walk = state.get("walk") or {}
-        top = walk.get("top")
+        top, top_published = walk.get("top"), walk.get("top_published")
+        floor = walk.get("floor") if walk else state.get("watermark_published")
         stops = set(walk.get("stops") or ([state["watermark"]] if state.get("watermark") else [])
                     + ([] if walk else list(state["videos"])))
         params = {"part": "snippet,contentDetails", "playlistId": state["uploads"], "maxResults": PAGE}
@@ -122,9 +136,10 @@ class ApiPolling:
             for record in records:
                 video_id = playlist_video_id(record.value)
                 if top is None and video_id:
-                    top = video_id  # the newest video when this walk began
-                if video_id in stops:
-                    reached = True
+                    top, top_published = video_id, _published(record.value)  # the newest when this walk began
+                published = _published(record.value)
+                if video_id in stops or (floor and published and published < floor):
+                    reached = True  # a known video, or one older than the watermark (which may be deleted)
                     break
                 if not video_id:
                     quarantined.append(Quarantined("playlist item names no video id (snippet.resourceId.videoId)",
@@ -138,9 +153,12 @@ class ApiPolling:
                 self._remember(state, message, now)
             token = (response.json() or {}).get("nextPageToken")
             if reached or not token:
-                state["walk"], state["watermark"] = None, top or state.get("watermark")
+                state["walk"] = None
+                if top:
+                    state["watermark"], state["watermark_published"] = top, top_published
             else:
-                state["walk"] = {"token": token, "top": top, "stops": sorted(stops)}
+                state["walk"] = {"token": token, "top": top, "top_published": top_published, "stops": sorted(stops),
+                                 "floor": floor}
             yield Page(_oldest_first(messages), self._snapshot(state), quarantined + bad, url=response.url)
             if state["walk"] is None:
                 return
