@@ -25,7 +25,6 @@ import base64
 import hashlib
 import json
 import threading
-from datetime import datetime, timezone
 from xml.sax.saxutils import escape, quoteattr
 
 from flask import Flask, Response, g, request
@@ -284,7 +283,7 @@ class YouTubeDouble(Replay):
                 f"  <yt:channelId>{channel_id}</yt:channelId>\n  <title>{escape(snippet.get('title', ''))}</title>\n"
                 f"  <link rel=\"alternate\" href=\"https://www.youtube.com/watch?v={video.id}\"/>\n"
                 f"  <author>\n   <name>{title}</name>\n   <uri>{home}</uri>\n  </author>\n"
-                f"  <published>{published}</published>\n  <updated>{datetime.now(timezone.utc).isoformat()}</updated>\n"
+                f"  <published>{published}</published>\n  <updated>{published}</updated>\n"
                 f"  <media:group>\n   <media:title>{escape(snippet.get('title', ''))}</media:title>\n"
                 f"   <media:thumbnail url={quoteattr(f'https://i1.ytimg.com/vi/{video.id}/hqdefault.jpg')}"
                 f" width=\"480\" height=\"360\"/>\n"

@@ -38,7 +38,12 @@ def _now_iso() -> str:
 
 
 def _dump(value: dict) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (hostile tests): written as JSON's \ud800 escape
+        text = json.dumps(value, separators=(",", ":"))
+    return text
 
 
 def _from_bytes(data: bytes) -> str:
