@@ -75,7 +75,7 @@ def test_a_malformed_thread_is_quarantined_and_the_rest_parsed():
 
 # -- hostile items, polled for real --------------------------------------------------------------
 
-def _hostile(how: str) -> tuple[str, bytes]:
+def _hostile(double, how: str) -> tuple[str, bytes]:
     video = double.add_video(title="template")
     text = double.videos[video].text
     if how == "lone surrogate":
@@ -94,20 +94,20 @@ def _hostile(how: str) -> tuple[str, bytes]:
                                          ("invalid utf-8", "not valid UTF-8"),
                                          ("huge", "bytes, more than"),
                                          ("NUL", "snippet.title: contains a NUL character")])
-def test_hostile_video_costs_only_itself(how, reason):
+def test_hostile_video_costs_only_itself(server, double, how, reason):
     state = full_poll(server)[-1].state
     good = double.add_video(title="goed")
-    bad, served = _hostile(how)
+    bad, served = _hostile(double, how)
     after = double.add_video(title="ook goed")
-    pages = full_poll(state)
+    pages = full_poll(server, state)
     assert sorted(ids_of(pages)) == sorted([good, after])
     quarantined = [q for page in pages for q in page.quarantined]
     assert [q.raw for q in quarantined] == [served] and reason in quarantined[0].reason
-    again = full_poll(pages[-1].state)
+    again = full_poll(server, pages[-1].state)
     assert ids_of(again) == [] and [q for page in again for q in page.quarantined] == []
 
 
-def test_hostile_comment_quarantines_its_thread_once(double):
+def test_hostile_comment_quarantines_its_thread_once(server, double):
     video = double.add_video(title="Reacties")
     double.add_comment(video, "goed")
     bad = double.add_comment(video, "bad \ud800 comment")
@@ -115,14 +115,14 @@ def test_hostile_comment_quarantines_its_thread_once(double):
     quarantined = [q for page in pages for q in page.quarantined]
     assert [q.item_id for q in quarantined] == [bad] and "lone surrogate" in quarantined[0].reason
     assert bad not in ids_of(pages)
-    again = full_poll(pages[-1].state)
+    again = full_poll(server, pages[-1].state)
     assert [q for page in again for q in page.quarantined] == []
 
 
 # -- feed mode ------------------------------------------------------------------------------------
 
-def test_feed_mode_reads_the_newest_videos_without_quota(double):
-    pages = full_poll(mode="feed", api_key=None)
+def test_feed_mode_reads_the_newest_videos_without_quota(server, double):
+    pages = full_poll(server, mode="feed", api_key=None)
     newest = [v.id for v in double.uploads("UC_x5XG1OV2P6uZZ5FSM9Ttw")]
     assert sorted(ids_of(pages)) == sorted(newest)  # 12 videos: all of them fit the feed's 15
     assert all(r["path"] == "/feeds/videos.xml" for r in double.requests) and double.quota_used == 0
@@ -131,8 +131,8 @@ def test_feed_mode_reads_the_newest_videos_without_quota(double):
 
 
 def test_feed_and_api_make_the_same_message(server):
-    feed = messages_by_id(full_poll(mode="feed", api_key=None))
-    api = messages_by_id(full_poll(recheck_days=0, comments=False))
+    feed = messages_by_id(full_poll(server, mode="feed", api_key=None))
+    api = messages_by_id(full_poll(server, recheck_days=0, comments=False))
     assert set(feed) == set(api)
     for video_id, message in feed.items():
         other = api[video_id]
@@ -141,35 +141,35 @@ def test_feed_and_api_make_the_same_message(server):
         assert message.author == other.author and message.thread_id == other.thread_id
 
 
-def test_feed_second_poll_is_a_304_and_a_new_video_comes_once(double):
-    state = full_poll(mode="feed", api_key=None)[-1].state
-    assert ids_of(full_poll(state, mode="feed", api_key=None)) == []
+def test_feed_second_poll_is_a_304_and_a_new_video_comes_once(server, double):
+    state = full_poll(server, mode="feed", api_key=None)[-1].state
+    assert ids_of(full_poll(server, state, mode="feed", api_key=None)) == []
     assert double.requests[-1]["status"] == 304
     new = double.add_video(title="Nieuw in de feed")
-    pages = full_poll(state, mode="feed", api_key=None)
+    pages = full_poll(server, state, mode="feed", api_key=None)
     assert ids_of(pages) == [new]
-    assert ids_of(full_poll(pages[-1].state, mode="feed", api_key=None)) == []
+    assert ids_of(full_poll(server, pages[-1].state, mode="feed", api_key=None)) == []
 
 
 def test_switching_from_feed_to_api_keeps_every_video_identical(server):
-    feed_pages = full_poll(mode="feed", api_key=None)
-    api_pages = full_poll(feed_pages[-1].state, recheck_days=0, comments=False)
+    feed_pages = full_poll(server, mode="feed", api_key=None)
+    api_pages = full_poll(server, feed_pages[-1].state, recheck_days=0, comments=False)
     keys = {m.key for m in api_pages[0].messages} | {m.key for page in api_pages for m in page.messages}
     assert keys == {m.key for page in feed_pages for m in page.messages}  # the store would keep each once
 
 
-def test_feed_video_removed_within_the_window_is_a_deletion(double):
+def test_feed_video_removed_within_the_window_is_a_deletion(server, double):
     first = double.add_video(title="Eerst")
     second = double.add_video(title="Daarna")
-    state = full_poll(mode="feed", api_key=None)[-1].state
+    state = full_poll(server, mode="feed", api_key=None)[-1].state
     double.delete_video(first)
-    pages = full_poll(state, mode="feed", api_key=None)
+    pages = full_poll(server, state, mode="feed", api_key=None)
     assert [d.id for page in pages for d in page.deletions] == [first]
     assert second in pages[-1].state["feed"]["seen"]
 
 
 def test_feed_check(server):
-    checks = source(mode="feed", api_key=None).check()
+    checks = source(server, mode="feed", api_key=None).check()
     assert all(c.ok for c in checks) and "12 videos" in checks[-1].message
 
 
@@ -201,7 +201,7 @@ def test_quota_counts_per_pacific_day():
     assert quota.state() == {"day": "2026-11-27", "used": 1}
 
 
-def test_probe_of_a_rate_limited_source_keeps_the_pages_it_got(double):
+def test_google_quota_running_out_mid_poll_keeps_the_pages_got(server, double):
     double.daily_quota = 4  # channel, uploads, videos, one comment thread
-    pages, failure = drain(source(recheck_days=0), None)
+    pages, failure = drain(source(server, recheck_days=0), None)
     assert failure.verdict == RATE_LIMITED and sorted(ids_of(pages)) == sorted(recorded_video_ids())
