@@ -342,3 +342,35 @@ def test_check_reports_channel_and_credentials(server):
     assert [(c.name, c.ok) for c in bad][-1] == ("credentials", False) and "API key not valid" in bad[-1].message
     unknown = source(server, channel_id="UC" + "y" * 22).check()
     assert [(c.name, c.ok) for c in unknown][-1] == ("account", False)
+
+
+def test_playlist_item_without_video_id_is_quarantined_once(server, double, monkeypatch):
+    state = full_poll(server)[-1].state
+    new = double.add_video(title="Nieuw")
+    original = double.uploads
+
+    def with_a_broken_item(channel_id):  # the newest playlist item names no video
+        videos = original(channel_id)
+        broken = copy.copy(videos[0])
+        broken.id = ""
+        return [broken] + videos
+    monkeypatch.setattr(double, "uploads", with_a_broken_item)
+    pages = full_poll(server, state)
+    assert ids_of(pages) == [new]
+    quarantined = [q for page in pages for q in page.quarantined]
+    assert len(quarantined) == 1 and "no video id" in quarantined[0].reason
+    again = full_poll(server, pages[-1].state)
+    assert ids_of(again) == [] and [q for page in again for q in page.quarantined] == []
+
+
+def test_comment_threads_and_replies_are_read_over_several_pages(server, double, monkeypatch):
+    monkeypatch.setattr(youtube_api, "COMMENT_PAGE", 2)
+    double.embed_replies = 1
+    video = double.add_video(title="Druk bezocht")
+    tops = [double.add_comment(video, f"reactie {n}") for n in range(5)]
+    replies = [double.add_comment(video, f"antwoord {n}", parent_id=tops[0]) for n in range(3)]
+    pages = full_poll(server)
+    assert set(tops + replies) <= set(ids_of(pages))
+    threads = [r["args"].get("pageToken") for r in double.calls("commentThreads") if r["args"]["videoId"] == video]
+    assert threads == [None, "CAIQAA", "CAQQAA"]
+    assert [r["args"].get("pageToken") for r in double.calls("comments")] == [None, "CAIQAA"]

@@ -111,6 +111,7 @@ class ApiPolling:
         state.setdefault("videos", {})
         state.setdefault("comments", {})
         state.setdefault("due", [])
+        state.setdefault("bad_items", [])
         fresh: set[str] = set()
         yield from self._new_videos(state, fresh)
         yield from self._recheck(state, fresh)
@@ -142,8 +143,11 @@ class ApiPolling:
                     reached = True  # a known video, or one older than the watermark (which may be deleted)
                     break
                 if not video_id:
-                    quarantined.append(Quarantined("playlist item names no video id (snippet.resourceId.videoId)",
-                                                   record.raw, item_id(record.value), response.url))
+                    bad_item = item_id(record.value) or hashlib.sha256(record.raw).hexdigest()[:32]
+                    if bad_item not in state["bad_items"]:  # above the watermark: met again by every walk
+                        state["bad_items"] = (state["bad_items"] + [bad_item])[-100:]
+                        quarantined.append(Quarantined("playlist item names no video id (snippet.resourceId"
+                                                       ".videoId)", record.raw, bad_item, response.url))
                 elif video_id not in fresh:
                     ids.append(video_id)
             messages, bad = self._videos(ids, what) if ids else ([], [])
