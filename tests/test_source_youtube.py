@@ -154,7 +154,8 @@ def test_replies_beyond_those_embedded_are_asked_for(server, double):
 
 def test_recorded_edited_reply_is_a_version_of_its_own(server):
     reply = fixture("derived/comments_replies_UgwI.json")["items"][1]["snippet"]
-    message = [m for m in messages_by_id(full_poll(server, recheck_days=0)).values() if m.text == reply["textOriginal"]][0]
+    messages = messages_by_id(full_poll(server, recheck_days=0)).values()
+    message = [m for m in messages if m.text == reply["textOriginal"]][0]
     assert message.version == iso(parse_iso(reply["updatedAt"])) and message.edited_at == parse_iso(reply["updatedAt"])
 
 

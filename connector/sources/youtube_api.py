@@ -4,22 +4,23 @@ One poll, in this order (each step yields pages whose state is valid once they a
 
 1. **New videos.** The channel's uploads playlist (``channels?part=contentDetails`` once, its
    id kept as ``uploads``) is listed newest first and cannot be read the other way round, so
-   the walk goes from the top down and stops at the first video it already knows: the
-   ``watermark`` (the newest video of the last finished walk) or any video of the re-check
-   window, or at the first video published before the watermark (``watermark_published``, from
+   the walk goes from the top down and stops at the first video it already knows (the
+   ``watermark``, the newest video of the last finished walk, or any video of the re-check
+   window) or at the first video published before the watermark (``watermark_published``, from
    ``contentDetails.videoPublishedAt``: the watermark video itself may have been deleted).
-   A video scheduled long before and published later may be listed below the watermark: such
-   a video is not found (YouTube gives no way to ask for changes since a time). Each playlistItems page (50 items) is followed by one ``videos?id=...`` call for
-   their details and yielded as a page (oldest first within it). While a walk is unfinished
-   (a first poll of a long history, ``max_pages`` reached, a crash, the quota) the cursor keeps
-   ``walk = {"token", "top", "stops"}``: the next poll resumes at that ``pageToken`` and moves the
-   watermark to ``top`` (the newest video when the walk began) only once it reaches a stop or
-   the end. Uploads made meanwhile lie above ``top`` and are found by the next walk. A crash
-   between pages repeats at most that page; YouTube's page tokens are offsets, so an upload
-   during a resumed walk shifts the items down and repeats one (deduplicated by the store) and
-   skips none; only a video deleted above the token during the walk can shift one past it.
-   A video the playlist lists but ``videos.list`` does not return (private, or being processed)
-   is not stored.
+   Each playlistItems page (50 items) is followed by one ``videos?id=...`` call for their
+   details and yielded as a page (oldest first within it). While a walk is unfinished (a first
+   poll of a long history, ``max_pages`` reached, a crash, the quota) the cursor keeps
+   ``walk = {"token", "top", "top_published", "stops", "floor"}``: the next poll resumes at that
+   ``pageToken`` and moves the watermark to ``top`` (the newest video when the walk began) only
+   once it reaches a stop or the end. Uploads made meanwhile lie above ``top`` and are found by
+   the next walk. A crash between pages repeats at most that page. YouTube's page tokens are
+   offsets, so an upload during a resumed walk shifts the items down and repeats one (the store
+   deduplicates) and skips none; only a video deleted above the token during the walk can shift
+   one past it. YouTube offers no "changed since": should it ever list a newly public video
+   below the watermark (a premiere, say), the walk does not reach it. A video the playlist lists
+   but ``videos.list`` does not return (private, or still processing) is not stored; a playlist
+   item naming no video is quarantined once (``bad_items``).
 2. **Re-check** of the videos published within ``recheck_days`` (``videos`` in the cursor:
    id -> publication date and a digest of the text): ``videos?id=`` in batches of 50; a video no
    longer returned is a :class:`~.base.Deletion`; a changed title or description is a new version

@@ -15,6 +15,7 @@ used up, by us or another client of the same key) pauses likewise and marks the 
 """
 from __future__ import annotations
 
+import re
 import threading
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -26,7 +27,7 @@ DAILY_QUOTA = 10_000
 QUOTA_REASONS = {"quotaExceeded", "dailyLimitExceeded", "dailyLimitExceededUnreg"}
 SHORT_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
 AUTH_REASONS = {"keyInvalid", "keyExpired", "authError", "forbidden", "accessNotConfigured", "ipRefererBlocked",
-                "insufficientPermissions", "accountDisabled", "accessNotConfigured", "unauthorized"}
+                "insufficientPermissions", "accountDisabled", "unauthorized"}
 
 
 def pacific_day(now: datetime) -> str:
@@ -105,6 +106,7 @@ def google_error(response) -> tuple[str, str]:
     if not message:
         message = next((e.get("message") for e in errors if isinstance(e, dict)
                         and isinstance(e.get("message"), str)), "")
+    message = re.sub(r"<[^>]*>", "", message)  # Google links its quota page inside the message
     return reason or (error.get("status") if isinstance(error.get("status"), str) else ""), message
 
 
@@ -119,8 +121,8 @@ def classify(response, what: str, quota: Quota) -> Failure | None:
     label = f"{what}: HTTP {status}"
     if reason in QUOTA_REASONS:
         reset = quota.exhausted()
-        return Failure(RATE_LIMITED, f"{label}: YouTube says the daily quota is exceeded: {said}; {_reset_words(reset)}",
-                       status=status, retry_at=reset, detail=failure.detail, url=failure.url)
+        return Failure(RATE_LIMITED, f"{label}: YouTube says the daily quota is exceeded: {said};"
+                       f" {_reset_words(reset)}", status=status, retry_at=reset, detail=failure.detail, url=failure.url)
     if reason in SHORT_LIMIT_REASONS:
         return Failure(RATE_LIMITED, f"{label}: YouTube rate limit: {said}", status=status,
                        retry_at=failure.retry_at or quota.now() + timedelta(minutes=1), detail=failure.detail,

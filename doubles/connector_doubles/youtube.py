@@ -184,10 +184,10 @@ class YouTubeDouble(Replay):
             items = []
             for channel_id in ids:
                 if channel_id in double.channel_titles and channel_id.startswith("UC"):
+                    uploads = {"likes": "", "uploads": "UU" + channel_id[2:]}
                     items.append(json.dumps({"kind": "youtube#channel", "etag": f"etag-{channel_id}", "id": channel_id,
                                              "snippet": {"title": double.channel_titles[channel_id]},
-                                             "contentDetails": {"relatedPlaylists": {"likes": "",
-                                                                                     "uploads": "UU" + channel_id[2:]}}}))
+                                             "contentDetails": {"relatedPlaylists": uploads}}))
             return listing("youtube#channelListResponse", items, len(items), 5, None)
 
         @app.get(f"{API}/playlistItems")
@@ -210,7 +210,8 @@ class YouTubeDouble(Replay):
                     "id": base64.b64encode(f"{playlist}.{video.id}".encode()).decode(),
                     "snippet": {"publishedAt": video.published, "channelId": channel_id,
                                 "title": snippet.get("title", ""), "description": snippet.get("description", ""),
-                                "thumbnails": snippet.get("thumbnails", {}), "channelTitle": snippet.get("channelTitle", ""),
+                                "thumbnails": snippet.get("thumbnails", {}),
+                                "channelTitle": snippet.get("channelTitle", ""),
                                 "playlistId": playlist, "position": position,
                                 "resourceId": {"kind": "youtube#video", "videoId": video.id}},
                     "contentDetails": {"videoId": video.id, "videoPublishedAt": video.published}}, ensure_ascii=False))

@@ -185,7 +185,8 @@ class Replay:
         with self._lock:
             when = published or _now_iso()
             comment_id = (f"{parent_id}." if parent_id else "") + self._next_id("UgzNew", 26)
-            snippet = {"authorDisplayName": f"@{author.lower()}", "authorChannelUrl": f"http://www.youtube.com/@{author.lower()}",
+            snippet = {"authorDisplayName": f"@{author.lower()}",
+                       "authorChannelUrl": f"http://www.youtube.com/@{author.lower()}",
                        "authorChannelId": {"value": f"UC{author[:4]:x<22}"}, "videoId": video_id,
                        "textDisplay": escape(text).replace("\n", "<br>"), "textOriginal": text,
                        "canRate": True, "viewerRating": "none", "likeCount": 0, "publishedAt": when, "updatedAt": when}
