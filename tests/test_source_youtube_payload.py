@@ -12,7 +12,7 @@ from connector.failures import RATE_LIMITED, Failed
 from connector.message import MAX_RAW_BYTES
 from connector.sources.base import ParseError
 from connector.sources.youtube import YouTubeSource
-from connector.sources.youtube_quota import Quota, next_reset, pacific_day
+from connector.sources.youtube_quota import PACIFIC, Quota, next_reset, pacific_day
 
 from . import youtube_support
 from .youtube_support import (FIXTURES, drain, full_poll, ids_of, messages_by_id,
@@ -205,3 +205,20 @@ def test_google_quota_running_out_mid_poll_keeps_the_pages_got(server, double):
     double.daily_quota = 4  # channel, uploads, videos, one comment thread
     pages, failure = drain(source(server, recheck_days=0), None)
     assert failure.verdict == RATE_LIMITED and sorted(ids_of(pages)) == sorted(recorded_video_ids())
+
+
+def test_our_quota_pause_ends_at_midnight_pacific_and_the_poll_goes_on(server, double):
+    clock = [datetime(2026, 11, 26, 20, 0, tzinfo=timezone.utc)]
+    options = {"channel_id": "UC_x5XG1OV2P6uZZ5FSM9Ttw", "api_key": "test-api-key", "recheck_days": 0,
+               "base_url": server.url + "/youtube/v3", "daily_quota": 4}
+    src = YouTubeSource("yt", options, quota=Quota(4, now=lambda: clock[0]))
+    pages, failure = drain(src, None)
+    assert failure.verdict == RATE_LIMITED and failure.retry_at == datetime(2026, 11, 27, 8, tzinfo=timezone.utc)
+    state, got, days = pages[-1].state, ids_of(pages), 1
+    while failure is not None:  # 4 units a day: the poll goes on day after day, each at midnight Pacific
+        assert failure.verdict == RATE_LIMITED and failure.retry_at.astimezone(PACIFIC).hour == 0
+        clock[0] = failure.retry_at  # the scheduler polls again at retry_at
+        pages, failure = drain(src, state)
+        state, got, days = pages[-1].state if pages else state, got + ids_of(pages), days + 1
+        assert days < 10
+    assert days > 2 and sorted(set(got)) == sorted(set(ids_of(full_poll(server, recheck_days=0))))
