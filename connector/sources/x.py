@@ -294,7 +294,8 @@ class XSource(RestSource):
         """A saved page (``{"data", "includes", "meta", "errors"}``) or JSON lines of pages (twarc's
         output, with its ``__twarc`` metadata) -> (messages in page order, quarantined).
 
-        Compliance event lines are not posts and are skipped here (see :meth:`compliance_deletions`).
+        A page's partial ``errors[]`` are tolerated (logged; the posts are kept). Compliance event
+        lines are not posts and are skipped here (see :meth:`compliance_deletions`).
         """
         messages, quarantined = [], []
         for position, body in split_pages(data):
@@ -307,7 +308,8 @@ class XSource(RestSource):
                                  position or "line 1")
             twarc = page.get("__twarc") if isinstance(page.get("__twarc"), dict) else {}
             page_url = twarc.get("url") if isinstance(twarc.get("url"), str) else ""
-            found, held, _ = page_to_messages(records, page, member_items(body, "errors"), channel, page_url, None)
+            found, held, _ = page_to_messages(records, page, member_items(body, "errors"), channel, page_url, None,
+                                              keep_errors=False)
             messages.extend(found)
             quarantined.extend(held)
         return messages, quarantined

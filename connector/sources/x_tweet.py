@@ -259,8 +259,10 @@ def tweet_to_message(tweet, includes: Includes, *, channel: str = "", raw: Raw |
     if kind == "share" and in_reply_to:  # a retweet of a reply is still a share
         in_reply_to = None
     links = {**_links(tweet), **_links(shown)}
-    entities = _object(shown, "entities")
-    media_keys = _list(_object(shown, "attachments"), "media_keys", of=str)
+    # a retweet's hashtags, mentions and media are the retweeted post's, where X sends them along
+    entities = _object(shown, "entities") or _object(tweet, "entities")
+    media_keys = _list(_object(shown, "attachments"), "media_keys", of=str) \
+        or _list(_object(tweet, "attachments"), "media_keys", of=str)
     conversation = _text(tweet, "conversation_id")
     if conversation is None:  # not asked for: a reply's thread is its parent, as far as this post tells
         thread = in_reply_to or message_id
@@ -331,11 +333,13 @@ def error_quarantines(errors: list[tuple[bytes, object]], records, page_url: str
 
 
 def page_to_messages(records, page: dict, errors, channel: str, page_url: str, fetched_at: datetime | None,
-                     owner: Author | None = None) -> tuple[list[Message], list[Quarantined], list[str]]:
+                     owner: Author | None = None, keep_errors: bool = True
+                     ) -> tuple[list[Message], list[Quarantined], list[str]]:
     """(messages in page order, quarantined, own ids of every item with a well-formed id) of one page.
 
     ``records`` are the ``data`` items with their exact bytes, ``page`` the page as parsed (for
-    ``includes``), ``errors`` the ``errors`` items with their exact bytes.
+    ``includes``), ``errors`` the ``errors`` items with their exact bytes; ``keep_errors`` False
+    only logs the partial errors (a saved file: its posts are all there is to show).
     """
     includes = Includes.of(page, owner)
     messages, quarantined, ids = [], [], []
@@ -350,4 +354,5 @@ def page_to_messages(records, page: dict, errors, channel: str, page_url: str, f
         outcome = admit(lambda: tweet_to_message(value, includes, channel=channel, raw=raw), body,
                         item_id=own_id, page_url=page_url, now=fetched_at)
         (quarantined if isinstance(outcome, Quarantined) else messages).append(outcome)
-    return messages, quarantined + error_quarantines(errors, records, page_url), ids
+    held = error_quarantines(errors, records, page_url)  # logged in any case
+    return messages, quarantined + (held if keep_errors else []), ids
