@@ -22,7 +22,8 @@ Edits arrive by themselves: an edit is a new post id (above ``since_id``) whose
 original's message (see :mod:`.x_tweet`). Deletions: each poll after the first re-checks the ids
 of the ``recheck`` most recent stored posts with ``GET /2/tweets?ids=`` (100 a call); an id X
 answers in ``errors[]`` as not found becomes a :class:`~.base.Deletion`, once (``gone`` remembers
-the last 1000). X compliance events (batch compliance results) are read by
+the last 1000); a re-check that fails (its own rate limit, say) is skipped and tried again
+next poll, never failing the poll whose posts were read. X compliance events (batch compliance results) are read by
 :meth:`XSource.compliance_deletions`. Partial ``errors[]`` of a timeline page: see :mod:`.x_tweet`.
 
 Rate limits: each endpoint has its own budget (X counts them apart); ``x-rate-limit-remaining: 0``
@@ -32,6 +33,7 @@ and the monthly usage cap is named as such (:func:`.x_api.x_failure`).
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timezone
 
 import marshmallow
@@ -47,6 +49,8 @@ from .rest import CallBudget, JsonPathPaginator, PageRequest, Record, RestSource
 from .x_api import (compliance_deletions, error_text, is_compliance_event, is_not_found, member_items, page_value,
                     split_pages, x_failure)
 from .x_tweet import TWEET_ID, item_id, page_to_messages
+
+log = logging.getLogger(__name__)
 
 MAX_PAGE = 100  # X's maximum max_results (and its minimum is 5)
 LOOKUP_IDS = 100  # ids per GET /2/tweets
@@ -272,7 +276,12 @@ class XSource(RestSource):
         for start in range(0, len(ids), LOOKUP_IDS):
             chunk = ids[start:start + LOOKUP_IDS]
             request = PageRequest(f"{self.base_url}/2/tweets", {"ids": ",".join(chunk)})
-            response = self.request(request, f"GET posts of @{self.options['user']} (re-check)", self.budgets["tweets"])
+            try:
+                response = self.request(request, f"GET posts of @{self.options['user']} (re-check)",
+                                        self.budgets["tweets"])
+            except Failed as failed:  # the timeline was read; the re-check is tried again next poll
+                log.warning("%s: re-check skipped: %s", self.name, failed.failure.message)
+                break
             url, now = response.url, datetime.now(timezone.utc)
             for error in page_value(response.content).get("errors") or []:
                 found = str(error.get("resource_id") or error.get("value") or "") if isinstance(error, dict) else ""
