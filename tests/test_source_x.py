@@ -13,8 +13,11 @@ from connector.message import parse_iso
 from connector.sources.base import SOURCES
 from connector.sources.x import XSource
 
-from .x_support import (DEV, TOKEN, dev_ids_oldest_first, dev_posts, double, drain, full_poll,  # noqa: F401
-                        ids_of, messages_by_id, page, server, source, timeline_requests)
+from . import x_support
+from .x_support import (DEV, TOKEN, dev_ids_oldest_first, dev_posts, drain, full_poll, ids_of, page, source,
+                        timeline_requests)
+
+double, server = x_support.double, x_support.server  # pytest fixtures
 
 
 def test_source_is_registered():

@@ -13,8 +13,11 @@ from connector.failures import CONFIGURATION, RATE_LIMITED, RETRY
 from connector.sources.x import XSource
 from connector.sources.x_api import next_month
 
-from .x_support import (DEV, TOKEN, dev_ids_oldest_first, double, drain, full_poll, ids_of, page,  # noqa: F401
-                        server, source, timeline_requests)
+from . import x_support
+from .x_support import (DEV, TOKEN, dev_ids_oldest_first, drain, full_poll, ids_of, page, source,
+                        timeline_requests)
+
+double, server = x_support.double, x_support.server  # pytest fixtures
 
 
 # -- rate limits -------------------------------------------------------------------------------
