@@ -250,3 +250,32 @@ def test_options_defaults_repr_and_media_policy():
     policy = src.media_policy()
     assert policy.host_allowed("pbs.twimg.com") and policy.host_allowed("video.twimg.com")
     assert not policy.host_allowed("example.org")
+
+
+# -- normalising through the double -----------------------------------------------------------
+
+def test_reply_quote_share_and_media_through_a_poll(server):
+    messages = {m.id: m for p in full_poll(server) for m in p.messages}
+    derived = {t["id"]: t for t in page("derived/conversation.json")["data"]}
+    for post_id, post in derived.items():
+        message, refs = messages[post_id], {r["type"]: r["id"] for r in post["referenced_tweets"]}
+        assert message.author.handle == DEV and message.url == f"https://x.com/{DEV}/status/{post_id}"
+        assert message.in_reply_to == refs.get("replied_to")
+        assert message.kind == ("reply" if "replied_to" in refs else "share" if "retweeted" in refs else "post")
+        assert message.thread_id == (post_id if post["conversation_id"] == post_id else post["conversation_id"])
+        assert (message.quote.id if message.quote else None) == refs.get("quoted")
+    share = messages[next(i for i, t in derived.items() if t["referenced_tweets"][0]["type"] == "retweeted")]
+    retweeted_id = derived[share.id]["referenced_tweets"][0]["id"]
+    retweeted = next(t for t in page("timeline_tweets.json")["data"] if t["id"] == retweeted_id)
+    assert share.text.endswith(retweeted["text"])  # the whole retweeted text, not X's cut retweet text
+    [photo] = [m for m in messages.values() if m.attachments]
+    media = page("derived/conversation.json")["includes"]["media"][0]
+    assert [(a.url, a.media_type, a.description) for a in photo.attachments] == [
+        (media["url"], "image/jpeg", media["alt_text"])]
+
+
+def test_video_gets_the_highest_bit_rate_mp4(server):
+    [message] = [m for p in full_poll(server, "IgorBrigadir") for m in p.messages]
+    variants = page("media_tweet.jsonl")["includes"]["media"][0]["variants"]
+    best = max((v for v in variants if v["content_type"] == "video/mp4"), key=lambda v: v["bit_rate"])
+    assert [(a.url, a.media_type) for a in message.attachments] == [(best["url"], "video/mp4")]

@@ -146,3 +146,30 @@ def test_a_reply_to_an_edited_post_names_the_original():
     [message], _ = XSource.parse_payload(json.dumps(recorded).encode())
     assert (message.kind, message.in_reply_to, message.thread_id) == ("reply", "1576994746135764992",
                                                                       "1576994746135764992")
+
+
+def test_a_long_post_is_read_whole_from_note_tweet():
+    recorded = json.loads((FIXTURES / "edited.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    long_text = "A long announcement #Gemeente " + "with many words " * 30 + "https://t.co/AbC123xyz0"
+    post = dict(recorded["data"][0], note_tweet={"text": long_text, "entities": {
+        "hashtags": [{"start": 20, "end": 29, "tag": "Gemeente"}],
+        "urls": [{"url": "https://t.co/AbC123xyz0", "expanded_url": "https://example.org/news",
+                  "display_url": "example.org/news"}]}})
+    recorded["data"] = [post]
+    [message], _ = XSource.parse_payload(json.dumps(recorded).encode())
+    assert message.text == long_text.replace("https://t.co/AbC123xyz0", "https://example.org/news")
+    assert message.hashtags == ("gemeente",)
+    assert message.html.endswith('<a href="https://example.org/news" rel="nofollow noopener noreferrer">'
+                                 'example.org/news</a></p>')
+
+
+def test_html_escapes_what_x_sends_and_links_only_http():
+    recorded = json.loads((FIXTURES / "media_tweet.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    post = dict(recorded["data"][0], text="a &lt;b&gt; &amp; <script>x</script> https://t.co/Xy12",
+                entities={"urls": [{"url": "https://t.co/Xy12", "expanded_url": "javascript:alert(1)",
+                                    "display_url": "click"}]})
+    recorded["data"] = [post]
+    [message], _ = XSource.parse_payload(json.dumps(recorded).encode())
+    assert message.text == "a <b> & <script>x</script> javascript:alert(1)"
+    assert "<script>" not in message.html and "javascript:" not in message.html
+    assert message.html.startswith("<p>a &lt;b&gt; &amp; &lt;script&gt;")

@@ -57,7 +57,7 @@ LOOKUP_IDS = 100  # ids per GET /2/tweets
 GONE_KEPT = 1000
 MEDIA_HOSTS = ("pbs.twimg.com", "video.twimg.com")
 TWEET_FIELDS = ("created_at,author_id,conversation_id,in_reply_to_user_id,referenced_tweets,attachments,entities,"
-                "lang,possibly_sensitive,edit_history_tweet_ids,edit_controls")
+                "lang,possibly_sensitive,edit_history_tweet_ids,edit_controls,note_tweet")
 EXPANSIONS = "author_id,attachments.media_keys,referenced_tweets.id,referenced_tweets.id.author_id,edit_history_tweet_ids"
 MEDIA_FIELDS = "url,preview_image_url,type,alt_text,variants"
 USER_FIELDS = "username,name"

@@ -15,16 +15,20 @@ Conventions (see the module docstring of :mod:`.x` for the cursor):
   :class:`~connector.message.Quote`; a referenced post that was edited is named by its original
   id, the id its own message has;
 * ``thread_id`` is ``conversation_id`` (the original's id when it names a version of this post);
-* text: X's ``text`` with its HTML entities decoded and each ``t.co`` link replaced by the
-  ``expanded_url`` X gives; html: that text escaped, links as ``<a href>``, line breaks as ``<br>``;
+* text: X's ``text`` (a long post's whole ``note_tweet.text``) with its HTML entities decoded and
+  each ``t.co`` link replaced by the ``expanded_url`` X gives; html: that text escaped, links as
+  ``<a href>`` showing X's ``display_url``, line breaks as ``<br>``; hashtags and mentions come
+  from ``entities`` (a post without them has none);
 * a post without ``created_at`` (not asked for) is dated by its snowflake id, and one without
   ``author_id`` is the timeline's own user's (the poll knows it; a saved file may not).
 
-Partial errors (``errors[]`` on a 200 answer: a referenced post not authorised, a medium not
-found) never fail the page and never cost the post: the post is kept without what X could not
-give, and each error that concerns a post of ``data`` (it names a post, user or medium that post
-references) is kept as a quarantined entry with the error object's exact bytes, the post's id
-and a reason saying the post itself was kept; errors that concern no post are logged.
+Partial errors (``errors[]`` on a 200 answer: a referenced post not authorised or gone, a medium
+not found) never fail the page and never cost the post: the post is kept without what X could
+not give (a quote without its text, a reply with only its parent's id). Every such error is
+logged; when polling, each error that concerns a post of ``data`` (it names a post, user or
+medium that post references) is also kept in ``Page.quarantined`` with the error object's exact
+bytes, the post's id and a reason saying the post itself was kept, so the store holds it next
+to the post (the post's raw stays its own bytes). ``parse_payload`` only logs them.
 """
 from __future__ import annotations
 
@@ -149,9 +153,29 @@ def _username(user_id: str | None, includes: Includes) -> str:
 
 # -- text, html, media -----------------------------------------------------------------------
 
-def _links(tweet: dict) -> dict[str, dict]:
-    urls = _list(_object(tweet, "entities"), "urls")
+def _links(entities: dict) -> dict[str, dict]:
+    urls = _list(entities, "urls")
     return {u["url"]: u for u in urls if isinstance(u.get("url"), str)}
+
+
+def _full(tweet: dict) -> tuple[str, dict]:
+    """A post's whole text and its entities: a long post's ``note_tweet`` (X cuts its ``text`` short
+    and ends it with a link to the post), else ``text``."""
+    note = _object(tweet, "note_tweet")
+    if isinstance(note.get("text"), str) and note["text"]:
+        return note["text"], _object(note, "entities") or _object(tweet, "entities")
+    return _text(tweet, "text") or "", _object(tweet, "entities")
+
+
+def _referenced_full(tweet: dict | None) -> tuple[str, dict] | None:
+    """:func:`_full` of an included post, or None when X did not include it (or it is malformed:
+    a defect of someone else's post must not cost this one)."""
+    if not tweet or not isinstance(tweet.get("text"), str):
+        return None
+    try:
+        return _full(tweet)
+    except _Invalid:
+        return None
 
 
 def _plain(text: str, links: dict) -> str:
@@ -232,12 +256,12 @@ def tweet_to_message(tweet, includes: Includes, *, channel: str = "", raw: Raw |
     user = includes.users.get(author_id or "")
     if user is not None:
         author = Author(id=author_id, handle=_text(user, "username") or "", name=_text(user, "name") or "")
-    elif author_id is None and includes.owner is not None:
-        author = includes.owner
+    elif includes.owner is not None and author_id in (None, includes.owner.id):
+        author = includes.owner  # the timeline's own user (a post without author_id, or none included)
     else:
         author = Author(id=author_id or "", handle="", name="")
-    text = _text(tweet, "text") or ""
-    shown, kind, in_reply_to, quote = tweet, "post", None, None
+    text, own_entities = _full(tweet)
+    entities, attachments, kind, in_reply_to, quote = own_entities, _object(tweet, "attachments"), "post", None, None
     for ref in _list(tweet, "referenced_tweets"):
         ref_type, ref_id = ref.get("type"), ref.get("id")
         if not isinstance(ref_id, str) or not TWEET_ID.fullmatch(ref_id):
@@ -248,21 +272,21 @@ def tweet_to_message(tweet, includes: Includes, *, channel: str = "", raw: Raw |
             kind, in_reply_to = "reply", _stable(ref_id, includes)
         elif ref_type == "retweeted":
             kind = "share"
-            if referenced and isinstance(referenced.get("text"), str):
-                shown = referenced  # X cuts a retweet's own text short; the retweeted post has it whole
-                text = f"RT @{ref_user}: {referenced['text']}" if ref_user else referenced["text"]
+            whole = _referenced_full(referenced)
+            if whole:  # X cuts a retweet's own text short; the retweeted post has it whole
+                text = f"RT @{ref_user}: {whole[0]}" if ref_user else whole[0]
+                # its hashtags, mentions and media are the retweeted post's, where X sends them along
+                entities = whole[1] or own_entities
+                attachments = referenced.get("attachments") if isinstance(referenced.get("attachments"), dict) \
+                    and referenced["attachments"].get("media_keys") else attachments
         elif ref_type == "quoted":
+            whole = _referenced_full(referenced)
             quote = Quote(id=_stable(ref_id, includes), url=permalink(ref_id, ref_user),
-                          text=_plain(referenced["text"], _links(referenced))
-                          if referenced and isinstance(referenced.get("text"), str) else "",
-                          handle=ref_user)
+                          text=_plain(whole[0], _links(whole[1])) if whole else "", handle=ref_user)
     if kind == "share" and in_reply_to:  # a retweet of a reply is still a share
         in_reply_to = None
-    links = {**_links(tweet), **_links(shown)}
-    # a retweet's hashtags, mentions and media are the retweeted post's, where X sends them along
-    entities = _object(shown, "entities") or _object(tweet, "entities")
-    media_keys = _list(_object(shown, "attachments"), "media_keys", of=str) \
-        or _list(_object(tweet, "attachments"), "media_keys", of=str)
+    links = {**_links(own_entities), **_links(entities)}
+    media_keys = _list(attachments, "media_keys", of=str)
     conversation = _text(tweet, "conversation_id")
     if conversation is None:  # not asked for: a reply's thread is its parent, as far as this post tells
         thread = in_reply_to or message_id
