@@ -271,7 +271,7 @@ def test_reply_quote_share_and_media_through_a_poll(server):
     [photo] = [m for m in messages.values() if m.attachments]
     media = page("derived/conversation.json")["includes"]["media"][0]
     assert [(a.url, a.media_type, a.description) for a in photo.attachments] == [
-        (media["url"], "image/jpeg", media["alt_text"])]
+        (media["url"] + "?name=orig", "image/jpeg", media["alt_text"])]  # the photo as uploaded
 
 
 def test_video_gets_the_highest_bit_rate_mp4(server):
@@ -279,3 +279,13 @@ def test_video_gets_the_highest_bit_rate_mp4(server):
     variants = page("media_tweet.jsonl")["includes"]["media"][0]["variants"]
     best = max((v for v in variants if v["content_type"] == "video/mp4"), key=lambda v: v["bit_rate"])
     assert [(a.url, a.media_type) for a in message.attachments] == [(best["url"], "video/mp4")]
+
+
+@pytest.mark.parametrize("damage", [{"since_id": "not an id"}, {"walk": "half"}, {"walk": {"newest": 1}},
+                                    {"recent": "1,2"}, {"gone": None}])
+def test_a_damaged_cursor_is_read_without_failing(server, damage):
+    state = full_poll(server)[-1].state
+    pages, failure = drain(source(server), {**state, **damage})
+    assert failure is None
+    if "since_id" in damage:  # the history once more: the store keeps each post once
+        assert sorted(ids_of(pages), key=int) == dev_ids_oldest_first()

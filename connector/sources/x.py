@@ -99,6 +99,22 @@ def _newest(*ids) -> str | None:
     return max(found, key=_id_key) if found else None
 
 
+def _ids(value) -> list:
+    return [i for i in value if isinstance(i, str) and TWEET_ID.fullmatch(i)] if isinstance(value, list) else []
+
+
+def _tidy(state: dict) -> dict:
+    """A saved cursor with what cannot be a post id dropped (a hand-edited or damaged store): a bad
+    ``since_id`` or ``walk`` starts that part afresh rather than failing every poll."""
+    if not isinstance(state.get("since_id"), str) or not TWEET_ID.fullmatch(state["since_id"]):
+        state["since_id"] = None
+    walk = state.get("walk")
+    if not isinstance(walk, dict) or len(_ids([walk.get("newest"), walk.get("until_id")])) != 2:
+        state["walk"] = None
+    state["recent"], state["gone"] = _ids(state.get("recent")), _ids(state.get("gone"))
+    return state
+
+
 @SOURCES.register
 class XSource(RestSource):
     """Posts of one X account (posts, replies, quotes, reposts), edits as new versions, deletions."""
@@ -212,7 +228,7 @@ class XSource(RestSource):
         return sorted(merged, key=_id_key)[-self.options["recheck"]:] if self.options["recheck"] else []
 
     def poll(self, state: dict | None):
-        state = json.loads(json.dumps(state or {}))  # never touch the caller's dict
+        state = _tidy(json.loads(json.dumps(state or {})))  # never touch the caller's dict
         user = self.options["user"]
         if state.get("user") != user or not state.get("user_id"):
             # a first poll, or the channel now follows another account: start afresh

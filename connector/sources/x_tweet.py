@@ -220,7 +220,10 @@ def _attachment(media: dict) -> Attachment | None:
     url = media.get("url")
     if not isinstance(url, str) or not url:
         return None
-    guessed = mimetypes.guess_type(urlsplit(url).path)[0] or ""
+    parts = urlsplit(url)
+    guessed = mimetypes.guess_type(parts.path)[0] or ""
+    if parts.hostname == "pbs.twimg.com" and parts.path.startswith("/media/") and not parts.query:
+        url += "?name=orig"  # X's photo URL serves a resized copy; name=orig the photo as uploaded
     return Attachment(url, guessed if guessed.startswith("image/") else "image/*", description)
 
 
