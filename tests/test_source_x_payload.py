@@ -173,3 +173,27 @@ def test_html_escapes_what_x_sends_and_links_only_http():
     assert message.text == "a <b> & <script>x</script> javascript:alert(1)"
     assert "<script>" not in message.html and "javascript:" not in message.html
     assert message.html.startswith("<p>a &lt;b&gt; &amp; &lt;script&gt;")
+
+
+def test_a_malformed_included_post_does_not_cost_the_post_that_references_it():
+    derived = json.loads((FIXTURES / "derived" / "conversation.json").read_text(encoding="utf-8"))
+    for included in derived["includes"]["tweets"]:
+        included.update(entities={"urls": "not a list"}, created_at="yesterday")
+    messages, quarantined = XSource.parse_payload(json.dumps(derived).encode())
+    assert len(messages) == 4 and quarantined == []
+    quote = next(m for m in messages if m.quote)
+    assert quote.quote.id == "1364275610764201984" and quote.quote.text == ""
+
+
+def test_a_retweet_carries_the_retweeted_posts_media():
+    recorded = json.loads((FIXTURES / "media_tweet.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    video = recorded["data"][0]
+    retweet = {"id": "1558600000000000000", "author_id": "495430242", "created_at": "2022-08-13T23:43:00.000Z",
+               "edit_history_tweet_ids": ["1558600000000000000"], "conversation_id": "1558600000000000000",
+               "text": "RT @IgorBrigadir: She's GOING with it! 🐍 https://t.co/uXqSAGWkWJ",
+               "referenced_tweets": [{"type": "retweeted", "id": video["id"]}]}
+    recorded["data"] = [retweet]
+    [message], _ = XSource.parse_payload(json.dumps(recorded).encode())
+    assert message.kind == "share" and message.text.startswith("RT @IgorBrigadir: She's GOING with it!")
+    assert [a.media_type for a in message.attachments] == ["video/mp4"]
+    assert message.in_reply_to is None and message.thread_id == retweet["id"]

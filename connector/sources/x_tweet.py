@@ -167,13 +167,21 @@ def _full(tweet: dict) -> tuple[str, dict]:
     return _text(tweet, "text") or "", _object(tweet, "entities")
 
 
-def _referenced_full(tweet: dict | None) -> tuple[str, dict] | None:
-    """:func:`_full` of an included post, or None when X did not include it (or it is malformed:
-    a defect of someone else's post must not cost this one)."""
+def _referenced(tweet: dict | None) -> tuple[str, dict, dict, list] | None:
+    """An included post's (whole text, entities, t.co links, media keys), or None when X did not
+    include it or it is malformed: a defect of someone else's post must not cost this one."""
     if not tweet or not isinstance(tweet.get("text"), str):
         return None
     try:
-        return _full(tweet)
+        text, entities = _full(tweet)
+        return text, entities, _links(entities), _list(_object(tweet, "attachments"), "media_keys", of=str)
+    except _Invalid:
+        return None
+
+
+def _included_time(tweet: dict) -> datetime | None:
+    try:
+        return _date(tweet.get("created_at") if isinstance(tweet.get("created_at"), str) else None, "created_at")
     except _Invalid:
         return None
 
@@ -249,9 +257,7 @@ def tweet_to_message(tweet, includes: Includes, *, channel: str = "", raw: Raw |
     if own_time is None:
         raise _Invalid("missing 'created_at' (and the id is no snowflake to date it by)")
     if message_id != own_id:  # an edit: dated by its original
-        original = includes.tweets.get(message_id) or {}
-        created_at = _date(original.get("created_at") if isinstance(original.get("created_at"), str) else None,
-                           "includes.tweets.created_at") or snowflake_time(message_id) or own_time
+        created_at = _included_time(includes.tweets.get(message_id) or {}) or snowflake_time(message_id) or own_time
         edited_at = own_time
     else:
         created_at, edited_at = own_time, None
@@ -264,7 +270,8 @@ def tweet_to_message(tweet, includes: Includes, *, channel: str = "", raw: Raw |
     else:
         author = Author(id=author_id or "", handle="", name="")
     text, own_entities = _full(tweet)
-    entities, attachments, kind, in_reply_to, quote = own_entities, _object(tweet, "attachments"), "post", None, None
+    entities, kind, in_reply_to, quote = own_entities, "post", None, None
+    media_keys = _list(_object(tweet, "attachments"), "media_keys", of=str)
     for ref in _list(tweet, "referenced_tweets"):
         ref_type, ref_id = ref.get("type"), ref.get("id")
         if not isinstance(ref_id, str) or not TWEET_ID.fullmatch(ref_id):
@@ -275,21 +282,18 @@ def tweet_to_message(tweet, includes: Includes, *, channel: str = "", raw: Raw |
             kind, in_reply_to = "reply", _stable(ref_id, includes)
         elif ref_type == "retweeted":
             kind = "share"
-            whole = _referenced_full(referenced)
+            whole = _referenced(referenced)
             if whole:  # X cuts a retweet's own text short; the retweeted post has it whole
                 text = f"RT @{ref_user}: {whole[0]}" if ref_user else whole[0]
                 # its hashtags, mentions and media are the retweeted post's, where X sends them along
-                entities = whole[1] or own_entities
-                attachments = referenced.get("attachments") if isinstance(referenced.get("attachments"), dict) \
-                    and referenced["attachments"].get("media_keys") else attachments
+                entities, media_keys = whole[1] or own_entities, whole[3] or media_keys
         elif ref_type == "quoted":
-            whole = _referenced_full(referenced)
+            whole = _referenced(referenced)
             quote = Quote(id=_stable(ref_id, includes), url=permalink(ref_id, ref_user),
-                          text=_plain(whole[0], _links(whole[1])) if whole else "", handle=ref_user)
+                          text=_plain(whole[0], whole[2]) if whole else "", handle=ref_user)
     if kind == "share" and in_reply_to:  # a retweet of a reply is still a share
         in_reply_to = None
     links = {**_links(own_entities), **_links(entities)}
-    media_keys = _list(attachments, "media_keys", of=str)
     conversation = _text(tweet, "conversation_id")
     if conversation is None:  # not asked for: a reply's thread is its parent, as far as this post tells
         thread = in_reply_to or message_id
