@@ -209,3 +209,19 @@ def test_protected_quoted_post_gives_a_quote_without_text(server, double):
     assert messages[quote["id"]].quote.id == quoted
     assert (messages[quote["id"]].quote.text, messages[quote["id"]].quote.handle) == ("", "")
     assert messages[quote["id"]].quote.url == f"https://x.com/i/web/status/{quoted}"
+
+
+@pytest.mark.parametrize("body", [b"<html><body>Bad gateway</body></html>", b'{"data":[{"id":"1364275610764201984",'])
+def test_a_page_unreadable_as_a_whole_is_retry_and_the_cursor_stays(server, body):
+    state = full_poll(server)[-1].state
+    src = source(server)
+    real = src.session.get
+
+    def proxy(url, **kwargs):  # a proxy's error page, or an answer cut off in transit, with status 200
+        response = real(url, **kwargs)
+        if url.endswith("/tweets") and "/users/" in url:
+            response._content = body
+        return response
+    src.session.get = proxy
+    pages, failure = drain(src, state)
+    assert pages == [] and failure.verdict == RETRY and "unreadable response" in failure.message
