@@ -15,16 +15,20 @@ whose state was not saved. Posts published during a walk are newer than ``walk.n
 come with the next walk. Across pages a walk stores newer pages first: a reply may be stored
 before a parent on an older page of the same walk (``thread_id``/``in_reply_to`` still name it).
 
-Cursor state: ``{"user", "user_id", "name", "since_id", "walk", "recent": [ids], "gone": [ids]}``.
+Cursor state: ``{"user", "user_id", "name", "since_id", "walk", "recent": [ids], "gone": [ids]}``;
+a damaged part (not a post id) is dropped and started afresh, never failing every poll. A post
+edited while a walk is still below it leaves the timeline (X shows newest versions only): its
+edit comes with the next walk, its first version is then not archived.
 
 Edits arrive by themselves: an edit is a new post id (above ``since_id``) whose
 ``edit_history_tweet_ids`` starts with the original's id; it becomes a new version of the
 original's message (see :mod:`.x_tweet`). Deletions: each poll after the first re-checks the ids
 of the ``recheck`` most recent stored posts with ``GET /2/tweets?ids=`` (100 a call); an id X
 answers in ``errors[]`` as not found becomes a :class:`~.base.Deletion`, once (``gone`` remembers
-the last 1000); a re-check that fails (its own rate limit, say) is skipped and tried again
-next poll, never failing the poll whose posts were read. X compliance events (batch compliance results) are read by
-:meth:`XSource.compliance_deletions`. Partial ``errors[]`` of a timeline page: see :mod:`.x_tweet`.
+the last 1000); a re-check that fails (its own rate limit, say) is skipped and tried again next
+poll, never failing the poll whose posts were read. X compliance events (batch compliance
+results, compliance stream events) are read by :meth:`XSource.compliance_deletions`. Partial
+``errors[]`` of a timeline page: see :mod:`.x_tweet`.
 
 Rate limits: each endpoint has its own budget (X counts them apart); ``x-rate-limit-remaining: 0``
 pauses that endpoint until ``x-rate-limit-reset``; a 429 raises ``rate_limited`` until the reset,
