@@ -1,0 +1,98 @@
+"""Small pieces the Facebook and Instagram normalisers share: Graph dates, text to safe HTML,
+hashtags and mentions written in the text, a nested list's exact bytes.
+
+The field readers (``_text``, ``_date``, ``_object``, ``_list_of_objects``, raising a
+``ValueError`` whose text is the quarantine reason) are Mastodon's, re-used rather than copied:
+Graph dates (``2021-07-09T19:09:52+0000``) are ISO 8601 that :func:`~connector.message.parse_iso`
+reads.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime
+from html import escape
+
+from ..htmltext import sanitize
+from ..message import EARLIEST, FUTURE_SLACK, parse_iso, utcnow
+from .jsonitems import Unreadable, _member_start, _top_level_spans, split_member
+from .mastodon_status import _date, _Invalid, _list_of_objects, _object, _text, item_id  # noqa: F401 - re-exported
+
+Invalid = _Invalid
+text_field, date_field, object_field, objects_field = _text, _date, _object, _list_of_objects
+
+# A link in plain text: http(s) up to a blank; trailing punctuation stays outside the link.
+_URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]}]")
+# Hashtags as Facebook and Instagram link them: '#' after a non-word character, then letters/digits/_
+_HASHTAG = re.compile(r"(?<![\w&#])#(\w{1,100})")
+# Instagram @mentions: usernames are letters, digits, '.' and '_', at most 30 characters
+_MENTION = re.compile(r"(?<![\w.@])@([A-Za-z0-9._]{1,30})(?![A-Za-z0-9_])")
+# Graph ids: digits, or a page's post id "<page id>_<post id>" (Facebook comment ids alike)
+GRAPH_ID = re.compile(r"[0-9]{1,32}(_[0-9]{1,32})?")
+
+
+def text_html(text: str) -> str:
+    """Sanitised HTML of a plain text: escaped, paragraphs and line breaks kept, http(s) links as ``<a href>``."""
+    if not text:
+        return ""
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        parts, last = [], 0
+        for found in _URL.finditer(block):
+            parts.append(escape(block[last:found.start()]))
+            url = escape(found.group())
+            parts.append(f'<a href="{url}">{url}</a>')
+            last = found.end()
+        parts.append(escape(block[last:]))
+        paragraphs.append("<p>" + "".join(parts).replace("\n", "<br>") + "</p>")
+    return sanitize("".join(paragraphs))
+
+
+def hashtags(text: str) -> tuple[str, ...]:
+    """The ``#hashtags`` written in ``text``, lower case, without ``#``, each once in order of appearance."""
+    return tuple(dict.fromkeys(tag.lower() for tag in _HASHTAG.findall(text or "")))
+
+
+def mentions(text: str) -> tuple[str, ...]:
+    """The ``@username`` s written in ``text`` (Instagram's form), without ``@``, each once."""
+    return tuple(dict.fromkeys(name.rstrip(".") for name in _MENTION.findall(text or "")))
+
+
+def content_key(*parts: str) -> str:
+    """A short stable digest of what a reader sees of an item (to tell a real edit from a new comment)."""
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def created_ts(value, name: str) -> int | None:
+    """The item's creation time (field ``name``) as unix seconds, or None when it is missing, unreadable,
+    or outside the dates a platform can make (a hostile year 9999 must not move a cursor)."""
+    if not isinstance(value, dict) or not isinstance(value.get(name), str):
+        return None
+    try:
+        when = parse_iso(value[name])
+    except ValueError:
+        return None
+    if not EARLIEST <= when <= utcnow() + FUTURE_SLACK:
+        return None
+    return int(when.timestamp())
+
+
+def nested_items(body: bytes, key: str) -> list[tuple[bytes, object]]:
+    """The items of ``{key: {"data": [...]}}`` inside one item's exact bytes, each as (its exact bytes, value).
+
+    For edges expanded inside an item (Instagram's ``replies``, a carousel's ``children``): each
+    nested item keeps the platform's own bytes. ``[]`` when the member is missing or not an object.
+    """
+    start = _member_start(body, key)
+    if start is None or body[start:start + 1] != b"{":
+        return []
+    (begin, end), = _top_level_spans(body, start, whole=False)
+    return split_member(body[begin:end], "data")
+
+
+def ts_of(when: datetime) -> int:
+    return int(when.timestamp())
+
+
+__all__ = ["GRAPH_ID", "Invalid", "Unreadable", "content_key", "created_ts", "date_field", "hashtags", "item_id",
+           "mentions", "nested_items", "object_field", "objects_field", "text_field", "text_html", "ts_of"]
