@@ -1,0 +1,180 @@
+"""Instagram professional accounts through the Graph API: an account's media, comments and replies.
+
+Media come from ``/{ig-user-id}/media`` (newest first, cursor paging, ``since``/``until``);
+comments from ``/{media-id}/comments`` with their replies expanded (``replies{...}``). Polling,
+the re-check window and deletions are :mod:`.graph_cursor`'s; errors, usage headers and paging
+:mod:`.graph`'s (Instagram answers with the same error bodies and the
+``X-Business-Use-Case-Usage`` header).
+
+Normalising:
+
+* a medium (photo, video, reel, carousel) is kind ``post``, ``text`` its ``caption``, ``url`` its
+  ``permalink``, ``author`` its ``owner`` id and ``username``; ``hashtags`` and ``mentions`` as
+  written in the caption; ``attachments`` the ``media_url`` (a carousel's children each; a video
+  without one its ``thumbnail_url``);
+* a comment is kind ``comment`` with ``in_reply_to`` = ``thread_id`` = the medium's id; a reply
+  (from the comment's ``replies``) has ``in_reply_to`` = the comment's id. Each keeps its own
+  exact bytes (a reply's cut out of its comment's). Instagram builds no permalink for a comment:
+  ``url`` is empty;
+* no edits: Graph gives a medium no edit time nor history, so a changed caption cannot be told
+  from the caption as first published (the re-check still finds new comments and deletions).
+"""
+from __future__ import annotations
+
+import mimetypes
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from marshmallow import fields, validate
+
+from ..message import Attachment, Author, Message, Quarantined, Raw, value_defect
+from .base import SOURCES, admit
+from .graph import GraphOptions, GraphSource
+from .graph_text import (GRAPH_ID, Invalid, Unreadable, date_field, hashtags, item_id, mentions, nested_items,
+                         object_field, objects_field, text_field, text_html)
+from .jsonitems import split_member, split_payload
+from .rest import PageRequest, Record
+
+MEDIA_TYPE = "application/json"
+MEDIA_FIELDS = ("id,caption,media_type,media_url,thumbnail_url,permalink,timestamp,username,owner,"
+                "comments_count,children{id,media_type,media_url,thumbnail_url}")
+_COMMENT = "id,text,timestamp,username,from,parent_id"
+COMMENT_FIELDS = f"{_COMMENT},media,replies{{{_COMMENT}}}"
+_FAMILIES = {"IMAGE": "image", "VIDEO": "video", "REELS": "video"}
+
+
+class InstagramOptions(GraphOptions):
+    account_id = fields.Str(required=True, validate=validate.Regexp(r"^[0-9]{1,32}$", error="expected a numeric IG user id"),
+                            metadata={"description": "the professional account's IG user id"})
+
+
+def _checked(item, what: str) -> dict:
+    if not isinstance(item, dict):
+        raise Invalid(f"expected a {what} object, got {type(item).__name__}")
+    defect = value_defect(item)
+    if defect:
+        raise Invalid(defect)
+    value = text_field(item, "id", required=True)
+    if not GRAPH_ID.fullmatch(value):
+        raise Invalid(f"id: {value[:80]!r} is not a Graph id")
+    return item
+
+
+def _medium(item: dict) -> Attachment | None:
+    kind = text_field(item, "media_type") or ""
+    url = text_field(item, "media_url")
+    family = _FAMILIES.get(kind, "image")
+    if not url and kind == "VIDEO":
+        url, family = text_field(item, "thumbnail_url"), "image"
+    if not url:
+        return None  # Graph leaves media_url out of media flagged for copyright
+    guessed = mimetypes.guess_type(urlsplit(url).path)[0] or ""
+    return Attachment(url=url, media_type=guessed if guessed.startswith(family + "/") else f"{family}/*")
+
+
+def media_to_message(media, *, channel: str = "", raw: Raw | None = None) -> Message:
+    """One IG medium as a :class:`Message`; raises ``ValueError`` with the quarantine reason."""
+    media = _checked(media, "media")
+    text = text_field(media, "caption") or ""
+    if text_field(media, "media_type") == "CAROUSEL_ALBUM" and media.get("children") is not None:
+        found = [_medium(child) for child in objects_field(object_field(media, "children"), "data")]
+    else:
+        found = [_medium(media)]
+    owner = object_field(media, "owner") if media.get("owner") is not None else {}
+    return Message(
+        channel=channel, id=media["id"], kind="post",
+        author=Author(id=text_field(owner, "id") or "", handle=text_field(media, "username") or ""),
+        created_at=date_field(media, "timestamp", required=True), text=text, html=text_html(text),
+        url=text_field(media, "permalink") or "", thread_id=media["id"], hashtags=hashtags(text),
+        mentions=mentions(text), attachments=tuple(a for a in found if a), raw=raw)
+
+
+def comment_to_message(comment, *, channel: str = "", raw: Raw | None = None, media_id: str = "",
+                       parent: str = "") -> Message:
+    """One comment (``parent`` empty) or reply as a :class:`Message`; ``media_id`` the medium, where known."""
+    comment = _checked(comment, "comment")
+    if not media_id and comment.get("media") is not None:
+        media_id = text_field(object_field(comment, "media"), "id") or ""
+    if not media_id:
+        raise Invalid("cannot tell which media the comment is under: no media given and no media.id")
+    parent = parent or text_field(comment, "parent_id") or media_id
+    sender = object_field(comment, "from") if comment.get("from") is not None else {}
+    text = text_field(comment, "text") or ""
+    return Message(
+        channel=channel, id=comment["id"], kind="comment",
+        author=Author(id=text_field(sender, "id") or "",
+                      handle=text_field(comment, "username") or text_field(sender, "username") or ""),
+        created_at=date_field(comment, "timestamp", required=True), text=text, html=text_html(text),
+        in_reply_to=parent, thread_id=media_id, hashtags=hashtags(text), mentions=mentions(text), raw=raw)
+
+
+def is_comment(item) -> bool:
+    return isinstance(item, dict) and "media_type" not in item and any(k in item for k in ("text", "replies", "parent_id"))
+
+
+def to_messages(records: list[Record], channel: str, page_url: str, fetched_at: datetime | None,
+                media_id: str | None = None) -> tuple[list[Message], list[Quarantined]]:
+    """Messages and quarantined items of one page: comments (and their replies) of ``media_id`` when
+    given, else media (or, without context, each record by its own fields)."""
+    messages, quarantined = [], []
+
+    def one(body, value, normalise):
+        key = item_id(value)
+        if isinstance(value, Unreadable):
+            quarantined.append(Quarantined(reason=value.reason, raw=body, item_id=key, page_url=page_url))
+            return
+        raw = Raw(body=body, media_type=MEDIA_TYPE, page_url=page_url, fetched_at=fetched_at)
+        outcome = admit(lambda: normalise(value, raw), body, item_id=key, page_url=page_url, now=fetched_at)
+        (quarantined if isinstance(outcome, Quarantined) else messages).append(outcome)
+
+    for record in records:
+        if media_id is None and not is_comment(record.value):
+            one(record.raw, record.value, lambda v, raw: media_to_message(v, channel=channel, raw=raw))
+            continue
+        one(record.raw, record.value,
+            lambda v, raw: comment_to_message(v, channel=channel, raw=raw, media_id=media_id or ""))
+        if isinstance(record.value, dict) and isinstance(record.value.get("replies"), dict):
+            top, context = item_id(record.value), media_id or ""
+            if not context and isinstance(record.value.get("media"), dict):
+                context = item_id(record.value["media"])
+            for body, value in nested_items(record.raw, "replies"):
+                one(body, value, lambda v, raw: comment_to_message(v, channel=channel, raw=raw, media_id=context,
+                                                                   parent=top))
+    return messages, quarantined
+
+
+@SOURCES.register
+class InstagramSource(GraphSource):
+    """An Instagram professional account's media, with comments and replies; deletions reported."""
+
+    kind = "instagram"
+    options_schema = InstagramOptions
+    owner_option, owner_label, edge = "account_id", "account", "media"
+    created_field = "timestamp"
+    check_fields = "id,username"
+    cdn_hosts = ("*.cdninstagram.com", "*.fbcdn.net")
+    gone_reason = "gone from the account's media within the re-check window"
+    comment_gone_reason = "gone from the media's comments within the re-check window"
+
+    def listing_fields(self) -> str:
+        return MEDIA_FIELDS
+
+    def comment_request(self, parent_id: str) -> PageRequest:
+        return PageRequest(f"{self.graph}/{parent_id}/comments",
+                           {"fields": COMMENT_FIELDS, "limit": self.options["page_size"]})
+
+    def item_messages(self, records, page_url, fetched_at):
+        return to_messages(records, self.name, page_url, fetched_at)
+
+    def comment_messages(self, records, page_url, fetched_at, parent_id):
+        return to_messages(records, self.name, page_url, fetched_at, media_id=parent_id)
+
+    @classmethod
+    def parse_payload(cls, data: bytes, channel: str = "") -> tuple[list[Message], list[Quarantined]]:
+        """A saved Graph page (``{"data": [...]}`` of media or of comments), a bare list or one
+        medium or comment -> (messages in payload order, replies after their comment; quarantined)."""
+        items, is_list = split_payload(data)
+        value = items[0][1] if items and not is_list else None
+        if isinstance(value, dict) and "data" in value:
+            items = split_member(data, "data")
+        return to_messages([Record(v, raw) for raw, v in items], channel, "", None)
