@@ -38,11 +38,10 @@ from marshmallow import fields, validate
 
 from ..message import Attachment, Author, Message, Quarantined, Raw, value_defect
 from .base import SOURCES, admit
-from .graph import GraphOptions, GraphSource
+from .graph import GraphOptions, GraphSource, saved_page
 from .graph_cursor import version_edit
 from .graph_text import (GRAPH_ID, Invalid, Unreadable, content_key, date_field, hashtags, item_id, object_field,
                          objects_field, text_field, text_html)
-from .jsonitems import split_member, split_payload
 from .rest import PageRequest, Record
 
 MEDIA_TYPE = "application/json"
@@ -254,14 +253,9 @@ class FacebookSource(GraphSource):
         """A saved Graph page (``{"data": [...], "paging": ...}`` of posts or comments), a bare list
         or one post or comment -> (messages in payload order, quarantined). Comments are told by
         their fields; the post they are under by the page's ``paging`` URL, else their permalink."""
-        items, is_list = split_payload(data)
-        value = items[0][1] if items and not is_list else None
+        records, paging = saved_page(data)
         post_id = None
-        if isinstance(value, dict) and "data" in value:
-            paging = value.get("paging") if isinstance(value.get("paging"), dict) else {}
-            for link in (paging.get("next"), paging.get("previous")):
-                found = _COMMENTS_PATH.search(urlsplit(link).path) if isinstance(link, str) else None
-                post_id = post_id or (found.group(1) if found else None)
-            items = split_member(data, "data")
-        records = [Record(v, raw) for raw, v in items]
+        for link in (paging.get("next"), paging.get("previous")):
+            found = _COMMENTS_PATH.search(urlsplit(link).path) if isinstance(link, str) else None
+            post_id = post_id or (found.group(1) if found else None)
         return to_messages(records, channel, "", None, post_id=post_id)

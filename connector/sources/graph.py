@@ -47,8 +47,10 @@ from ..checks import Check
 from ..failures import CONFIGURATION, RATE_LIMITED, RETRY, Failed, Failure, classify_response, \
     retry_at_from_headers
 from ..media import MediaOptions, MediaPolicy
+from .base import ParseError
 from .graph_cursor import GraphCursor
-from .rest import CallBudget, JsonPathPaginator, PageRequest, RestSource
+from .jsonitems import split_member, split_payload
+from .rest import CallBudget, JsonPathPaginator, PageRequest, Record, RestSource
 
 TOKEN_CODES = frozenset({102, 190})
 PERMISSION_CODES = frozenset({10, *range(200, 300)})
@@ -100,6 +102,23 @@ def usage(headers) -> tuple[float, float]:
             level = max(level, *(_number(entry.get(k)) for k in ("call_count", "total_time", "total_cputime")))
             regain = max(regain, _number(entry.get("estimated_time_to_regain_access")))
     return min(level, 1000.0), min(regain, MAX_REGAIN.total_seconds() / 60)
+
+
+def saved_page(data: bytes) -> tuple[list[Record], dict]:
+    """The records of a saved Graph answer (``{"data": [...], "paging": ...}``, a bare list, or one
+    object), each with its exact bytes, and the ``paging`` object (``{}`` without one).
+
+    Raises :class:`ParseError` for what is no page: unreadable JSON, or a Graph error body.
+    """
+    items, is_list = split_payload(data)
+    value = items[0][1] if items and not is_list else None
+    paging = {}
+    if isinstance(value, dict) and graph_error(value) is not None and "data" not in value:
+        raise ParseError(f"a Graph API error, not a page: {graph_error(value).get('message')}")
+    if isinstance(value, dict) and "data" in value:
+        paging = value.get("paging") if isinstance(value.get("paging"), dict) else {}
+        items = split_member(data, "data")
+    return [Record(v, raw) for raw, v in items], paging
 
 
 class GraphUsage(CallBudget):

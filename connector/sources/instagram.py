@@ -29,10 +29,9 @@ from marshmallow import fields, validate
 
 from ..message import Attachment, Author, Message, Quarantined, Raw, value_defect
 from .base import SOURCES, admit
-from .graph import GraphOptions, GraphSource
+from .graph import GraphOptions, GraphSource, saved_page
 from .graph_text import (GRAPH_ID, Invalid, Unreadable, date_field, hashtags, item_id, mentions, nested_items,
                          object_field, objects_field, text_field, text_html)
-from .jsonitems import split_member, split_payload
 from .rest import PageRequest, Record
 
 MEDIA_TYPE = "application/json"
@@ -173,8 +172,4 @@ class InstagramSource(GraphSource):
     def parse_payload(cls, data: bytes, channel: str = "") -> tuple[list[Message], list[Quarantined]]:
         """A saved Graph page (``{"data": [...]}`` of media or of comments), a bare list or one
         medium or comment -> (messages in payload order, replies after their comment; quarantined)."""
-        items, is_list = split_payload(data)
-        value = items[0][1] if items and not is_list else None
-        if isinstance(value, dict) and "data" in value:
-            items = split_member(data, "data")
-        return to_messages([Record(v, raw) for raw, v in items], channel, "", None)
+        return to_messages(saved_page(data)[0], channel, "", None)
