@@ -48,9 +48,10 @@ from ..failures import CONFIGURATION, RATE_LIMITED, RETRY, Failed, Failure, clas
     retry_at_from_headers
 from ..media import MediaOptions, MediaPolicy
 from .base import ParseError
-from .graph_cursor import GraphCursor
-from .jsonitems import split_member, split_payload
-from .rest import CallBudget, JsonPathPaginator, PageRequest, Record, RestSource
+from .graph_cursor import GraphCursor, GraphPaginator
+from .graph_text import member_object
+from .jsonitems import _member_start, split_member, split_payload
+from .rest import CallBudget, PageRequest, Record, RestSource
 
 TOKEN_CODES = frozenset({102, 190})
 PERMISSION_CODES = frozenset({10, *range(200, 300)})
@@ -111,14 +112,16 @@ def saved_page(data: bytes) -> tuple[list[Record], dict]:
     Raises :class:`ParseError` for what is no page: unreadable JSON, or a Graph error body.
     """
     items, is_list = split_payload(data)
-    value = items[0][1] if items and not is_list else None
-    paging = {}
-    if isinstance(value, dict) and graph_error(value) is not None and "data" not in value:
-        raise ParseError(f"a Graph API error, not a page: {graph_error(value).get('message')}")
-    if isinstance(value, dict) and "data" in value:
-        paging = value.get("paging") if isinstance(value.get("paging"), dict) else {}
-        items = split_member(data, "data")
-    return [Record(v, raw) for raw, v in items], paging
+    if not is_list and _member_start(items[0][0], "data") is not None:  # found on the bytes: see member_object
+        try:
+            paging = json.loads(member_object(items[0][0], "paging") or b"{}")
+        except (ValueError, RecursionError):
+            paging = {}
+        return [Record(v, raw) for raw, v in split_member(data, "data")], paging
+    error = graph_error(items[0][1]) if not is_list else None
+    if error is not None:
+        raise ParseError(f"a Graph API error, not a page: {error.get('message')}")
+    return [Record(v, raw) for raw, v in items], {}
 
 
 class GraphUsage(CallBudget):
@@ -241,8 +244,8 @@ class GraphSource(GraphCursor, RestSource):
     def url(self, state=None) -> str:
         return f"{self.graph}/{self.owner}/{self.edge}"
 
-    def paginator(self, state=None) -> JsonPathPaginator:
-        return JsonPathPaginator("paging.next")
+    def paginator(self, state=None) -> GraphPaginator:
+        return GraphPaginator()
 
     def media_policy(self, **settings) -> MediaPolicy:
         """Media from the Graph host, the platform's CDN (``cdn_hosts``) and the channel's ``media_hosts``."""

@@ -45,11 +45,12 @@ import json
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import ClassVar, Iterator
+from urllib.parse import urljoin
 
 from ..message import Message, Quarantined, iso
 from .base import Deletion, Page, captured
-from .graph_text import created_ts, item_id, ts_of
-from .rest import JsonPathPaginator, PageRequest, Record
+from .graph_text import created_ts, item_id, next_page, ts_of
+from .rest import PageRequest, Paginator, Record
 
 MAX_RECENT = 500     # items remembered for the re-check
 MAX_COMMENTS = 1000  # comments remembered per item
@@ -62,12 +63,15 @@ def _utcnow() -> datetime:
 
 
 def _next_url(response) -> str | None:
-    try:
-        paging = response.json().get("paging") or {}
-    except (ValueError, AttributeError):
-        return None
-    link = paging.get("next") if isinstance(paging, dict) else None
-    return link if isinstance(link, str) and link else None
+    return next_page(response.content)
+
+
+class GraphPaginator(Paginator):
+    """Graph's ``paging.next`` URL, read off the bytes (see :func:`.graph_text.next_page`)."""
+
+    def next(self, response, records, request):
+        link = _next_url(response)
+        return PageRequest(urljoin(response.url, link)) if link else None
 
 
 def _advance(walk: dict | None, seen: list[tuple[int, str]]) -> dict | None:
@@ -257,7 +261,7 @@ class GraphCursor:
         known, floor = dict(entry["c"]), entry["cf"]
         listed, new, held, complete = {}, [], [], False
         what = f"GET comments of {parent_id}"
-        for response, records in self.walk(self.comment_request(parent_id), JsonPathPaginator("paging.next"), what):
+        for response, records in self.walk(self.comment_request(parent_id), GraphPaginator(), what):
             url = response.url
             messages, quarantined = self.comment_messages(records, response.url, _utcnow(), parent_id)
             fresh = []

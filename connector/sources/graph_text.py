@@ -9,6 +9,7 @@ reads.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import datetime
 from html import escape
@@ -77,17 +78,37 @@ def created_ts(value, name: str) -> int | None:
     return int(when.timestamp())
 
 
-def nested_items(body: bytes, key: str) -> list[tuple[bytes, object]]:
-    """The items of ``{key: {"data": [...]}}`` inside one item's exact bytes, each as (its exact bytes, value).
+def member_object(body: bytes, key: str) -> bytes | None:
+    """The exact bytes of the object at top-level ``key`` of the JSON object ``body``, or None.
 
-    For edges expanded inside an item (Instagram's ``replies``, a carousel's ``children``): each
-    nested item keeps the platform's own bytes. ``[]`` when the member is missing or not an object.
+    Found on the bytes, without parsing the rest: an item nested 100,000 arrays deep elsewhere in
+    the page must not stop a reader of ``paging`` (Python's parser would recurse too deep).
     """
     start = _member_start(body, key)
     if start is None or body[start:start + 1] != b"{":
-        return []
+        return None
     (begin, end), = _top_level_spans(body, start, whole=False)
-    return split_member(body[begin:end], "data")
+    return body[begin:end]
+
+
+def nested_items(body: bytes, key: str) -> list[tuple[bytes, object]]:
+    """The items of ``{key: {"data": [...]}}`` inside one item's exact bytes, each as (its exact bytes, value).
+
+    For edges expanded inside an item (Instagram's ``replies``): each nested item keeps the
+    platform's own bytes. ``[]`` when the member is missing or not an object.
+    """
+    found = member_object(body, key)
+    return split_member(found, "data") if found is not None else []
+
+
+def next_page(body: bytes) -> str | None:
+    """``paging.next`` of a Graph page (the next page's URL), or None on the last page."""
+    try:
+        found = member_object(body, "paging")
+        link = json.loads(found).get("next") if found is not None else None
+    except (ValueError, RecursionError):
+        return None
+    return link if isinstance(link, str) and link else None
 
 
 def ts_of(when: datetime) -> int:
@@ -95,4 +116,4 @@ def ts_of(when: datetime) -> int:
 
 
 __all__ = ["GRAPH_ID", "Invalid", "Unreadable", "content_key", "created_ts", "date_field", "hashtags", "item_id",
-           "mentions", "nested_items", "object_field", "objects_field", "text_field", "text_html", "ts_of"]
+           "member_object", "mentions", "nested_items", "next_page", "object_field", "objects_field", "text_field", "text_html", "ts_of"]
