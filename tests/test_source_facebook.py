@@ -12,7 +12,7 @@ from connector.message import iso, parse_iso
 from connector.sources.base import SOURCES
 from connector.sources.facebook import FacebookSource
 
-from .graph_support import (COMMENTED_POST, FB, PAGE, by_id, clock, data, deletions_of, double, drain,  # noqa: F401
+from .graph_support import (COMMENTED_POST, FB, PAGE, by_id, clock, data, deletions_of, double,  # noqa: F401
                             facebook, ids_of, last_state, poll_ok, recorded_posts, server)
 
 NEW_POST = {"message": "Nieuw: de afvalkalender 2022 staat online #afval", "from": {"id": PAGE, "name": "Gemeente"}}
