@@ -136,6 +136,22 @@ def test_since_is_sent_one_second_wide(server, double, clock):
     assert int(double.requests[0]["args"]["since"]) == state["since"] - 1
 
 
+def test_a_server_ignoring_since_costs_pages_not_correctness(server, double, clock):
+    state = last_state(poll_ok(facebook(server, clock, page_size=2)))
+    clock.advance(hours=1)
+    new = double.publish(PAGE, NEW_POST)
+    real = double.listing
+    double.listing = lambda owner, args: real(owner, {k: v for k, v in args.items() if k not in ("since", "until")})
+    pages = poll_ok(facebook(server, clock, page_size=2), state)
+    assert ids_of(pages) == [new]
+
+
+def test_initial_recent_starts_with_the_recheck_window(server, clock):
+    pages = poll_ok(facebook(server, clock, initial="recent"))
+    assert ids_of(pages, "post") == [COMMENTED_POST] and len(ids_of(pages, "comment")) == 10
+    assert ids_of(poll_ok(facebook(server, clock, initial="recent"), pages[-1].state)) == []
+
+
 def test_poll_does_not_mutate_state(server, clock):
     state = last_state(poll_ok(facebook(server, clock)))
     before = copy.deepcopy(state)

@@ -3,7 +3,7 @@ edits, new comments and deletions.
 
 **New items.** Graph lists a page's posts (an account's media) newest first, and offers no
 oldest-first order. A poll walks ``?since=<watermark>`` newest to oldest, following
-``paging.next``, and stops at the first item at or below the watermark. The watermark only
+``paging.next``, and stops at the first page holding only items at or below the watermark. The watermark only
 moves when a walk is complete, so the cursor holds two parts::
 
     since, since_ids   the newest creation time (unix seconds) of a completed walk, and the ids
@@ -170,11 +170,12 @@ class GraphCursor:
         what = f"GET {self.edge} of {self.owner_label} {self.owner}"
         for response, records in self.walk(self._listing(params), self.paginator(), what):
             fetched_at = _utcnow()
-            held, fresh, seen, reached = set(state["held"]), [], [], False
+            held, fresh, seen, old, dated = set(state["held"]), [], [], 0, 0
             for record in records:
                 t, key = created_ts(record.value, self.created_field), item_id(record.value)
+                dated += t is not None
                 if t is not None and since is not None and (t < since or (t == since and key in since_ids)):
-                    reached = True  # newest first: everything from here on is stored already
+                    old += 1  # stored by an earlier walk
                     continue
                 if walk and t is not None and (t > walk["until"] or (t == walk["until"] and key in walk["until_ids"])):
                     continue  # stored by this walk before it was cut short
@@ -187,7 +188,8 @@ class GraphCursor:
             before = state
             state = {**state, "walk": walk, "recent": self._remember(state["recent"], messages),
                      "held": self._hold(state["held"], quarantined)}
-            last = reached or _next_url(response) is None
+            # newest first: a page of nothing but stored items is the end (one out of order does not stop the walk)
+            last = (dated > 0 and old == dated) or _next_url(response) is None
             if last:
                 state = _finish(state)
             messages.sort(key=lambda m: (m.created_at, m.id))
