@@ -13,7 +13,7 @@ from connector.failures import CONFIGURATION, RATE_LIMITED, RETRY
 from connector.sources.facebook import FacebookSource
 from connector.sources.graph import THROTTLE_PAUSE, USAGE_PAUSE, usage
 
-from .graph_support import (FB, PAGE, clock, double, drain, facebook, ids_of, last_state, poll_ok,  # noqa: F401
+from .graph_support import (COMMENTED_POST, FB, PAGE, clock, double, drain, facebook, ids_of, last_state, poll_ok,  # noqa: F401
                             recorded_posts, server)
 
 TEMPLATE = {"message": "Goed bericht", "from": {"id": PAGE, "name": "Gemeente"}}
@@ -80,6 +80,13 @@ def test_truncated_page_is_retry_and_the_cursor_does_not_move(server, double, cl
     assert len(ids_of(poll_ok(facebook(server, clock)), "post")) == len(recorded_posts())
 
 
+@pytest.mark.parametrize("status, verdict", [(400, "permanent"), (503, RETRY)])
+def test_an_error_body_nested_too_deeply_is_still_a_classified_failure(server, double, clock, status, verdict):
+    double.fail_next(status, body="[" * 50000 + "]" * 50000)  # served as is
+    _, failure = drain(facebook(server, clock), None)
+    assert failure.verdict == verdict and failure.status == status and "unreadable error body" in failure.message
+
+
 def test_a_proxys_error_page_falls_back_to_the_status_table(server, double, clock):
     double.fail_next(502, body={"message": "Bad gateway"})
     _, failure = drain(facebook(server, clock), None)
@@ -137,7 +144,7 @@ def test_the_doubles_own_limit_error_is_rate_limited(server, double, clock):
     ("not json", 0, 0), (json.dumps({"call_count": "lots"}), 0, 0), (json.dumps([1, 2]), 0, 0),
     (json.dumps({"call_count": -5, "total_time": 95}), 95, 0),
     (json.dumps({"x": [{"call_count": 10 ** 9, "estimated_time_to_regain_access": 10 ** 12}]}), 1000, 24 * 60),
-    ("{" * 20000, 0, 0),
+    ("{" * 20000, 0, 0), ("[" * 5000, 0, 0),
 ])
 def test_hostile_usage_headers_neither_crash_nor_pause_for_ever(header, level, regain):
     assert usage({"X-Business-Use-Case-Usage": header}) == (level, regain)
@@ -234,3 +241,17 @@ def test_check_without_a_server_fails_the_connection(clock):
     assert [(c.name, c.ok) for c in source.check()][-1] == ("connection", False)
     _, failure = drain(source, None)
     assert failure.verdict == RETRY
+
+
+def test_a_hostile_comment_is_quarantined_once(server, double, clock):
+    state = last_state(poll_ok(facebook(server, clock)))
+    clock.advance(hours=1)
+    bad = b'{"id":"10158407654328553_4242","created_time":"2021-08-13T12:59:00+0000","message":"\\udfff"}'
+    double.publish(COMMENTED_POST, bad, item_id="10158407654328553_4242")
+    good = double.publish(COMMENTED_POST, {"message": "Goed"}, when=clock.advance(minutes=1))
+    pages = poll_ok(facebook(server, clock), state)
+    held = [q for page in pages for q in page.quarantined]
+    assert ids_of(pages) == [good] and [q.raw for q in held] == [bad] and "lone surrogate" in held[0].reason
+    again = poll_ok(facebook(server, clock), pages[-1].state)
+    assert [q for page in again for q in page.quarantined] == [] and ids_of(again) == []
+    assert [d.id for page in again for d in page.deletions] == []  # still listed: not gone

@@ -45,7 +45,7 @@ from marshmallow import fields, validate
 
 from ..checks import Check
 from ..failures import CONFIGURATION, RATE_LIMITED, RETRY, Failed, Failure, classify_response, \
-    retry_at_from_headers
+    retry_at_from_headers, verdict_for
 from ..media import MediaOptions, MediaPolicy
 from .base import ParseError
 from .graph_cursor import GraphCursor, GraphPaginator
@@ -94,7 +94,7 @@ def usage(headers) -> tuple[float, float]:
             continue
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         entries = [data] if isinstance(data, dict) and "call_count" in data else [
             e for v in (data.values() if isinstance(data, dict) else []) if isinstance(v, list)
@@ -149,8 +149,13 @@ def classify_graph(response: requests.Response, what: str) -> Failure | None:
         return None
     try:
         body = response.json()
-    except ValueError:
+    except ValueError:  # a proxy's page: the shared table below says what its status means
         body = None
+    except RecursionError:  # a body built to exhaust the parser: its status is all there is to go by
+        verdict = verdict_for(response.status_code)
+        return Failure(verdict, f"{what}: HTTP {response.status_code} (an unreadable error body)",
+                       status=response.status_code, url=str(response.url or ""),
+                       retry_at=retry_at_from_headers(response.headers) if verdict in (RETRY, RATE_LIMITED) else None)
     error = graph_error(body)
     if error is None:  # not Graph speaking (a proxy, a load balancer): the shared status table
         return classify_response(response, what)

@@ -243,7 +243,8 @@ class GraphCursor:
                 messages, quarantined = messages + new, quarantined + held
             if entry != recent[key]:
                 recent[key] = entry
-                yield Page(messages, {**state, "recent": dict(recent)}, quarantined, url=url, deletions=deletions)
+                state = {**state, "recent": dict(recent)}
+                yield Page(messages, state, quarantined, url=url, deletions=deletions)
         vanished = [k for k in recent if k not in listed and (complete or (oldest is not None and recent[k]["t"] >= oldest))]
         deletions = []
         for key in sorted(vanished, key=lambda k: recent[k]["t"]):

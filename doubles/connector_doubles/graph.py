@@ -72,7 +72,10 @@ class GraphDouble(GraphReplay):
 
     # -- what a test changes ----------------------------------------------------------------
 
-    def fail_next(self, status: int = 500, after: int = 0, body: dict | None = None, headers: dict | None = None) -> int:
+    def fail_next(self, status: int = 500, after: int = 0, body: dict | str | None = None,
+                  headers: dict | None = None) -> int:
+        """Make the (after+1)-th request from now answer ``status`` with ``body`` (a dict as JSON, a
+        string as is; default: Graph's unknown error #1) and ``headers``; returns its request number."""
         with self._lock:
             number = self._received + 1 + after
             self.faults[number] = (status, body, dict(headers or {}))
@@ -152,6 +155,8 @@ class GraphDouble(GraphReplay):
                 fault = double.faults.pop(double._received, None)
                 if fault is not None:
                     status, body, extra = fault
+                    if isinstance(body, str):  # served as is (a broken or hostile body)
+                        return answer(raw=body, status=status, headers=extra)
                     return answer(body or {"error": {"message": "An unknown error has occurred.", "type":
                                                      "OAuthException", "code": 1, "fbtrace_id": _trace()}},
                                   status, extra)
