@@ -13,8 +13,8 @@ from connector.failures import CONFIGURATION, RATE_LIMITED, RETRY
 from connector.sources.facebook import FacebookSource
 from connector.sources.graph import THROTTLE_PAUSE, USAGE_PAUSE, usage
 
-from .graph_support import (COMMENTED_POST, FB, PAGE, clock, double, drain, facebook, ids_of, last_state, poll_ok,  # noqa: F401
-                            recorded_posts, server)
+from .graph_support import (COMMENTED_POST, FB, PAGE, clock, double, drain, facebook, ids_of,  # noqa: F401
+                            last_state, poll_ok, recorded_posts, server)
 
 TEMPLATE = {"message": "Goed bericht", "from": {"id": PAGE, "name": "Gemeente"}}
 
@@ -37,7 +37,8 @@ def test_wrong_token_is_a_configuration_failure_naming_graphs_words(server, cloc
 def test_expired_token_says_so(server, double, clock):
     double.expire_token()
     _, failure = drain(facebook(server, clock), None)
-    assert failure.verdict == CONFIGURATION and "#190/463" in failure.message and "Session has expired" in failure.message
+    assert failure.verdict == CONFIGURATION
+    assert "#190/463" in failure.message and "Session has expired" in failure.message
 
 
 def test_unknown_page_gets_the_recorded_permission_error(server, clock):

@@ -245,7 +245,9 @@ class GraphCursor:
                 recent[key] = entry
                 state = {**state, "recent": dict(recent)}
                 yield Page(messages, state, quarantined, url=url, deletions=deletions)
-        vanished = [k for k in recent if k not in listed and (complete or (oldest is not None and recent[k]["t"] >= oldest))]
+        # not listed: gone, or (a listing cut short by max_pages) older than what was listed
+        reached = [k for k in recent if complete or (oldest is not None and recent[k]["t"] >= oldest)]
+        vanished = [k for k in reached if k not in listed]
         deletions = []
         for key in sorted(vanished, key=lambda k: recent[k]["t"]):
             if self._confirms >= MAX_CONFIRM:

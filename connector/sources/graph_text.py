@@ -116,4 +116,5 @@ def ts_of(when: datetime) -> int:
 
 
 __all__ = ["GRAPH_ID", "Invalid", "Unreadable", "content_key", "created_ts", "date_field", "hashtags", "item_id",
-           "member_object", "mentions", "nested_items", "next_page", "object_field", "objects_field", "text_field", "text_html", "ts_of"]
+           "member_object", "mentions", "nested_items", "next_page", "object_field", "objects_field", "text_field",
+           "text_html", "ts_of"]

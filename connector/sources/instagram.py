@@ -43,7 +43,8 @@ _FAMILIES = {"IMAGE": "image", "VIDEO": "video", "REELS": "video"}
 
 
 class InstagramOptions(GraphOptions):
-    account_id = fields.Str(required=True, validate=validate.Regexp(r"^[0-9]{1,32}$", error="expected a numeric IG user id"),
+    account_id = fields.Str(required=True, validate=validate.Regexp(r"^[0-9]{1,32}$",
+                                                                    error="expected a numeric IG user id"),
                             metadata={"description": "the professional account's IG user id"})
 
 
@@ -108,7 +109,9 @@ def comment_to_message(comment, *, channel: str = "", raw: Raw | None = None, me
 
 
 def is_comment(item) -> bool:
-    return isinstance(item, dict) and "media_type" not in item and any(k in item for k in ("text", "replies", "parent_id"))
+    """A comment's fields (``text``, ``replies``, ``parent_id``) and no medium's ``media_type``."""
+    return (isinstance(item, dict) and "media_type" not in item
+            and any(k in item for k in ("text", "replies", "parent_id")))
 
 
 def to_messages(records: list[Record], channel: str, page_url: str, fetched_at: datetime | None,
