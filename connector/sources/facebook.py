@@ -29,22 +29,20 @@ gives each comment Graph's id, ``<post object id>_<comment id>``, from the ``com
 """
 from __future__ import annotations
 
-import mimetypes
 import re
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
 from marshmallow import fields, validate
 
-from ..message import Attachment, Author, Message, Quarantined, Raw, value_defect
-from .base import SOURCES, admit
+from ..message import Attachment, Author, Message, Quarantined, Raw
+from .base import SOURCES
 from .graph import GraphOptions, GraphSource, saved_page
 from .graph_cursor import version_edit
-from .graph_text import (GRAPH_ID, Invalid, Unreadable, content_key, date_field, hashtags, item_id, object_field,
-                         objects_field, text_field, text_html)
+from .graph_text import (Invalid, admit_records, checked, content_key, date_field, graph_id, hashtags, media_type,
+                         object_field, objects_field, text_field, text_html)
 from .rest import PageRequest, Record
 
-MEDIA_TYPE = "application/json"
 POST_FIELDS = ("id,message,story,created_time,updated_time,permalink_url,from,message_tags,"
                "attachments{media_type,type,media,url,title,description,target,subattachments}")
 COMMENT_FIELDS = "id,message,created_time,from,parent{id},permalink_url,attachment,message_tags"
@@ -86,9 +84,8 @@ def _medium(attachment: dict, text: str) -> Attachment | None:
         url, family = image["src"], "image"  # a photo, or the preview image of a video Graph gives no source of
     else:
         return None  # a link preview, an event, a note: not media
-    guessed = mimetypes.guess_type(urlsplit(url).path)[0] or ""
     description = attachment.get("description") if isinstance(attachment.get("description"), str) else ""
-    return Attachment(url=url, media_type=guessed if guessed.startswith(family + "/") else f"{family}/*",
+    return Attachment(url=url, media_type=media_type(url, family),
                       description="" if description.strip() == text.strip() else description)
 
 
@@ -105,26 +102,10 @@ def _attachments(found: list[dict], text: str) -> tuple[Attachment, ...]:
     return tuple(result)
 
 
-def _checked(item, what: str) -> dict:
-    if not isinstance(item, dict):
-        raise Invalid(f"expected a {what} object, got {type(item).__name__}")
-    defect = value_defect(item)
-    if defect:
-        raise Invalid(defect)
-    return item
-
-
-def _graph_id(item: dict, name: str = "id") -> str:
-    value = text_field(item, name, required=True)
-    if not GRAPH_ID.fullmatch(value):
-        raise Invalid(f"{name}: {value[:80]!r} is not a Graph id")
-    return value
-
-
 def post_to_message(post, *, channel: str = "", raw: Raw | None = None) -> Message:
     """One page post as a :class:`Message`; raises ``ValueError`` with the quarantine reason."""
-    post = _checked(post, "post")
-    post_id = _graph_id(post)
+    post = checked(post, "post")
+    post_id = graph_id(post)
     text = text_field(post, "message") or text_field(post, "story") or ""
     found = objects_field(object_field(post, "attachments"), "data") if post.get("attachments") is not None else []
     return Message(
@@ -150,7 +131,7 @@ def _permalink(url: str) -> tuple[str, str, str, str]:
 
 def comment_to_message(comment, *, channel: str = "", raw: Raw | None = None, post_id: str = "") -> Message:
     """One comment (or reply) as a :class:`Message`; ``post_id`` the post it is under, where known."""
-    comment = _checked(comment, "comment")
+    comment = checked(comment, "comment")
     url = text_field(comment, "permalink_url") or ""
     page, post_object, comment_no, reply_no = _permalink(url)
     post_id = post_id or (f"{page}_{post_object}" if page and post_object else "")
@@ -158,13 +139,13 @@ def comment_to_message(comment, *, channel: str = "", raw: Raw | None = None, po
         raise Invalid("cannot tell which post the comment is under: no post given and no permalink_url naming one")
     post_object = post_id.rsplit("_", 1)[-1]
     if comment.get("id") is not None:
-        comment_id = _graph_id(comment)
+        comment_id = graph_id(comment)
     elif comment_no:  # a page read without "id": Graph's id from the permalink
         comment_id = f"{post_object}_{reply_no or comment_no}"
     else:
         raise Invalid("missing 'id' (and no comment_id in permalink_url)")
     if comment.get("parent") is not None:
-        parent = _graph_id(object_field(comment, "parent"))
+        parent = graph_id(object_field(comment, "parent"))
     elif reply_no and comment_no:
         parent = f"{post_object}_{comment_no}"
     else:
@@ -191,22 +172,11 @@ def to_messages(records: list[Record], channel: str, page_url: str, fetched_at: 
                 post_id: str | None = None) -> tuple[list[Message], list[Quarantined]]:
     """Messages and quarantined items of one page's records: comments of ``post_id`` when given,
     else posts (or, without context, each record by its own fields)."""
-    messages, quarantined = [], []
-    for record in records:
-        body, value, key = record.raw, record.value, item_id(record.value)
-        if isinstance(value, Unreadable):
-            quarantined.append(Quarantined(reason=value.reason, raw=body, item_id=key, page_url=page_url))
-            continue
-        raw = Raw(body=body, media_type=MEDIA_TYPE, page_url=page_url, fetched_at=fetched_at)
+    def normalise(value, raw: Raw) -> Message:
         if post_id is not None or is_comment(value):
-            def normalise(value=value, raw=raw):
-                return comment_to_message(value, channel=channel, raw=raw, post_id=post_id or "")
-        else:
-            def normalise(value=value, raw=raw):
-                return post_to_message(value, channel=channel, raw=raw)
-        outcome = admit(normalise, body, item_id=key, page_url=page_url, now=fetched_at)
-        (quarantined if isinstance(outcome, Quarantined) else messages).append(outcome)
-    return messages, quarantined
+            return comment_to_message(value, channel=channel, raw=raw, post_id=post_id or "")
+        return post_to_message(value, channel=channel, raw=raw)
+    return admit_records([(r.raw, r.value) for r in records], page_url, fetched_at, normalise)
 
 
 # -- the source -------------------------------------------------------------------------------

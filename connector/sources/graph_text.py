@@ -1,5 +1,6 @@
-"""Small pieces the Facebook and Instagram normalisers share: Graph dates, text to safe HTML,
-hashtags and mentions written in the text, a nested list's exact bytes.
+"""Small pieces the Facebook and Instagram normalisers share: admitting a page's items (each with
+its exact bytes), Graph ids and dates, media types, text to safe HTML, hashtags and mentions
+written in the text, members found on the bytes (``paging``, a nested ``replies`` list).
 
 The field readers (``_text``, ``_date``, ``_object``, ``_list_of_objects``, raising a
 ``ValueError`` whose text is the quarantine reason) are Mastodon's, re-used rather than copied:
@@ -10,12 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mimetypes
 import re
 from datetime import datetime
 from html import escape
+from typing import Callable
+from urllib.parse import urlsplit
 
 from ..htmltext import sanitize
-from ..message import EARLIEST, FUTURE_SLACK, parse_iso, utcnow
+from ..message import EARLIEST, FUTURE_SLACK, Message, Quarantined, Raw, parse_iso, utcnow, value_defect
+from .base import admit
 from .jsonitems import Unreadable, _member_start, _top_level_spans, split_member
 from .mastodon_status import _date, _Invalid, _list_of_objects, _object, _text, item_id  # noqa: F401 - re-exported
 
@@ -30,6 +35,45 @@ _HASHTAG = re.compile(r"(?<![\w&#])#(\w{1,100})")
 _MENTION = re.compile(r"(?<![\w.@])@([A-Za-z0-9._]{1,30})(?![A-Za-z0-9_])")
 # Graph ids: digits, or a page's post id "<page id>_<post id>" (Facebook comment ids alike)
 GRAPH_ID = re.compile(r"[0-9]{1,32}(_[0-9]{1,32})?")
+
+
+def checked(item, what: str) -> dict:
+    """``item`` when it is an object with nothing unstorable in it (named by its field), else ``Invalid``."""
+    if not isinstance(item, dict):
+        raise Invalid(f"expected a {what} object, got {type(item).__name__}")
+    defect = value_defect(item)
+    if defect:
+        raise Invalid(defect)
+    return item
+
+
+def graph_id(item: dict, name: str = "id") -> str:
+    value = text_field(item, name, required=True)
+    if not GRAPH_ID.fullmatch(value):
+        raise Invalid(f"{name}: {value[:80]!r} is not a Graph id")
+    return value
+
+
+def media_type(url: str, family: str) -> str:
+    """The media type a medium's URL names (``image/jpeg``), or ``<family>/*`` when it names none of ``family``."""
+    guessed = mimetypes.guess_type(urlsplit(url).path)[0] or ""
+    return guessed if guessed.startswith(family + "/") else f"{family}/*"
+
+
+def admit_records(records, page_url: str, fetched_at,
+                  normalise: Callable[[object, Raw], Message]) -> tuple[list[Message], list[Quarantined]]:
+    """Messages and quarantined items of ``(bytes, value)`` pairs: each through :func:`~.base.admit`
+    with its exact bytes as ``Raw``; an unreadable one (:class:`Unreadable`) quarantined with its reason."""
+    messages, quarantined = [], []
+    for body, value in records:
+        key = item_id(value)
+        if isinstance(value, Unreadable):
+            quarantined.append(Quarantined(reason=value.reason, raw=body, item_id=key, page_url=page_url))
+            continue
+        raw = Raw(body=body, media_type="application/json", page_url=page_url, fetched_at=fetched_at)
+        outcome = admit(lambda: normalise(value, raw), body, item_id=key, page_url=page_url, now=fetched_at)
+        (quarantined if isinstance(outcome, Quarantined) else messages).append(outcome)
+    return messages, quarantined
 
 
 def text_html(text: str) -> str:
@@ -115,6 +159,6 @@ def ts_of(when: datetime) -> int:
     return int(when.timestamp())
 
 
-__all__ = ["GRAPH_ID", "Invalid", "Unreadable", "content_key", "created_ts", "date_field", "hashtags", "item_id",
-           "member_object", "mentions", "nested_items", "next_page", "object_field", "objects_field", "text_field",
-           "text_html", "ts_of"]
+__all__ = ["GRAPH_ID", "Invalid", "Unreadable", "admit_records", "checked", "content_key", "created_ts", "date_field",
+           "graph_id", "hashtags", "item_id", "media_type", "member_object", "mentions", "nested_items", "next_page",
+           "object_field", "objects_field", "text_field", "text_html", "ts_of"]

@@ -21,20 +21,17 @@ Normalising:
 """
 from __future__ import annotations
 
-import mimetypes
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from marshmallow import fields, validate
 
-from ..message import Attachment, Author, Message, Quarantined, Raw, value_defect
-from .base import SOURCES, admit
+from ..message import Attachment, Author, Message, Quarantined, Raw
+from .base import SOURCES
 from .graph import GraphOptions, GraphSource, saved_page
-from .graph_text import (GRAPH_ID, Invalid, Unreadable, date_field, hashtags, item_id, mentions, nested_items,
-                         object_field, objects_field, text_field, text_html)
+from .graph_text import (Invalid, admit_records, checked, date_field, graph_id, hashtags, item_id, media_type, mentions,
+                         nested_items, object_field, objects_field, text_field, text_html)
 from .rest import PageRequest, Record
 
-MEDIA_TYPE = "application/json"
 MEDIA_FIELDS = ("id,caption,media_type,media_url,thumbnail_url,permalink,timestamp,username,owner,"
                 "comments_count,children{id,media_type,media_url,thumbnail_url}")
 _COMMENT = "id,text,timestamp,username,from,parent_id"
@@ -49,14 +46,8 @@ class InstagramOptions(GraphOptions):
 
 
 def _checked(item, what: str) -> dict:
-    if not isinstance(item, dict):
-        raise Invalid(f"expected a {what} object, got {type(item).__name__}")
-    defect = value_defect(item)
-    if defect:
-        raise Invalid(defect)
-    value = text_field(item, "id", required=True)
-    if not GRAPH_ID.fullmatch(value):
-        raise Invalid(f"id: {value[:80]!r} is not a Graph id")
+    item = checked(item, what)
+    graph_id(item)
     return item
 
 
@@ -68,8 +59,7 @@ def _medium(item: dict) -> Attachment | None:
         url, family = text_field(item, "thumbnail_url"), "image"
     if not url:
         return None  # Graph leaves media_url out of media flagged for copyright
-    guessed = mimetypes.guess_type(urlsplit(url).path)[0] or ""
-    return Attachment(url=url, media_type=guessed if guessed.startswith(family + "/") else f"{family}/*")
+    return Attachment(url=url, media_type=media_type(url, family))
 
 
 def media_to_message(media, *, channel: str = "", raw: Raw | None = None) -> Message:
@@ -119,29 +109,23 @@ def to_messages(records: list[Record], channel: str, page_url: str, fetched_at: 
     """Messages and quarantined items of one page: comments (and their replies) of ``media_id`` when
     given, else media (or, without context, each record by its own fields)."""
     messages, quarantined = [], []
-
-    def one(body, value, normalise):
-        key = item_id(value)
-        if isinstance(value, Unreadable):
-            quarantined.append(Quarantined(reason=value.reason, raw=body, item_id=key, page_url=page_url))
-            return
-        raw = Raw(body=body, media_type=MEDIA_TYPE, page_url=page_url, fetched_at=fetched_at)
-        outcome = admit(lambda: normalise(value, raw), body, item_id=key, page_url=page_url, now=fetched_at)
-        (quarantined if isinstance(outcome, Quarantined) else messages).append(outcome)
-
     for record in records:
         if media_id is None and not is_comment(record.value):
-            one(record.raw, record.value, lambda v, raw: media_to_message(v, channel=channel, raw=raw))
-            continue
-        one(record.raw, record.value,
-            lambda v, raw: comment_to_message(v, channel=channel, raw=raw, media_id=media_id or ""))
-        if isinstance(record.value, dict) and isinstance(record.value.get("replies"), dict):
-            top, context = item_id(record.value), media_id or ""
-            if not context and isinstance(record.value.get("media"), dict):
-                context = item_id(record.value["media"])
-            for body, value in nested_items(record.raw, "replies"):
-                one(body, value, lambda v, raw: comment_to_message(v, channel=channel, raw=raw, media_id=context,
-                                                                   parent=top))
+            found = admit_records([(record.raw, record.value)], page_url, fetched_at,
+                                  lambda v, raw: media_to_message(v, channel=channel, raw=raw))
+        else:
+            value, top, context = record.value, item_id(record.value), media_id or ""
+            if not context and isinstance(value, dict) and isinstance(value.get("media"), dict):
+                context = item_id(value["media"])
+            found = admit_records([(record.raw, value)], page_url, fetched_at, lambda v, raw: comment_to_message(
+                v, channel=channel, raw=raw, media_id=media_id or ""))
+            if isinstance(value, dict) and isinstance(value.get("replies"), dict):
+                replies = admit_records(nested_items(record.raw, "replies"), page_url, fetched_at,
+                                        lambda v, raw: comment_to_message(v, channel=channel, raw=raw,
+                                                                          media_id=context, parent=top))
+                found = (found[0] + replies[0], found[1] + replies[1])
+        messages += found[0]
+        quarantined += found[1]
     return messages, quarantined
 
 
