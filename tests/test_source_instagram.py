@@ -147,3 +147,14 @@ def test_media_policy_allows_instagrams_cdn():
     source = InstagramSource("ig", {"account_id": ACCOUNT, "token": "t"})
     policy = source.media_policy()
     assert policy.host_allowed("scontent.cdninstagram.com") and not policy.host_allowed("evil.example")
+
+
+@pytest.mark.parametrize("replies", ['"none"', '{"data":"none"}', '{"data":[1,2]}'])
+def test_a_comment_with_malformed_replies_is_quarantined_whole(replies):
+    page = (IG / "comments_p1.json").read_text(encoding="utf-8")
+    start = page.index('"replies"')
+    end = page.index('\n    },\n    {', start)  # the end of the first comment
+    broken = page[:start] + f'"replies": {replies}\n' + page[end:]
+    messages, quarantined = InstagramSource.parse_payload(broken.encode())
+    assert [m.id for m in messages] == [data(IG / "comments_p1.json")[1]["id"]]
+    assert len(quarantined) == 1 and "replies" in quarantined[0].reason

@@ -39,8 +39,8 @@ from ..message import Attachment, Author, Message, Quarantined, Raw
 from .base import SOURCES
 from .graph import GraphOptions, GraphSource, saved_page
 from .graph_cursor import version_edit
-from .graph_text import (Invalid, admit_records, checked, content_key, date_field, graph_id, hashtags, media_type,
-                         object_field, objects_field, text_field, text_html)
+from .graph_text import (Invalid, admit_records, checked, content_key, date_field, edge_items, graph_id, hashtags,
+                         media_type, object_field, objects_field, text_field, text_html)
 from .rest import PageRequest, Record
 
 POST_FIELDS = ("id,message,story,created_time,updated_time,permalink_url,from,message_tags,"
@@ -92,9 +92,9 @@ def _medium(attachment: dict, text: str) -> Attachment | None:
 def _attachments(found: list[dict], text: str) -> tuple[Attachment, ...]:
     result = []
     for attachment in found:
-        children = attachment.get("subattachments")
-        if isinstance(children, dict) and children.get("data"):
-            result += _attachments(objects_field(children, "data"), text)
+        children = edge_items(attachment, "subattachments")
+        if children:
+            result += _attachments(children, text)
             continue
         medium = _medium(attachment, text)
         if medium is not None:
@@ -107,7 +107,7 @@ def post_to_message(post, *, channel: str = "", raw: Raw | None = None) -> Messa
     post = checked(post, "post")
     post_id = graph_id(post)
     text = text_field(post, "message") or text_field(post, "story") or ""
-    found = objects_field(object_field(post, "attachments"), "data") if post.get("attachments") is not None else []
+    found = edge_items(post, "attachments")
     return Message(
         channel=channel, id=post_id, kind="post", author=_author(post, post_id.split("_")[0] if "_" in post_id else ""),
         created_at=date_field(post, "created_time", required=True), text=text, html=text_html(text),

@@ -47,6 +47,17 @@ def checked(item, what: str) -> dict:
     return item
 
 
+def edge_items(item: dict, name: str) -> list[dict]:
+    """The objects of an edge expanded inside an item (``{name: {"data": [...]}}``), ``[]`` without one;
+    ``Invalid`` naming the field (``replies.data: ...``) when it is not a list of objects."""
+    if item.get(name) is None:
+        return []
+    try:
+        return objects_field(object_field(item, name), "data")
+    except ValueError as exc:
+        raise Invalid(f"{name}.{exc}" if str(exc).startswith("data") else str(exc)) from None
+
+
 def graph_id(item: dict, name: str = "id") -> str:
     value = text_field(item, name, required=True)
     if not GRAPH_ID.fullmatch(value):
@@ -160,5 +171,5 @@ def ts_of(when: datetime) -> int:
 
 
 __all__ = ["GRAPH_ID", "Invalid", "Unreadable", "admit_records", "checked", "content_key", "created_ts", "date_field",
-           "graph_id", "hashtags", "item_id", "media_type", "member_object", "mentions", "nested_items", "next_page",
-           "object_field", "objects_field", "text_field", "text_html", "ts_of"]
+           "edge_items", "graph_id", "hashtags", "item_id", "media_type", "member_object", "mentions", "nested_items",
+           "next_page", "object_field", "objects_field", "text_field", "text_html", "ts_of"]

@@ -28,8 +28,8 @@ from marshmallow import fields, validate
 from ..message import Attachment, Author, Message, Quarantined, Raw
 from .base import SOURCES
 from .graph import GraphOptions, GraphSource, saved_page
-from .graph_text import (Invalid, admit_records, checked, date_field, graph_id, hashtags, item_id, media_type, mentions,
-                         nested_items, object_field, objects_field, text_field, text_html)
+from .graph_text import (Invalid, admit_records, checked, date_field, edge_items, graph_id, hashtags, item_id,
+                         media_type, mentions, nested_items, object_field, text_field, text_html)
 from .rest import PageRequest, Record
 
 MEDIA_FIELDS = ("id,caption,media_type,media_url,thumbnail_url,permalink,timestamp,username,owner,"
@@ -67,7 +67,7 @@ def media_to_message(media, *, channel: str = "", raw: Raw | None = None) -> Mes
     media = _checked(media, "media")
     text = text_field(media, "caption") or ""
     if text_field(media, "media_type") == "CAROUSEL_ALBUM" and media.get("children") is not None:
-        found = [_medium(child) for child in objects_field(object_field(media, "children"), "data")]
+        found = [_medium(child) for child in edge_items(media, "children")]
     else:
         found = [_medium(media)]
     owner = object_field(media, "owner") if media.get("owner") is not None else {}
@@ -88,6 +88,7 @@ def comment_to_message(comment, *, channel: str = "", raw: Raw | None = None, me
     if not media_id:
         raise Invalid("cannot tell which media the comment is under: no media given and no media.id")
     parent = parent or text_field(comment, "parent_id") or media_id
+    edge_items(comment, "replies")  # read by to_messages: a list of reply objects, or the comment is held
     sender = object_field(comment, "from") if comment.get("from") is not None else {}
     text = text_field(comment, "text") or ""
     return Message(
@@ -119,7 +120,7 @@ def to_messages(records: list[Record], channel: str, page_url: str, fetched_at: 
                 context = item_id(value["media"])
             found = admit_records([(record.raw, value)], page_url, fetched_at, lambda v, raw: comment_to_message(
                 v, channel=channel, raw=raw, media_id=media_id or ""))
-            if isinstance(value, dict) and isinstance(value.get("replies"), dict):
+            if found[0] and isinstance(value.get("replies"), dict):  # the comment passed: its replies are objects
                 replies = admit_records(nested_items(record.raw, "replies"), page_url, fetched_at,
                                         lambda v, raw: comment_to_message(v, channel=channel, raw=raw,
                                                                           media_id=context, parent=top))
