@@ -231,3 +231,27 @@ def test_deleting_a_comment_with_replies_reports_them_all(server, double, clock)
     double.delete(parent)
     pages = poll_ok(facebook(server, clock), state)
     assert sorted(d.id for d in deletions_of(pages)) == sorted([parent, *recorded_comment_ids()[5:7]])
+
+
+def test_remembered_comments_are_bounded_and_forgotten_ones_not_repeated(server, double, clock, monkeypatch):
+    from connector.sources import graph_cursor
+
+    monkeypatch.setattr(graph_cursor, "MAX_COMMENTS", 3)
+    pages = poll_ok(facebook(server, clock))
+    entry = pages[-1].state["recent"][COMMENTED_POST]
+    assert sorted(entry["c"]) == sorted(recorded_comment_ids()[-3:]) and entry["cf"] > 0
+    again = poll_ok(facebook(server, clock), pages[-1].state)
+    assert ids_of(again) == [] and deletions_of(again) == []
+
+
+def test_deletion_checks_per_poll_are_bounded_the_rest_follow(server, double, clock, monkeypatch):
+    from connector.sources import graph_cursor
+
+    monkeypatch.setattr(graph_cursor, "MAX_CONFIRM", 1)
+    state = last_state(poll_ok(facebook(server, clock)))
+    first, second = recorded_comment_ids()[3], recorded_comment_ids()[4]
+    double.delete(first)
+    double.delete(second)
+    pages = poll_ok(facebook(server, clock), state)
+    later = poll_ok(facebook(server, clock), pages[-1].state)
+    assert [d.id for d in deletions_of(pages)] == [first] and [d.id for d in deletions_of(later)] == [second]

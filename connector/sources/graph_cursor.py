@@ -52,8 +52,8 @@ from .base import Deletion, Page, captured
 from .graph_text import created_ts, item_id, next_page, ts_of
 from .rest import PageRequest, Paginator, Record
 
-MAX_RECENT = 500     # items remembered for the re-check
-MAX_COMMENTS = 1000  # comments remembered per item
+MAX_RECENT = 200     # items remembered for the re-check (a page posting 25 a day for a week fits)
+MAX_COMMENTS = 500   # comments remembered per item (older ones: only their floor, "cf")
 MAX_HELD = 200       # ids of quarantined items, not quarantined again
 MAX_CONFIRM = 25     # deletion checks (one GET each) per poll
 
