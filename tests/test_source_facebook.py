@@ -146,6 +146,12 @@ def test_a_server_ignoring_since_costs_pages_not_correctness(server, double, clo
     assert ids_of(pages) == [new]
 
 
+def test_the_feed_listing_is_asked_for_when_configured(server, double, clock):
+    pages = poll_ok(facebook(server, clock, listing="feed"))
+    assert sorted(ids_of(pages, "post")) == sorted(p["id"] for p in recorded_posts())
+    assert {r["path"] for r in double.requests if not r["path"].endswith("/comments")} == {f"/v21.0/{PAGE}/feed"}
+
+
 def test_initial_recent_starts_with_the_recheck_window(server, clock):
     pages = poll_ok(facebook(server, clock, initial="recent"))
     assert ids_of(pages, "post") == [COMMENTED_POST] and len(ids_of(pages, "comment")) == 10

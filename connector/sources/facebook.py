@@ -1,6 +1,6 @@
 """Facebook Pages through the Graph API: a page's posts, their comments and replies.
 
-Posts come from ``/{page-id}/posts`` (newest first, cursor paging, ``since``/``until``); comments
+Posts come from ``/{page-id}/posts`` (or ``/feed``, with what others post on the page; newest first, cursor paging, ``since``/``until``); comments
 and replies from ``/{post-id}/comments?filter=stream`` (flat, chronological; a reply names its
 ``parent``). Polling, the re-check window, edits and deletions are :mod:`.graph_cursor`'s;
 errors, usage headers and paging :mod:`.graph`'s. This module holds what is Facebook's: the
@@ -54,6 +54,8 @@ _COMMENTS_PATH = re.compile(r"/([0-9]{1,32}_[0-9]{1,32})/comments/?$")
 class FacebookOptions(GraphOptions):
     page_id = fields.Str(required=True, validate=validate.Regexp(r"^[0-9]{1,32}$", error="expected a numeric page id"),
                          metadata={"description": "the page's numeric id"})
+    listing = fields.Str(load_default="posts", validate=validate.OneOf(["posts", "feed"]), metadata={
+        "description": "`posts`: the page's own posts; `feed`: also what others post on the page"})
 
 
 # -- normalising ------------------------------------------------------------------------------
@@ -187,12 +189,16 @@ class FacebookSource(GraphSource):
 
     kind = "facebook"
     options_schema = FacebookOptions
-    owner_option, owner_label, edge = "page_id", "page", "posts"
+    owner_option, owner_label = "page_id", "page"
     created_field = "created_time"
     check_fields = "id,name"
     cdn_hosts = ("*.fbcdn.net",)
     gone_reason = "gone from the page's feed within the re-check window"
     comment_gone_reason = "gone from the post's comments within the re-check window"
+
+    @property
+    def edge(self) -> str:
+        return self.options["listing"]
 
     def listing_fields(self) -> str:
         return POST_FIELDS
