@@ -8,6 +8,8 @@ It answers what the Facebook and Instagram sources ask (the data and listing sem
 * ``GET /{version}/{object-id}/comments`` (Facebook ``filter=stream``: comments and replies, flat)
 * ``GET /{version}/{object-id}``: the object, or Graph's error #100/33 when it does not exist
 
+``fields`` is not applied: items are served as recorded (or as a test published them).
+
 **Auth**: the token as ``Authorization: Bearer`` or ``access_token``; a wrong or missing one gets
 HTTP 400 with an ``OAuthException`` #190 body (and ``WWW-Authenticate``), as Graph answers;
 ``expire_token()`` makes the right one expired (#190/463). An unknown page or account gets the
