@@ -66,6 +66,13 @@ def test_graph_error_codes_decide_the_verdict(server, double, clock, code, verdi
         assert near(failure.retry_at, datetime.now(timezone.utc) + THROTTLE_PAUSE)
 
 
+def test_an_error_graph_marks_transient_is_retry(server, double, clock):
+    double.fail_next(400, body={"error": {"message": "Please retry your request later.", "type": "OAuthException",
+                                          "code": 100, "is_transient": True}})
+    _, failure = drain(facebook(server, clock), None)
+    assert failure.verdict == RETRY and "Please retry" in failure.message
+
+
 def test_server_error_is_retry_and_earlier_pages_stay_valid(server, double, clock):
     double.fail_next(500, after=1)
     pages, failure = drain(facebook(server, clock, page_size=2), None)

@@ -9,7 +9,8 @@ error code's, not the status's (:func:`classify_graph`):
 * ``4``, ``17``, ``32``, ``613`` (application, user, page and custom rate limits) and
   ``80000``-``80014`` (Business Use Case limits) -> ``rate_limited``, ``retry_at`` from the usage
   headers' ``estimated_time_to_regain_access``, else ``Retry-After``, else :data:`THROTTLE_PAUSE`;
-* ``1``, ``2`` (unknown error, service unavailable) -> ``retry``;
+* ``1``, ``2`` (unknown error, service unavailable), and any error Graph marks ``is_transient``
+  -> ``retry``;
 * ``100`` (invalid parameter; "object does not exist, cannot be loaded due to missing
   permission") -> ``configuration``. With subcode ``33`` on a single object it means the object
   is gone: the re-check's confirmation of a deletion (:meth:`GraphSource.gone`).
@@ -175,7 +176,7 @@ def classify_graph(response: requests.Response, what: str) -> Failure | None:
         verdict = RATE_LIMITED
         retry_at = (now + timedelta(minutes=regain) if regain else
                     retry_at_from_headers(response.headers, now) or now + THROTTLE_PAUSE)
-    elif code in TRANSIENT_CODES or response.status_code >= 500:
+    elif code in TRANSIENT_CODES or error.get("is_transient") is True or response.status_code >= 500:
         verdict, retry_at = RETRY, retry_at_from_headers(response.headers)
     else:
         verdict = CONFIGURATION
