@@ -12,8 +12,11 @@ from connector.message import parse_iso
 from connector.sources.base import SOURCES
 from connector.sources.bluesky import BlueskySource
 
-from .bluesky_support import (ACTOR, DID, double, drain, feed_calls, full_poll, ids_of,  # noqa: F401
-                              ids_oldest_first, messages_by_id, recorded_feed, recorded_id, server, source)
+from . import bluesky_support
+from .bluesky_support import (ACTOR, DID, feed_calls, full_poll, ids_of, ids_oldest_first, messages_by_id,
+                              recorded_feed, recorded_id)
+
+double, server = bluesky_support.double, bluesky_support.server  # fixtures
 
 
 def test_source_is_registered():

@@ -48,7 +48,7 @@ from ..message import Message, Quarantined
 from .base import SOURCES, Page, ParseError, captured
 from .bluesky_post import DID, HANDLE, post_to_message, records_to_messages, sort_time
 from .bluesky_recheck import RecheckMixin, entry_of, record_key, thread_records
-from .bluesky_xrpc import XrpcBudget, array_items, classify, whole_object
+from .bluesky_xrpc import XrpcBudget, array_items, classify, json_or_none as _json, top_level_string, whole_object
 from .jsonitems import _item_value, split_member
 from .rest import CallBudget, PageRequest, Record, RestSource, json_path
 
@@ -57,6 +57,7 @@ MAX_LIMIT = 100  # getAuthorFeed's maximum
 
 
 def _actor(value: str) -> None:
+    value = value.removeprefix("@")
     if not (DID.fullmatch(value) or HANDLE.fullmatch(value)):
         raise marshmallow.ValidationError("expected a handle like 'gemeente.bsky.social' or a DID like 'did:plc:...'")
 
@@ -237,8 +238,7 @@ class BlueskySource(RecheckMixin, RestSource):
         what = f"GET app.bsky.feed.getAuthorFeed {self.options['actor']}"
         response = self.request(PageRequest(self.url(state), params), what)
         records = self.records(response, what)
-        following = json_path(_json(response), "cursor")
-        return response, records, following if isinstance(following, str) and following else ""
+        return response, records, top_level_string(response.content, "cursor") or ""
 
     def poll(self, state: dict | None):
         state = json.loads(json.dumps(state or {}))  # never touch the caller's dict
@@ -267,7 +267,12 @@ class BlueskySource(RecheckMixin, RestSource):
                     return state
                 cursor = descent["cursors"][-1]
                 self._calls += 1
-                got = self._fetched[cursor] = self._feed_page(state, cursor)
+                try:
+                    got = self._fetched[cursor] = self._feed_page(state, cursor)
+                except Failed:
+                    if len(descent["cursors"]) > 1:  # keep the way down walked so far
+                        yield Page([], {**state, "descent": descent})
+                    raise
                 times = [t for t in (_sort_time(r.value) for r in got[1]) if t]
                 if latest_only or not got[2] or not got[1] or (mark and times and min(times) < mark):
                     descent["done"] = True
@@ -345,13 +350,6 @@ class BlueskySource(RecheckMixin, RestSource):
             records = [Record(_item_value(raw), raw) for raw in array_items(body, "posts")]
             return records_to_messages(records, channel, "", None, normalise=post_to_message)
         raise ParseError("expected a getAuthorFeed (feed), getPostThread (thread) or getPosts (posts) answer")
-
-
-def _json(response):
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def _sort_time(value):

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from ..message import parse_iso
 from .base import Deletion, Page, captured
 from .bluesky_post import item_key, post_to_message, records_to_messages, sort_time
-from .bluesky_xrpc import member, thread_nodes, whole_object
+from .bluesky_xrpc import json_or_none as _json, member, thread_nodes, whole_object
 from .jsonitems import Unreadable
 from .rest import PageRequest, Record
 
@@ -181,11 +181,4 @@ def _indexed_at(post: dict) -> datetime | None:
     try:
         return parse_iso(post["indexedAt"])
     except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _json(response):
-    try:
-        return response.json()
-    except ValueError:
         return None

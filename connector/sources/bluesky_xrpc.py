@@ -12,12 +12,13 @@ its verdict.
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 from ..failures import CONFIGURATION, MAX_RETRY_AFTER, RATE_LIMITED, Failure, classify_response, \
     retry_at_from_headers
 from .base import ParseError
-from .jsonitems import _item_value, _member_start, _top_level_spans, split_payload
+from .jsonitems import _TOKEN, _item_value, _member_start, _top_level_spans, split_payload
 from .rest import CallBudget
 
 AUTH_ERRORS = {"AuthRequired", "ExpiredToken", "InvalidToken", "AuthenticationRequired", "AuthFactorTokenRequired",
@@ -124,3 +125,25 @@ def thread_nodes(node: bytes, depth: int = 0) -> list[tuple[bytes, object, int]]
         found.append((raw, _item_value(raw), level))
         pending.extend((child, level + 1) for child in reversed(array_items(raw, "replies")))
     return found
+
+
+def top_level_string(body: bytes, key: str) -> str | None:
+    """The string at top-level ``key`` of the JSON object ``body`` (say the ``cursor`` of a page),
+    read without parsing the rest: one hostile item elsewhere on the page must not hide it."""
+    start = _member_start(body, key)
+    token = _TOKEN.match(body, start) if start is not None else None
+    if token is None or body[start] != ord('"') or token.end() - start < 2:
+        return None
+    try:
+        value = json.loads(body[start:token.end()].decode("utf-8"))
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def json_or_none(response):
+    """The answer's JSON, or None when it is not readable (not JSON, nested too deeply)."""
+    try:
+        return response.json()
+    except (ValueError, RecursionError):
+        return None
