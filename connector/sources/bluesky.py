@@ -67,7 +67,8 @@ class BlueskyOptions(MediaOptions):
         unknown = marshmallow.RAISE
 
     actor = fields.Str(required=True, validate=_actor, metadata={
-        "description": "the account: handle (`gemeente.bsky.social`) or DID; resolved once, the DID kept in the cursor"})
+        "description": "the account: handle (`gemeente.bsky.social`) or DID; resolved once, the DID kept"
+                       " in the cursor"})
     base_url = fields.Url(load_default=PUBLIC_APPVIEW, schemes={"http", "https"}, require_tld=False, metadata={
         "description": "the AppView read without credentials (public posts need none)"})
     pds_url = fields.Url(load_default="https://bsky.social", schemes={"http", "https"}, require_tld=False,
