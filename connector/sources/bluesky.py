@@ -16,7 +16,8 @@ spreads over polls:
 A crash repeats at most the page being stored, and no item is skipped: every page between the
 watermark and the descent's top is emitted before the watermark passes it. The top page of a
 descent begun in an earlier poll is not re-read (posts may have come since): a new descent from
-the top, down to the moved watermark, takes its place. At most ``max_pages`` requests per poll.
+the top, down to the moved watermark, takes its place. At most ``max_pages`` requests per poll;
+a catch-up longer than one poll reads its pages twice (down, then up again by their cursors).
 ``state["recent"]`` (the newest stored items: id -> ``[cid, position, post uri]``) skips items
 at the watermark already stored and is what edits and deletions are checked against.
 
@@ -53,6 +54,7 @@ from .jsonitems import _item_value, split_member
 from .rest import CallBudget, PageRequest, Record, RestSource, json_path
 
 PUBLIC_APPVIEW = "https://public.api.bsky.app"
+BLUESKY_MEDIA_HOSTS = ("cdn.bsky.app", "video.bsky.app", "video.cdn.bsky.app")
 MAX_LIMIT = 100  # getAuthorFeed's maximum
 
 
@@ -66,6 +68,10 @@ class BlueskyOptions(MediaOptions):
     class Meta:
         unknown = marshmallow.RAISE
 
+    media_hosts = fields.List(fields.Str(validate=MediaOptions._declared_fields["media_hosts"].inner.validate),
+                              load_default=lambda: list(BLUESKY_MEDIA_HOSTS), metadata={
+        "description": "hosts besides the channel's own that serve its media; default Bluesky's image CDN"
+                       " and video hosts (`cdn.bsky.app`, `video.bsky.app`, `video.cdn.bsky.app`)"})
     actor = fields.Str(required=True, validate=_actor, metadata={
         "description": "the account: handle (`gemeente.bsky.social`) or DID; resolved once, the DID kept"
                        " in the cursor"})
@@ -196,11 +202,8 @@ class BlueskySource(RecheckMixin, RestSource):
         return did
 
     def media_policy(self, **settings) -> MediaPolicy:
-        """Media from the channel's own host, Bluesky's CDN and video hosts, and ``media_hosts``."""
-        options = dict(self.options)
-        options["media_hosts"] = [*(options.get("media_hosts") or ()), "cdn.bsky.app", "video.bsky.app",
-                                  "video.cdn.bsky.app"]
-        return MediaPolicy.for_channel(self.host_url, options, **settings)
+        """Media from the channel's own host and ``media_hosts`` (by default Bluesky's CDN and video hosts)."""
+        return MediaPolicy.for_channel(self.host_url, self.options, **settings)
 
     def check(self) -> list[Check]:
         actor = self.options["actor"]
@@ -275,7 +278,8 @@ class BlueskySource(RecheckMixin, RestSource):
                         yield Page([], {**state, "descent": descent})
                     raise
                 times = [t for t in (_sort_time(r.value) for r in got[1]) if t]
-                if latest_only or not got[2] or not got[1] or (mark and times and min(times) < mark):
+                if latest_only or not got[2] or not got[1] or got[2] in descent["cursors"] \
+                        or (mark and times and min(times) < mark):  # (a repeated cursor would loop)
                     descent["done"] = True
                 else:
                     descent["cursors"].append(got[2])

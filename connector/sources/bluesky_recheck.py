@@ -23,6 +23,7 @@ import json
 from dataclasses import replace
 from datetime import datetime, timezone
 
+from ..failures import RETRY, Failed, Failure
 from ..message import parse_iso
 from .base import Deletion, Page, captured
 from .bluesky_post import item_key, post_to_message, records_to_messages, sort_time
@@ -163,8 +164,13 @@ class RecheckMixin:
             self._calls += 1
             request = PageRequest(f"{self.xrpc}/app.bsky.feed.getPostThread",
                                   {"uri": key, "depth": str(self.options["thread_depth"]), "parentHeight": "0"})
-            response = self.request(request, "GET app.bsky.feed.getPostThread")
-            records = [r for r in thread_records(response.content)
+            what = f"GET app.bsky.feed.getPostThread {key}"
+            response = self.request(request, what)
+            try:
+                records = thread_records(response.content)
+            except ValueError as exc:  # ParseError: an answer unreadable as a whole
+                raise Failed(Failure(RETRY, f"{what}: unreadable response ({exc})", url=response.url)) from exc
+            records = [r for r in records
                        if isinstance(r.value, dict) and record_key(r) not in known and record_key(r) != key
                        and (r.value.get("author") or {}).get("did") != state["did"]]
             messages, _ = records_to_messages(records, self.name, response.url, datetime.now(timezone.utc),
