@@ -13,8 +13,8 @@ from connector.sources.base import SOURCES
 from connector.sources.bluesky import BlueskySource
 
 from . import bluesky_support
-from .bluesky_support import (ACTOR, DID, feed_calls, full_poll, ids_of, ids_oldest_first, messages_by_id,
-                              recorded_feed, recorded_id)
+from .bluesky_support import (ACTOR, DID, drain, feed_calls, full_poll, ids_of, ids_oldest_first, messages_by_id,
+                              recorded_feed, recorded_id, source)
 
 double, server = bluesky_support.double, bluesky_support.server  # fixtures
 
@@ -198,3 +198,23 @@ def test_replies_by_others_come_from_the_thread(server, double):
     assert (got[nested].in_reply_to, got[nested].thread_id) == (reply, target["uri"])
     assert got[reply].author.handle == "replier.bsky.social" and got[reply].text == "Congratulations!"
     assert ids_of(full_poll(server, pages[-1].state, include_thread_replies=True)) == []
+
+
+def test_images_become_attachments_with_their_alt_text(server):
+    messages = messages_by_id(full_poll(server))
+    images_view = "app.bsky.embed.images#view"
+    with_images = [i for i in recorded_feed() if (i["post"].get("embed") or {}).get("$type") == images_view]
+    assert len(with_images) == 8
+    for item in with_images:
+        attachments = messages[recorded_id(item)].attachments
+        images = item["post"]["embed"]["images"]
+        assert [(a.url, a.description) for a in attachments] == [(i["fullsize"], i["alt"]) for i in images]
+        assert all(a.media_type == "image/jpeg" for a in attachments)
+
+
+def test_an_unreadable_thread_answer_is_retry(server, double):
+    state = full_poll(server, include_thread_replies=True)[-1].state
+    double.add_reply(recorded_feed()[4]["post"]["uri"], "hello")
+    double.truncate_next(after=1)  # the top page, then the thread
+    pages, failure = drain(source(server, include_thread_replies=True), state)
+    assert failure.verdict == "retry" and "getPostThread" in failure.message and "unreadable" in failure.message
