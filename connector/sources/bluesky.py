@@ -336,7 +336,8 @@ class BlueskySource(RecheckMixin, RestSource):
     def _remember(self, recent: dict) -> dict:
         """The newest entries only (at least 20; all at the watermark, which are the newest)."""
         limit = max(self.options["recheck"], 20)
-        return dict(sorted(recent.items(), key=lambda kv: (kv[1][1], kv[0]), reverse=True)[:limit])
+        newest = sorted(recent.items(), key=lambda kv: (datetime.fromisoformat(kv[1][1]), kv[0]), reverse=True)
+        return dict(newest[:limit])
 
     @classmethod
     def parse_payload(cls, data: bytes, channel: str = "") -> tuple[list[Message], list[Quarantined]]:

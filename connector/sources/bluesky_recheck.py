@@ -88,7 +88,7 @@ class RecheckMixin:
         return found[:want], False
 
     def _recheck(self, state: dict):
-        want = max(self.options["recheck"], 1)
+        want = self.options["recheck"] or self.options["page_size"]  # (only thread replies: one page)
         window, complete = self._window(state, want)
         if window is None:
             return
