@@ -5,6 +5,7 @@ its descent, edits, deletions, replies by others. Failures, auth and check are i
 from __future__ import annotations
 
 import copy
+from datetime import timedelta
 
 import pytest
 
@@ -84,6 +85,22 @@ def test_posts_published_during_a_catch_up_are_not_skipped(server, double):
         state = pages[-1].state if pages else state
     assert sorted(seen) == sorted(ids_oldest_first(double)) and len(seen) == len(set(seen))
     assert seen[-3:] == added
+
+
+def test_a_backdated_post_in_a_page_yet_to_be_re_read_pushes_nothing_out(server, double):
+    state, seen, inserted = None, [], None
+    for _ in range(40):
+        pages = full_poll(server, state, page_size=5, max_pages=3)
+        seen += ids_of(pages)
+        state = pages[-1].state if pages else state
+        descent = state["descent"]
+        if inserted is None and descent and descent["done"] and descent.get("below") and len(descent["cursors"]) > 2:
+            # just newer than the oldest item of the page re-read next: that item is pushed to the next page
+            inserted = double.add_post(text="backdated", at=parse_iso(descent["below"]) + timedelta(milliseconds=1))
+        if inserted and not descent and not ids_of(pages):
+            break
+    assert inserted in seen
+    assert sorted(seen) == sorted(item.id for item in double.feed()) and len(seen) == len(set(seen))
 
 
 @pytest.mark.parametrize("stored_pages", [1, 3, 6])

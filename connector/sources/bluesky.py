@@ -11,7 +11,9 @@ spreads over polls:
    whole history, ``initial: latest`` only the newest page);
 2. then emit the pages oldest first, each re-read by its cursor unless this poll has it already;
    each page's state has the watermark moved to its newest item and its cursor popped. A page
-   re-read in a later poll that holds items at or below the watermark skips them.
+   re-read in a later poll that holds items at or below the watermark skips them (a deletion
+   moved it down); one that no longer reaches the page emitted below it (a backdated post pushed
+   its oldest item out) first has the gap read by its new next cursor.
 
 A crash repeats at most the page being stored, and no item is skipped: every page between the
 watermark and the descent's top is emitted before the watermark passes it. The top page of a
@@ -294,13 +296,31 @@ class BlueskySource(RecheckMixin, RestSource):
                         return state
                     self._calls += 1
                     self._fetched[cursor] = self._feed_page(state, cursor)
-                response, records, _ = self._fetched[cursor]
+                response, records, following = self._fetched[cursor]
+                if self._gap_below(state, descent, records, following):
+                    descent["cursors"].append(following)  # read what lies between first
+                    continue
                 descent["cursors"].pop()
+                descent["below"] = cursor
                 page, state = self._emit(state, response, records, descent)
                 yield page
             if not descent["cursors"]:
                 return state
             state = {**state, "descent": None}  # a fresh descent from the top, down to the moved watermark
+
+    @staticmethod
+    def _gap_below(state: dict, descent: dict, records: list[Record], following: str) -> bool:
+        """True when a page re-read by its cursor no longer reaches the page emitted below it.
+
+        Its next cursor should be that page's cursor (``descent["below"]``). A post that came into
+        its range since (a backdated one) pushes its oldest item out: then the page ends above the
+        watermark with another next cursor, and the items in between are read first. (A deletion
+        makes the page reach further down instead, to or below the watermark: nothing to read.)
+        """
+        mark, below = _time(state.get("watermark")), descent.get("below")
+        times = [t for t in (_sort_time(r.value) for r in records) if t]
+        return bool(mark and below and following and following != below and following not in descent["cursors"]
+                    and times and min(times) > mark)
 
     def _wanted(self, value) -> bool:
         if not isinstance(value, dict):

@@ -175,10 +175,12 @@ class Replay:
                 return json.loads(item.text)
         raise KeyError(kind)
 
-    def add_post(self, obj: dict | str | bytes | None = None, text: str | None = None) -> str:
+    def add_post(self, obj: dict | str | bytes | None = None, text: str | None = None,
+                 at: datetime | None = None) -> str:
         """Publish a feed item as the newest; returns its id (the post uri, ``#repost`` for a repost).
 
-        A dict gets a fresh rkey, cid and times (``text`` replaces its record text, facets dropped);
+        A dict gets a fresh rkey, cid and times (``text`` replaces its record text, facets dropped;
+        ``at`` dates it in the past: a backdated post, placed in the feed by that time);
         text or bytes are served verbatim (malformed-item tests) under a fresh uri put into them
         where they hold ``{uri}``.
         """
@@ -186,6 +188,7 @@ class Replay:
             now = _now() + timedelta(milliseconds=next(self._serial))
             newest = max((i.key for i in self.items), default=now)
             now = max(now, newest + timedelta(milliseconds=1))
+            now = at or now
             rkey = f"3zz{next(self._serial):010d}"
             if isinstance(obj, (str, bytes)):
                 raw = obj.decode("utf-8", "surrogateescape") if isinstance(obj, bytes) else obj
