@@ -13,6 +13,7 @@ import pytest
 from connector_doubles.bluesky import BlueskyDouble, serve
 from connector.failures import CONFIGURATION, RATE_LIMITED, RETRY
 from connector.sources.bluesky import BlueskySource
+from connector.sources.bluesky_xrpc import XrpcBudget
 
 from . import bluesky_support
 from .bluesky_support import ACTOR, FIXTURES, drain, full_poll, ids_of, ids_oldest_first, recorded_feed, source
@@ -35,6 +36,15 @@ def test_used_up_rate_limit_pauses_until_the_reset_then_resumes(server, double):
     double.reset_rate_limit()
     rest = full_poll(server, pages[-1].state, page_size=10)
     assert ids_of(pages) + ids_of(rest) == ids_oldest_first(double)
+
+
+def test_our_own_call_budget_is_spent_before_calling(server, double):
+    src = BlueskySource("bsky", {"actor": ACTOR, "base_url": server.url, "page_size": 10},
+                        budget=XrpcBudget(3, 300.0))
+    pages, failure = drain(src, None)
+    assert failure.verdict == RATE_LIMITED and "call budget of 3 per 300s" in failure.message
+    assert len(double.requests) == 3 and pages[-1].state["descent"]  # the way down so far is kept
+    assert BlueskySource("b", {"actor": ACTOR}).budget.calls == 3000  # RateLimit-Policy 3000;w=300
 
 
 def test_429_names_the_xrpc_error_and_its_reset(server, double):

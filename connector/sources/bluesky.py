@@ -126,10 +126,12 @@ class BlueskySource(RecheckMixin, RestSource):
     kind = "bluesky"
     options_schema = BlueskyOptions
     records_path = "feed"
+    # our own pace, as the recorded answers' RateLimit-Policy "3000;w=300" (the server's headers still rule)
+    budget_calls, budget_period = 3000, 300.0
 
     def __init__(self, name: str, options: dict, session: requests.Session | None = None,
                  budget: CallBudget | None = None):
-        super().__init__(name, options, session, budget or XrpcBudget())
+        super().__init__(name, options, session, budget or XrpcBudget(self.budget_calls, self.budget_period))
         self.max_pages = self.options["max_pages"]
         self.host_url = self.options["pds_url"] if self.options["identifier"] else self.options["base_url"]
         self.xrpc = f"{self.host_url}/xrpc"
