@@ -20,8 +20,13 @@ watermark and the descent's top is emitted before the watermark passes it. The t
 descent begun in an earlier poll is not re-read (posts may have come since): a new descent from
 the top, down to the moved watermark, takes its place. At most ``max_pages`` requests per poll;
 a catch-up longer than one poll reads its pages twice (down, then up again by their cursors).
-``state["recent"]`` (the newest stored items: id -> ``[cid, position, post uri]``) skips items
-at the watermark already stored and is what edits and deletions are checked against.
+``state["recent"]`` (the newest stored items: id -> ``[cid, position, post uri, replies seen]``)
+skips items at the watermark already stored and is what edits and deletions are checked against.
+
+Cursor state: ``{"actor", "did", "watermark": ISO time or null, "descent": null or {"cursors":
+[cursor, ...] (newest page first, "" = the top), "done": walked down?, "below": cursor of the
+page emitted last}, "recent": {...}, "replies": [ids of replies by others emitted]}``. Another
+``actor`` starts afresh (the DID is resolved once per actor).
 
 Edits and deletions: each poll (after the first) re-reads the newest ``recheck`` items (reusing
 the top page when it was just read). A known item with another ``cid`` is a new version
@@ -30,7 +35,7 @@ window is confirmed with ``app.bsky.feed.getPosts``: a post it no longer returns
 :class:`~.base.Deletion`, and so is a repost of it, or a repost gone while its post still exists
 (the repost was withdrawn). Replies by others (``include_thread_replies``) are read with
 ``app.bsky.feed.getPostThread`` for own posts in that window whose ``replyCount`` grew
-(:mod:`.bluesky_threads`).
+(:mod:`.bluesky_recheck`).
 
 Normalising posts lives in :mod:`.bluesky_post`; rate-limit headers, XRPC error bodies and the
 exact bytes of nested records in :mod:`.bluesky_xrpc`.
