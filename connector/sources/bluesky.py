@@ -302,7 +302,12 @@ class BlueskySource(RecheckMixin, RestSource):
                         yield Page([], dict(state))
                         return state
                     self._calls += 1
-                    self._fetched[cursor] = self._feed_page(state, cursor)
+                    try:
+                        self._fetched[cursor] = self._feed_page(state, cursor)
+                    except Failed:
+                        if state.get("descent") != descent:  # this poll's way down, not saved yet
+                            yield Page([], {**state, "descent": descent})
+                        raise
                 response, records, following = self._fetched[cursor]
                 if self._gap_below(state, descent, records, following):
                     descent["cursors"].append(following)  # read what lies between first
