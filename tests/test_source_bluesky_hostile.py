@@ -98,5 +98,6 @@ def test_a_bug_while_normalising_one_bluesky_item_quarantines_it_as_internal_err
     shared.test_a_bug_while_normalising_one_item_quarantines_it_as_internal_error(world, monkeypatch, BlueskyKind)
 
 
+@pytest.mark.slow  # delivers the 52 items into the ZGW double: about 9 s
 def test_a_bluesky_year_9999_never_reaches_the_case_system(world):
     shared.test_year_9999_never_reaches_the_case_system(world, BlueskyKind)
