@@ -1,0 +1,379 @@
+"""LinkedIn organization posts and their comments (Community Management API, versioned REST).
+
+Listing: ``GET /rest/posts?q=author&author=<org urn>&sortBy=LAST_MODIFIED&start=&count=`` with
+``LinkedIn-Version``, ``X-Restli-Protocol-Version: 2.0.0`` and the bearer token. LinkedIn pages
+by offset, newest modification first; it cannot list oldest first.
+
+Cursor (``state``)::
+
+    {"organization": urn, "watermark": {"ms", "ids"} | None, "walk": {"start", "floor", "top"} | None,
+     "recent": {post urn: published ms}, "comments": {post urn: {"ms", "ids"}}, "bad": [sha256, ...]}
+
+* ``watermark``: every post whose ``lastModifiedAt`` is below ``ms`` (or equal, for the ``ids``
+  at that millisecond) is stored. A post LinkedIn shows with a later ``lastModifiedAt`` is new
+  or edited (an edit is the next version, see :mod:`.linkedin_item`).
+* A poll walks the listing from offset 0 until a page holds a post modified before the watermark
+  (or the listing ends). Each next page starts one post early (the previous page's last post must
+  come back first; when an older one does, posts moved up, say after a deletion, and the walk
+  steps one page back), so no post slips between two pages.
+* A walk that reached the watermark is emitted oldest page first, the watermark moving with
+  each page. A walk cut short (``max_pages``, a failure) cannot move the watermark, as older
+  new posts are still unread: its pages are emitted as read, newest first, each with ``walk``
+  saying where the next page starts (``start``), the oldest post stored so far (``floor``) and
+  the newest (``top``). Every post between ``floor`` and ``top`` is stored. The next poll goes on
+  from ``start`` (posts above ``floor`` are skipped) down to the watermark; then the watermark
+  becomes ``top`` and the walk from offset 0 picks up whatever moved above it meanwhile. A crash
+  repeats at most one page; nothing is skipped.
+
+Comments (``comments: true``): ``GET /rest/socialActions/<post urn>/comments`` for the posts of
+this poll and, each poll, for the posts published within ``recheck_days``; a per-post watermark
+of the comment's last modification keeps them from repeating (an edited comment is a version).
+Deletions: each poll re-reads the listing back to ``recheck_days`` ago; a post of that window
+that is gone from it and answers ``GET /rest/posts/<urn>`` with 404 is a :class:`Deletion`.
+Rate limits: see :mod:`.linkedin_limits` (daily, reset at midnight UTC).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
+
+import requests
+
+from ..checks import Check
+from ..failures import RATE_LIMITED, Failed
+from ..media import MediaPolicy
+from ..message import Message, Quarantined
+from .base import SOURCES, Deletion, Page, ParseError, captured
+from .jsonitems import split_member, split_payload
+from .linkedin_item import comments_to_messages, is_comment, key_of, media_urns, posts_to_messages
+from .linkedin_limits import DailyBudget, LinkedInOptions, classify
+from .rest import PageRequest, Record, RestSource
+
+LINKEDIN_MEDIA_HOSTS = ("media.licdn.com", "dms.licdn.com", "www.linkedin.com")
+MAX_BAD = 100
+
+
+def _new(key, mark: dict | None) -> bool:
+    """True for a post key ``(ms, urn)`` above the watermark ``mark`` (``{"ms", "ids"}``)."""
+    return mark is None or key[0] > mark["ms"] or (key[0] == mark["ms"] and key[1] not in mark["ids"])
+
+
+def _raise(mark: dict | None, keys) -> dict | None:
+    """``mark`` moved up to cover ``keys`` (never down)."""
+    for ms, urn in keys:
+        if mark is None or ms > mark["ms"]:
+            mark = {"ms": ms, "ids": [urn]}
+        elif ms == mark["ms"] and urn not in mark["ids"]:
+            mark = {"ms": ms, "ids": mark["ids"] + [urn]}
+    return mark
+
+
+@SOURCES.register
+class LinkedInSource(RestSource):
+    """Posts (and comments) of one LinkedIn organization page; edits as versions, deletions seen."""
+
+    kind = "linkedin"
+    options_schema = LinkedInOptions
+    records_path = "elements"  # {"paging": {...}, "elements": [...]}: each element keeps its own bytes
+
+    def __init__(self, name: str, options: dict, session: requests.Session | None = None,
+                 budget: DailyBudget | None = None):
+        super().__init__(name, options, session, budget)
+        if budget is None:
+            self.budget = DailyBudget(self.options["calls_per_day"])
+        self.base_url = self.options["base_url"]
+        self.organization = self.options["organization"]
+
+    def __repr__(self) -> str:  # never show the token
+        return f"<LinkedInSource {self.name!r} {self.base_url} {self.organization} v{self.options['api_version']}>"
+
+    # -- what RestSource asks of a platform ---------------------------------------------------
+
+    def headers(self) -> dict:
+        return {"Accept": "application/json", "Authorization": f"Bearer {self.options['token']}",
+                "LinkedIn-Version": self.options["api_version"], "X-Restli-Protocol-Version": "2.0.0"}
+
+    def url(self, state: dict | None = None) -> str:
+        return f"{self.base_url}/rest/posts"
+
+    def classify_response(self, response, what: str):
+        return classify(response, what, self.options["api_version"])
+
+    def request(self, page: PageRequest, what: str) -> requests.Response:
+        try:
+            return super().request(page, what)
+        except Failed as failed:
+            if failed.failure.verdict == RATE_LIMITED and failed.failure.status == 429 and failed.failure.retry_at:
+                pause = getattr(self.budget, "pause", None)
+                if pause:
+                    pause(failed.failure.retry_at)  # no call before LinkedIn's reset
+            raise
+
+    def media_policy(self, **settings) -> MediaPolicy:
+        """Media from the API host, LinkedIn's media hosts and the channel's ``media_hosts``."""
+        options = {**self.options, "media_hosts": [*self.options["media_hosts"], *LINKEDIN_MEDIA_HOSTS]}
+        return MediaPolicy.for_channel(self.base_url, options, **settings)
+
+    def _acls_request(self) -> PageRequest:
+        return PageRequest(f"{self.base_url}/rest/organizationAcls", {"q": "roleAssignee", "state": "APPROVED"})
+
+    def check(self) -> list[Check]:
+        checks = [Check("settings", True, f"{self.base_url}, {self.organization}, "
+                                          f"LinkedIn-Version {self.options['api_version']}")]
+        found, failure = self.probe(self._acls_request(), "GET organizationAcls")
+        checks += found
+        if not checks[-1].ok:
+            return checks
+        if failure is not None:
+            return checks + [Check("account", False, failure.message)]
+        response = self.session.get(self._acls_request().url, params=self._acls_request().params,
+                                    headers=self.headers(), timeout=self.timeout)
+        try:
+            roles = [e.get("role") or "a role" for e in response.json().get("elements", [])
+                     if isinstance(e, dict) and e.get("organization") == self.organization]
+        except (ValueError, AttributeError):
+            roles = []
+        return checks + [Check("account", bool(roles), f"{self.organization}: {roles[0]}" if roles else
+                               f"the token's member has no approved role on {self.organization}")]
+
+    # -- the listing --------------------------------------------------------------------------
+
+    def _listing(self, start: int, stop_ms: int | None, last_ms: int | None, what: str):
+        """``(response, records, next_start, done)`` per page from offset ``start``, newest first."""
+        count = self.options["page_size"]
+        params = {"q": "author", "author": self.organization, "sortBy": "LAST_MODIFIED"}
+        offset = start
+        for _ in range(self.max_pages):
+            response = self.request(PageRequest(self.url(), {**params, "start": offset, "count": count}), what)
+            records = self.records(response, what)
+            keys = [k for k in (key_of(r.value) for r in records) if k]
+            if offset > 0 and last_ms is not None and keys and keys[0][0] < last_ms:
+                offset = max(0, offset - count)  # posts moved up: step back, none may slip past
+                continue
+            try:
+                total = int(json.loads(response.content)["paging"]["total"])
+            except (ValueError, KeyError, TypeError):
+                total = None
+            done = (len(records) < count or (total is not None and offset + len(records) >= total)
+                    or (stop_ms is not None and any(k[0] < stop_ms for k in keys)))
+            next_start = offset + len(records) - 1
+            yield response, records, next_start, done
+            if done:
+                return
+            last_ms = keys[-1][0] if keys else last_ms
+            offset = next_start
+
+    def _fresh(self) -> dict:
+        return {"organization": self.organization, "watermark": None, "walk": None, "recent": {}, "comments": {},
+                "bad": []}
+
+    def poll(self, state: dict | None):
+        state = json.loads(json.dumps(state or {}))  # never touch the caller's dict
+        if state.get("organization") != self.organization:
+            state = self._fresh()
+        emitted: list[str] = []
+        for page in self._posts(state):
+            state = page.state
+            emitted += [m.id for m in page.messages]
+            yield page
+        if self.options["comments"]:
+            for page in self._comments(state, emitted):
+                state = page.state
+                yield page
+        if self.options["recheck_days"]:
+            page = self._deletions(state)
+            if page is not None:
+                yield page
+
+    def _posts(self, state: dict):
+        mark, walk = state.get("watermark"), state.get("walk")
+        floor = walk["floor"] if walk else None
+        what = f"GET posts of {self.organization}"
+        read, complete, failure = [], False, None
+        seen: set[str] = set()
+        try:
+            for response, records, next_start, done in self._listing(
+                    walk["start"] if walk else 0, mark["ms"] if mark else None, floor["ms"] if floor else None, what):
+                fresh = []
+                for record in records:
+                    key = key_of(record.value)
+                    if key is not None and (key[1] in seen or not _new(key, mark) or (floor and not _below(key, floor))):
+                        continue
+                    if key is not None:
+                        seen.add(key[1])
+                    fresh.append(record)
+                read.append((response, records, fresh, next_start))
+                complete = done
+        except Failed as failed:
+            failure = failed
+        if complete:
+            yield from self._emit_oldest_first(state, read)
+        else:
+            yield from self._emit_as_read(state, read)
+        if failure is not None:
+            raise failure
+
+    def _page(self, state: dict, response, records: list[Record]) -> tuple[list[Message], list[Quarantined], dict]:
+        """Messages of one page's new posts (media resolved), quarantined ones, and ``state`` after them."""
+        bad = list(state.get("bad") or [])
+        kept = []
+        for record in records:
+            if key_of(record.value) is None:  # no place in the order: quarantined once, not each poll
+                digest = hashlib.sha256(record.raw).hexdigest()
+                if digest in bad:
+                    continue
+                bad = (bad + [digest])[-MAX_BAD:]
+            kept.append(record)
+        resolved = self._resolve([r.value for r in kept])
+        messages, quarantined = posts_to_messages(kept, self.name, response.url, datetime.now(timezone.utc), resolved)
+        messages.sort(key=lambda m: key_of_message(m, kept))
+        recent = dict(state.get("recent") or {})
+        horizon = self._horizon()
+        for message in messages:
+            published = int(message.created_at.timestamp() * 1000)
+            if published >= horizon:
+                recent[message.id] = published
+        return captured(messages, response), quarantined, {**state, "bad": bad, "recent": recent}
+
+    def _emit_oldest_first(self, state: dict, read: list):
+        walk = state.get("walk")
+        for index, (response, records, fresh, _) in enumerate(reversed(read)):
+            messages, quarantined, state = self._page(state, response, fresh)
+            keys = [k for k in (key_of(r.value) for r in fresh) if k]
+            state = {**state, "watermark": _raise(state.get("watermark"), keys)}
+            if index == len(read) - 1 and walk:
+                state = {**state, "watermark": _raise(state["watermark"], _keys_of(walk["top"])), "walk": None}
+            if messages or quarantined or index == len(read) - 1:
+                yield Page(messages, state, quarantined, url=response.url)
+
+    def _emit_as_read(self, state: dict, read: list):
+        walk = state.get("walk") or {"top": state.get("watermark")}
+        for response, records, fresh, next_start in read:
+            messages, quarantined, state = self._page(state, response, fresh)
+            keys = [k for k in (key_of(r.value) for r in records) if k]
+            low = min(k[0] for k in keys) if keys else None
+            floor = {"ms": low, "ids": [k[1] for k in keys if k[0] == low]} if keys else walk.get("floor")
+            top = _raise(walk.get("top"), [k for k in (key_of(r.value) for r in fresh) if k])
+            walk = {"start": next_start, "floor": floor, "top": top}
+            state = {**state, "walk": walk}
+            yield Page(messages, state, quarantined, url=response.url)
+
+    def _horizon(self) -> int:
+        since = datetime.now(timezone.utc) - timedelta(days=self.options["recheck_days"])
+        return int(since.timestamp() * 1000)
+
+    # -- media, comments, deletions -------------------------------------------------------------
+
+    def _resolve(self, posts: list) -> dict:
+        """``{media urn: downloadUrl}`` from the Images/Videos/Documents API; unresolved ones are left out."""
+        resolved = {}
+        for urn in dict.fromkeys(u for post in posts for u in media_urns(post)):
+            family = urn.split(":")[2]
+            request = PageRequest(f"{self.base_url}/rest/{family}s/{quote(urn, safe='')}")
+            try:
+                url = self.request(request, f"GET {family} {urn}").json().get("downloadUrl")
+            except Failed as failed:
+                if failed.failure.verdict == RATE_LIMITED:
+                    raise
+                continue
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(url, str) and url.startswith(("https://", "http://")):
+                resolved[urn] = url
+        return resolved
+
+    def _comments(self, state: dict, emitted: list[str]):
+        horizon = self._horizon()
+        recent = {u: ms for u, ms in (state.get("recent") or {}).items() if ms >= horizon}
+        state = {**state, "recent": recent,
+                 "comments": {u: m for u, m in (state.get("comments") or {}).items() if u in recent}}
+        for urn in dict.fromkeys([*emitted, *recent]):
+            mark = state["comments"].get(urn)
+            url = f"{self.base_url}/rest/socialActions/{quote(urn, safe='')}/comments"
+            messages, quarantined, keys, last_url = [], [], [], url
+            count, start = 100, 0
+            for _ in range(self.max_pages):
+                response = self.request(PageRequest(url, {"start": start, "count": count}), f"GET comments of {urn}")
+                records = self.records(response, f"GET comments of {urn}")
+                found, bad, found_keys = comments_to_messages(records, self.name, response.url,
+                                                              datetime.now(timezone.utc), urn, mark)
+                messages += captured(found, response)
+                quarantined += bad
+                keys += found_keys
+                last_url = response.url
+                if len(records) < count:
+                    break
+                start += len(records)
+            if urn in recent:
+                state = {**state, "comments": {**state["comments"], urn: _raise(mark, keys) or mark}}
+            if messages or quarantined:
+                messages.sort(key=lambda m: (m.edited_at or m.created_at, m.id))
+                yield Page(messages, state, quarantined, url=last_url)
+
+    def _deletions(self, state: dict) -> Page | None:
+        horizon = self._horizon()
+        recent = {u: ms for u, ms in (state.get("recent") or {}).items() if ms >= horizon}
+        if not recent:
+            return None
+        present, complete = set(), False
+        for _, records, _, done in self._listing(0, horizon, None, f"GET posts of {self.organization} (re-check)"):
+            present |= {k[1] for k in (key_of(r.value) for r in records) if k}
+            complete = done
+        if not complete:
+            return None  # not seen back to the window's start: nothing can be concluded
+        deletions = []
+        for urn in sorted(set(recent) - present):
+            request = PageRequest(f"{self.base_url}/rest/posts/{quote(urn, safe='')}")
+            try:
+                self.request(request, f"GET post {urn} (re-check)")
+            except Failed as failed:
+                if failed.failure.status != 404:
+                    raise
+                deletions.append(Deletion(urn, "gone from the organization's posts within the re-check window; "
+                                               "404 Not Found on re-check", datetime.now(timezone.utc),
+                                          failed.failure.url or request.url))
+        if not deletions:
+            return None
+        gone = {d.id for d in deletions}
+        state = {**state, "recent": {u: ms for u, ms in recent.items() if u not in gone},
+                 "comments": {u: m for u, m in (state.get("comments") or {}).items() if u not in gone}}
+        return Page([], state, deletions=deletions)
+
+    @classmethod
+    def parse_payload(cls, data: bytes, channel: str = "") -> tuple[list[Message], list[Quarantined]]:
+        """A saved posts page, comments page (``{"paging", "elements"}``) or one post -> messages, quarantined.
+
+        Media keep their URNs as URLs (no API to resolve them here); a comment's thread is its ``object``.
+        """
+        items, is_list = split_payload(data)
+        if is_list:
+            raise ParseError("expected a LinkedIn page object ({\"paging\", \"elements\"}) or one post")
+        value = items[0][1]
+        if isinstance(value, dict) and "elements" in value:
+            records = [Record(v, raw) for raw, v in split_member(data, "elements")]
+        else:
+            records = [Record(value, items[0][0])]
+        posts = [r for r in records if not is_comment(r.value)]
+        comments = [r for r in records if is_comment(r.value)]
+        messages, quarantined = posts_to_messages(posts, channel, "", None, {})
+        found, bad, _ = comments_to_messages(comments, channel, "", None, None, None)
+        return messages + found, quarantined + bad
+
+
+def _below(key, floor: dict) -> bool:
+    """True for a key under the walk's ``floor`` (not yet read by the interrupted walk)."""
+    return key[0] < floor["ms"] or (key[0] == floor["ms"] and key[1] not in floor["ids"])
+
+
+def _keys_of(mark: dict | None) -> list:
+    return [(mark["ms"], urn) for urn in mark["ids"]] if mark else []
+
+
+def key_of_message(message: Message, records: list[Record]):
+    for record in records:
+        key = key_of(record.value)
+        if key and key[1] == message.id:
+            return key
+    return (0, message.id)
