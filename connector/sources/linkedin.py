@@ -189,7 +189,7 @@ class LinkedInSource(RestSource):
 
     def _posts(self, state: dict):
         mark, walk = state.get("watermark"), state.get("walk")
-        floor = walk["floor"] if walk else None
+        floor = walk.get("floor") if walk else None
         what = f"GET posts of {self.organization}"
         read, complete, failure = [], False, None
         seen: set[str] = set()
@@ -240,12 +240,13 @@ class LinkedInSource(RestSource):
     def _emit_oldest_first(self, state: dict, read: list):
         walk = state.get("walk")
         for index, (response, records, fresh, _) in enumerate(reversed(read)):
+            before = state
             messages, quarantined, state = self._page(state, response, fresh)
             keys = [k for k in (key_of(r.value) for r in fresh) if k]
             state = {**state, "watermark": _raise(state.get("watermark"), keys)}
             if index == len(read) - 1 and walk:
                 state = {**state, "watermark": _raise(state["watermark"], _keys_of(walk["top"])), "walk": None}
-            if messages or quarantined or index == len(read) - 1:
+            if messages or quarantined or state != before:
                 yield Page(messages, state, quarantined, url=response.url)
 
     def _emit_as_read(self, state: dict, read: list):
@@ -306,8 +307,8 @@ class LinkedInSource(RestSource):
                 if len(records) < count:
                     break
                 start += len(records)
-            if urn in recent:
-                state = {**state, "comments": {**state["comments"], urn: _raise(mark, keys) or mark}}
+            if urn in recent and keys:
+                state = {**state, "comments": {**state["comments"], urn: _raise(mark, keys)}}
             if messages or quarantined:
                 messages.sort(key=lambda m: (m.edited_at or m.created_at, m.id))
                 yield Page(messages, state, quarantined, url=last_url)
