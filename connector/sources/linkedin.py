@@ -154,7 +154,7 @@ class LinkedInSource(RestSource):
                 continue
             try:
                 total = int(json.loads(response.content)["paging"]["total"])
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):  # one unreadable item: the short page ends it
                 total = None
             done = (len(records) < count or (total is not None and offset + len(records) >= total)
                     or (stop_ms is not None and any(k[0] < stop_ms for k in keys)))
@@ -191,7 +191,7 @@ class LinkedInSource(RestSource):
         mark, walk = state.get("watermark"), state.get("walk")
         floor = walk.get("floor") if walk else None
         what = f"GET posts of {self.organization}"
-        read, complete, failure = [], False, None
+        read, complete, failure, resolved = [], False, None, {}
         seen: set[str] = set()
         try:
             for response, records, next_start, done in self._listing(
@@ -204,18 +204,20 @@ class LinkedInSource(RestSource):
                     if key is not None:
                         seen.add(key[1])
                     fresh.append(record)
+                resolved.update(self._resolve([r.value for r in fresh]))  # before the page counts as read
                 read.append((response, records, fresh, next_start))
                 complete = done
         except Failed as failed:
             failure = failed
         if complete:
-            yield from self._emit_oldest_first(state, read)
+            yield from self._emit_oldest_first(state, read, resolved)
         else:
-            yield from self._emit_as_read(state, read)
+            yield from self._emit_as_read(state, read, resolved)
         if failure is not None:
             raise failure
 
-    def _page(self, state: dict, response, records: list[Record]) -> tuple[list[Message], list[Quarantined], dict]:
+    def _page(self, state: dict, response, records: list[Record],
+              resolved: dict) -> tuple[list[Message], list[Quarantined], dict]:
         """Messages of one page's new posts (media resolved), quarantined ones, and ``state`` after them."""
         bad = list(state.get("bad") or [])
         kept = []
@@ -226,7 +228,6 @@ class LinkedInSource(RestSource):
                     continue
                 bad = (bad + [digest])[-MAX_BAD:]
             kept.append(record)
-        resolved = self._resolve([r.value for r in kept])
         messages, quarantined = posts_to_messages(kept, self.name, response.url, datetime.now(timezone.utc), resolved)
         messages.sort(key=lambda m: key_of_message(m, kept))
         recent = dict(state.get("recent") or {})
@@ -237,11 +238,11 @@ class LinkedInSource(RestSource):
                 recent[message.id] = published
         return captured(messages, response), quarantined, {**state, "bad": bad, "recent": recent}
 
-    def _emit_oldest_first(self, state: dict, read: list):
+    def _emit_oldest_first(self, state: dict, read: list, resolved: dict):
         walk = state.get("walk")
         for index, (response, records, fresh, _) in enumerate(reversed(read)):
             before = state
-            messages, quarantined, state = self._page(state, response, fresh)
+            messages, quarantined, state = self._page(state, response, fresh, resolved)
             keys = [k for k in (key_of(r.value) for r in fresh) if k]
             state = {**state, "watermark": _raise(state.get("watermark"), keys)}
             if index == len(read) - 1 and walk:
@@ -249,10 +250,10 @@ class LinkedInSource(RestSource):
             if messages or quarantined or state != before:
                 yield Page(messages, state, quarantined, url=response.url)
 
-    def _emit_as_read(self, state: dict, read: list):
+    def _emit_as_read(self, state: dict, read: list, resolved: dict):
         walk = state.get("walk") or {"top": state.get("watermark")}
         for response, records, fresh, next_start in read:
-            messages, quarantined, state = self._page(state, response, fresh)
+            messages, quarantined, state = self._page(state, response, fresh, resolved)
             keys = [k for k in (key_of(r.value) for r in records) if k]
             low = min(k[0] for k in keys) if keys else None
             floor = {"ms": low, "ids": [k[1] for k in keys if k[0] == low]} if keys else walk.get("floor")
