@@ -353,9 +353,10 @@ class LinkedInSource(RestSource):
         if is_list:
             raise ParseError("expected a LinkedIn page object ({\"paging\", \"elements\"}) or one post")
         value = items[0][1]
-        if isinstance(value, dict) and "elements" in value:
-            records = [Record(v, raw) for raw, v in split_member(data, "elements")]
-        else:
+        # a page one of whose elements is unreadable is unreadable as a whole value: cut it on the bytes
+        records = [Record(v, raw) for raw, v in split_member(data, "elements")] \
+            if not isinstance(value, dict) or "elements" in value else []
+        if not records and not (isinstance(value, dict) and "elements" in value):
             records = [Record(value, items[0][0])]
         posts = [r for r in records if not is_comment(r.value)]
         comments = [r for r in records if is_comment(r.value)]
