@@ -10,8 +10,10 @@ from connector.message import iso
 from connector.sources.base import SOURCES
 from connector.sources.linkedin import LinkedInSource
 
-from .linkedin_support import (COMMENTED, double, drain, ids_of, posts_oldest_first,  # noqa: F401
-                               recorded_comments, server, source)
+from . import linkedin_support
+from .linkedin_support import COMMENTED, drain, ids_of, posts_oldest_first, recorded_comments, source
+
+double, server = linkedin_support.double, linkedin_support.server  # the fixtures
 
 
 def test_source_is_registered():

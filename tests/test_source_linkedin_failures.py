@@ -14,7 +14,10 @@ from connector.failures import CONFIGURATION, RATE_LIMITED, RETRY
 from connector.sources.linkedin import LinkedInSource
 from connector.sources.linkedin_limits import DailyBudget, next_midnight
 
-from .linkedin_support import TOKEN, double, drain, ids_of, posts_oldest_first, server  # noqa: F401
+from . import linkedin_support
+from .linkedin_support import TOKEN, drain, ids_of, posts_oldest_first
+
+double, server = linkedin_support.double, linkedin_support.server  # the fixtures
 
 
 class Clock:
