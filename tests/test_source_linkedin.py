@@ -139,6 +139,21 @@ def test_deletion_above_the_resume_point_steps_back_instead_of_skipping(server, 
     assert set(ids_of(first)) | set(rest) == set(posts_oldest_first())
 
 
+def test_listing_shrunk_below_the_resume_point_steps_back(server, double):
+    first, _ = drain(_capped(server, 2), None)  # the newest 3 posts; the walk goes on at offset 2
+    state = first[-1].state
+    assert state["walk"]["start"] == 2
+    for urn in ids_of(first) + posts_oldest_first()[:2]:
+        double.delete_post(urn)  # 2 posts left: offset 2 is past the end
+    rest = []
+    for _ in range(10):
+        pages, failure = drain(_capped(server, 2), state)
+        assert failure is None
+        rest += ids_of(pages)
+        state = pages[-1].state if pages else state
+    assert sorted(rest) == sorted(posts_oldest_first()[2:4])
+
+
 def test_crash_after_a_page_repeats_at_most_that_page(server, double):
     pages, _ = drain(source(server, page_size=2), None)
     assert len(pages) >= 3

@@ -149,7 +149,7 @@ class LinkedInSource(RestSource):
             response = self.request(PageRequest(self.url(), {**params, "start": offset, "count": count}), what)
             records = self.records(response, what)
             keys = [k for k in (key_of(r.value) for r in records) if k]
-            if offset > 0 and last_ms is not None and keys and keys[0][0] < last_ms:
+            if offset > 0 and last_ms is not None and (not records or (keys and keys[0][0] < last_ms)):
                 offset = max(0, offset - count)  # posts moved up: step back, none may slip past
                 continue
             try:
