@@ -53,6 +53,7 @@ from .rest import PageRequest, Record, RestSource
 
 LINKEDIN_MEDIA_HOSTS = ("media.licdn.com", "dms.licdn.com", "www.linkedin.com")
 MAX_BAD = 100
+MAX_COUNT = 100  # LinkedIn's largest page
 
 
 def _new(key, mark: dict | None) -> bool:
@@ -140,9 +141,9 @@ class LinkedInSource(RestSource):
 
     # -- the listing --------------------------------------------------------------------------
 
-    def _listing(self, start: int, stop_ms: int | None, last_ms: int | None, what: str):
+    def _listing(self, start: int, stop_ms: int | None, last_ms: int | None, what: str, count: int | None = None):
         """``(response, records, next_start, done)`` per page from offset ``start``, newest first."""
-        count = self.options["page_size"]
+        count = count or self.options["page_size"]
         params = {"q": "author", "author": self.organization, "sortBy": "LAST_MODIFIED"}
         offset = start
         for _ in range(self.max_pages):
@@ -320,7 +321,8 @@ class LinkedInSource(RestSource):
         if not recent:
             return None
         present, complete = set(), False
-        for _, records, _, done in self._listing(0, horizon, None, f"GET posts of {self.organization} (re-check)"):
+        what = f"GET posts of {self.organization} (re-check)"
+        for _, records, _, done in self._listing(0, horizon, None, what, MAX_COUNT):  # ids only: big pages
             present |= {k[1] for k in (key_of(r.value) for r in records) if k}
             complete = done
         if not complete:
