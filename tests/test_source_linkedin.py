@@ -249,6 +249,16 @@ def test_post_gone_within_the_window_is_a_deletion(server, double):
     assert [d for p in again for d in p.deletions] == []
 
 
+def test_deleted_post_with_comments_is_a_deletion_not_a_failure(server, double):
+    options = {"recheck_days": 3650, "comments": True}
+    state = drain(source(server, **options), None)[0][-1].state
+    double.delete_post(COMMENTED)
+    pages, failure = drain(source(server, **options), state)
+    assert failure is None
+    assert [d.id for p in pages for d in p.deletions] == [COMMENTED]
+    assert COMMENTED not in pages[-1].state["comments"]
+
+
 def test_post_outside_the_window_is_not_rechecked(server, double):
     state = drain(source(server, recheck_days=1), None)[0][-1].state  # the fixture's posts are from 2024
     assert state["recent"] == {}

@@ -200,8 +200,9 @@ class LinkedInSource(RestSource):
                 fresh = []
                 for record in records:
                     key = key_of(record.value)
-                    if key is not None and (key[1] in seen or not _new(key, mark) or (floor and not _below(key, floor))):
-                        continue
+                    if key is not None and (key[1] in seen or not _new(key, mark)
+                                            or (floor and not _below(key, floor))):
+                        continue  # read on an earlier page, stored already, or above an interrupted walk's floor
                     if key is not None:
                         seen.add(key[1])
                     fresh.append(record)
@@ -230,7 +231,8 @@ class LinkedInSource(RestSource):
                 bad = (bad + [digest])[-MAX_BAD:]
             kept.append(record)
         messages, quarantined = posts_to_messages(kept, self.name, response.url, datetime.now(timezone.utc), resolved)
-        messages.sort(key=lambda m: key_of_message(m, kept))
+        order = {key[1]: key for key in (key_of(r.value) for r in kept) if key}
+        messages.sort(key=lambda m: order.get(m.id, (0, m.id)))  # oldest modification first
         recent = dict(state.get("recent") or {})
         horizon = self._horizon()
         for message in messages:
@@ -298,7 +300,13 @@ class LinkedInSource(RestSource):
             messages, quarantined, keys, last_url = [], [], [], url
             count, start = 100, 0
             for _ in range(self.max_pages):
-                response = self.request(PageRequest(url, {"start": start, "count": count}), f"GET comments of {urn}")
+                try:
+                    response = self.request(PageRequest(url, {"start": start, "count": count}),
+                                            f"GET comments of {urn}")
+                except Failed as failed:
+                    if failed.failure.status != 404:
+                        raise
+                    break  # the post is gone: the deletion re-check says so
                 records = self.records(response, f"GET comments of {urn}")
                 found, bad, found_keys = comments_to_messages(records, self.name, response.url,
                                                               datetime.now(timezone.utc), urn, mark)
@@ -375,10 +383,3 @@ def _below(key, floor: dict) -> bool:
 def _keys_of(mark: dict | None) -> list:
     return [(mark["ms"], urn) for urn in mark["ids"]] if mark else []
 
-
-def key_of_message(message: Message, records: list[Record]):
-    for record in records:
-        key = key_of(record.value)
-        if key and key[1] == message.id:
-            return key
-    return (0, message.id)

@@ -256,6 +256,8 @@ class LinkedInDouble:
         @app.get("/rest/socialActions/<path:urn>/comments")
         def comments(urn):
             start, count = window()
+            if urn in double.deleted:
+                return error(404, f"Not Found: {urn}", "NOT_FOUND")
             with double._lock:
                 items = list(double.comments.get(urn, []))
             return page(items, start, count)
