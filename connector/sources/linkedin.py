@@ -42,7 +42,7 @@ from urllib.parse import quote
 import requests
 
 from ..checks import Check
-from ..failures import RATE_LIMITED, Failed
+from ..failures import RATE_LIMITED, Failed, classify_exception
 from ..media import MediaPolicy
 from ..message import Message, Quarantined
 from .base import SOURCES, Deletion, Page, ParseError, captured
@@ -121,16 +121,23 @@ class LinkedInSource(RestSource):
         return PageRequest(f"{self.base_url}/rest/organizationAcls", {"q": "roleAssignee", "state": "APPROVED"})
 
     def check(self) -> list[Check]:
+        """Settings; connection and credentials on one ``GET /rest/organizationAcls`` (the token's member's
+        approved roles); then whether the organization is among them."""
         checks = [Check("settings", True, f"{self.base_url}, {self.organization}, "
                                           f"LinkedIn-Version {self.options['api_version']}")]
-        found, failure = self.probe(self._acls_request(), "GET organizationAcls")
-        checks += found
-        if not checks[-1].ok:
-            return checks
+        request = self._acls_request()
+        try:
+            response = self.session.get(request.url, params=request.params, headers=self.headers(),
+                                        timeout=self.timeout)
+        except requests.RequestException as exc:
+            return checks + [Check("connection", False, classify_exception(exc).message)]
+        checks.append(Check("connection", True, f"HTTP {response.status_code}"))
+        failure = self.classify_response(response, "GET organizationAcls")
+        if failure is not None and response.status_code in (401, 403):
+            return checks + [Check("credentials", False, failure.message)]
+        checks.append(Check("credentials", True, "token accepted"))
         if failure is not None:
             return checks + [Check("account", False, failure.message)]
-        response = self.session.get(self._acls_request().url, params=self._acls_request().params,
-                                    headers=self.headers(), timeout=self.timeout)
         try:
             roles = [e.get("role") or "a role" for e in response.json().get("elements", [])
                      if isinstance(e, dict) and e.get("organization") == self.organization]
