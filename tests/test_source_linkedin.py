@@ -189,6 +189,8 @@ def test_new_comment_and_reply_within_the_window_arrive_on_the_next_poll(server,
     first, second = pages[0].messages
     assert (first.in_reply_to, first.thread_id) == (COMMENTED, COMMENTED)
     assert (second.in_reply_to, second.thread_id) == (parent, COMMENTED)
+    asked = [r["path"] for r in double.requests if r["path"].startswith("/rest/socialActions/")]
+    assert f"/rest/socialActions/{parent}/comments" in asked  # LinkedIn lists a reply under its parent only
     assert ids_of(drain(source(server, **options), pages[-1].state)[0]) == []
 
 

@@ -47,28 +47,15 @@ from ..media import MediaPolicy
 from ..message import Message, Quarantined
 from .base import SOURCES, Deletion, Page, ParseError, captured
 from .jsonitems import split_member, split_payload
-from .linkedin_item import comments_to_messages, is_comment, key_of, media_urns, posts_to_messages
+from .linkedin_item import (comment_id, comments_to_messages, has_replies, is_comment, key_of, media_urns,
+                            posts_to_messages)
+from .linkedin_cursor import above, below, keys_of, raise_mark
 from .linkedin_limits import DailyBudget, LinkedInOptions, classify
 from .rest import PageRequest, Record, RestSource
 
 LINKEDIN_MEDIA_HOSTS = ("media.licdn.com", "dms.licdn.com", "www.linkedin.com")
 MAX_BAD = 100
 MAX_COUNT = 100  # LinkedIn's largest page
-
-
-def _new(key, mark: dict | None) -> bool:
-    """True for a post key ``(ms, urn)`` above the watermark ``mark`` (``{"ms", "ids"}``)."""
-    return mark is None or key[0] > mark["ms"] or (key[0] == mark["ms"] and key[1] not in mark["ids"])
-
-
-def _raise(mark: dict | None, keys) -> dict | None:
-    """``mark`` moved up to cover ``keys`` (never down)."""
-    for ms, urn in keys:
-        if mark is None or ms > mark["ms"]:
-            mark = {"ms": ms, "ids": [urn]}
-        elif ms == mark["ms"] and urn not in mark["ids"]:
-            mark = {"ms": ms, "ids": mark["ids"] + [urn]}
-    return mark
 
 
 @SOURCES.register
@@ -207,8 +194,8 @@ class LinkedInSource(RestSource):
                 fresh = []
                 for record in records:
                     key = key_of(record.value)
-                    if key is not None and (key[1] in seen or not _new(key, mark)
-                                            or (floor and not _below(key, floor))):
+                    if key is not None and (key[1] in seen or not above(key, mark)
+                                            or (floor and not below(key, floor))):
                         continue  # read on an earlier page, stored already, or above an interrupted walk's floor
                     if key is not None:
                         seen.add(key[1])
@@ -254,9 +241,9 @@ class LinkedInSource(RestSource):
             before = state
             messages, quarantined, state = self._page(state, response, fresh, resolved)
             keys = [k for k in (key_of(r.value) for r in fresh) if k]
-            state = {**state, "watermark": _raise(state.get("watermark"), keys)}
+            state = {**state, "watermark": raise_mark(state.get("watermark"), keys)}
             if index == len(read) - 1 and walk:
-                state = {**state, "watermark": _raise(state["watermark"], _keys_of(walk["top"])), "walk": None}
+                state = {**state, "watermark": raise_mark(state["watermark"], keys_of(walk["top"])), "walk": None}
             if messages or quarantined or state != before:
                 yield Page(messages, state, quarantined, url=response.url)
 
@@ -267,7 +254,7 @@ class LinkedInSource(RestSource):
             keys = [k for k in (key_of(r.value) for r in records) if k]
             low = min(k[0] for k in keys) if keys else None
             floor = {"ms": low, "ids": [k[1] for k in keys if k[0] == low]} if keys else walk.get("floor")
-            top = _raise(walk.get("top"), [k for k in (key_of(r.value) for r in fresh) if k])
+            top = raise_mark(walk.get("top"), [k for k in (key_of(r.value) for r in fresh) if k])
             walk = {"start": next_start, "floor": floor, "top": top}
             state = {**state, "walk": walk}
             yield Page(messages, state, quarantined, url=response.url)
@@ -297,38 +284,48 @@ class LinkedInSource(RestSource):
         return resolved
 
     def _comments(self, state: dict, emitted: list[str]):
+        """The comments of this poll's posts and of the window's, one page per post; replies to comments
+        (``GET /rest/socialActions/<comment urn>/comments``) for the comments that say they have some."""
         horizon = self._horizon()
         recent = {u: ms for u, ms in (state.get("recent") or {}).items() if ms >= horizon}
         state = {**state, "recent": recent,
                  "comments": {u: m for u, m in (state.get("comments") or {}).items() if u in recent}}
         for urn in dict.fromkeys([*emitted, *recent]):
             mark = state["comments"].get(urn)
-            url = f"{self.base_url}/rest/socialActions/{quote(urn, safe='')}/comments"
-            messages, quarantined, keys, last_url = [], [], [], url
-            count, start = 100, 0
-            for _ in range(self.max_pages):
-                try:
-                    response = self.request(PageRequest(url, {"start": start, "count": count}),
-                                            f"GET comments of {urn}")
-                except Failed as failed:
-                    if failed.failure.status != 404:
-                        raise
-                    break  # the post is gone: the deletion re-check says so
-                records = self.records(response, f"GET comments of {urn}")
+            pages = self._comment_pages(urn)
+            pages += [page for parent in [comment_id(r.value) for _, records in pages for r in records
+                                          if has_replies(r.value)] for page in self._comment_pages(parent)]
+            messages, quarantined, keys = [], [], []
+            for response, records in pages:
                 found, bad, found_keys = comments_to_messages(records, self.name, response.url,
                                                               datetime.now(timezone.utc), urn, mark)
                 messages += captured(found, response)
                 quarantined += bad
                 keys += found_keys
-                last_url = response.url
-                if len(records) < count:
-                    break
-                start += len(records)
             if urn in recent and keys:
-                state = {**state, "comments": {**state["comments"], urn: _raise(mark, keys)}}
+                state = {**state, "comments": {**state["comments"], urn: raise_mark(mark, keys)}}
             if messages or quarantined:
                 messages.sort(key=lambda m: (m.edited_at or m.created_at, m.id))
-                yield Page(messages, state, quarantined, url=last_url)
+                yield Page(messages, state, quarantined, url=pages[0][0].url)
+
+    def _comment_pages(self, target: str) -> list:
+        """``(response, records)`` of the comments on ``target`` (a post or a comment); none once it is gone."""
+        url = f"{self.base_url}/rest/socialActions/{quote(target, safe='')}/comments"
+        pages, start = [], 0
+        for _ in range(self.max_pages):
+            try:
+                response = self.request(PageRequest(url, {"start": start, "count": MAX_COUNT}),
+                                        f"GET comments of {target}")
+            except Failed as failed:
+                if failed.failure.status != 404:
+                    raise
+                break  # the post is gone: the deletion re-check says so
+            records = self.records(response, f"GET comments of {target}")
+            pages.append((response, records))
+            if len(records) < MAX_COUNT:
+                break
+            start += len(records)
+        return pages
 
     def _deletions(self, state: dict) -> Page | None:
         horizon = self._horizon()
@@ -380,13 +377,4 @@ class LinkedInSource(RestSource):
         messages, quarantined = posts_to_messages(posts, channel, "", None, {})
         found, bad, _ = comments_to_messages(comments, channel, "", None, None, None)
         return messages + found, quarantined + bad
-
-
-def _below(key, floor: dict) -> bool:
-    """True for a key under the walk's ``floor`` (not yet read by the interrupted walk)."""
-    return key[0] < floor["ms"] or (key[0] == floor["ms"] and key[1] not in floor["ids"])
-
-
-def _keys_of(mark: dict | None) -> list:
-    return [(mark["ms"], urn) for urn in mark["ids"]] if mark else []
 

@@ -28,6 +28,7 @@ from urllib.parse import quote
 from ..message import Attachment, Author, Message, Quarantined, Quote, Raw, iso, value_defect
 from .base import admit
 from .jsonitems import Unreadable
+from .linkedin_cursor import above
 from .linkedin_text import parse_little
 
 POST_URN = re.compile(r"urn:li:(share|ugcPost|activity):[0-9A-Za-z_-]{1,64}")
@@ -272,6 +273,15 @@ def comment_key(value) -> tuple[int, str] | None:
     return None
 
 
+def has_replies(value) -> bool:
+    """True for a comment whose ``commentsSummary`` counts replies (fetched from the comment itself)."""
+    summary = value.get("commentsSummary") if isinstance(value, dict) else None
+    if not isinstance(summary, dict):
+        return False
+    counts = [summary.get(n) for n in ("aggregatedTotalComments", "totalFirstLevelComments")]
+    return any(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in counts)
+
+
 def is_comment(value) -> bool:
     return isinstance(value, dict) and "actor" in value and ("message" in value or "object" in value)
 
@@ -311,8 +321,7 @@ def comments_to_messages(records, channel: str, page_url: str, fetched_at, post:
 
     ``keys`` are the ``(ms, urn)`` of every comment read, for the post's comment watermark."""
     keys = [k for k in (comment_key(r.value) for r in records) if k]
-    fresh = [r for r in records if mark is None or (lambda k: k is None or k[0] > mark["ms"] or (
-        k[0] == mark["ms"] and k[1] not in mark["ids"]))(comment_key(r.value))]
+    fresh = [r for r in records if (lambda key: key is None or above(key, mark))(comment_key(r.value))]
     messages, quarantined = _admit_all(fresh, page_url, fetched_at,
                                        lambda value, raw: comment_to_message(value, channel=channel, raw=raw,
                                                                              post=post))

@@ -132,7 +132,7 @@ def classify(response, what: str, api_version: str, now: datetime | None = None)
         message = f"{label}: LinkedIn refused the access token ({said or 'Unauthorized'}); renew the token"
     elif status == 403:
         message = (f"{label}: LinkedIn denied access ({said or 'Forbidden'}); the token needs r_organization_social"
-                   f" and its member an approved role on the organization")
+                   f" (r_organization_social_feed) and its member an approved role on the organization")
     else:
         message = f"{failure.message} {said}".strip() if said and said not in failure.message else failure.message
     return Failure(verdict, message, status=status, retry_at=retry_at, detail=failure.detail, url=failure.url)

@@ -7,7 +7,8 @@ Endpoints, with LinkedIn's semantics as far as the connector uses them:
   (``paging.start/count/total``, ``elements``; at most 100 a page);
 * ``GET /rest/posts/<urn>``: one post, 404 once deleted;
 * ``GET /rest/images/<urn>``, ``/rest/videos/<urn>``: ``downloadUrl`` on this server's ``/media/``;
-* ``GET /rest/socialActions/<post urn>/comments?start=&count=``: the post's comments;
+* ``GET /rest/socialActions/<urn>/comments?start=&count=``: a post's comments (a comment's replies
+  under the comment's URN, counted in its ``commentsSummary``);
 * ``GET /rest/organizationAcls?q=roleAssignee``: the token's member's approved roles.
 
 Data: the posts page ``fixtures/linkedin/posts_page.json`` (derived from LinkedIn's Posts API
@@ -133,9 +134,20 @@ class LinkedInDouble:
                        "created": {"actor": "urn:li:person:DT2dEpUrPf", "time": now},
                        "lastModified": {"actor": "urn:li:person:DT2dEpUrPf", "time": now + (5000 if edited else 0)},
                        "message": {"attributes": [], "text": text}, "object": post}
-            if parent:
+            if parent:  # LinkedIn lists a reply under its parent comment, whose summary counts it
                 comment["parentComment"] = parent
-            self.comments.setdefault(post, []).insert(0, _compact(comment))
+                self.comments.setdefault(parent, []).insert(0, _compact(comment))
+                siblings = self.comments[post]
+                for n, text in enumerate(siblings):
+                    value = json.loads(text)
+                    if value.get("commentUrn", value.get("$URN")) == parent:
+                        summary = value.setdefault("commentsSummary", {"selectedComments": [],
+                                                                       "aggregatedTotalComments": 0})
+                        summary["selectedComments"].insert(0, urn)
+                        summary["aggregatedTotalComments"] += 1
+                        siblings[n] = _compact(value)
+            else:
+                self.comments.setdefault(post, []).insert(0, _compact(comment))
             return urn
 
     # -- faults and limits --------------------------------------------------------------------
