@@ -256,8 +256,8 @@ def key_of(value) -> tuple[int, str] | None:
     """A post's place in the listing: ``(lastModifiedAt, urn)``, or None when it has none."""
     if isinstance(value, dict):
         ms, urn = value.get("lastModifiedAt"), value.get("id")
-        if isinstance(ms, int) and not isinstance(ms, bool) and isinstance(urn, str) and urn:
-            return ms, urn
+        if isinstance(ms, int) and not isinstance(ms, bool) and isinstance(urn, str) and POST_URN.fullmatch(urn):
+            return ms, urn  # a garbled id has no place in the cursor (it is quarantined once, by its bytes)
     return None
 
 
