@@ -14,11 +14,14 @@ from connector.sources.linkedin_item import comment_to_message, post_to_message
 from connector.sources.linkedin_text import parse_little
 
 from .conftest import run_cli
-from .linkedin_support import FIXTURES
+from .linkedin_support import FIXTURES, recorded_comments
 
 
-@pytest.mark.parametrize("name", ["posts_page", "comments_page"])
+@pytest.mark.parametrize("name", ["posts_page", "comments_page", "superface_replies_linkedin.recording",
+                                  "superface_publishing_profiles_linkedin.recording"])
 def test_cli_parse_gives_the_hand_written_messages(capsys, name):
+    """Each copied recording and the derived page: ``expected/<name>.jsonl`` (the organization lookups
+    of the publishing-profiles recording hold no message)."""
     code, out, err = run_cli(capsys, "messages", "parse", "linkedin", str(FIXTURES / f"{name}.json"))
     assert (code, err) == (0, "")
     expected = (FIXTURES / "expected" / f"{name}.jsonl").read_text("utf-8").splitlines()
@@ -33,6 +36,24 @@ def test_the_comments_page_is_the_recordings_response():
         response = json.loads(gzip.decompress(bytes.fromhex("".join(response))))
     assert json.loads((FIXTURES / "comments_page.json").read_text("utf-8")) == response
     assert calls[0]["path"].startswith("/v2/socialActions/urn:li:activity:6905096044615405568/comments")
+
+
+def test_a_recordings_comments_keep_the_recorded_values_and_where_they_came_from():
+    data = (FIXTURES / "superface_replies_linkedin.recording.json").read_bytes()
+    messages, quarantined = LinkedInSource.parse_payload(data)
+    assert quarantined == [] and [json.loads(m.raw.body) for m in messages] == recorded_comments()
+    assert {m.raw.page_url for m in messages} == {
+        "https://api.linkedin.com:443/v2/socialActions/urn:li:activity:6905096044615405568/comments?count=10&start=0"}
+
+
+def test_a_recording_with_a_gzip_hex_body_is_read():
+    import gzip as gz
+
+    page = (FIXTURES / "posts_page.json").read_bytes()
+    recording = {"posts": {"h": [{"scope": "https://api.linkedin.com:443", "method": "GET", "status": 200,
+                                  "path": "/rest/posts?q=author", "response": [gz.compress(page).hex()]}]}}
+    messages, _ = LinkedInSource.parse_payload(json.dumps(recording).encode())
+    assert [m.raw.body for m in messages] == [m.raw.body for m in LinkedInSource.parse_payload(page)[0]]
 
 
 def test_each_message_keeps_its_elements_exact_bytes():

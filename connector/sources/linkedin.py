@@ -45,12 +45,11 @@ from ..checks import Check
 from ..failures import RATE_LIMITED, Failed, classify_exception
 from ..media import MediaPolicy
 from ..message import Message, Quarantined
-from .base import SOURCES, Deletion, Page, ParseError, captured
-from .jsonitems import split_member, split_payload
-from .linkedin_item import (comment_id, comments_to_messages, has_replies, is_comment, key_of, media_urns,
-                            posts_to_messages)
+from .base import SOURCES, Deletion, Page, captured
+from .linkedin_item import comment_id, comments_to_messages, has_replies, key_of, media_urns, posts_to_messages
 from .linkedin_cursor import above, below, keys_of, raise_mark
 from .linkedin_limits import DailyBudget, LinkedInOptions, classify
+from .linkedin_saved import parse_saved
 from .rest import PageRequest, Record, RestSource
 
 LINKEDIN_MEDIA_HOSTS = ("media.licdn.com", "dms.licdn.com", "www.linkedin.com")
@@ -359,22 +358,6 @@ class LinkedInSource(RestSource):
 
     @classmethod
     def parse_payload(cls, data: bytes, channel: str = "") -> tuple[list[Message], list[Quarantined]]:
-        """A saved posts page, comments page (``{"paging", "elements"}``) or one post -> messages, quarantined.
-
-        Media keep their URNs as URLs (no API to resolve them here); a comment's thread is its ``object``.
-        """
-        items, is_list = split_payload(data)
-        if is_list:
-            raise ParseError("expected a LinkedIn page object ({\"paging\", \"elements\"}) or one post")
-        value = items[0][1]
-        # a page one of whose elements is unreadable is unreadable as a whole value: cut it on the bytes
-        records = [Record(v, raw) for raw, v in split_member(data, "elements")] \
-            if not isinstance(value, dict) or "elements" in value else []
-        if not records and not (isinstance(value, dict) and "elements" in value):
-            records = [Record(value, items[0][0])]
-        posts = [r for r in records if not is_comment(r.value)]
-        comments = [r for r in records if is_comment(r.value)]
-        messages, quarantined = posts_to_messages(posts, channel, "", None, {})
-        found, bad, _ = comments_to_messages(comments, channel, "", None, None, None)
-        return messages + found, quarantined + bad
-
+        """A saved posts or comments page, one post, or a Superface recording of them -> messages, quarantined
+        (see :mod:`.linkedin_saved`)."""
+        return parse_saved(data, channel)
