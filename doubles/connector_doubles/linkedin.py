@@ -95,12 +95,12 @@ class LinkedInDouble:
         with self._lock:
             self._serial += 1
             now = self._stamp()
-            post = dict(template or self.value(self.listing()[-1].urn))
-            post.pop("content", None) if template is None else None
+            post = dict(template) if template else {  # a text post, as the derived page's are
+                key: value for key, value in self.value(self.listing()[-1].urn).items()
+                if key not in ("content", "reshareContext")}
             urn = f"urn:li:share:{7270000000000000000 + self._serial}"
             post.update(id=urn, createdAt=now, publishedAt=now, lastModifiedAt=now, commentary=commentary,
                         lifecycleStateInfo={"isEditedByAuthor": False})
-            post.pop("reshareContext", None)
             self.posts[urn] = Item(urn, now, _compact(post))
             return urn
 
