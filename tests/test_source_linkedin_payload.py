@@ -131,3 +131,12 @@ def test_little_html_is_escaped_and_links_only_http():
     assert '<a href="https://ok.example/a?b=1&amp;c=2">' in html and "javascript:alert(1)</a>" not in html
     assert html.startswith("<p>") and "<br>line</p>" in html
     assert parse_little("").html() == ""
+
+
+def test_comment_text_becomes_safe_html_with_links():
+    comment = json.loads((FIXTURES / "comments_page.json").read_text())["elements"][1]
+    comment["message"]["text"] = "Zie <b>hier</b>:\nhttps://www.example.nl/a?b=1&c=2"
+    message = comment_to_message(comment)
+    assert message.text == comment["message"]["text"]
+    assert message.html == ('<p>Zie &lt;b&gt;hier&lt;/b&gt;:<br><a href="https://www.example.nl/a?b=1&amp;c=2">'
+                            'https://www.example.nl/a?b=1&amp;c=2</a></p>')

@@ -29,7 +29,7 @@ from ..message import Attachment, Author, Message, Quarantined, Quote, Raw, iso,
 from .base import admit
 from .jsonitems import Unreadable
 from .linkedin_cursor import above
-from .linkedin_text import parse_little
+from .linkedin_text import parse_little, plain_html
 
 POST_URN = re.compile(r"urn:li:(share|ugcPost|activity):[0-9A-Za-z_-]{1,64}")
 MEDIA_URN = re.compile(r"urn:li:(image|video|document):[0-9A-Za-z_-]{1,128}")
@@ -224,13 +224,12 @@ def comment_to_message(comment, *, channel: str = "", raw: Raw | None = None, po
     if not isinstance(content, list) or not all(isinstance(c, dict) for c in content):
         raise Invalid("content: expected a list of objects")
     attachments = []
-    for n, item in enumerate(content):
+    for item in content:
         url = _text(item, "url")
         if url:
             kind = (_text(item, "type") or "").upper()
             attachments.append(Attachment(url=url, media_type={"IMAGE": "image/*", "VIDEO": "video/*"}.get(kind, "")))
     parent = _text(comment, "parentComment")
-    body = escape(text).replace("\n", "<br>")
     return Message(
         channel=channel,
         id=urn,
@@ -239,7 +238,7 @@ def comment_to_message(comment, *, channel: str = "", raw: Raw | None = None, po
         created_at=created,
         edited_at=modified if edited else None,
         text=text,
-        html=f"<p>{body}</p>" if body else "",
+        html=plain_html(text),
         url=comment_url(thread, urn),
         in_reply_to=parent or thread,
         thread_id=thread,

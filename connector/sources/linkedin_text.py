@@ -55,6 +55,12 @@ class Little:
         return "<p>" + body.replace("\n", "<br>") + "</p>" if body else ""
 
 
+def plain_html(text: str) -> str:
+    """Plain text (a comment's ``message.text``) as simple safe HTML: escaped, http(s) links, ``<br>``."""
+    body = _linked(text).strip()
+    return "<p>" + body.replace("\n", "<br>") + "</p>" if body else ""
+
+
 def entity_page(urn: str) -> str:
     """The public page of an organization URN (LinkedIn's ``/company/<id>/``), else ""."""
     match = re.fullmatch(r"urn:li:(?:organization|company):(\d+)", urn)
