@@ -280,3 +280,22 @@ def test_post_missing_from_the_listing_but_still_there_is_no_deletion(server, do
     pages, failure = drain(source(server, **options), state)
     assert failure is None and [d for p in pages for d in p.deletions] == []
     assert f"/rest/posts/{hidden}" in [r["path"] for r in double.requests if r["status"] == 200]
+
+
+# -- the organization's name ------------------------------------------------------------------
+
+def test_posts_carry_the_organizations_name_looked_up_once(server, double):
+    pages, _ = drain(source(server), None)
+    assert {(m.author.id, m.author.name) for p in pages for m in p.messages} == {
+        ("urn:li:organization:2414183", "Devtestco")}
+    assert [r["path"] for r in double.requests].count("/rest/organizations/2414183") == 1
+    double.requests.clear()
+    drain(source(server), pages[-1].state)
+    assert "/rest/organizations/2414183" not in [r["path"] for r in double.requests]
+
+
+def test_organization_not_readable_leaves_the_name_empty(server, double):
+    double.fail_next(403, body={"status": 403, "code": "ACCESS_DENIED", "message": "Not enough permissions"})
+    pages, failure = drain(source(server), None)
+    assert failure is None and pages[-1].state["name"] is None
+    assert {m.author.name for p in pages for m in p.messages} == {""}

@@ -39,7 +39,7 @@ def _with_budget(server, budget, **options) -> LinkedInSource:
 def test_429_is_rate_limited_until_midnight_utc_then_resumes_without_skipping(server, double):
     clock = Clock()
     src = _with_budget(server, DailyBudget(None, now=clock))
-    double.daily_limit = 2  # page 1, its video; then LinkedIn's daily limit
+    double.daily_limit = 3  # the organization's name, page 1, its video; then LinkedIn's daily limit
     pages, failure = drain(src, None)
     assert failure.verdict == RATE_LIMITED and failure.status == 429
     assert failure.retry_at == next_midnight(datetime.now(timezone.utc))
@@ -118,7 +118,7 @@ def test_missing_version_400_is_configuration(server, double):
 
 
 def test_server_error_on_a_page_is_retry_and_the_next_poll_skips_nothing(server, double):
-    double.fail_next(500, after=2)  # page 1, its video, then page 2 fails
+    double.fail_next(500, after=3)  # the organization's name, page 1, its video, then page 2 fails
     src = _with_budget(server, None)
     pages, failure = drain(src, None)
     assert failure.verdict == RETRY and failure.status == 500
@@ -129,6 +129,16 @@ def test_server_error_on_a_page_is_retry_and_the_next_poll_skips_nothing(server,
         seen += ids_of(more)
         state = more[-1].state if more else state
     assert sorted(set(seen)) == sorted(posts_oldest_first())
+
+
+def test_server_error_resolving_a_medium_stops_the_walk_rather_than_lose_the_medium(server, double):
+    double.fail_next(500, after=2)  # the organization's name, page 1, then its video fails
+    src = _with_budget(server, None)
+    pages, failure = drain(src, None)
+    assert pages == [] and failure.verdict == RETRY
+    again, failure = drain(src, None)
+    video = next(m for p in again for m in p.messages if m.id == "urn:li:ugcPost:7261000000000000006")
+    assert video.attachments[0].url.endswith("/media/C5F10AQGKQg_6y2a4sQ.mp4")
 
 
 def test_html_page_with_status_200_is_retry(server):

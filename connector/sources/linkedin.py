@@ -6,7 +6,7 @@ by offset, newest modification first; it cannot list oldest first.
 
 Cursor (``state``)::
 
-    {"organization": urn, "watermark": {"ms", "ids"} | None, "walk": {"start", "floor", "top"} | None,
+    {"organization": urn, "name": its localizedName (looked up once), "watermark": {"ms", "ids"} | None, "walk": {"start", "floor", "top"} | None,
      "recent": {post urn: published ms}, "comments": {post urn: {"ms", "ids"}}, "bad": [sha256, ...]}
 
 * ``watermark``: every post whose ``lastModifiedAt`` is below ``ms`` (or equal, for the ``ids``
@@ -42,7 +42,7 @@ from urllib.parse import quote
 import requests
 
 from ..checks import Check
-from ..failures import RATE_LIMITED, Failed, classify_exception
+from ..failures import RATE_LIMITED, RETRY, Failed, classify_exception
 from ..media import MediaPolicy
 from ..message import Message, Quarantined
 from .base import SOURCES, Deletion, Page, captured
@@ -167,6 +167,8 @@ class LinkedInSource(RestSource):
         state = json.loads(json.dumps(state or {}))  # never touch the caller's dict
         if state.get("organization") != self.organization:
             state = self._fresh()
+        if "name" not in state:  # once: the organization's name, for its posts' author
+            state["name"] = self._name()
         emitted: list[str] = []
         for page in self._posts(state):
             state = page.state
@@ -223,7 +225,9 @@ class LinkedInSource(RestSource):
                     continue
                 bad = (bad + [digest])[-MAX_BAD:]
             kept.append(record)
-        messages, quarantined = posts_to_messages(kept, self.name, response.url, datetime.now(timezone.utc), resolved)
+        names = {self.organization: state["name"]} if state.get("name") else {}
+        messages, quarantined = posts_to_messages(kept, self.name, response.url, datetime.now(timezone.utc), resolved,
+                                                  names)
         order = {key[1]: key for key in (key_of(r.value) for r in kept) if key}
         messages.sort(key=lambda m: order.get(m.id, (0, m.id)))  # oldest modification first
         recent = dict(state.get("recent") or {})
@@ -258,6 +262,20 @@ class LinkedInSource(RestSource):
             state = {**state, "walk": walk}
             yield Page(messages, state, quarantined, url=response.url)
 
+    def _name(self) -> str | None:
+        """The organization's ``localizedName`` (``GET /rest/organizations/<id>``); None when not to be had."""
+        number = self.organization.rsplit(":", 1)[1]
+        try:
+            name = self.request(PageRequest(f"{self.base_url}/rest/organizations/{number}"),
+                                f"GET organization {self.organization}").json().get("localizedName")
+        except Failed as failed:
+            if failed.failure.status not in (403, 404):
+                raise  # transient, rate-limited, or a token or version that fails every call
+            return None  # no right to read the organization: its URN stands for it
+        except (ValueError, AttributeError):
+            return None
+        return name if isinstance(name, str) else None
+
     def _horizon(self) -> int:
         since = datetime.now(timezone.utc) - timedelta(days=self.options["recheck_days"])
         return int(since.timestamp() * 1000)
@@ -273,9 +291,9 @@ class LinkedInSource(RestSource):
             try:
                 url = self.request(request, f"GET {family} {urn}").json().get("downloadUrl")
             except Failed as failed:
-                if failed.failure.verdict == RATE_LIMITED:
-                    raise
-                continue
+                if failed.failure.verdict in (RATE_LIMITED, RETRY):
+                    raise  # the walk stops here; the next poll resolves it
+                continue  # refused or gone (403, 404): the attachment keeps its URN and is recorded missing
             except (ValueError, AttributeError):
                 continue
             if isinstance(url, str) and url.startswith(("https://", "http://")):

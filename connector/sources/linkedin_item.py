@@ -119,8 +119,11 @@ def _attachments(content: dict, resolved: dict) -> tuple[Attachment, ...]:
     return tuple(found)
 
 
-def post_to_message(post, *, channel: str = "", raw: Raw | None = None, resolved: dict | None = None) -> Message:
-    """One Posts API element as a :class:`Message`; raises :class:`Invalid` with the reason."""
+def post_to_message(post, *, channel: str = "", raw: Raw | None = None, resolved: dict | None = None,
+                    names: dict | None = None) -> Message:
+    """One Posts API element as a :class:`Message`; raises :class:`Invalid` with the reason.
+
+    ``names`` maps an author URN to its display name (the organization's ``localizedName``)."""
     if not isinstance(post, dict):
         raise Invalid(f"expected a post object, got {type(post).__name__}")
     defect = value_defect(post)
@@ -160,7 +163,7 @@ def post_to_message(post, *, channel: str = "", raw: Raw | None = None, resolved
         channel=channel,
         id=urn,
         kind=kind,
-        author=Author(id=author_urn, handle=author_urn),
+        author=Author(id=author_urn, handle=author_urn, name=(names or {}).get(author_urn) or ""),
         created_at=created,
         edited_at=modified if edited else None,
         text=text,
@@ -307,12 +310,13 @@ def _admit_all(records, page_url, fetched_at, normalise):
     return messages, quarantined
 
 
-def posts_to_messages(records, channel: str, page_url: str, fetched_at, resolved: dict):
+def posts_to_messages(records, channel: str, page_url: str, fetched_at, resolved: dict, names: dict | None = None):
     """(messages, quarantined) of posts; a post not ``PUBLISHED`` (a draft, a failed publication) is no message."""
     records = [r for r in records if not (isinstance(r.value, dict) and isinstance(r.value.get("lifecycleState"), str)
                                           and r.value["lifecycleState"] not in PUBLISHED)]
     return _admit_all(records, page_url, fetched_at,
-                      lambda value, raw: post_to_message(value, channel=channel, raw=raw, resolved=resolved))
+                      lambda value, raw: post_to_message(value, channel=channel, raw=raw, resolved=resolved,
+                                                         names=names))
 
 
 def comments_to_messages(records, channel: str, page_url: str, fetched_at, post: str | None, mark: dict | None):

@@ -9,6 +9,7 @@ Endpoints, with LinkedIn's semantics as far as the connector uses them:
 * ``GET /rest/images/<urn>``, ``/rest/videos/<urn>``: ``downloadUrl`` on this server's ``/media/``;
 * ``GET /rest/socialActions/<urn>/comments?start=&count=``: a post's comments (a comment's replies
   under the comment's URN, counted in its ``commentsSummary``);
+* ``GET /rest/organizations/<id>``: the organization (``localizedName``);
 * ``GET /rest/organizationAcls?q=roleAssignee``: the token's member's approved roles.
 
 Data: the posts page ``fixtures/linkedin/posts_page.json`` (derived from LinkedIn's Posts API
@@ -63,6 +64,7 @@ class LinkedInDouble:
                  daily_limit: int | None = None):
         folder = Path(data_dir or DEFAULT_DATA_DIR)
         self.token, self.organization, self.daily_limit = token, organization, daily_limit
+        self.name = "Devtestco"  # the organization's localizedName (LinkedIn's documentation test page)
         self.retired = {"202301", "202302", "202303"}
         self._lock = threading.RLock()
         self.posts: dict[str, Item] = {}
@@ -274,6 +276,13 @@ class LinkedInDouble:
                 items = list(double.comments.get(urn, []))
             return page(items, start, count)
 
+        @app.get("/rest/organizations/<number>")
+        def organization(number):
+            if f"urn:li:organization:{number}" != double.organization:
+                return error(403, "Not enough permissions to access: organizations.GET.20241101", "ACCESS_DENIED", 100)
+            return answer({"id": int(number), "localizedName": double.name, "vanityName": double.name.lower(),
+                           "$URN": double.organization})
+
         @app.get("/rest/organizationAcls")
         def acls():
             element = {"roleAssignee": "urn:li:person:DT2dEpUrPf", "state": "APPROVED", "role": "ADMINISTRATOR",
@@ -284,12 +293,16 @@ class LinkedInDouble:
 
 
 def _media_in(text: bytes) -> list[str]:
+    """The media URNs a served post names (any bytes: hostile posts are served too)."""
     try:
-        content = json.loads(text).get("content") or {}
-    except (ValueError, AttributeError):
+        content = json.loads(text).get("content")
+    except (ValueError, AttributeError, RecursionError):
         return []
-    found = [content.get("media", {}).get("id")]
-    found += [i.get("id") for i in (content.get("multiImage") or {}).get("images", [])]
+    content = content if isinstance(content, dict) else {}
+    media = content.get("media") if isinstance(content.get("media"), dict) else {}
+    multi = content.get("multiImage") if isinstance(content.get("multiImage"), dict) else {}
+    images = multi.get("images") if isinstance(multi.get("images"), list) else []
+    found = [media.get("id")] + [i.get("id") for i in images if isinstance(i, dict)]
     return [u for u in found if isinstance(u, str)]
 
 
