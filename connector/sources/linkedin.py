@@ -6,7 +6,8 @@ by offset, newest modification first; it cannot list oldest first.
 
 Cursor (``state``)::
 
-    {"organization": urn, "name": its localizedName (looked up once), "watermark": {"ms", "ids"} | None, "walk": {"start", "floor", "top"} | None,
+    {"organization": urn, "name": its localizedName (looked up once, for the posts' author),
+     "watermark": {"ms", "ids"} | None, "walk": {"start", "floor", "top"} | None,
      "recent": {post urn: published ms}, "comments": {post urn: {"ms", "ids"}}, "bad": [sha256, ...]}
 
 * ``watermark``: every post whose ``lastModifiedAt`` is below ``ms`` (or equal, for the ``ids``
@@ -25,9 +26,16 @@ Cursor (``state``)::
   becomes ``top`` and the walk from offset 0 picks up whatever moved above it meanwhile. A crash
   repeats at most one page; nothing is skipped.
 
+Media: a page's image and video URNs are resolved (``GET /rest/images/<urn>``, ``/rest/videos/<urn>``,
+``downloadUrl``) while the page is read; a 5xx or 429 there stops the walk like one on the listing.
+A post whose id is garbled or lacks ``lastModifiedAt`` has no place in the order: it is quarantined
+once (``bad`` remembers its bytes' hash).
+
 Comments (``comments: true``): ``GET /rest/socialActions/<post urn>/comments`` for the posts of
-this poll and, each poll, for the posts published within ``recheck_days``; a per-post watermark
-of the comment's last modification keeps them from repeating (an edited comment is a version).
+this poll and, each poll, for the posts published within ``recheck_days``, plus the replies of
+each comment whose ``commentsSummary`` counts some (LinkedIn lists those under the comment); a
+per-post watermark of the comments' last modification keeps them from repeating (an edited
+comment is a version). Deleted comments are not detected.
 Deletions: each poll re-reads the listing back to ``recheck_days`` ago; a post of that window
 that is gone from it and answers ``GET /rest/posts/<urn>`` with 404 is a :class:`Deletion`.
 Rate limits: see :mod:`.linkedin_limits` (daily, reset at midnight UTC).
