@@ -107,5 +107,6 @@ def test_a_bug_while_normalising_one_post_quarantines_it_as_internal_error(world
     assert set(hostile.stored(connector)) == kind.good_ids()
 
 
+@pytest.mark.slow  # a full run_once into the ZGW double, about 3 s
 def test_year_9999_never_reaches_the_case_system(world):
     hostile.test_year_9999_never_reaches_the_case_system(world, LinkedInKind)
