@@ -15,7 +15,7 @@ from connector.sources.linkedin import LinkedInSource
 from connector.sources.linkedin_limits import DailyBudget, next_midnight
 
 from . import linkedin_support
-from .linkedin_support import TOKEN, drain, ids_of, posts_oldest_first
+from .linkedin_support import TOKEN, drain, ids_of, posts_oldest_first, recorded_comments
 
 double, server = linkedin_support.double, linkedin_support.server  # the fixtures
 
@@ -58,6 +58,22 @@ def test_429_is_rate_limited_until_midnight_utc_then_resumes_without_skipping(se
         seen += ids_of(more)
         state = more[-1].state if more else state
     assert sorted(set(seen)) == sorted(posts_oldest_first())
+
+
+def test_429_while_reading_comments_loses_none_of_them(server, double):
+    clock = Clock()
+    src = _with_budget(server, DailyBudget(None, now=clock), page_size=10, comments=True)
+    double.daily_limit = 9  # name, the page, 4 media, the comments of 3 posts; then LinkedIn's daily limit
+    pages, failure = drain(src, None)
+    assert failure.verdict == RATE_LIMITED and failure.status == 429
+    assert ids_of(pages) == posts_oldest_first()  # the posts, stored; their comments not all read
+    assert "urn:li:ugcPost:7261000000000000006" in pages[-1].state["pending"]
+    clock.now = failure.retry_at
+    double.daily_limit = None
+    more, failure = drain(src, pages[-1].state)
+    assert failure is None
+    assert sorted(ids_of(more, "comment")) == sorted(c["$URN"] for c in recorded_comments())
+    assert more[-1].state["pending"] == []
 
 
 def test_calls_per_day_budget_stops_before_calling_and_resets_at_midnight(server, double):

@@ -8,7 +8,8 @@ Cursor (``state``)::
 
     {"organization": urn, "name": its localizedName (looked up once, for the posts' author),
      "watermark": {"ms", "ids"} | None, "walk": {"start", "floor", "top"} | None,
-     "recent": {post urn: published ms}, "comments": {post urn: {"ms", "ids"}}, "bad": [sha256, ...]}
+     "recent": {post urn: published ms}, "comments": {post urn: {"ms", "ids"}}, "pending": [post urn, ...],
+     "bad": [sha256, ...]}
 
 * ``watermark``: every post whose ``lastModifiedAt`` is below ``ms`` (or equal, for the ``ids``
   at that millisecond) is stored. A post LinkedIn shows with a later ``lastModifiedAt`` is new
@@ -31,8 +32,9 @@ Media: a page's image and video URNs are resolved (``GET /rest/images/<urn>``, `
 A post whose id is garbled or lacks ``lastModifiedAt`` has no place in the order: it is quarantined
 once (``bad`` remembers its bytes' hash).
 
-Comments (``comments: true``): ``GET /rest/socialActions/<post urn>/comments`` for the posts of
-this poll and, each poll, for the posts published within ``recheck_days``, plus the replies of
+Comments (``comments: true``): ``GET /rest/socialActions/<post urn>/comments`` for each post stored
+(``pending`` is saved with the post, so a rate limit or crash before its comments were read does
+not lose them) and, each poll, for the posts published within ``recheck_days``, plus the replies of
 each comment whose ``commentsSummary`` counts some (LinkedIn lists those under the comment); a
 per-post watermark of the comments' last modification keeps them from repeating (an edited
 comment is a version). Deleted comments are not detected.
@@ -63,6 +65,7 @@ from .rest import PageRequest, Record, RestSource
 LINKEDIN_MEDIA_HOSTS = ("media.licdn.com", "dms.licdn.com", "www.linkedin.com")
 MAX_BAD = 100
 MAX_COUNT = 100  # LinkedIn's largest page
+MAX_PENDING = 200  # posts whose comments a poll fetches for the first time; the next poll goes on
 
 
 @SOURCES.register
@@ -169,7 +172,7 @@ class LinkedInSource(RestSource):
 
     def _fresh(self) -> dict:
         return {"organization": self.organization, "watermark": None, "walk": None, "recent": {}, "comments": {},
-                "bad": []}
+                "pending": [], "bad": []}
 
     def poll(self, state: dict | None):
         state = json.loads(json.dumps(state or {}))  # never touch the caller's dict
@@ -177,13 +180,11 @@ class LinkedInSource(RestSource):
             state = self._fresh()
         if "name" not in state:  # once: the organization's name, for its posts' author
             state["name"] = self._name()
-        emitted: list[str] = []
         for page in self._posts(state):
             state = page.state
-            emitted += [m.id for m in page.messages]
             yield page
         if self.options["comments"]:
-            for page in self._comments(state, emitted):
+            for page in self._comments(state):
                 state = page.state
                 yield page
         if self.options["recheck_days"]:
@@ -244,7 +245,10 @@ class LinkedInSource(RestSource):
             published = int(message.created_at.timestamp() * 1000)
             if published >= horizon:
                 recent[message.id] = published
-        return captured(messages, response), quarantined, {**state, "bad": bad, "recent": recent}
+        pending = list(state.get("pending") or [])
+        if self.options["comments"]:  # stored with the post: its comments are fetched even after a crash
+            pending += [m.id for m in messages if m.id not in pending]
+        return captured(messages, response), quarantined, {**state, "bad": bad, "recent": recent, "pending": pending}
 
     def _emit_oldest_first(self, state: dict, read: list, resolved: dict):
         walk = state.get("walk")
@@ -308,14 +312,17 @@ class LinkedInSource(RestSource):
                 resolved[urn] = url
         return resolved
 
-    def _comments(self, state: dict, emitted: list[str]):
-        """The comments of this poll's posts and of the window's, one page per post; replies to comments
+    def _comments(self, state: dict):
+        """The comments of the posts stored since their comments were last fetched (``pending``, at most
+        :data:`MAX_PENDING` a poll) and of the window's posts, one page per post; replies to comments
         (``GET /rest/socialActions/<comment urn>/comments``) for the comments that say they have some."""
         horizon = self._horizon()
         recent = {u: ms for u, ms in (state.get("recent") or {}).items() if ms >= horizon}
+        pending = list(state.get("pending") or [])
         state = {**state, "recent": recent,
                  "comments": {u: m for u, m in (state.get("comments") or {}).items() if u in recent}}
-        for urn in dict.fromkeys([*emitted, *recent]):
+        changed = False
+        for urn in dict.fromkeys([*pending[:MAX_PENDING], *recent]):
             mark = state["comments"].get(urn)
             pages = self._comment_pages(urn)
             pages += [page for parent in [comment_id(r.value) for _, records in pages for r in records
@@ -329,9 +336,15 @@ class LinkedInSource(RestSource):
                 keys += found_keys
             if urn in recent and keys:
                 state = {**state, "comments": {**state["comments"], urn: raise_mark(mark, keys)}}
+            if urn in pending:
+                pending.remove(urn)
+                state, changed = {**state, "pending": list(pending)}, True
             if messages or quarantined:
                 messages.sort(key=lambda m: (m.edited_at or m.created_at, m.id))
                 yield Page(messages, state, quarantined, url=pages[0][0].url)
+                changed = False
+        if changed:
+            yield Page([], state)  # the posts whose comments were all seen already leave ``pending``
 
     def _comment_pages(self, target: str) -> list:
         """``(response, records)`` of the comments on ``target`` (a post or a comment); none once it is gone."""
