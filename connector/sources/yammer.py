@@ -76,9 +76,9 @@ class YammerOptions(MediaOptions):
                                                        " no `web_url` of its own"})
     initial = fields.Str(load_default="all", validate=validate.OneOf(["all", "latest"]), metadata={
         "description": "first poll: `all` history, or `latest` (the newest page only)"})
-    recheck = fields.Int(load_default=20, validate=validate.Range(0, 200), metadata={
-        "description": "each poll re-reads the newest N messages: a changed one becomes a new version,"
-                       " one gone (404) a deletion"})
+    recheck = fields.Int(load_default=20, validate=validate.Range(0, 100), metadata={
+        "description": "each poll re-reads the newest N messages (20 a call; 0 = never): a changed one becomes"
+                       " a new version, one gone (404) a deletion"})
 
     @marshmallow.pre_load
     def group_as_text(self, data, **kwargs):
@@ -196,9 +196,7 @@ class YammerSource(RestSource):
             return
         state = yield from self._walk(state, what)
         if state is not None and not first_poll and self.options["recheck"] and state.get("watermark"):
-            page = self._recheck(state, what)
-            if page is not None:
-                yield page
+            yield from self._recheck(state, what)
 
     def _walk(self, state: dict, what: str):
         """Read backwards from the newest message to the watermark; the final state, or None if cut short."""
@@ -254,8 +252,11 @@ class YammerSource(RestSource):
                 yield Page(messages, dict(state), quarantined, url=response.url)
         return state
 
-    def _recheck(self, state: dict, what: str) -> Page | None:
-        """The newest ``recheck`` messages once more: edits as new versions, deletions (404) as such."""
+    def _recheck(self, state: dict, what: str):
+        """The newest ``recheck`` messages once more: edits as new versions, deletions (404) as such.
+
+        A failure while asking after missing messages (the rate limit, most likely) still hands on
+        the deletions found so far, so that the next poll goes on with the others."""
         want, mark = self.options["recheck"], id_key(state["watermark"])
         recent = state.get("recent") or {}
         seen: dict[str, Message] = {}
@@ -275,17 +276,26 @@ class YammerSource(RestSource):
             request = PageRequest(self.url(state), {"older_than": min(ids, key=id_key)})
         window = sorted((i for i in listed if id_key(i) <= mark), key=id_key, reverse=True)[:want]
         floor = 0 if ended and len(window) < want else (id_key(window[-1]) if window else mark + 1)
-        deletions = [d for d in (self._gone(i, what) for i in sorted(recent, key=id_key)
-                                 if i not in listed and id_key(i) >= floor) if d]
+        deletions, failure = [], None
+        for missing in sorted(recent, key=id_key):
+            if missing in listed or id_key(missing) < floor:
+                continue
+            try:
+                found = self._gone(missing, what)
+            except Failed as exc:
+                failure = exc
+                break
+            deletions += [found] if found else []
         checked = datetime.now(timezone.utc)
         edited = [dataclasses.replace(m, version=f"edit-{fingerprint(m)}", edited_at=checked)
                   for i, m in sorted(seen.items(), key=lambda kv: id_key(kv[0]))
                   if i in recent and recent[i] != fingerprint(m)]
         gone = {d.id for d in deletions}
         updated = self._remember({k: v for k, v in recent.items() if k not in gone}, list(seen.values()))
-        if not edited and not deletions and updated == recent:
-            return None
-        return Page(edited, {**state, "recent": updated}, url=last_url, deletions=deletions)
+        if edited or deletions or updated != recent:
+            yield Page(edited, {**state, "recent": updated}, url=last_url, deletions=deletions)
+        if failure is not None:
+            raise failure
 
     def _gone(self, message_id: str, what: str) -> Deletion | None:
         """A Deletion when the message answers 404 itself; None when it is still there."""
