@@ -14,8 +14,11 @@ from connector.sources.base import SOURCES
 from connector.sources.rest import CallBudget
 from connector.sources.yammer import YammerSource
 
-from .yammer_support import (Clock, by_id, double, drain, full_poll, ids_of, message_requests,  # noqa: F401
-                             messages_by_id, recorded_ids, server, source)
+from . import yammer_support
+from .yammer_support import Clock, by_id, drain, full_poll, ids_of, message_requests, recorded_ids, source
+
+double = pytest.fixture(yammer_support.double)
+server = pytest.fixture(yammer_support.server)
 
 
 def test_source_is_registered_with_yammers_message_budget():

@@ -12,8 +12,11 @@ from connector.failures import RATE_LIMITED
 from connector.message import MAX_RAW_BYTES
 from connector.sources.yammer import YammerSource
 
-from .yammer_support import (FIXTURES, TOKEN, by_id, double, drain, full_poll, ids_of, message_requests,  # noqa: F401
-                             messages_by_id, recorded_ids, replay, server, source)
+from . import yammer_support
+from .yammer_support import FIXTURES, TOKEN, by_id, drain, full_poll, ids_of, messages_by_id, replay, source
+
+double = pytest.fixture(yammer_support.double)
+server = pytest.fixture(yammer_support.server)
 
 
 # -- what a poll hands on ----------------------------------------------------------------------

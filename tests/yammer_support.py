@@ -10,8 +10,6 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
-
 from connector_doubles.yammer import YammerDouble, serve
 from connector.failures import Failed
 from connector.sources.yammer import YammerSource
@@ -35,12 +33,12 @@ def by_id(message_id) -> dict:
     return next(m for m in replay()["messages"] if str(m["id"]) == str(message_id))
 
 
-@pytest.fixture
+# fixtures: a test module takes them with ``double = pytest.fixture(yammer_support.double)`` (and server)
+
 def double():
     return YammerDouble(REPLAY, token=TOKEN, rate_limit=1000)  # rate-limit tests lower it
 
 
-@pytest.fixture
 def server(double):
     served = serve(double)
     yield served
