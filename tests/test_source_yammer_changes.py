@@ -241,3 +241,16 @@ def test_options_defaults_and_tidying():
     schema = YammerSource.options_schema()
     assert all(f.metadata.get("description") for f in schema.fields.values())
     assert TOKEN not in repr(src)
+
+
+def test_an_item_without_a_readable_id_is_quarantined_once_and_the_page_still_read(server, double):
+    state = full_poll(server)[-1].state
+    bad = double.add_message(by_id(302))
+    double.set_text(bad, b'{"id" 307, "body": "no colon after the id"}')
+    good = double.add_message(by_id(302))
+    double.requests.clear()
+    pages, failure = drain(source(server, recheck=0), state)
+    assert failure is None and ids_of(pages) == [good]
+    assert [(q.item_id, "not valid JSON" in q.reason) for p in pages for q in p.quarantined] == [("", True)]
+    # the page is no JSON as a whole, yet its meta still says older_available: false
+    assert [r["args"] for r in double.requests] == [{"newer_than": "306"}]

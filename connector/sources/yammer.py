@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import datetime, timedelta, timezone
 
 import marshmallow
@@ -57,7 +58,8 @@ from .jsonitems import Unreadable, split_member, split_payload
 from .rest import CallBudget, PageRequest, Record, RestSource
 from .yammer_message import References, fingerprint, id_key, item_id, records_to_messages
 
-RATE_WAIT = timedelta(seconds=30)  # Yammer's message window, when a 429 says nothing itself
+RATE_WAIT = timedelta(seconds=30)
+_OLDER = re.compile(rb'"older_available"\s*:\s*(true|false)')  # Yammer's message window, when a 429 says nothing itself
 
 
 class YammerOptions(MediaOptions):
@@ -94,11 +96,15 @@ class YammerOptions(MediaOptions):
 
 
 def older_available(response: requests.Response) -> bool:
-    """``meta.older_available``; True when the answer does not say (the walk then ends on its own)."""
+    """``meta.older_available``; True when the answer does not say (the walk then ends on its own).
+
+    A page holding an item that is no JSON cannot be parsed as a whole: its ``meta`` (which Yammer
+    puts after the messages) is then read from the last ``"older_available"`` in the bytes."""
     try:
         meta = json.loads(response.content.decode("utf-8", "replace")).get("meta")
     except (ValueError, RecursionError, AttributeError):
-        return True
+        found = _OLDER.findall(response.content[-4096:])
+        return found[-1] != b"false" if found else True
     value = meta.get("older_available") if isinstance(meta, dict) else None
     return value if isinstance(value, bool) else True
 
@@ -204,7 +210,7 @@ class YammerSource(RestSource):
         bound = walk["older_than"] if walk else None
         params = {"older_than": bound} if walk else ({"newer_than": mark} if mark else {})
         request = PageRequest(self.url(state), params)
-        fetched, complete, failure = [], False, None
+        fetched, complete, failure, seen = [], False, None, set()
         for _ in range(self.max_pages):
             try:
                 response = self.request(request, what)
@@ -214,8 +220,9 @@ class YammerSource(RestSource):
                 break
             ids = [i for i in map(item_id, records) if i]
             # what is stored already (at or below the watermark, at or above the walk's bound) is left out
-            keep = [r for r in records if not (found := item_id(r)) or (
-                (not mark or id_key(found) > id_key(mark)) and (not bound or id_key(found) < id_key(bound)))]
+            keep = [r for r in records if (r.raw not in seen if not (found := item_id(r)) else (
+                (not mark or id_key(found) > id_key(mark)) and (not bound or id_key(found) < id_key(bound))))]
+            seen.update(r.raw for r in records)  # an item without a readable id: quarantined once a walk
             fetched.append((response, keep, ids))
             lowest = min(ids, key=id_key, default=None)
             if (lowest is None or (mark and id_key(lowest) <= id_key(mark)) or not older_available(response)
