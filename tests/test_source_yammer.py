@@ -76,6 +76,19 @@ def test_more_new_messages_than_a_page_are_walked_back_to_the_watermark(server, 
     assert asked == [{"newer_than": "306"}, {"older_than": added[3]}, {"older_than": added[1]}]
 
 
+def test_a_server_whose_newer_than_gives_the_messages_just_above_is_read_in_a_few_polls(server, double):
+    state = full_poll(server)[-1].state
+    added = [double.add_message(by_id(306)) for _ in range(5)]
+    double.page_size, double.newer_than_from_below = 2, True
+    seen = []
+    for _ in range(4):
+        pages, failure = drain(source(server, recheck=0), state)
+        assert failure is None
+        seen += ids_of(pages)
+        state = pages[-1].state if pages else state
+    assert seen == added and state["watermark"] == added[-1]
+
+
 def test_a_failure_mid_walk_keeps_the_pages_read_and_the_next_poll_goes_on(server, double):
     double.page_size = 2
     double.fail_next(500, after=2)  # pages 1 and 2 come, page 3 fails

@@ -155,6 +155,8 @@ def _variant(how: str, message_id: str) -> bytes:
     data = json.dumps(item).encode()
     if how == "invalid utf-8":
         data = data.replace(b"Mooi!", b"Mooi \xff!")
+    elif how == "deeply nested":
+        data = b'{"id": %s, "body": %s}' % (message_id.encode(), b"[" * 100_000 + b"]" * 100_000)
     return data
 
 
@@ -169,6 +171,7 @@ def _variant(how: str, message_id: str) -> bytes:
     ("year 0001 east of UTC", "created_at: '0001/01/01 00:00:00 +0100' is not a date that exists"),
     ("huge", "bytes, more than"),
     ("invalid utf-8", "not valid UTF-8"),
+    ("deeply nested", "nested too deeply"),
 ])
 def test_a_bad_item_is_quarantined_once_and_the_rest_goes_through(server, double, how, reason):
     state = full_poll(server)[-1].state

@@ -18,7 +18,8 @@ The cursor (``state``), documented here because the walk is not the obvious one:
 
 A poll asks ``newer_than=<watermark>`` (or nothing on a first poll), then ``older_than=<the
 oldest id of the last page>`` until a page reaches the watermark, comes back empty or says
-``older_available: false``. When the walk ends within the poll (``max_pages``), its pages are
+``older_available: false`` (whether ``newer_than`` gives the newest messages above the watermark or
+the ones just above it, the walk neither skips nor repeats one). When the walk ends within the poll (``max_pages``), its pages are
 handed on **oldest first**, each with the watermark at its own newest message, so replies follow
 their parents and a crash repeats at most one page. When the walk is cut short (the rate limit,
 a failure, ``max_pages``), the pages read so far are handed on as read, newest first, each

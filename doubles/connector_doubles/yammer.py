@@ -90,6 +90,9 @@ class YammerDouble:
         data_dir = Path(data_dir or DEFAULT_DATA_DIR)
         self.token, self.page_size = token, page_size
         self.rate_limit, self.rate_period, self.retry_after = rate_limit, rate_period, None
+        # the reference leaves open which messages newer_than gives when there are more than a page:
+        # the newest ones (default) or, with this set, the ones just above the id
+        self.newer_than_from_below = False
         self.groups: dict[str, list[Msg]] = {}
         self.references: dict[str, list[dict]] = {}
         self.current_user_id = ""
@@ -204,8 +207,8 @@ class YammerDouble:
                 items = [m for m in items if m.key > newer]
             if older is not None:
                 items = [m for m in items if m.key < older]
-            page = items[:limit]
-            return page, bool(page) and len(items) > len(page)
+            page = items[-limit:] if newer is not None and self.newer_than_from_below else items[:limit]
+            return page, bool(page) and items[-1] is not page[-1]
 
     def page_references(self, group: str, page: list[Msg]) -> list[dict]:
         """The references the page's messages name: senders, mentioned and notified users, topics,
