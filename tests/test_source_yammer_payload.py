@@ -37,7 +37,7 @@ def test_parse_payload_gives_the_hand_written_messages(payload, name):
 @pytest.mark.parametrize("payload, name", PARSED)
 def test_connector_messages_parse_prints_them(capsys, payload, name):
     code, out, err = run_cli(capsys, "messages", "parse", "yammer", str(FIXTURES / payload))
-    assert (code, err) == (0, "")
+    assert code == 0 and "skipped" not in err and "yammer" not in err
     assert [json.loads(line) for line in out.splitlines()] == expected(name)
 
 
@@ -134,11 +134,23 @@ def test_the_permalink_is_the_messages_own_then_its_threads_then_the_web_hosts()
 def test_without_a_rich_body_the_html_is_the_plain_text_escaped_with_links():
     item = by_id(304)
     del item["body"]["rich"]
-    item["body"]["plain"] = "<b>Zie</b> https://www.example.org/a?b=1&c=2\nen verder"
+    item["body"]["plain"] = item["body"]["parsed"] = "<b>Zie</b> https://www.example.org/a?b=1&c=2\nen verder"
     message = message_to_message(item, References())
     assert message.html == ('<p>&lt;b&gt;Zie&lt;/b&gt; <a href="https://www.example.org/a?b=1&amp;c=2" '
                             'rel="nofollow noopener noreferrer">https://www.example.org/a?b=1&amp;c=2</a><br>en verder</p>')
     assert message.text == item["body"]["plain"]
+
+
+def test_without_a_rich_body_mentions_and_topics_link_to_their_pages():
+    item = by_id(301)
+    del item["body"]["rich"]
+    message = message_to_message(item, _page_refs())
+    assert message.html == (
+        '<p>Het nieuwe stadhuis is open! <a href="https://www.yammer.com/yammer-inc.com/users/averbeek" rel="nofollow'
+        ' noopener noreferrer">@Anna Verbeek</a> kijk je mee? <a href="https://www.yammer.com/yammer-inc.com/topics/'
+        '9001" rel="nofollow noopener noreferrer">#opening</a></p>')
+    unknown = message_to_message(item, References())
+    assert unknown.html == "<p>Het nieuwe stadhuis is open! @67 kijk je mee? #9001</p>"
 
 
 def test_scripts_in_the_rich_body_are_dropped():

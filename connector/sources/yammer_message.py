@@ -35,7 +35,7 @@ DATE_FORM = "YYYY/MM/DD HH:MM:SS +ZZZZ"
 _TOKEN = re.compile(r"\[\[(user|tag):(\d{1,20})\]\]")
 # a message's own id, read from bytes that are not readable JSON (Yammer puts "id" first)
 _RAW_ID = re.compile(rb'"id"\s*:\s*"?(\d{1,20})\b')
-_LINK = re.compile(r"https?://[^\s<>\"']+")
+_PART = re.compile(r"\[\[(user|tag):(\d{1,20})\]\]|https?://[^\s<>\"']+")
 
 
 class _Invalid(ValueError):
@@ -175,15 +175,28 @@ def _attachments(msg: dict) -> tuple[Attachment, ...]:
     return tuple(a for a in (_attachment(item, i) for i, item in enumerate(items)) if a)
 
 
-def _plain_html(text: str) -> str:
-    """Safe HTML from plain text: escaped, links as ``<a href>``, lines as ``<br>``."""
+def _link(url, label: str) -> str:
+    if isinstance(url, str) and url.startswith(("https://", "http://")):
+        return f'<a href="{escape(url)}">{escape(label)}</a>'
+    return escape(label)
+
+
+def _parsed_html(parsed: str, refs: References) -> str:
+    """Safe HTML from ``body.parsed`` (or plain text): escaped, ``[[user:N]]`` and ``[[tag:N]]`` as
+    links to the user's and the topic's page where the references have them, web links as links."""
     out, last = [], 0
-    for match in _LINK.finditer(text):
-        out.append(escape(text[last:match.start()]))
-        link = escape(match.group())
-        out.append(f'<a href="{link}">{link}</a>')
+    for match in _PART.finditer(parsed):
+        out.append(escape(parsed[last:match.start()]))
+        kind, ref_id = match.group(1), match.group(2)
+        if kind is None:
+            out.append(_link(match.group(), match.group()))
+        else:
+            ref = refs.user(ref_id) if kind == "user" else refs.tag(ref_id)
+            name = ref.get("full_name") or ref.get("name") if kind == "user" else ref.get("name")
+            label = ("@" if kind == "user" else "#") + (name if isinstance(name, str) and name else ref_id)
+            out.append(_link(ref.get("web_url"), label))
         last = match.end()
-    out.append(escape(text[last:]))
+    out.append(escape(parsed[last:]))
     return sanitize("<p>" + "".join(out).replace("\n", "<br>") + "</p>")
 
 
@@ -191,7 +204,7 @@ def message_to_message(msg, refs: References, *, channel: str = "", raw: Raw | N
                        network_host: str = "https://web.yammer.com") -> Message:
     """One Yammer message as a :class:`Message`; raises ``_Invalid`` with the reason.
 
-    Text is ``body.plain``; html is ``body.rich`` sanitised (else built from the plain text);
+    Text is ``body.plain``; html is ``body.rich`` sanitised (else built from ``body.parsed``);
     a message with ``replied_to_id`` is a reply (``in_reply_to``), others are posts. The
     permalink is the message's own ``web_url`` (else its thread's, else the thread's link on
     ``network_host``). ``liked_by`` is not archived: likes change, the message does not.
@@ -217,7 +230,7 @@ def message_to_message(msg, refs: References, *, channel: str = "", raw: Raw | N
     rich = _text(body, "rich")
     parsed = _text(body, "parsed") or ""
     mentions, hashtags = [], []
-    for kind, ref_id in _TOKEN.findall(parsed):
+    for kind, ref_id in _TOKEN.findall(parsed):  # mentions and topics: the handles and names of the references
         name = (refs.user(ref_id) if kind == "user" else refs.tag(ref_id)).get("name")
         if isinstance(name, str) and name:
             (mentions if kind == "user" else hashtags).append(name if kind == "user" else name.lower())
@@ -231,7 +244,7 @@ def message_to_message(msg, refs: References, *, channel: str = "", raw: Raw | N
         author=author,
         created_at=created_at,
         text=text,
-        html=sanitize(rich) if rich else _plain_html(text),
+        html=sanitize(rich) if rich else _parsed_html(parsed or text, refs),
         url=url,
         in_reply_to=in_reply_to,
         thread_id=thread_id,
