@@ -1,9 +1,9 @@
 """Yammer / Viva Engage (REST API v1): the messages of one group, replies and edits included.
 
 Yammer answers ``GET /messages/in_group/{group}.json`` with at most 20 messages, newest first,
-and ``meta.older_available``; ``newer_than=<id>`` asks for the newest ones above an id,
-``older_than=<id>`` for the ones just below it. There is no way to ask for "the 20 just above
-an id", so a poll walks *backwards*.
+and ``meta.older_available``; ``newer_than=<id>`` asks for messages above an id, ``older_than=<id>``
+for the ones just below it. There is no way to ask for "the 20 just above an id" for certain, so a
+poll walks *backwards*.
 
 The cursor (``state``), documented here because the walk is not the obvious one:
 
@@ -16,15 +16,16 @@ The cursor (``state``), documented here because the walk is not the obvious one:
 ``recent``
     ``{id: fingerprint}`` of the newest ``recheck`` messages as stored (for edits and deletions).
 
-A poll asks ``newer_than=<watermark>`` (or nothing on a first poll), then ``older_than=<the
-oldest id of the last page>`` until a page reaches the watermark, comes back empty or says
-``older_available: false`` (whether ``newer_than`` gives the newest messages above the watermark or
-the ones just above it, the walk neither skips nor repeats one). When the walk ends within the poll (``max_pages``), its pages are
-handed on **oldest first**, each with the watermark at its own newest message, so replies follow
-their parents and a crash repeats at most one page. When the walk is cut short (the rate limit,
-a failure, ``max_pages``), the pages read so far are handed on as read, newest first, each
-saving the walk's progress (``walk``), and the next poll goes on from ``older_than``: nothing is
-skipped, at most one page is read twice. Ids are integers, compared as numbers.
+A poll asks ``newer_than=<watermark>`` (nothing on a first poll), then ``older_than=<the oldest id
+of the last page>`` until a page reaches the watermark, comes back empty or says
+``older_available: false``. Whether ``newer_than`` gives the newest messages above the watermark
+or the ones just above it (the reference does not say), nothing is skipped. When the walk ends
+within the poll (at most ``max_pages`` calls), its pages are handed on **oldest first**, each with
+the watermark at its own newest message, so replies follow their parents and a crash repeats at
+most one page. When the walk is cut short (the rate limit, a failure, ``max_pages``), the pages
+read so far are handed on as read, newest first, each saving the walk's progress (``walk``), and
+the next poll goes on from ``older_than``: nothing is skipped, at most one page is read twice.
+Ids are integers, compared as numbers.
 
 Edits: the v1 reference documents no edit time, and an edit keeps the message's id and place.
 So each poll (after the first) re-reads the newest ``recheck`` messages of the group: a message
