@@ -136,8 +136,8 @@ def test_without_a_rich_body_the_html_is_the_plain_text_escaped_with_links():
     del item["body"]["rich"]
     item["body"]["plain"] = item["body"]["parsed"] = "<b>Zie</b> https://www.example.org/a?b=1&c=2\nen verder"
     message = message_to_message(item, References())
-    assert message.html == ('<p>&lt;b&gt;Zie&lt;/b&gt; <a href="https://www.example.org/a?b=1&amp;c=2" '
-                            'rel="nofollow noopener noreferrer">https://www.example.org/a?b=1&amp;c=2</a><br>en verder</p>')
+    assert message.html == ('<p>&lt;b&gt;Zie&lt;/b&gt; <a href="https://www.example.org/a?b=1&amp;c=2" rel="nofollow'
+                            ' noopener noreferrer">https://www.example.org/a?b=1&amp;c=2</a><br>en verder</p>')
     assert message.text == item["body"]["plain"]
 
 

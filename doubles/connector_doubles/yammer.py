@@ -216,8 +216,8 @@ class YammerDouble:
         wanted = set()
         for msg in page:
             obj = msg.obj
-            wanted |= {(obj.get("sender_type") or "user", str(obj.get("sender_id"))), ("group", str(obj.get("group_id"))),
-                       ("thread", str(obj.get("thread_id")))}
+            wanted |= {(obj.get("sender_type") or "user", str(obj.get("sender_id"))),
+                       ("group", str(obj.get("group_id"))), ("thread", str(obj.get("thread_id")))}
             wanted |= {("user", str(u)) for u in obj.get("notified_user_ids") or []}
             parsed = (obj.get("body") or {}).get("parsed") or ""
             wanted |= {(kind, ref) for kind, ref in _TOKEN.findall(parsed)}
