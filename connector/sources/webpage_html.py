@@ -27,6 +27,7 @@ _DROP = ("script", "style", "noscript", "template", "iframe", "object", "embed",
          "nav", "button", "select", "textarea")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
+_BETWEEN_TAGS = re.compile(r">\s*\n\s*<")
 
 
 @dataclass
@@ -42,6 +43,7 @@ class PageInfo:
     modified: str = ""
     time: str = ""
     image: str = ""
+    image_alt: str = ""
     oembed: str = ""
     language: str | None = None
     main_html: str = ""
@@ -146,6 +148,7 @@ def read_page(body: bytes, url: str, charset: str = "") -> PageInfo:
     info.published = _meta(root, "article:published_time", "datepublished", "dc.date", "date", "pubdate")
     info.modified = _meta(root, "article:modified_time", "og:updated_time", "datemodified")
     info.image = _absolute(base, _meta(root, "og:image:secure_url", "og:image", "og:image:url", "twitter:image"))
+    info.image_alt = _meta(root, "og:image:alt", "twitter:image:alt")
     lang = (root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang") or "").strip()
     info.language = lang.split("-")[0].lower()[:8] or None if re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9-]+)?", lang) \
         else None
@@ -231,7 +234,7 @@ def _content(main, base: str) -> tuple[str, str]:
     except ValueError:
         pass
     html = lxml.html.tostring(main, encoding="unicode")
-    clean = sanitize(html[:MAX_HTML])
+    clean = _BETWEEN_TAGS.sub(">\n<", sanitize(html[:MAX_HTML])).strip()  # indentation is no content
     return clean, to_text(clean)[:MAX_TEXT]
 
 

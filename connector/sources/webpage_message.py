@@ -135,10 +135,11 @@ def page_message(*, channel: str, final_url: str, body: bytes, media_type: str, 
     if edited is None and changed:
         edited = fetched_at
     parts: list[str] = []
-    for part in (o_title, info.title, info.description, info.main_text):
-        if part and part not in parts:
+    for part in (info.title, o_title, info.description):  # each once, and not when the main text has it
+        if part and not any(part in other for other in (*parts, info.main_text)):
             parts.append(part)
-    text = "\n\n".join(parts)[:MAX_TEXT]
+    parts.append(info.main_text)
+    text = "\n\n".join(p for p in parts if p)[:MAX_TEXT]
     pieces = []
     if o_title:
         provider = _text(oembed.get("provider_name"))
@@ -151,7 +152,7 @@ def page_message(*, channel: str, final_url: str, body: bytes, media_type: str, 
         pieces.append(f"<p>{escape(info.description)}</p>" if info.description else "")
     attachments: list[Attachment] = []
     if info.image:
-        attachments.append(_image(info.image, _text(info.title)))
+        attachments.append(_image(info.image, info.image_alt or info.title))
     for key in ("thumbnail_url",) + (("url",) if oembed.get("type") == "photo" else ()):
         found = _http(oembed.get(key))
         if found and found not in [a.url for a in attachments]:
