@@ -20,7 +20,7 @@ from .webpage_support import ARTICLE, PREZI, SITE, metadata, refusal, responses,
     warc_records
 from .webpage_support import site  # noqa: F401 (a fixture)
 
-RESOURCES = {"/img/speeltuin.png": "og:image", "/img/ontwerp-groot.png": "image", "/css/site.css": "stylesheet",
+RESOURCES = {"/img/speeltuin.png": "og:image", "/css/site.css": "stylesheet", "/img/ontwerp-groot.png": "image",
              "/js/site.js": "script", "/favicon.ico": "icon"}
 
 

@@ -101,5 +101,5 @@ def skipped(data: bytes) -> dict[str, str]:
     for name, value in metadata(data):
         if name == "skipped":
             url, _, why = value.partition(" (")
-            result[url] = why
+            result[url] = why[:-1] if why.endswith(")") else why
     return result

@@ -8,7 +8,7 @@
 2. its oEmbed answer, when it offers one (``<link rel="alternate" type="application/json+oembed">``)
    or is on a provider of :data:`PROVIDERS` (Prezi, YouTube, Vimeo);
 3. its resources (:func:`.webpage_html.read_page`): ``og:image`` and the oEmbed thumbnail first,
-   then images, stylesheets, scripts, icons; at most ``max_resources``, within ``max_bytes`` and
+   then stylesheets, images (the largest of a ``srcset``), scripts, icons; at most ``max_resources``, within ``max_bytes`` and
    the deadline. A resource (or oEmbed) that fails is listed as skipped, with why, in the WARC's
    metadata record; it never fails the capture.
 

@@ -171,7 +171,7 @@ def read_page(body: bytes, url: str, charset: str = "") -> PageInfo:
 
 
 def _resources(root, base: str, image: str) -> list[tuple[str, str]]:
-    """What the page needs to be seen as it was: og:image first, images, styles, scripts, icons."""
+    """What the page needs to be seen as it was: og:image first, then styles, images, scripts, icons."""
     found: dict[str, str] = {}
 
     def add(href, what):
@@ -180,16 +180,16 @@ def _resources(root, base: str, image: str) -> list[tuple[str, str]]:
             found[absolute] = what
 
     add(image, "og:image")
+    for link in root.iter("link"):
+        rel = (link.get("rel") or "").lower().split()
+        if "stylesheet" in rel:
+            add(link.get("href"), "stylesheet")
     for img in root.iter("img"):
         add(best_of_srcset(img.get("srcset") or "") or img.get("src"), "image")
     for source in root.iter("source"):
         add(best_of_srcset(source.get("srcset") or ""), "image")
     for video in root.iter("video"):
         add(video.get("poster"), "image")
-    for link in root.iter("link"):
-        rel = (link.get("rel") or "").lower().split()
-        if "stylesheet" in rel:
-            add(link.get("href"), "stylesheet")
     for script in root.iter("script"):
         add(script.get("src"), "script")
     for link in root.iter("link"):

@@ -15,8 +15,8 @@ percent-encoded, so the files work on any port):
   address or not http;
 * ``/big.png``: an endless image (``Content-Length`` not sent); ``/drip.png`` one byte at a time;
 * ``/huge.html``: a page larger than any bound; ``/drip.html`` a page that drips;
-* ``/hostile.html``: scripts, ``javascript:`` links, ``onerror`` handlers; ``/nested.html``:
-  100,000 nested ``<div>``;
+* ``/hostile.html``: scripts, ``javascript:`` links, ``onerror`` handlers; ``/nested.html?depth=N``:
+  N nested ``<blockquote>`` (100,000 by default);
 * ``/files/jaarverslag-2024.pdf`` and ``/img/*.png``: a PDF and images as pages of their own.
 
 :meth:`WebSite.fail_next` queues an error answer (503 with ``Retry-After``, say) for the next
@@ -46,10 +46,10 @@ FILES = {"/css/site.css": ("site.css", "text/css"), "/js/site.js": ("site.js", "
          "/files/jaarverslag-2024.pdf": ("report.pdf", "application/pdf")}
 BAD_RESOURCES = """<!DOCTYPE html><html><head><title>Bad resources</title>
 <link rel="stylesheet" href="/css/site.css"></head><body><main><p>Resources that must not stop a capture.</p>
-<img src="/img/missing.png"><img src="/big.png"><img src="/drip.png">
+<img src="/img/missing.png"><img src="/big.png">
 <img src="http://169.254.169.254/latest/meta-data/iam.png"><img src="{internal}/img/secret.png">
 <img src="ftp://{host}/img/file.png"><img src="data:image/png;base64,iVBORw0KGgo=">
-<script src="javascript:alert(1)"></script><img src="/img/last.png"></main></body></html>"""
+<script src="javascript:alert(1)"></script><img src="/drip.png"><img src="/img/last.png"></main></body></html>"""
 
 
 class WebSite:
@@ -155,8 +155,9 @@ class WebSite:
             kind = "image/png" if path.endswith(".png") else "text/html"
             return Response(self._drip(), content_type=kind, headers={"Content-Length": "100000"})
         if path == "/nested.html":
-            body = "<html><head><title>Nested</title></head><body><main>" + "<div>" * 100_000 + "deep" \
-                   + "</div>" * 100_000 + "</main></body></html>"
+            depth = min(int(request.args.get("depth", "100000")), 1_000_000)
+            body = "<html><head><title>Nested</title></head><body><main>" + "<blockquote>" * depth + "deep" \
+                   + "</blockquote>" * depth + "</main></body></html>"
             return Response(body, content_type="text/html")
         return Response(b"<html><body><h1>Not found</h1></body></html>", status=404, content_type="text/html")
 
