@@ -167,13 +167,14 @@ class WebPageSource(Source):
                 pages[url] = {**entry, "gone": entry.get("gone") or iso(now), "at": iso(now)}
                 yield Page([], {"pages": dict(pages)}, url=url, deletions=deletions)
                 continue
-            first = entry.get("first") or iso(now)
             if isinstance(outcome, Quarantined):  # tried again at the next recapture
-                pages[url] = {**entry, "first": first, "at": iso(now)}
+                pages[url] = {**entry, "at": iso(now)}
                 yield Page([], {"pages": dict(pages)}, quarantined=[outcome], url=url)
                 continue
+            at = iso(outcome.raw.fetched_at) if outcome.raw and outcome.raw.fetched_at else iso(now)
             new = outcome.version != entry.get("version")
-            pages[url] = {"id": outcome.id, "version": outcome.version, "first": first, "at": iso(now), "gone": None}
+            pages[url] = {"id": outcome.id, "version": outcome.version, "first": entry.get("first") or at, "at": at,
+                          "gone": None}
             yield Page([outcome] if new else [], {"pages": dict(pages)}, url=url)
         if failure is not None:
             raise failure
@@ -219,8 +220,14 @@ def _parsed(response, content, data: bytes, channel: str, page_uri: str) -> Mess
             except ValueError:
                 oembed = None
             break
-    when = response.date or utcnow()
-    raw = Raw(body=data, media_type=WARC_TYPE, page_url=page_uri or response.uri, fetched_at=response.date,
+    when = response.date
+    if response.uri == content.field("final-url") and content.field("captured-at"):
+        try:  # this channel's own capture: the capture's time, as the message was first made with
+            when = parse_iso(content.field("captured-at"))
+        except ValueError:
+            pass
+    when = when or utcnow()
+    raw = Raw(body=data, media_type=WARC_TYPE, page_url=page_uri or response.uri, fetched_at=when,
               scope=Raw.RESPONSE)
     return page_message(channel=channel, final_url=response.uri, body=response.body, media_type=response.media_type,
                         charset=response.charset, headers=response.headers, oembed=oembed, fetched_at=when, raw=raw,

@@ -63,6 +63,7 @@ def capture(url: str, channel: str, options: dict, policy: WebPolicy, *, capture
                       max_redirects=options["max_redirects"], capture=capture_log, label=channel)
     try:
         fetched_at = utcnow()
+        fetched_at = fetched_at.replace(microsecond=fetched_at.microsecond // 1000 * 1000)  # as the cursor keeps it
         page = fetcher.get(url, f"GET {url}", HTML_ACCEPT)
         if not page.exchanges or page.exchanges[-1].truncated:
             raise Failed(Failure(RETRY, f"GET {url}: the page's answer could not be recorded", url=url))

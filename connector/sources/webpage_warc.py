@@ -158,11 +158,13 @@ def read_warc(data: bytes) -> WarcContent:
                     when = None
                 status = record.http_headers.get_statuscode() or "0"
                 headers = {k.lower(): v for k, v in record.http_headers.headers}
+                body = record.content_stream().read()
+                if getattr(record.raw_stream, "limit", 0) > 0:  # fewer bytes than its Content-Length
+                    raise ParseError("the file ends inside a record: cut off", f"byte {iterator.offset}")
                 content.responses.append(WarcResponse(
                     uri=record.rec_headers.get_header("WARC-Target-URI") or "", date=when,
                     record_id=record.rec_headers.get_header("WARC-Record-ID") or "",
-                    status=int(status) if status.isdigit() else 0, headers=headers,
-                    body=record.content_stream().read()))
+                    status=int(status) if status.isdigit() else 0, headers=headers, body=body))
             elif kind == "metadata":
                 text = record.content_stream().read().decode("utf-8", "replace")
                 for line in text.splitlines():
