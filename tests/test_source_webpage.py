@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from connector.failures import PERMANENT, RETRY
+from connector.failures import PERMANENT, RATE_LIMITED, RETRY
 from connector.message import Message
 from connector.sources.base import SOURCES
 from connector.sources.webpage import WebPageSource
@@ -177,3 +177,32 @@ def test_canonical_on_another_site_is_not_trusted():
     assert canonical_id("https://evil.example/other", final) == "https://www.gemeente.nl/nieuws/a?b=1"
     assert canonical_id("https://gemeente.nl/nieuws/a", final) == "https://gemeente.nl/nieuws/a"  # www. aside
     assert normalise_url("HTTPS://WWW.Gemeente.NL:443?utm_medium=x&id=3") == "https://www.gemeente.nl/?id=3"
+
+
+def test_a_rate_limited_page_says_when_to_come_back(site):
+    web, server = site
+    web.fail_next(429, retry_after=120)
+    failure = refusal(server.url + ARTICLE)
+    assert failure.verdict == RATE_LIMITED and failure.retry_at is not None
+
+
+def test_a_page_sent_in_tiny_chunks_counts_its_framing_against_max_bytes(site):
+    web, server = site
+    failure = refusal(server.url + "/chunked.html?size=40000", max_bytes=64 * 1024)
+    assert failure.verdict == PERMANENT and "framing" in failure.message
+    assert isinstance(save(server.url + "/chunked.html?size=5000", max_bytes=64 * 1024), Message)
+
+
+@pytest.mark.parametrize("body", [
+    b"<html><head><title>Bad &#xD800; and &#0; and &#x110000;</title></head><body><p>x\x00y</p></body></html>",
+    b"<html><head><title>Caf\xe9</title></head><body><p>Stray Latin-1 in a UTF-8 page \xe9</p></body></html>",
+    b"\xff\xfe<\x00h\x00t\x00m\x00l\x00>\x00",
+    b"",
+    b"<?xml version='1.0' encoding='utf-8'?><html><body><p>xhtml</p></body></html>",
+])
+def test_odd_bytes_and_character_references_give_a_storable_message(site, body):
+    web, server = site
+    web.pages["/odd.html"] = body
+    message = save(server.url + "/odd.html")
+    assert isinstance(message, Message)  # check_message ran: no lone surrogate, no NUL
+    assert "\x00" not in message.text + message.html

@@ -227,11 +227,16 @@ class Fetcher:
             if response.is_redirect:
                 current = urljoin(current, response.headers["Location"])
                 continue
-            if response.status_code >= 400 or response.status_code < 200:
+            if not 200 <= response.status_code < 300:
                 raise Failed(_status_failure(response, what, url, errors))
-            return Fetched(url=url, final_url=current.split("#")[0], status=response.status_code,
-                           headers={k.lower(): v for k, v in response.headers.items()}, body=response.content,
-                           exchanges=self.collector.exchanges[start:], capture_ref=response.capture_ref)
+            fetched = Fetched(url=url, final_url=current.split("#")[0], status=response.status_code,
+                              headers={k.lower(): v for k, v in response.headers.items()}, body=response.content,
+                              exchanges=self.collector.exchanges[start:], capture_ref=response.capture_ref)
+            if fetched.size > self.budget:  # heads and chunked framing as received count too
+                raise Failed(Failure(PERMANENT, f"{what}: {fetched.size} bytes as received (heads and framing"
+                                     f" included), more than the {self.budget} the capture may still take"
+                                     " (max_bytes)", url=url, detail={"reason": "oversize"}))
+            return fetched
         raise Failed(Failure(PERMANENT, f"{what}: more than {self.max_redirects} redirects", url=url,
                              detail={"reason": "redirects"}))
 

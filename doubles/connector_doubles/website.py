@@ -15,6 +15,7 @@ percent-encoded, so the files work on any port):
   address or not http;
 * ``/big.png``: an endless image (``Content-Length`` not sent); ``/drip.png`` one byte at a time;
 * ``/huge.html``: a page larger than any bound; ``/drip.html`` a page that drips;
+  ``/chunked.html?size=N``: N bytes in chunks of one byte; ``pages[path] = body``: a page of the test's own;
 * ``/hostile.html``: scripts, ``javascript:`` links, ``onerror`` handlers; ``/nested.html?depth=N``:
   N nested ``<blockquote>`` (100,000 by default);
 * ``/files/jaarverslag-2024.pdf`` and ``/img/*.png``: a PDF and images as pages of their own.
@@ -63,6 +64,7 @@ class WebSite:
         self.internal = "http://127.0.0.2:9"  # where /with-bad-resources.html points a private image
         self.stop = threading.Event()
         self._faults: list[tuple[int, dict]] = []
+        self.pages: dict[str, bytes] = {}  # path -> an HTML body of the test's own
         self.broken: dict[str, int] = {}  # path -> the error status it answers with, for as long as it is here
         self._lock = threading.Lock()
         self.app = self._build_app()
@@ -115,6 +117,11 @@ class WebSite:
         return app
 
     def _answer(self, path: str) -> Response:
+        if path in self.pages:
+            return Response(self.pages[path], content_type="text/html")
+        if path == "/chunked.html":  # the page in chunks of one byte each (framing several times the body)
+            size = int(request.args.get("size", "1000"))
+            return Response((b"x" for _ in range(size)), content_type="text/html")
         if path in PAGES:
             return Response(self._file(PAGES[path]), mimetype="text/html", content_type="text/html; charset=utf-8")
         if path in FILES:
