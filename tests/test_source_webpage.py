@@ -18,7 +18,9 @@ from connector.sources.webpage_message import canonical_id, normalise_url
 
 from .webpage_support import ARTICLE, PREZI, SITE, metadata, refusal, responses, save, served, sha256, skipped, \
     warc_records
-from .webpage_support import site  # noqa: F401 (a fixture)
+from .webpage_support import running_site
+
+site = pytest.fixture(running_site, name="site")
 
 RESOURCES = {"/img/speeltuin.png": "og:image", "/css/site.css": "stylesheet", "/img/ontwerp-groot.png": "image",
              "/js/site.js": "script", "/favicon.ico": "icon"}

@@ -2,6 +2,8 @@
 delivered to the ZGW double with the WARC file as the original."""
 from __future__ import annotations
 
+import pytest
+
 import yaml
 
 from connector.config import load_config
@@ -9,7 +11,9 @@ from connector.engine import Connector
 
 from .conftest import FIXTURES, ZGW_SECRET
 from .webpage_support import ARTICLE, PREZI, served, sha256, warc_records
-from .webpage_support import site  # noqa: F401 (a fixture)
+from .webpage_support import running_site
+
+site = pytest.fixture(running_site, name="site")
 
 
 def connector_for(tmp_path, zgw_srv, monkeypatch, urls) -> Connector:

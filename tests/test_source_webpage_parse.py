@@ -15,7 +15,9 @@ from connector.sources.webpage import WebPageSource
 from tests.conftest import run_cli
 
 from .webpage_support import ARTICLE, FIXTURES, PREZI, save
-from .webpage_support import site  # noqa: F401 (a fixture)
+from .webpage_support import running_site
+
+site = pytest.fixture(running_site, name="site")
 
 RECORDING = FIXTURES / "gemeente.warc"  # written with warcio by fixtures/webpage/make_warc.py
 

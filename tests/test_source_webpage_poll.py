@@ -13,7 +13,9 @@ from connector.message import iso, parse_iso
 from connector.sources.webpage import WebPageSource
 
 from .webpage_support import ARTICLE, PREZI, served, sha256, source
-from .webpage_support import site  # noqa: F401 (a fixture)
+from .webpage_support import running_site
+
+site = pytest.fixture(running_site, name="site")
 
 
 def drain(src, state):

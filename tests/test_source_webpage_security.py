@@ -15,7 +15,9 @@ from connector.message import Message
 from connector.sources.webpage_fetch import tidy_pasted
 
 from .webpage_support import ARTICLE, refusal, responses, save, skipped
-from .webpage_support import site  # noqa: F401 (a fixture)
+from .webpage_support import running_site
+
+site = pytest.fixture(running_site, name="site")
 
 
 # -- the pasted URL ---------------------------------------------------------------------------------

@@ -25,9 +25,8 @@ ARTICLE = "/nieuws/speeltuin-stadspark.html"
 PREZI = "/p/abc123def/omgevingsvisie-2040/"
 
 
-@pytest.fixture
-def site():
-    """(WebSite, its server) on 127.0.0.1."""
+def running_site():
+    """(WebSite, its server) on 127.0.0.1: a test module's ``site = pytest.fixture(running_site, name="site")``."""
     web = WebSite(SITE)
     server = serve(web)
     yield web, server
