@@ -179,6 +179,29 @@ def test_canonical_on_another_site_is_not_trusted():
     assert canonical_id("https://evil.example/other", final) == "https://www.gemeente.nl/nieuws/a?b=1"
     assert canonical_id("https://gemeente.nl/nieuws/a", final) == "https://gemeente.nl/nieuws/a"  # www. aside
     assert normalise_url("HTTPS://WWW.Gemeente.NL:443?utm_medium=x&id=3") == "https://www.gemeente.nl/?id=3"
+    # on a shared host a page cannot pass itself off as another account's page
+    assert canonical_id("https://medium.com/@gemeente/besluit", "https://medium.com/@evil/nep") == \
+        "https://medium.com/@evil/nep"
+
+
+def test_resource_urls_are_sent_as_a_browser_sends_them(site):
+    web, server = site
+    web.pages["/spaces.html"] = ('<html><body><img src="/img/met spatie.png"><img src="/img/caf\u00e9.png">'
+                                 '</body></html>').encode("utf-8")
+    message = save(server.url + "/spaces.html")
+    found = responses(message.raw.body)
+    assert server.url + "/img/met%20spatie.png" in found and server.url + "/img/caf%C3%A9.png" in found
+    assert {"/img/met spatie.png", "/img/caf\u00e9.png"} <= set(web.paths())
+
+
+def test_parse_of_a_capture_gives_the_page_only_even_when_a_resource_answered_html(site):
+    web, server = site
+    web.pages["/page.html"] = b'<html><head><title>P</title><link rel="stylesheet" href="/style.html"></head></html>'
+    web.pages["/style.html"] = b"<html><head><title>Not a stylesheet</title></head></html>"
+    captured = save(server.url + "/page.html")
+    assert server.url + "/style.html" in responses(captured.raw.body)
+    [parsed], _ = WebPageSource.parse_payload(captured.raw.body)
+    assert parsed.id == server.url + "/page.html"
 
 
 def test_a_rate_limited_page_says_when_to_come_back(site):

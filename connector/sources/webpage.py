@@ -38,7 +38,7 @@ from ..settings import Duration, _network
 from .base import SOURCES, Deletion, Page, ParseError, Source, admit
 from .webpage_capture import builtin_oembed, capture
 from .webpage_fetch import HTML_ACCEPT, Fetcher, WebPolicy
-from .webpage_message import HTML_TYPES, is_html, page_info, page_message
+from .webpage_message import is_html, page_info, page_message
 from .webpage_warc import WARC_TYPE, read_warc
 
 MIB = 1024 * 1024
@@ -102,8 +102,15 @@ def capture_url(url: str, channel: str, *, session: requests.Session | None = No
     (every exchange is written there too). ``trusted_networks`` adds the configuration's
     ``media.trusted_networks`` to the channel's own.
     """
+    if not _loaded(options):
+        options = WebPageOptions().load(options)
     policy = web_policy(options, trusted_networks)
     return capture(url, channel, options, policy, capture_log=getattr(session, "capture", None))
+
+
+def _loaded(options: dict) -> bool:
+    """Are these options as :class:`WebPageOptions` loads them (every field there)?"""
+    return set(WebPageOptions().fields) <= set(options)
 
 
 @SOURCES.register
@@ -195,9 +202,9 @@ class WebPageSource(Source):
                 continue
             if is_html(response.media_type, response.body) or (final_uri and response.uri == final_uri):
                 chosen.append(response)
-        if page_uri and final_uri:
-            chosen = [r for r in chosen if r.uri == final_uri] + [r for r in chosen if r.uri != final_uri
-                                                                   and r.media_type in HTML_TYPES]
+        own = [r for r in chosen if page_uri and r.uri == final_uri]
+        if own:  # this channel's own capture: the page only, never an HTML answer to a resource's URL
+            chosen = own
         if not chosen:
             raise ParseError("no HTML page (a 2xx response record) in the WARC file")
         messages, quarantined = [], []

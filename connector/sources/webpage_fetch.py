@@ -86,6 +86,16 @@ def tidy_pasted(url: str) -> str:
     return url
 
 
+def prepared_url(url: str) -> str:
+    """``url`` as ``requests`` will send it (an IDN host in its ``xn--`` form, unsafe characters
+    percent-encoded), so the checks, the WARC's target URIs and the message's id all see one form;
+    ``url`` itself when it cannot be prepared (the checks then say why)."""
+    try:
+        return requests.Request("GET", url).prepare().url
+    except (requests.RequestException, ValueError, UnicodeError):
+        return url
+
+
 def check_target(url: str, policy: WebPolicy, what: str = "") -> str:
     """The normalised host of ``url`` when it may be fetched; :class:`Refused` (saying why) otherwise."""
     label = f"{what}: " if what else ""
@@ -193,7 +203,11 @@ class Fetcher:
         ``limit`` bounds this answer's body below the capture's remaining ``max_bytes``.
         Nothing is taken from the byte budget: :meth:`keep` does that for what is kept.
         """
-        start, current = len(self.collector.exchanges), url
+        try:  # as given, before preparing it could hide what was given (a backslash, a password)
+            check_target(url, self.policy, what)
+        except Refused as exc:
+            raise Failed(Failure(PERMANENT, f"refused: {exc}", url=url, detail={"reason": "refused"})) from None
+        start, current = len(self.collector.exchanges), prepared_url(url)
         for _ in range(self.max_redirects + 1):
             try:
                 check_target(current, self.policy, what if current == url else f"{what}: redirected to"
@@ -225,7 +239,7 @@ class Fetcher:
                 raise Failed(Failure(failure.verdict, failure.message, url=url, detail={"reason": "transport"})) \
                     from None
             if response.is_redirect:
-                current = urljoin(current, response.headers["Location"])
+                current = prepared_url(urljoin(current, response.headers["Location"]))
                 continue
             if not 200 <= response.status_code < 300:
                 raise Failed(_status_failure(response, what, url, errors))

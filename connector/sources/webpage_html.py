@@ -16,6 +16,7 @@ from urllib.parse import urljoin, urlsplit
 
 import lxml.etree
 import lxml.html
+from requests.utils import requote_uri
 
 from ..htmltext import sanitize, to_text
 
@@ -105,10 +106,12 @@ def _http(url: str) -> str:
 
 
 def _absolute(base: str, href) -> str:
+    """``href`` resolved against ``base``, as a browser would send it (unsafe characters
+    percent-encoded); ``""`` for anything but http(s)."""
     if not isinstance(href, str) or not href.strip():
         return ""
     try:
-        return _http(urljoin(base, href.strip()).split("#")[0])
+        return _http(requote_uri(urljoin(base, href.strip()).split("#")[0]))
     except ValueError:
         return ""
 

@@ -1,7 +1,7 @@
 """A captured web page as a channel-neutral :class:`~connector.message.Message`.
 
-* ``id`` and ``url``: the canonical URL (``<link rel=canonical>`` when it is on the same site,
-  ``www.`` aside; else the final URL), normalised: lower-case scheme and host, no default port, no
+* ``id`` and ``url``: the canonical URL (``<link rel=canonical>`` when it is on the same host,
+  ``www.`` aside, under the same first path segment; else the final URL), normalised: lower-case scheme and host, no default port, no
   fragment, ``/`` for an empty path, tracking parameters (``utm_*``, ``fbclid``, ``gclid``) dropped.
 * ``version``: the first 16 hex digits of the SHA-256 of the page's body (decoded), so an unchanged
   page is the same version and a changed one a new version.
@@ -61,13 +61,19 @@ def normalise_url(url: str) -> str:
     return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
 
 
-def _site(url: str) -> str:
-    host = urlsplit(url).hostname or ""
-    return host[4:] if host.startswith("www.") else host
+def _site(url: str) -> tuple[str, str]:
+    """(host without ``www.``, first path segment): what a canonical link must share with the page."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return host[4:] if host.startswith("www.") else host, parts.path.lstrip("/").split("/")[0].lower()
 
 
 def canonical_id(canonical: str, final_url: str) -> str:
-    """The page's identity: its canonical link when on the same site, else its final URL."""
+    """The page's identity: its canonical link when on the same site, else its final URL.
+
+    "The same site" is the same host (``www.`` aside) *and* the same first path segment: on a
+    shared host (``medium.com/@someone``) a page must not pass itself off as another account's.
+    """
     final = normalise_url(final_url)
     wanted = normalise_url(canonical) if canonical else ""
     if wanted and _site(wanted) == _site(final):
