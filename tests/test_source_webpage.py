@@ -5,7 +5,7 @@ Expected values come from the fixture files and what the site serves, read here 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -224,10 +224,17 @@ def test_a_page_sent_in_tiny_chunks_counts_its_framing_against_max_bytes(site):
     b"\xff\xfe<\x00h\x00t\x00m\x00l\x00>\x00",
     b"",
     b"<?xml version='1.0' encoding='utf-8'?><html><body><p>xhtml</p></body></html>",
+    b'<html><head><meta property="article:published_time" content="9999-12-31T23:59:59Z"></head></html>',
+    b'<html><head><meta property="article:published_time" content="0001-01-01T00:00:00+01:00"></head></html>',
+    b'<html><body><main><time datetime="1970-01-01">long ago</time></main></body></html>',
+    b"<html><body><p>" + b"huge text " * 120_000 + b"</p></body></html>",
 ])
-def test_odd_bytes_and_character_references_give_a_storable_message(site, body):
+def test_odd_bytes_dates_and_sizes_give_a_storable_message(site, body):
     web, server = site
     web.pages["/odd.html"] = body
+    before = datetime.now(timezone.utc) - timedelta(seconds=1)
     message = save(server.url + "/odd.html")
-    assert isinstance(message, Message)  # check_message ran: no lone surrogate, no NUL
+    assert isinstance(message, Message)  # check_message ran: no lone surrogate, no NUL, a possible date
     assert "\x00" not in message.text + message.html
+    assert message.created_at >= before  # an impossible date on a page is passed over: the capture's time
+    assert len(message.text) <= 100_000

@@ -138,6 +138,7 @@ def test_check_reports_settings_and_connection(site):
     ({"trusted_networks": ["not a network"]}, "trusted_networks"),
     ({"page_hosts": ["https://x/"]}, "page_hosts"),
     ({"colour": "blue"}, "colour"),
+    ({"urls": ["https://user:Geheim-123@www.gemeente.nl/"]}, "urls"),
 ])
 def test_options_are_validated(given, words):
     with pytest.raises(marshmallow.ValidationError) as caught:
@@ -153,3 +154,19 @@ def test_repr_and_media_policy():
     assert policy.address_refusal("10.1.2.3") is None and policy.address_refusal("127.0.0.1")
     limited = WebPageSource("web", {"page_hosts": ["www.gemeente.nl"], "media_hosts": ["*.cdn.nl"]}).media_policy()
     assert limited.host_allowed("img.cdn.nl") and not limited.host_allowed("evil.example")
+
+
+def test_a_bug_while_capturing_one_url_costs_that_url_only(site, monkeypatch):
+    web, server = site
+    from connector.sources import webpage
+
+    real = webpage.capture
+
+    def buggy(url, *args, **kwargs):
+        if url.endswith("/changing"):
+            return {}["a bug"]
+        return real(url, *args, **kwargs)
+    monkeypatch.setattr(webpage, "capture", buggy)
+    pages, failure = drain(source([server.url + "/changing", server.url + ARTICLE]), None)
+    assert [p.url for p in pages] == [server.url + ARTICLE] and len(pages[0].messages) == 1
+    assert failure.verdict == "retry" and "internal error capturing" in failure.message and "KeyError" in failure.message

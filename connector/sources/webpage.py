@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -30,10 +31,11 @@ from marshmallow import fields, validate
 
 from .. import __version__
 from ..checks import Check
-from ..failures import Failed
+from ..failures import RETRY, Failed, Failure
 from ..media import MediaOptions
 from ..media.policy import _check_entry, valid_host_entry
 from ..message import Message, Quarantined, Raw, iso, parse_iso, utcnow
+from ..redact import redact_url
 from ..settings import Duration, _network
 from .base import SOURCES, Deletion, Page, ParseError, Source, admit
 from .webpage_capture import builtin_oembed, capture
@@ -41,6 +43,7 @@ from .webpage_fetch import HTML_ACCEPT, Fetcher, WebPolicy
 from .webpage_message import is_html, page_info, page_message
 from .webpage_warc import WARC_TYPE, read_warc
 
+log = logging.getLogger(__name__)
 MIB = 1024 * 1024
 USER_AGENT = f"midoffice-connector/{__version__} (archiving a web page for a public body)"
 GONE = (404, 410)
@@ -72,6 +75,13 @@ class WebPageOptions(MediaOptions):
     page_hosts = fields.List(fields.Str(validate=_check_entry), load_default=list, metadata={
         "description": "only pages on these hosts may be captured (`www.gemeente.nl`, `*.prezi.com`); empty:"
                        " any public host"})
+    @marshmallow.validates("urls")
+    def no_credentials(self, value, **kwargs):
+        for url in value:
+            if "@" in urlsplit(url).netloc:
+                raise marshmallow.ValidationError(f"{redact_url(url)}: a user name or password in a page's URL is"
+                                                  " not sent with a capture; remove it")
+
     trusted_networks = fields.List(fields.Str(validate=_network), load_default=list, metadata={
         "description": "private networks pages may be captured from (an intranet site); none by default:"
                        " loopback, private and link-local addresses are refused"})
@@ -164,7 +174,12 @@ class WebPageSource(Source):
             try:
                 outcome = self.capture(url, first_seen=parse_iso(entry["first"]) if entry.get("first") else None,
                                        changed_from=entry.get("version"))
-            except Failed as exc:
+            except Exception as exc:  # noqa: BLE001 - a bug costs this page, never the channel's other pages
+                if not isinstance(exc, Failed):
+                    log.exception("channel %s: capturing %s failed", self.name, url)
+                    failure = failure or Failed(Failure(RETRY, f"internal error capturing {url}:"
+                                                               f" {type(exc).__name__}: {exc}", url=url))
+                    continue
                 gone = exc.failure.status in GONE and entry.get("id")
                 if not gone:
                     failure = failure or exc  # the other pages go on; the poll reports it at the end
