@@ -173,3 +173,15 @@ def test_a_deeply_nested_page_is_flattened_quickly(site, depth):
     assert message.text.startswith("Nested")
     if depth < 256:  # libxml2 itself stops nesting at 256 levels: deeper content is not read at all
         assert "deep" in message.text and message.html.count("<blockquote") <= 64
+
+
+def test_a_page_naming_thousands_of_missing_images_costs_max_resources_requests(site):
+    web, server = site
+    web.pages["/many.html"] = b"<html><body>" + b"".join(
+        b'<img src="/missing/%d.png">' % n for n in range(5000)) + b"</body></html>"
+    message = save(server.url + "/many.html", max_resources=10)
+    assert sum(path.startswith("/missing/") for path in web.paths()) == 10
+    why = skipped(message.raw.body)
+    assert len(why) == 10 + 200 + 1  # the failures, the left-over listed, and how many more
+    assert why["1790 more resources, not listed:"] == "max_resources=10 reached"
+    assert len(message.raw.body) < len(web.pages["/many.html"]) + 50_000  # the page, and a short list

@@ -64,7 +64,8 @@ class WebPageOptions(MediaOptions):
         "description": "bytes one capture may receive (page, oEmbed and resources together; at most 30 MiB, the"
                        " WARC must stay under 32 MiB)"})
     max_resources = fields.Int(load_default=50, validate=validate.Range(0, 500), metadata={
-        "description": "images, stylesheets, scripts and icons fetched with a page; the rest is listed as skipped"})
+        "description": "images, stylesheets, scripts and icons requested with a page (fetched or failed); the rest"
+                       " is listed as skipped"})
     timeout = Duration(load_default=30.0, metadata={"description": "seconds per connect / read"})
     deadline = Duration(load_default=120.0, metadata={
         "description": "seconds for one whole capture; resources not fetched by then are listed as skipped"})

@@ -32,6 +32,7 @@ from .webpage_message import is_html, page_info, page_message
 from .webpage_warc import WARC_TYPE, write_warc
 
 MAX_OEMBED = 1024 * 1024
+MAX_LISTED = 200  # left-over resources named one by one in the WARC's metadata record
 OEMBED_ACCEPT = "application/json, application/json+oembed;q=0.9"
 # providers whose pages do not (reliably) announce their oEmbed endpoint: (page URL pattern, endpoint)
 PROVIDERS = (
@@ -120,16 +121,22 @@ def _oembed(fetcher: Fetcher, url: str, exchanges: list, skipped: list) -> dict 
 
 def _resources(fetcher: Fetcher, resources: list[tuple[str, str]], most: int, done: set, exchanges: list,
                kept: list, skipped: list) -> None:
-    """Fetch ``resources`` in order under the capture's bounds; what fails or is left over is skipped."""
+    """Fetch ``resources`` in order under the capture's bounds: at most ``most`` requests (kept or
+    failed); what fails or is left over is skipped (the left-over listed up to :data:`MAX_LISTED`)."""
+    tried = 0
     for position, (url, what) in enumerate(resources):
         if url in done:
             continue
-        if len(kept) >= most or fetcher.left() <= 0.05:
-            why = f"max_resources={most} reached" if len(kept) >= most else \
+        if tried >= most or fetcher.left() <= 0.05:
+            why = f"max_resources={most} reached" if tried >= most else \
                 f"the capture's deadline of {fetcher.deadline:g} s had passed"
-            skipped.extend((left, why) for left in dict.fromkeys(u for u, _ in resources[position:] if u not in done))
+            rest = list(dict.fromkeys(u for u, _ in resources[position:] if u not in done))
+            skipped.extend((left, why) for left in rest[:MAX_LISTED])
+            if len(rest) > MAX_LISTED:
+                skipped.append((f"{len(rest) - MAX_LISTED} more resources, not listed:", why))
             return
         done.add(url)
+        tried += 1
         try:
             answer = fetcher.get(url, what, "*/*")
         except Failed as exc:

@@ -23,6 +23,7 @@ from ..htmltext import sanitize, to_text
 MAX_DEPTH = 64
 MAX_TEXT = 100_000          # characters of a message's text
 MAX_HTML = 400_000          # characters of main content handed to the sanitiser
+MAX_CANDIDATES = 2000       # resources a page may name (of which max_resources are fetched)
 OEMBED_TYPES = ("application/json+oembed", "text/json+oembed")
 _DROP = ("script", "style", "noscript", "template", "iframe", "object", "embed", "form", "svg", "math", "canvas",
          "nav", "button", "select", "textarea")
@@ -178,7 +179,7 @@ def _resources(root, base: str, image: str) -> list[tuple[str, str]]:
     found: dict[str, str] = {}
 
     def add(href, what):
-        absolute = _absolute(base, href)
+        absolute = _absolute(base, href) if len(found) < MAX_CANDIDATES else ""
         if absolute and absolute not in found:
             found[absolute] = what
 
