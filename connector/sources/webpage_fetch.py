@@ -5,7 +5,9 @@ A web page's URL is pasted by a user and its resources are named by the page: bo
 * **Which URLs.** :func:`check_target` refuses anything but ``http``/``https``, a user name or
   password in the URL (never sent anywhere: the user is told to remove it), blanks, control
   characters and backslashes, and an IP-literal host that is not a public address. With
-  ``page_hosts`` set, only those hosts (and ``media_hosts`` for resources) are fetched from.
+  ``page_hosts`` set, only those hosts and the ``media_hosts`` are fetched from (pages, oEmbed
+  and resources alike). A URL is checked as given and again as it is sent (``requests`` reads
+  ``http://a.example\\@b.example/`` as host ``a.example``: the backslash is refused first).
 * **Which addresses.** Connections go through :class:`connector.media.download.MediaSession`:
   the name is resolved once and the socket connects only to an address the policy allows
   (loopback, private, link-local such as 169.254.169.254, reserved: refused unless in the
