@@ -1,0 +1,144 @@
+"""X account archive ("Download an archive of your data"): a zip, or the folder it unpacks to.
+
+Read: ``data/tweets.js`` (``data/tweet.js`` in archives of 2019-2022; large ones continue in
+``tweets-part1.js``, ...) and ``data/deleted-tweets.js`` (tweets deleted in the weeks before the
+archive was made: they are the organisation's records too, imported as ordinary messages; the
+archive's ``deleted_at`` stays in the raw bytes). The author is the archive's owner
+(``data/account.js``: ``accountId``, ``username``, ``accountDisplayName``; ``data/manifest.js``'s
+``userInfo`` when account.js is missing). ``Raw.fetched_at`` is ``manifest.js``'s
+``archiveInfo.generationDate``, else the zip's (or file's) modification time; ``Raw.page_url`` is
+``x-archive:<zip name>/<member>``; ``Raw.body`` the tweet object's exact bytes.
+
+All tweets of all files are sorted oldest first by id (ids grow with time), so a reply follows its
+parent and an edit its original; a tweet found twice (in tweets.js and deleted-tweets.js) is
+imported once. Not read: ``note-tweet.js`` (long posts over 280 characters: how a note links to
+its tweet is not documented, so such a tweet's text is the archive's truncated ``full_text``),
+likes, direct messages and the rest.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Iterator
+from urllib.parse import urlsplit
+
+from ..message import Author, Message, Quarantined, Raw, parse_iso
+from ..sources.base import admit
+from . import items
+from .common import Batch, Item, batches, is_unreadable, oldest_first
+from .container import Export, ExportError
+from .x_tweet import TWEET_ID, tweet_to_message
+
+TWEETS = r"data/tweets?(?:-part[0-9]+)?\.js"
+DELETED = r"data/deleted-tweets?(?:-part[0-9]+)?\.js"
+MEDIA_DIRS = r"data/(?:tweets_media|tweet_media|deleted_tweets_media)/"
+
+
+def _part(name: str) -> int:
+    found = re.search(r"-part([0-9]+)\.js$", name)
+    return int(found.group(1)) if found else 0
+
+
+def _js_value(export: Export, name: str):
+    """The parsed JSON of a small X data file (account.js, manifest.js); ExportError if unreadable."""
+    where = f"{export.label}/{name}"
+    body = items.strip_assignment(export.read(name), where)
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ExportError(f"{where}: not readable as JSON ({exc})") from None
+
+
+def _manifest(export: Export) -> dict:
+    found = export.find(r"data/manifest\.js")
+    value = _js_value(export, found[0]) if found else {}
+    return value if isinstance(value, dict) else {}
+
+
+def owner(export: Export, manifest: dict) -> Author:
+    """The archive's owner from account.js (else the manifest's userInfo); ExportError without either."""
+    found = export.find(r"data/account\.js")
+    if found:
+        value = _js_value(export, found[0])
+        account = value[0].get("account") if isinstance(value, list) and value and isinstance(value[0], dict) else None
+        if isinstance(account, dict) and isinstance(account.get("accountId"), str) \
+                and isinstance(account.get("username"), str):
+            name = account.get("accountDisplayName")
+            return Author(id=account["accountId"], handle=account["username"], name=name if isinstance(name, str) else "")
+        raise ExportError(f"{export.label}/{found[0]}: expected [{{\"account\": {{\"accountId\", \"username\", ...}}}}]")
+    info = manifest.get("userInfo")
+    if isinstance(info, dict) and isinstance(info.get("accountId"), str) and isinstance(info.get("userName"), str):
+        name = info.get("displayName")
+        return Author(id=info["accountId"], handle=info["userName"], name=name if isinstance(name, str) else "")
+    raise ExportError(f"{export.label}: no data/account.js (nor a data/manifest.js with userInfo): "
+                      "the archive's owner is needed as the tweets' author")
+
+
+def generated_at(export: Export, manifest: dict, tweets_file: str) -> datetime:
+    info = manifest.get("archiveInfo")
+    date = info.get("generationDate") if isinstance(info, dict) else None
+    if isinstance(date, str):
+        try:
+            return parse_iso(date)
+        except ValueError:
+            pass  # the file's time below; the date is kept in manifest.js itself
+    return export.written(tweets_file)
+
+
+def _order(value) -> tuple:
+    """Sort key: the tweet's own id as a number (ids grow with time); unreadable or id-less items first."""
+    tweet = value.get("tweet", value) if isinstance(value, dict) else None
+    own = tweet.get("id_str") if isinstance(tweet, dict) else None
+    return (int(own),) if isinstance(own, str) and TWEET_ID.fullmatch(own) else (0,)
+
+
+def read(export: Export, channel: str) -> Iterator[Batch]:
+    """Batches of the archive's tweets as messages, oldest first (see the module docstring)."""
+    tweet_files = sorted(export.find(TWEETS), key=_part)
+    if not tweet_files:
+        raise ExportError(f"{export.label}: no data/tweets.js (nor data/tweet.js or data/tweets-part1.js): "
+                          "expected an X archive as downloaded ('Download an archive of your data'), "
+                          "zipped or unpacked")
+    manifest = _manifest(export)
+    author = owner(export, manifest)
+    fetched_at = generated_at(export, manifest, tweet_files[0])
+    files = []
+    for name in tweet_files + sorted(export.find(DELETED), key=_part):
+        body = items.strip_assignment(export.read(name), f"{export.label}/{name}")
+        files.append((name, body, items.spans(body, f"{export.label}/{name}")))
+    yield from batches(_messages(oldest_first(export, files, _order), export, channel, author, fetched_at))
+
+
+def _messages(found: Iterator[Item], export: Export, channel: str, author: Author,
+              fetched_at: datetime) -> Iterator[Message | Quarantined]:
+    roots: dict[str, str] = {}  # tweet id -> its thread's root, for replies to earlier tweets
+    seen: set[tuple[str, str]] = set()
+    for item in found:
+        page_url = f"x-archive:{export.label}/{item.file}"
+        value = item.value()
+        if is_unreadable(value):
+            yield Quarantined(reason=value.reason, raw=item.raw, item_id=value.id, page_url=page_url)
+            continue
+        tweet = value.get("tweet", value) if isinstance(value, dict) else value
+        body = items.member_bytes(item.raw, "tweet") if isinstance(value, dict) and "tweet" in value else item.raw
+        own = tweet.get("id_str") if isinstance(tweet, dict) else None
+        own = own if isinstance(own, str) else ""
+        raw = Raw(body=body or item.raw, media_type="application/json", page_url=page_url, fetched_at=fetched_at)
+        outcome = admit(lambda: tweet_to_message(tweet, channel=channel, author=author, raw=raw, roots=roots),
+                        body or item.raw, item_id=own, page_url=page_url, now=fetched_at)
+        if isinstance(outcome, Message):
+            if outcome.key in seen:
+                continue
+            seen.add(outcome.key)
+            roots.setdefault(outcome.id, outcome.thread_id or outcome.id)
+        yield outcome
+
+
+def media_member(export: Export, url: str) -> str | None:
+    """The archive's file of the medium at ``url`` (``data/tweets_media/<tweet id>-<file name>``), or None."""
+    name = urlsplit(url).path.rsplit("/", 1)[-1]
+    if not name or not re.fullmatch(r"[A-Za-z0-9_.-]{1,200}", name):
+        return None
+    found = export.find(MEDIA_DIRS + r"[0-9]{1,20}-" + re.escape(name))
+    return found[0] if found else None
