@@ -66,7 +66,8 @@ def test_x_raw_is_the_tweet_objects_exact_bytes_with_the_archive_date():
         assert message.raw.body.startswith(b"{") and message.raw.body.endswith(b"}")
         assert message.raw.media_type == "application/json"
         assert message.raw.fetched_at == datetime(2023, 4, 1, 8, 0, tzinfo=timezone.utc)  # manifest.js
-    assert messages[-1].raw.page_url == "x-archive:x-archive.zip/data/deleted-tweets.js"
+    deleted = next(m for m in messages if m.id == "1633422306309074944")
+    assert deleted.raw.page_url == "x-archive:x-archive.zip/data/deleted-tweets.js"
     assert b'"created_at" : "2023-03-07 10:00"' in quarantined[0].raw  # the tweet object, not the wrapper
     assert not quarantined[0].raw.startswith(b'{\n    "tweet"')
 
@@ -233,3 +234,15 @@ def test_deleted_tweets_are_messages_too():
     deleted = [m for m in messages if m.raw.page_url.endswith("/data/deleted-tweets.js")]
     assert [m.id for m in deleted] == ["1633422306309074944"]
     assert re.search(rb'"deleted_at"', deleted[0].raw.body)
+
+
+def test_a_long_post_takes_its_whole_text_from_note_tweet_js_only_when_unambiguous():
+    from connector.exports.x_tweet import long_text
+
+    second = datetime(2023, 3, 9, 9, 0, tzinfo=timezone.utc)
+    note = {"text": "Het college heeft besloten: de hele tekst &amp; meer", "urls": []}
+    truncated = "Het college heeft besloten: de hele …"
+    assert long_text(truncated, second, {second: [note]}) == "Het college heeft besloten: de hele tekst & meer"
+    assert long_text(truncated, second, {second: [note, dict(note)]}) == truncated    # two candidates
+    assert long_text(truncated, second.replace(second=1), {second: [note]}) == truncated  # another second
+    assert long_text("Iets anders", second, {second: [note]}) == "Iets anders"         # another beginning

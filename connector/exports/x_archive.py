@@ -3,7 +3,8 @@
 Read: ``data/tweets.js`` (``data/tweet.js`` in archives of 2019-2022; large ones continue in
 ``tweets-part1.js``, ...) and ``data/deleted-tweets.js`` (tweets deleted in the weeks before the
 archive was made: they are the organisation's records too, imported as ordinary messages; the
-archive's ``deleted_at`` stays in the raw bytes). The author is the archive's owner
+archive's ``deleted_at`` stays in the raw bytes) and ``data/note-tweet.js`` (the whole text of
+posts over 280 characters, whose ``full_text`` the archive truncates; see ``x_tweet.long_text``). The author is the archive's owner
 (``data/account.js``: ``accountId``, ``username``, ``accountDisplayName``; ``data/manifest.js``'s
 ``userInfo`` when account.js is missing). ``Raw.fetched_at`` is ``manifest.js``'s
 ``archiveInfo.generationDate``, else the zip's (or file's) modification time; ``Raw.page_url`` is
@@ -11,9 +12,7 @@ archive's ``deleted_at`` stays in the raw bytes). The author is the archive's ow
 
 All tweets of all files are sorted oldest first by id (ids grow with time), so a reply follows its
 parent and an edit its original; a tweet found twice (in tweets.js and deleted-tweets.js) is
-imported once. Not read: ``note-tweet.js`` (long posts over 280 characters: how a note links to
-its tweet is not documented, so such a tweet's text is the archive's truncated ``full_text``),
-likes, direct messages and the rest.
+imported once. Not read: likes, direct messages and the rest.
 """
 from __future__ import annotations
 
@@ -32,6 +31,7 @@ from .x_tweet import TWEET_ID, tweet_to_message
 
 TWEETS = r"data/tweets?(?:-part[0-9]+)?\.js"
 DELETED = r"data/deleted-tweets?(?:-part[0-9]+)?\.js"
+NOTES = r"data/note-tweets?(?:-part[0-9]+)?\.js"
 MEDIA_DIRS = r"data/(?:tweets_media|tweet_media|deleted_tweets_media)/"
 
 
@@ -86,6 +86,29 @@ def generated_at(export: Export, manifest: dict, tweets_file: str) -> datetime:
     return export.written(tweets_file)
 
 
+def long_posts(export: Export) -> dict[datetime, list[dict]]:
+    """The notes of ``note-tweet.js`` (``{"noteTweet": {"createdAt", "core": {"text", "urls"}}}``) as
+    ``{"text", "urls"}`` by the second they were made; an unreadable note is left out (its tweet
+    keeps the archive's truncated text)."""
+    notes: dict[datetime, list[dict]] = {}
+    for name in export.find(NOTES):
+        where = f"{export.label}/{name}"
+        body = items.strip_assignment(export.read(name), where)
+        for start, end in items.spans(body, where):
+            value = items.value(body[start:end])
+            note = value.get("noteTweet") if isinstance(value, dict) else None
+            core = note.get("core") if isinstance(note, dict) else None
+            if not isinstance(core, dict) or not isinstance(core.get("text"), str):
+                continue
+            urls = [u for u in core.get("urls") or [] if isinstance(u, dict)] if isinstance(core.get("urls"), list) else []
+            try:
+                made = parse_iso(note["createdAt"]).replace(microsecond=0)
+            except (KeyError, TypeError, AttributeError, ValueError):
+                continue
+            notes.setdefault(made, []).append({"text": core["text"], "urls": urls})
+    return notes
+
+
 def _order(value) -> tuple:
     """Sort key: the tweet's own id as a number (ids grow with time); unreadable or id-less items first."""
     tweet = value.get("tweet", value) if isinstance(value, dict) else None
@@ -107,11 +130,12 @@ def read(export: Export, channel: str) -> Iterator[Batch]:
     for name in tweet_files + sorted(export.find(DELETED), key=_part):
         body = items.strip_assignment(export.read(name), f"{export.label}/{name}")
         files.append((name, body, items.spans(body, f"{export.label}/{name}")))
-    yield from batches(_messages(oldest_first(export, files, _order), export, channel, author, fetched_at))
+    notes = long_posts(export)
+    yield from batches(_messages(oldest_first(export, files, _order), export, channel, author, fetched_at, notes))
 
 
-def _messages(found: Iterator[Item], export: Export, channel: str, author: Author,
-              fetched_at: datetime) -> Iterator[Message | Quarantined]:
+def _messages(found: Iterator[Item], export: Export, channel: str, author: Author, fetched_at: datetime,
+              notes: dict[datetime, list[dict]]) -> Iterator[Message | Quarantined]:
     roots: dict[str, str] = {}  # tweet id -> its thread's root, for replies to earlier tweets
     seen: set[tuple[str, str]] = set()
     for item in found:
@@ -125,7 +149,8 @@ def _messages(found: Iterator[Item], export: Export, channel: str, author: Autho
         own = tweet.get("id_str") if isinstance(tweet, dict) else None
         own = own if isinstance(own, str) else ""
         raw = Raw(body=body or item.raw, media_type="application/json", page_url=page_url, fetched_at=fetched_at)
-        outcome = admit(lambda: tweet_to_message(tweet, channel=channel, author=author, raw=raw, roots=roots),
+        outcome = admit(lambda: tweet_to_message(tweet, channel=channel, author=author, raw=raw, roots=roots,
+                                                 notes=notes),
                         body or item.raw, item_id=own, page_url=page_url, now=fetched_at)
         if isinstance(outcome, Message):
             if outcome.key in seen:

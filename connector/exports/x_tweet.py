@@ -17,7 +17,7 @@ record whether a tweet was polled or imported:
 * a quote (``quoted_status_id_str``, or a link to a status among ``entities.urls``) gets
   ``Quote(id, url, handle)``;
 * ``text`` is ``full_text`` unescaped with its t.co links expanded (a medium's t.co link is dropped:
-  the medium is an attachment); attachments are the media's own https URLs (the largest mp4 of
+  the medium is an attachment), or a long post's whole text from ``note-tweet.js``; attachments are the media's own https URLs (the largest mp4 of
   a video), whose files the archive holds in ``data/tweets_media/`` (see ``open_media``).
 """
 from __future__ import annotations
@@ -120,6 +120,27 @@ def _text(tweet: dict, entities: dict, media: list[dict]) -> str:
     return text.strip()
 
 
+def long_text(text: str, published: datetime, notes: dict[datetime, list[dict]] | None) -> str:
+    """The whole text of a long post from ``note-tweet.js``, else ``text`` (the archive's truncated one).
+
+    The archive does not say which note belongs to which tweet; a note is taken when it is the only
+    one made in the tweet's second and its text begins as the tweet's does (X's truncated text).
+    """
+    if not notes or not text:
+        return text
+    head = text.rstrip("…").strip()[:40]
+    found = [n for n in notes.get(published, []) if html.unescape(n["text"]).startswith(head)]
+    if len(found) != 1:
+        return text
+    note = html.unescape(found[0]["text"])
+    for link in found[0]["urls"]:
+        short = link.get("shortUrl") or link.get("url")
+        long = link.get("expandedUrl") or link.get("expanded_url")
+        if isinstance(short, str) and isinstance(long, str) and short:
+            note = note.replace(short, long)
+    return note.strip() if len(note) > len(head) else text
+
+
 def _attachment(medium: dict) -> Attachment | None:
     kind = _string(medium, "type", "media.") or "photo"
     url = _string(medium, "media_url_https", "media.") or _string(medium, "media_url", "media.")
@@ -150,10 +171,11 @@ def _quote(tweet: dict, entities: dict) -> Quote | None:
 
 
 def tweet_to_message(tweet, *, channel: str, author: Author, raw: Raw | None,
-                     roots: dict[str, str] | None = None) -> Message:
+                     roots: dict[str, str] | None = None, notes: dict[datetime, list[dict]] | None = None) -> Message:
     """One archive tweet as a Message (see the module docstring); raises :class:`Invalid` with the reason.
 
-    ``roots`` maps the ids of tweets already imported to their thread's root (read, not written).
+    ``roots`` maps the ids of tweets already imported to their thread's root (read, not written);
+    ``notes`` the long posts of ``note-tweet.js`` by the second they were made (see :func:`long_text`).
     """
     if not isinstance(tweet, dict):
         raise Invalid(f"expected a tweet object, got {type(tweet).__name__}")
@@ -172,7 +194,7 @@ def tweet_to_message(tweet, *, channel: str, author: Author, raw: Raw | None,
     entities = _dict(tweet, "entities")
     media = _objects(_dict(tweet, "extended_entities"), "media", "extended_entities.") \
         or _objects(entities, "media", "entities.")
-    text = _text(tweet, entities, media)
+    text = long_text(_text(tweet, entities, media), edited_at or published, notes)
     in_reply_to = _tweet_id(tweet, "in_reply_to_status_id_str") or _tweet_id(tweet, "in_reply_to_status_id")
     if text.startswith("RT @") or tweet.get("retweeted") is True:
         kind = "share"
