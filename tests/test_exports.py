@@ -246,3 +246,16 @@ def test_a_long_post_takes_its_whole_text_from_note_tweet_js_only_when_unambiguo
     assert long_text(truncated, second, {second: [note, dict(note)]}) == truncated    # two candidates
     assert long_text(truncated, second.replace(second=1), {second: [note]}) == truncated  # another second
     assert long_text("Iets anders", second, {second: [note]}) == "Iets anders"         # another beginning
+
+
+def test_the_tweet_objects_bytes_are_cut_the_same_fast_or_careful_way():
+    from connector.exports import items
+
+    body = items.strip_assignment((EXPORT_FIXTURES / "x-archive" / "data" / "tweets.js").read_bytes(), "t")
+    for start, end in items.spans(body, "t"):
+        raw = body[start:end]
+        inner = items.member_bytes(raw, "tweet")
+        assert inner == items.member_bytes(raw, "tweet", sole=True)
+        assert inner.startswith(b"{") and inner.endswith(b"}") and raw.index(inner) > 0
+    assert items.member_bytes(b'{"\\u0074weet" : {"a": 1} }', "tweet", sole=True) == b'{"a": 1}'
+    assert items.member_bytes(b'{"tweet": [1]}', "tweet", sole=True) is None

@@ -96,7 +96,19 @@ def test_invalid_utf8_costs_that_tweet_only(tmp_path):
     messages, quarantined = read_all("x-archive", archive)
     assert [m.text for m in messages] == ["bericht 1", "bericht 3"]
     assert len(quarantined) == 1 and quarantined[0].raw == bad
+    assert quarantined[0].item_id == tweet(2)["id_str"]
     assert quarantined[0].reason.startswith("not valid UTF-8: byte 0xff")
+
+
+def test_unparseable_tweet_is_not_named_after_a_mentioned_users_id(tmp_path):
+    broken = (b'{"tweet": {"entities": {"user_mentions": [{"id_str": "42", "id": "42"}]}, '
+              b'"id_str": "1300000251658240000", "full_text": "geen komma" "created_at": "x"}}')
+    folder = write_archive(tmp_path / "a", [])
+    (folder / "data" / "tweets.js").write_bytes(tweets_js(item(tweet(1)), broken))
+    messages, quarantined = read_all("x-archive", folder)
+    assert len(messages) == 1 and quarantined[0].raw == broken
+    assert quarantined[0].reason.startswith("not valid JSON: Expecting ',' delimiter")
+    assert quarantined[0].item_id == ""
 
 
 def test_lone_surrogate_nesting_and_a_huge_item_are_quarantined(tmp_path):

@@ -9,7 +9,6 @@ from typing import Callable, Iterable, Iterator
 from ..htmltext import sanitize
 from ..message import Message, Quarantined
 from . import items
-from .container import Export
 from ..sources.jsonitems import Unreadable
 
 #: at most this many items (messages and quarantined together) per batch: one store transaction each
@@ -49,7 +48,7 @@ class Item:
         return items.value(self.raw)
 
 
-def oldest_first(export: Export, files: list[tuple[str, bytes, list[tuple[int, int]]]],
+def oldest_first(files: list[tuple[str, bytes, list[tuple[int, int]]]],
                  order: Callable[[object], tuple]) -> Iterator[Item]:
     """Every item of ``files`` ((name, body, spans) each), sorted by ``order(value)``, stable.
 

@@ -21,6 +21,7 @@ from .container import ExportError
 # X's wrapper: window.YTD.<type>.part<N> = ...  (manifest.js: window.__THAR_CONFIG = ...)
 _ASSIGNMENT = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*window\.(?:YTD\.[A-Za-z0-9_]+\.part[0-9]+|__THAR_CONFIG)\s*=\s*")
 _SPACE = b" \t\r\n"
+_SOLE_KEY = re.compile(rb'\{[ \t\r\n]*"([^"\\]*)"[ \t\r\n]*:[ \t\r\n]*')
 
 
 def strip_assignment(data: bytes, where: str) -> bytes:
@@ -72,9 +73,19 @@ def value(raw: bytes):
     return _item_value(raw)
 
 
-def member_bytes(raw: bytes, key: str) -> bytes | None:
+def member_bytes(raw: bytes, key: str, sole: bool = False) -> bytes | None:
     """The exact bytes of the value at top-level ``key`` of the JSON object ``raw`` (``{"tweet": {...}}``
-    gives the tweet object's own text), or None when there is no such key or it holds no object."""
+    gives the tweet object's own text), or None when there is no such key or it holds no object.
+
+    ``sole``: the caller parsed ``raw`` and knows ``key`` is its only member, so the value is
+    everything between ``{ "key" :`` and the closing ``}`` (no tokenizing: a third of an X import's
+    time went there); a key written with escapes takes the general way.
+    """
+    if sole:
+        head = _SOLE_KEY.match(raw)
+        if head and head.group(1) == key.encode() and raw[head.end():head.end() + 1] == b"{":
+            closing = len(raw.rstrip(_SPACE)) - 1
+            return raw[head.end():len(raw[:closing].rstrip(_SPACE))]
     start = _member_start(raw, key)
     if start is None or raw[start:start + 1] != b"{":
         return None

@@ -131,7 +131,7 @@ def read(export: Export, channel: str) -> Iterator[Batch]:
         body = items.strip_assignment(export.read(name), f"{export.label}/{name}")
         files.append((name, body, items.spans(body, f"{export.label}/{name}")))
     notes = long_posts(export)
-    yield from batches(_messages(oldest_first(export, files, _order), export, channel, author, fetched_at, notes))
+    yield from batches(_messages(oldest_first(files, _order), export, channel, author, fetched_at, notes))
 
 
 def _messages(found: Iterator[Item], export: Export, channel: str, author: Author, fetched_at: datetime,
@@ -142,10 +142,11 @@ def _messages(found: Iterator[Item], export: Export, channel: str, author: Autho
         page_url = f"x-archive:{export.label}/{item.file}"
         value = item.value()
         if is_unreadable(value):
-            yield Quarantined(reason=value.reason, raw=item.raw, item_id=value.id, page_url=page_url)
+            yield Quarantined(reason=value.reason, raw=item.raw, item_id=_unreadable_id(item.raw), page_url=page_url)
             continue
         tweet = value.get("tweet", value) if isinstance(value, dict) else value
-        body = items.member_bytes(item.raw, "tweet") if isinstance(value, dict) and "tweet" in value else item.raw
+        wrapped = isinstance(value, dict) and "tweet" in value
+        body = items.member_bytes(item.raw, "tweet", sole=len(value) == 1) if wrapped else item.raw
         own = tweet.get("id_str") if isinstance(tweet, dict) else None
         own = own if isinstance(own, str) else ""
         raw = Raw(body=body or item.raw, media_type="application/json", page_url=page_url, fetched_at=fetched_at)
@@ -158,6 +159,18 @@ def _messages(found: Iterator[Item], export: Export, channel: str, author: Autho
             seen.add(outcome.key)
             roots.setdefault(outcome.id, outcome.thread_id or outcome.id)
         yield outcome
+
+
+def _unreadable_id(raw: bytes) -> str:
+    """The id_str of a tweet whose bytes are not UTF-8, where the rest still reads; else "" (a regular
+    expression would find a mentioned user's id first: ``entities`` come before ``id_str``)."""
+    try:
+        value = json.loads(raw.decode("utf-8", "replace"))
+    except (ValueError, RecursionError):
+        return ""
+    tweet = value.get("tweet", value) if isinstance(value, dict) else None
+    own = tweet.get("id_str") if isinstance(tweet, dict) else None
+    return own if isinstance(own, str) and TWEET_ID.fullmatch(own) else ""
 
 
 def media_member(export: Export, url: str) -> str | None:
