@@ -193,6 +193,25 @@ def test_facebook_author_option_and_older_layout(tmp_path):
     assert [(m.text, m.author.name, m.author.id) for m in messages] == [("Oude vorm", "Gemeente X", "42")]
 
 
+@pytest.mark.parametrize("posts, comments", [
+    ("your_facebook_activity/posts/your_posts__check_ins__photos_and_videos_2.json",
+     "your_facebook_activity/comments_and_reactions/comments.json"),
+    ("this_profile's_activity_across_facebook/posts/profile_posts_1.json",
+     "this_profile's_activity_across_facebook/comments_and_reactions/comments.json"),
+    ("posts/your_posts_1.json", "comments/comments.json"),
+    ("facebook-gemeente-2024-01-01/posts/your_posts_1.json", "facebook-gemeente-2024-01-01/comments/comments.json"),
+])
+def test_facebook_layouts(tmp_path, posts, comments):
+    for name, body in ((posts, [{"timestamp": 1500000000, "data": [{"post": "Bericht"}]}]),
+                       (comments, {"comments": [{"timestamp": 1500000100, "data": [{"comment": {
+                           "timestamp": 1500000100, "comment": "Reactie", "author": "Jan"}}]}]})):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(json.dumps(body))
+    messages, quarantined = read_all("facebook-export", tmp_path)
+    assert [(m.kind, m.text, m.author.name) for m in messages] == [("post", "Bericht", ""), ("comment", "Reactie", "Jan")]
+    assert quarantined == []
+
+
 @pytest.mark.parametrize("broken, fixed", [
     ("Caf\u00c3\u00a9", "Café"),
     ("\u00f0\u009f\u0098\u008a", "😊"),
