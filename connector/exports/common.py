@@ -48,7 +48,7 @@ class Item:
         return items.value(self.raw)
 
 
-def oldest_first(files: list[tuple[str, bytes, list[tuple[int, int]]]],
+def oldest_first(files: list[tuple[str, bytes | bytearray, list[tuple[int, int]]]],
                  order: Callable[[object], tuple]) -> Iterator[Item]:
     """Every item of ``files`` ((name, body, spans) each), sorted by ``order(value)``, stable.
 
@@ -64,7 +64,7 @@ def oldest_first(files: list[tuple[str, bytes, list[tuple[int, int]]]],
     keyed.sort(key=lambda k: k[:3])
     for _, index, _, start, end in keyed:
         name, body, _ = files[index]
-        yield Item(name, body[start:end])
+        yield Item(name, bytes(body[start:end]))
 
 
 def is_unreadable(value) -> bool:

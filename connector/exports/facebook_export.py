@@ -201,7 +201,7 @@ def read(export: Export, channel: str, author_name: str | None = None, author_id
     for name in posts + comments:
         where = f"{export.label}/{name}"
         body = export.read(name)
-        key = items.first_list_member(body, LIST_KEYS) if body.lstrip()[:1] == b"{" else None
+        key = items.first_list_member(body, LIST_KEYS)
         files.append((name, body, items.spans(body, where, key)))
     kinds = {name: "comment" if name in comments else "post" for name in posts + comments}
     outcomes = _messages(oldest_first(files, _order), export, channel, author, fetched_at, kinds)

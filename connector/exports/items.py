@@ -21,6 +21,7 @@ from .container import ExportError
 # X's wrapper: window.YTD.<type>.part<N> = ...  (manifest.js: window.__THAR_CONFIG = ...)
 _ASSIGNMENT = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*window\.(?:YTD\.[A-Za-z0-9_]+\.part[0-9]+|__THAR_CONFIG)\s*=\s*")
 _SPACE = b" \t\r\n"
+_OBJECT = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*\{")
 _SOLE_KEY = re.compile(rb'\{[ \t\r\n]*"([^"\\]*)"[ \t\r\n]*:[ \t\r\n]*')
 
 
@@ -33,6 +34,28 @@ def strip_assignment(data: bytes, where: str) -> bytes:
         raise ExportError(f"{where}: expected 'window.YTD.<type>.part0 = [' at the start, found {head!r}")
     body = data[found.end():].rstrip(_SPACE)
     return body[:-1] if body.endswith(b";") else body
+
+
+def js_spans(data: bytes, where: str) -> list[tuple[int, int]]:
+    """Byte spans of the items of the array an X data file assigns (``window.YTD.tweets.part0 = [...];``),
+    found in ``data`` itself: a 400 MB tweets.js is not copied to cut its prefix off. ExportError
+    when the file is not such an assignment, or the array is cut off or followed by more than ``;``."""
+    found = _ASSIGNMENT.match(data)
+    if found is None:
+        strip_assignment(data, where)  # raises, naming what was found
+    start = found.end()
+    try:
+        if data[start:start + 1] != b"[":
+            raise ParseError("expected a JSON array, found " + ("an object" if data[start:start + 1] == b"{" else "none"))
+        items = _top_level_spans(data, start, whole=False)  # checks nesting and truncation
+        end = items[-1][1] if items else start + 1
+        while data[end:end + 1] in (b" ", b"\t", b"\r", b"\n"):
+            end += 1
+        if data[end + 1:].strip(_SPACE) not in (b"", b";"):
+            raise ParseError("extra data after the JSON value")
+        return items
+    except ParseError as exc:
+        raise ExportError(f"{where}: not readable as JSON: {exc}") from None
 
 
 def spans(body: bytes, where: str, member: str | None = None) -> list[tuple[int, int]]:
@@ -62,6 +85,8 @@ def spans(body: bytes, where: str, member: str | None = None) -> list[tuple[int,
 
 def first_list_member(body: bytes, names: tuple[str, ...]) -> str | None:
     """The first of ``names`` that is a top-level key of the JSON object ``body`` (None for an array)."""
+    if _OBJECT.match(body) is None:
+        return None
     for name in names:
         if _member_start(body, name) is not None:
             return name

@@ -93,9 +93,9 @@ def long_posts(export: Export) -> dict[datetime, list[dict]]:
     notes: dict[datetime, list[dict]] = {}
     for name in export.find(NOTES):
         where = f"{export.label}/{name}"
-        body = items.strip_assignment(export.read(name), where)
-        for start, end in items.spans(body, where):
-            value = items.value(body[start:end])
+        data = export.read(name)
+        for start, end in items.js_spans(data, where):
+            value = items.value(data[start:end])
             note = value.get("noteTweet") if isinstance(value, dict) else None
             core = note.get("core") if isinstance(note, dict) else None
             if not isinstance(core, dict) or not isinstance(core.get("text"), str):
@@ -128,8 +128,8 @@ def read(export: Export, channel: str) -> Iterator[Batch]:
     fetched_at = generated_at(export, manifest, tweet_files[0])
     files = []
     for name in tweet_files + sorted(export.find(DELETED), key=_part):
-        body = items.strip_assignment(export.read(name), f"{export.label}/{name}")
-        files.append((name, body, items.spans(body, f"{export.label}/{name}")))
+        data = export.read(name)
+        files.append((name, data, items.js_spans(data, f"{export.label}/{name}")))
     notes = long_posts(export)
     yield from batches(_messages(oldest_first(files, _order), export, channel, author, fetched_at, notes))
 
