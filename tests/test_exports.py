@@ -241,6 +241,20 @@ def test_open_media_reads_the_file_in_the_export(kind, wanted, prefix, form):
         assert stream.read().startswith(prefix)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_export_media_opens_every_attachment_from_one_index(kind):
+    from connector.exports import ExportMedia
+
+    path = EXPORT_FIXTURES / f"{kind}.zip"
+    messages, _ = read_all(kind, path)
+    attachments = [a for m in messages for a in m.attachments]
+    with ExportMedia(path) as media:
+        for attachment in attachments:
+            with media.open(attachment) as stream:
+                assert len(stream.read()) > 40
+    assert len(attachments) == {"x-archive": 2, "facebook-export": 1}[kind]
+
+
 def test_open_media_of_a_file_not_in_the_export():
     with pytest.raises(ExportError, match="no file for the medium"):
         open_media(EXPORT_FIXTURES / "x-archive.zip", Attachment(url="https://pbs.twimg.com/media/Elders.jpg"))

@@ -16,29 +16,26 @@ An export is hostile input (:mod:`.container`): nothing is extracted to disk, ev
 bounded in size and compression ratio, and an item that cannot be read or normalised is
 quarantined with its exact bytes and a precise reason (:func:`connector.sources.base.admit`).
 What cannot be read as a whole (not a zip, a data file missing or cut off) raises
-:class:`ExportError` with what was expected.
+:class:`ExportError` with what was expected. The attachments' files inside the export are opened
+with :func:`open_media` (one) or :class:`ExportMedia` (many), for the media stage.
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import Callable, Iterator
 
-from ..message import Attachment
 from . import facebook_export, x_archive
 from .common import BATCH_SIZE, Batch
 from .container import Export, ExportError, Limits
+from .media import ExportMedia, open_media
 
-__all__ = ["BATCH_SIZE", "EXPORTS", "Batch", "ExportError", "Limits", "open_media", "read_export"]
+__all__ = ["BATCH_SIZE", "EXPORTS", "Batch", "ExportError", "ExportMedia", "Limits", "open_media", "read_export"]
 
 #: kind -> reader(export, channel, **options): the kinds ``connector import`` accepts
 EXPORTS: dict[str, Callable[..., Iterator[Batch]]] = {
     "x-archive": x_archive.read,
     "facebook-export": facebook_export.read,
 }
-
-# where each kind's attachments are found inside the export
-_MEDIA = (facebook_export.media_member, x_archive.media_member)
 
 
 def read_export(kind: str, path: Path, channel: str, *, limits: Limits | None = None,
@@ -54,36 +51,3 @@ def read_export(kind: str, path: Path, channel: str, *, limits: Limits | None = 
         raise ExportError(f"unknown export kind {kind!r}: expected one of {', '.join(sorted(EXPORTS))}")
     with Export(Path(path), limits) as export:
         yield from reader(export, channel, **options)
-
-
-def open_media(path: Path, attachment: Attachment, *, limits: Limits | None = None) -> BinaryIO:
-    """A binary stream of ``attachment``'s file inside the export at ``path``; close it when done.
-
-    ``fbexport:<uri>`` attachments (Facebook) are looked up by their path in the export; X
-    attachments (the medium's https URL) by their file name in ``data/tweets_media/``. Raises
-    :class:`ExportError` when the export has no such file, or it is over ``limits.max_media_bytes``.
-    """
-    export = Export(Path(path), limits)
-    try:
-        for member in _MEDIA:
-            name = member(export, attachment.url)
-            if name is not None:
-                return _Closing(export.open(name, export.limits.max_media_bytes), export)
-        raise ExportError(f"{export.label}: no file for the medium {attachment.url!r}")
-    except BaseException:
-        export.close()
-        raise
-
-
-class _Closing(io.BufferedReader):
-    """A member's stream that closes its export with itself."""
-
-    def __init__(self, raw, export: Export):
-        super().__init__(raw)
-        self._export = export
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self._export.close()

@@ -221,11 +221,3 @@ def _messages(found: Iterator[Item], export: Export, channel: str, author: Autho
         yield admit(lambda: item_to_message(value, item.raw, kind=kinds[item.file], channel=channel,
                                             author=author, stored=stored),
                     item.raw, item_id=identity, page_url=page_url, now=fetched_at)
-
-
-def media_member(export: Export, url: str) -> str | None:
-    """The export's file for an ``fbexport:<uri>`` attachment URL, or None."""
-    if not url.startswith("fbexport:"):
-        return None
-    found = export.find(re.escape(url[len("fbexport:"):].lstrip("/")))
-    return found[0] if found else None

@@ -20,7 +20,6 @@ import json
 import re
 from datetime import datetime
 from typing import Iterator
-from urllib.parse import urlsplit
 
 from ..message import Author, Message, Quarantined, Raw, parse_iso
 from ..sources.base import admit
@@ -32,7 +31,6 @@ from .x_tweet import TWEET_ID, tweet_to_message
 TWEETS = r"data/tweets?(?:-part[0-9]+)?\.js"
 DELETED = r"data/deleted-tweets?(?:-part[0-9]+)?\.js"
 NOTES = r"data/note-tweets?(?:-part[0-9]+)?\.js"
-MEDIA_DIRS = r"data/(?:tweets_media|tweet_media|deleted_tweets_media)/"
 
 
 def _part(name: str) -> int:
@@ -171,12 +169,3 @@ def _unreadable_id(raw: bytes) -> str:
     tweet = value.get("tweet", value) if isinstance(value, dict) else None
     own = tweet.get("id_str") if isinstance(tweet, dict) else None
     return own if isinstance(own, str) and TWEET_ID.fullmatch(own) else ""
-
-
-def media_member(export: Export, url: str) -> str | None:
-    """The archive's file of the medium at ``url`` (``data/tweets_media/<tweet id>-<file name>``), or None."""
-    name = urlsplit(url).path.rsplit("/", 1)[-1]
-    if not name or not re.fullmatch(r"[A-Za-z0-9_.-]{1,200}", name):
-        return None
-    found = export.find(MEDIA_DIRS + r"[0-9]{1,20}-" + re.escape(name))
-    return found[0] if found else None
