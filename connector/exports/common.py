@@ -67,6 +67,20 @@ def oldest_first(files: list[tuple[str, bytes | bytearray, list[tuple[int, int]]
         yield Item(name, bytes(body[start:end]))
 
 
+class Invalid(ValueError):
+    """An item that cannot be normalised; the text is the quarantine reason (see ``admit``)."""
+
+
+def objects(obj: dict, name: str, where: str = "") -> list[dict]:
+    """``obj[name]`` as a list of objects (``[]`` when absent); :class:`Invalid` for anything else."""
+    value = obj.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise Invalid(f"{where}{name}: expected a list of objects")
+    return value
+
+
 def is_unreadable(value) -> bool:
     return isinstance(value, Unreadable)
 

@@ -39,7 +39,7 @@ from typing import Iterator
 from ..message import Attachment, Author, Message, Quarantined, Raw, value_defect
 from ..sources.base import admit
 from . import items
-from .common import Batch, Item, batches, is_unreadable, oldest_first, text_html
+from .common import Batch, Invalid, Item, batches, is_unreadable, objects, oldest_first, text_html
 from .container import Export, ExportError
 
 _ACTIVITY = r"(?:(?:your_facebook_activity|your_activity_across_facebook|this_profile's_activity_across_facebook)/)?"
@@ -49,9 +49,6 @@ PROFILE = r"(?:personal_information/)?profile_information/profile_information\.j
 LIST_KEYS = ("status_updates_v2", "status_updates", "posts_v2", "posts", "comments_v2", "comments")
 HASHTAG = re.compile(r"(?<![\w&])#(\w+)")
 
-
-class Invalid(ValueError):
-    """An item that cannot be normalised; the text is the quarantine reason."""
 
 
 def repair(text: str) -> str:
@@ -70,14 +67,6 @@ def _string(obj: dict, name: str, where: str = "") -> str:
         raise Invalid(f"{where}{name}: expected a string, got {type(value).__name__}")
     return repair(value)
 
-
-def _objects(obj: dict, name: str, where: str = "") -> list[dict]:
-    value = obj.get(name)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise Invalid(f"{where}{name}: expected a list of objects")
-    return value
 
 
 def _time(obj: dict, name: str, where: str = "", required: bool = False) -> datetime | None:
@@ -100,8 +89,8 @@ def item_id(item: dict, raw: bytes) -> str:
 def _attachments(item: dict) -> tuple[list[Attachment], str]:
     """(media of the item as attachments, the first shared link)."""
     media, link = [], ""
-    for attachment in _objects(item, "attachments"):
-        for data in _objects(attachment, "data", "attachments."):
+    for attachment in objects(item, "attachments"):
+        for data in objects(attachment, "data", "attachments."):
             medium = data.get("media")
             if isinstance(medium, dict):
                 uri = _string(medium, "uri", "attachments.data.media.")
@@ -125,7 +114,7 @@ def item_to_message(item, raw: bytes, *, kind: str, channel: str, author: Author
         raise Invalid(defect)
     created_at = _time(item, "timestamp", required=kind == "post")
     texts, edited_at, writer = [], None, author
-    for data in _objects(item, "data"):
+    for data in objects(item, "data"):
         if "post" in data:
             texts.append(_string(data, "post", "data."))
         updated = _time(data, "update_timestamp", "data.")

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from ..message import Attachment, Author, Message, Quote, Raw, value_defect
-from .common import text_html
+from .common import Invalid, objects, text_html
 
 CREATED_AT = "%a %b %d %H:%M:%S %z %Y"
 TWEET_ID = re.compile(r"[0-9]{1,20}")
@@ -37,9 +37,6 @@ TWEET_ID = re.compile(r"[0-9]{1,20}")
 STATUS_LINK = re.compile(r"https?://(?:www\.|mobile\.)?(?:x|twitter)\.com/([A-Za-z0-9_]{1,15})/status(?:es)?/([0-9]{1,20})/?(?:[?#].*)?")
 TWITTER_EPOCH_MS = 1288834974657
 
-
-class Invalid(ValueError):
-    """A tweet that cannot be normalised; the text is the quarantine reason."""
 
 
 def _string(obj: dict, name: str, where: str = "") -> str | None:
@@ -66,14 +63,6 @@ def _dict(obj: dict, name: str, where: str = "") -> dict:
         raise Invalid(f"{where}{name}: expected an object, got {type(value).__name__}")
     return value
 
-
-def _objects(obj: dict, name: str, where: str = "") -> list[dict]:
-    value = obj.get(name)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise Invalid(f"{where}{name}: expected a list of objects")
-    return value
 
 
 def created_at(tweet: dict) -> datetime:
@@ -109,7 +98,7 @@ def original_id(tweet: dict, own: str) -> str:
 
 def _text(tweet: dict, entities: dict, media: list[dict]) -> str:
     text = html.unescape(_string(tweet, "full_text") or _string(tweet, "text") or "")
-    for link in _objects(entities, "urls", "entities."):
+    for link in objects(entities, "urls", "entities."):
         short, long = _string(link, "url", "entities.urls."), _string(link, "expanded_url", "entities.urls.")
         if short and long:
             text = text.replace(short, long)
@@ -146,7 +135,7 @@ def _attachment(medium: dict) -> Attachment | None:
     url = _string(medium, "media_url_https", "media.") or _string(medium, "media_url", "media.")
     media_type = ""
     if kind in ("video", "animated_gif"):
-        variants = [v for v in _objects(_dict(medium, "video_info", "media."), "variants", "media.video_info.")
+        variants = [v for v in objects(_dict(medium, "video_info", "media."), "variants", "media.video_info.")
                     if v.get("content_type") == "video/mp4" and isinstance(v.get("url"), str)]
         if variants:
             best = max(variants, key=lambda v: int(v["bitrate"]) if str(v.get("bitrate", "")).isdigit() else 0)
@@ -160,7 +149,7 @@ def _attachment(medium: dict) -> Attachment | None:
 
 def _quote(tweet: dict, entities: dict) -> Quote | None:
     quoted = _tweet_id(tweet, "quoted_status_id_str")
-    links = [_string(link, "expanded_url", "entities.urls.") or "" for link in _objects(entities, "urls", "entities.")]
+    links = [_string(link, "expanded_url", "entities.urls.") or "" for link in objects(entities, "urls", "entities.")]
     permalink = _string(_dict(tweet, "quoted_status_permalink"), "expanded")
     for link in ([permalink] if permalink else []) + links:
         found = STATUS_LINK.fullmatch(link)
@@ -192,8 +181,8 @@ def tweet_to_message(tweet, *, channel: str, author: Author, raw: Raw | None,
     if version:
         published = snowflake_time(first) or published
     entities = _dict(tweet, "entities")
-    media = _objects(_dict(tweet, "extended_entities"), "media", "extended_entities.") \
-        or _objects(entities, "media", "entities.")
+    media = objects(_dict(tweet, "extended_entities"), "media", "extended_entities.") \
+        or objects(entities, "media", "entities.")
     text = long_text(_text(tweet, entities, media), edited_at or published, notes)
     in_reply_to = _tweet_id(tweet, "in_reply_to_status_id_str") or _tweet_id(tweet, "in_reply_to_status_id")
     if text.startswith("RT @") or tweet.get("retweeted") is True:
@@ -203,9 +192,9 @@ def tweet_to_message(tweet, *, channel: str, author: Author, raw: Raw | None,
     sensitive = tweet.get("possibly_sensitive")
     if sensitive is not None and not isinstance(sensitive, bool):
         raise Invalid(f"possibly_sensitive: expected true/false, got {sensitive!r}"[:120])
-    hashtags = tuple(t["text"].lower() for t in _objects(entities, "hashtags", "entities.")
+    hashtags = tuple(t["text"].lower() for t in objects(entities, "hashtags", "entities.")
                      if isinstance(t.get("text"), str))
-    mentions = tuple(m["screen_name"] for m in _objects(entities, "user_mentions", "entities.")
+    mentions = tuple(m["screen_name"] for m in objects(entities, "user_mentions", "entities.")
                      if isinstance(m.get("screen_name"), str))
     return Message(
         channel=channel,
