@@ -50,7 +50,6 @@ LIST_KEYS = ("status_updates_v2", "status_updates", "posts_v2", "posts", "commen
 HASHTAG = re.compile(r"(?<![\w&])#(\w+)")
 
 
-
 def repair(text: str) -> str:
     """Undo Facebook's mojibake (UTF-8 bytes exported as Latin-1 characters) where it round-trips."""
     try:
@@ -66,7 +65,6 @@ def _string(obj: dict, name: str, where: str = "") -> str:
     if not isinstance(value, str):
         raise Invalid(f"{where}{name}: expected a string, got {type(value).__name__}")
     return repair(value)
-
 
 
 def _time(obj: dict, name: str, where: str = "", required: bool = False) -> datetime | None:

@@ -38,7 +38,6 @@ STATUS_LINK = re.compile(r"https?://(?:www\.|mobile\.)?(?:x|twitter)\.com/([A-Za
 TWITTER_EPOCH_MS = 1288834974657
 
 
-
 def _string(obj: dict, name: str, where: str = "") -> str | None:
     value = obj.get(name)
     if value is None or value == "":
@@ -62,7 +61,6 @@ def _dict(obj: dict, name: str, where: str = "") -> dict:
     if not isinstance(value, dict):
         raise Invalid(f"{where}{name}: expected an object, got {type(value).__name__}")
     return value
-
 
 
 def created_at(tweet: dict) -> datetime:
