@@ -292,3 +292,12 @@ def test_the_tweet_objects_bytes_are_cut_the_same_fast_or_careful_way():
         assert inner.startswith(b"{") and inner.endswith(b"}") and raw.index(inner) > 0
     assert items.member_bytes(b'{"\\u0074weet" : {"a": 1} }', "tweet", sole=True) == b'{"a": 1}'
     assert items.member_bytes(b'{"tweet": [1]}', "tweet", sole=True) is None
+
+
+def test_html_links_only_http_and_leaves_the_sentence_punctuation_out():
+    from connector.exports.common import text_html
+
+    html = text_html('Zie https://a.example/b?c=1&d=2. En <script>x</script> javascript:alert(1) (https://e.example)')
+    assert '<a href="https://a.example/b?c=1&amp;d=2" rel="nofollow noopener noreferrer">' in html
+    assert "</a>. En &lt;script&gt;" in html and "javascript:alert(1)" in html and "<script>" not in html
+    assert html.endswith('https://e.example</a>)</p>')

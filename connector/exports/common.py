@@ -91,10 +91,10 @@ def text_html(text: str) -> str:
         return ""
     parts, position = [], 0
     for found in _URL.finditer(text):
-        url = found.group()
+        url = found.group().rstrip(".,;:!?)")  # the sentence's punctuation, not the link's
         parts.append(escape(text[position:found.start()], quote=False))
         parts.append(f'<a href="{escape(url)}">{escape(url, quote=False)}</a>')
-        position = found.end()
+        position = found.start() + len(url)
     parts.append(escape(text[position:], quote=False))
     paragraphs = "".join(parts).split("\n\n")
     return sanitize("".join(f"<p>{p.replace(chr(10), '<br>')}</p>" for p in paragraphs if p.strip()))
