@@ -72,8 +72,10 @@ def cmd_import(args) -> int:
 def cmd_save(args) -> int:
     from ..failures import Failed
     from ..message import Quarantined
+    from ..redact import redact_url
     from ..sources.webpage import capture_url
 
+    shown = redact_url(args.url)  # a URL pasted with a password in it: never echoed
     connector = _build(args)
     try:
         channel = _channel(connector, args, ("web",), "save")
@@ -82,13 +84,13 @@ def cmd_save(args) -> int:
             captured = capture_url(args.url, channel, session=source.session, options=source.options,
                                    trusted_networks=tuple(connector.config.media.get("trusted_networks") or ()))
         except Failed as exc:
-            print(f"{args.url}: not captured: {exc.failure.message}", file=sys.stderr)
+            print(f"{shown}: not captured: {exc.failure.message}", file=sys.stderr)
             return 1
         except ValueError as exc:  # a URL we refuse to fetch (credentials in it, not http/https)
-            _refuse(f"{args.url}: {exc}")
+            _refuse(f"{shown}: {exc}")
         if isinstance(captured, Quarantined):
             _store(connector, channel, [], [captured])
-            print(f"{args.url}: captured but quarantined: {captured.reason}", file=sys.stderr)
+            print(f"{shown}: captured but quarantined: {captured.reason}", file=sys.stderr)
             return 1
         new, _ = _store(connector, channel, [captured], [])
         sinks = [p.sink for p in connector.plan(captured)]
