@@ -143,7 +143,7 @@ def _retry_at(headers, now: datetime) -> datetime | None:
 def _body(response):
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # nested deeper than the parser goes: no body to read
         text = (response.text or "")[:500]
         return {"body": text} if text else None
 

@@ -349,3 +349,16 @@ def test_json_path(path, value):
 
 def test_page_request_keys_ignore_parameter_order():
     assert PageRequest("u", {"a": 1, "b": 2}).key() == PageRequest("u", {"b": "2", "a": "1"}).key()
+
+
+def test_a_body_nested_deeper_than_the_parser_goes_is_unreadable_not_a_crash():
+    import requests as _requests
+
+    from connector.failures import classify_response
+    from connector.sources.rest import _json
+
+    response = _requests.Response()
+    response.status_code, response.url = 500, "https://social.example/api"
+    response._content = b"[" * 100_000 + b"]" * 100_000
+    assert _json(response) is None
+    assert classify_response(response, "GET x").verdict == RETRY

@@ -7,15 +7,15 @@ that is not UTF-8 or not JSON is quarantined on its own, and ``Raw.body`` is the
 Only the spans are kept for the whole file; each item is parsed when it is needed and dropped
 after, so a 100,000-tweet archive never holds 100,000 parsed tweets.
 
-This module is the one place that uses ``jsonitems``' span helpers directly (``_top_level_spans``,
-``_member_start``, ``_item_value``): the public ``split_payload`` parses every item at once.
+This module is the one place that uses ``jsonitems``' span helpers directly (``top_level_spans``,
+``member_start``, ``item_value``): the public ``split_payload`` parses every item at once.
 """
 from __future__ import annotations
 
 import re
 
 from ..sources.base import ParseError
-from ..sources.jsonitems import _item_value, _member_start, _top_level_spans
+from ..sources.jsonitems import item_value, member_start, top_level_spans
 from .container import ExportError
 
 # X's wrapper: window.YTD.<type>.part<N> = ...  (manifest.js: window.__THAR_CONFIG = ...)
@@ -47,7 +47,7 @@ def js_spans(data: bytes, where: str) -> list[tuple[int, int]]:
     try:
         if data[start:start + 1] != b"[":
             raise ParseError("expected a JSON array, found " + ("an object" if data[start:start + 1] == b"{" else "none"))
-        items = _top_level_spans(data, start, whole=False)  # checks nesting and truncation
+        items = top_level_spans(data, start, whole=False)  # checks nesting and truncation
         end = items[-1][1] if items else start + 1
         while data[end:end + 1] in (b" ", b"\t", b"\r", b"\n"):
             end += 1
@@ -68,17 +68,17 @@ def spans(body: bytes, where: str, member: str | None = None) -> list[tuple[int,
             start += 1
         if start == len(body) or body[start:start + 1] not in (b"[", b"{"):
             raise ParseError("expected a JSON array or object")
-        outer = _top_level_spans(body, start)  # checks the whole document: nesting, truncation, extra data
+        outer = top_level_spans(body, start)  # checks the whole document: nesting, truncation, extra data
         if body[start] == ord("["):
             return outer
         if member is None:
             raise ParseError("expected a JSON array, found an object")
-        inner = _member_start(body, member)
+        inner = member_start(body, member)
         if inner is None or body.startswith(b"null", inner):
             return []
         if body[inner] != ord("["):
             raise ParseError(f"expected a list at {member!r}")
-        return _top_level_spans(body, inner, whole=False)
+        return top_level_spans(body, inner, whole=False)
     except ParseError as exc:
         raise ExportError(f"{where}: not readable as JSON: {exc}") from None
 
@@ -88,14 +88,14 @@ def first_list_member(body: bytes, names: tuple[str, ...]) -> str | None:
     if _OBJECT.match(body) is None:
         return None
     for name in names:
-        if _member_start(body, name) is not None:
+        if member_start(body, name) is not None:
             return name
     return None
 
 
 def value(raw: bytes):
     """The parsed item, or :class:`~connector.sources.jsonitems.Unreadable` with the reason."""
-    return _item_value(raw)
+    return item_value(raw)
 
 
 def member_bytes(raw: bytes, key: str, sole: bool = False) -> bytes | None:
@@ -111,10 +111,10 @@ def member_bytes(raw: bytes, key: str, sole: bool = False) -> bytes | None:
         if head and head.group(1) == key.encode() and raw[head.end():head.end() + 1] == b"{":
             closing = len(raw.rstrip(_SPACE)) - 1
             return raw[head.end():len(raw[:closing].rstrip(_SPACE))]
-    start = _member_start(raw, key)
+    start = member_start(raw, key)
     if start is None or raw[start:start + 1] != b"{":
         return None
     try:
-        return raw[start:_top_level_spans(raw, start, whole=False)[0][1]]
+        return raw[start:top_level_spans(raw, start, whole=False)[0][1]]
     except ParseError:
         return None

@@ -57,7 +57,7 @@ from .base import SOURCES, Page, ParseError, captured
 from .bluesky_post import DID, HANDLE, post_to_message, records_to_messages, sort_time
 from .bluesky_recheck import RecheckMixin, entry_of, record_key, thread_records
 from .bluesky_xrpc import XrpcBudget, array_items, classify, json_or_none as _json, top_level_string, whole_object
-from .jsonitems import _item_value, split_member
+from .jsonitems import item_value, split_member
 from .rest import CallBudget, PageRequest, Record, RestSource, json_path
 
 PUBLIC_APPVIEW = "https://public.api.bsky.app"
@@ -376,7 +376,7 @@ class BlueskySource(RecheckMixin, RestSource):
         """A saved getAuthorFeed page (``feed``), getPostThread answer (``thread``) or getPosts
         answer (``posts``) -> (messages in payload order, quarantined)."""
         body = whole_object(data)
-        value = _item_value(body)
+        value = item_value(body)
         if not isinstance(value, dict):
             raise ParseError("the answer is not readable JSON")
         if "feed" in value:
@@ -385,7 +385,7 @@ class BlueskySource(RecheckMixin, RestSource):
         if "thread" in value:
             return records_to_messages(thread_records(body), channel, "", None, normalise=post_to_message)
         if "posts" in value:
-            records = [Record(_item_value(raw), raw) for raw in array_items(body, "posts")]
+            records = [Record(item_value(raw), raw) for raw in array_items(body, "posts")]
             return records_to_messages(records, channel, "", None, normalise=post_to_message)
         raise ParseError("expected a getAuthorFeed (feed), getPostThread (thread) or getPosts (posts) answer")
 

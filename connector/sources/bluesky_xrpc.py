@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from ..failures import CONFIGURATION, MAX_RETRY_AFTER, RATE_LIMITED, Failure, classify_response, \
     retry_at_from_headers
 from .base import ParseError
-from .jsonitems import _TOKEN, _item_value, _member_start, _top_level_spans, split_payload
+from .jsonitems import TOKEN, item_value, member_start, top_level_spans, split_payload
 from .rest import CallBudget
 
 AUTH_ERRORS = {"AuthRequired", "ExpiredToken", "InvalidToken", "AuthenticationRequired", "AuthFactorTokenRequired",
@@ -85,19 +85,19 @@ def classify(response, what: str, account: str = "") -> Failure | None:
 
 def member(body: bytes, key: str) -> bytes | None:
     """The exact bytes of the object at top-level ``key`` of the JSON object ``body`` (None if absent/null)."""
-    start = _member_start(body, key)
+    start = member_start(body, key)
     if start is None or body[start] != ord("{"):
         return None
-    (a, b), = _top_level_spans(body, start, whole=False)
+    (a, b), = top_level_spans(body, start, whole=False)
     return body[a:b]
 
 
 def array_items(body: bytes, key: str) -> list[bytes]:
     """The exact bytes of each item of the array at top-level ``key`` of ``body`` ([] if absent)."""
-    start = _member_start(body, key)
+    start = member_start(body, key)
     if start is None or body[start] != ord("["):
         return []
-    return [body[a:b] for a, b in _top_level_spans(body, start, whole=False)]
+    return [body[a:b] for a, b in top_level_spans(body, start, whole=False)]
 
 
 def whole_object(data: bytes) -> bytes:
@@ -118,11 +118,11 @@ def thread_nodes(node: bytes, depth: int = 0) -> list[tuple[bytes, object, int]]
     while current is not None:  # the node and its parents, nearest first
         chain.append((current, level))
         current, level = member(current, "parent"), level - 1
-    found = [(raw, _item_value(raw), level) for raw, level in reversed(chain)]
+    found = [(raw, item_value(raw), level) for raw, level in reversed(chain)]
     pending = [(raw, depth + 1) for raw in reversed(array_items(node, "replies"))]
     while pending:
         raw, level = pending.pop()
-        found.append((raw, _item_value(raw), level))
+        found.append((raw, item_value(raw), level))
         pending.extend((child, level + 1) for child in reversed(array_items(raw, "replies")))
     return found
 
@@ -130,8 +130,8 @@ def thread_nodes(node: bytes, depth: int = 0) -> list[tuple[bytes, object, int]]
 def top_level_string(body: bytes, key: str) -> str | None:
     """The string at top-level ``key`` of the JSON object ``body`` (say the ``cursor`` of a page),
     read without parsing the rest: one hostile item elsewhere on the page must not hide it."""
-    start = _member_start(body, key)
-    token = _TOKEN.match(body, start) if start is not None else None
+    start = member_start(body, key)
+    token = TOKEN.match(body, start) if start is not None else None
     if token is None or body[start] != ord('"') or token.end() - start < 2:
         return None
     try:

@@ -51,7 +51,7 @@ from ..media import MediaOptions, MediaPolicy
 from .base import ParseError
 from .graph_cursor import GraphCursor, GraphPaginator
 from .graph_text import member_object
-from .jsonitems import _member_start, split_member, split_payload
+from .jsonitems import member_start, split_member, split_payload
 from .rest import CallBudget, PageRequest, Record, RestSource
 
 TOKEN_CODES = frozenset({102, 190})
@@ -113,7 +113,7 @@ def saved_page(data: bytes) -> tuple[list[Record], dict]:
     Raises :class:`ParseError` for what is no page: unreadable JSON, or a Graph error body.
     """
     items, is_list = split_payload(data)
-    if not is_list and _member_start(items[0][0], "data") is not None:  # found on the bytes: see member_object
+    if not is_list and member_start(items[0][0], "data") is not None:  # found on the bytes: see member_object
         try:
             paging = json.loads(member_object(items[0][0], "paging") or b"{}")
         except (ValueError, RecursionError):

@@ -21,11 +21,10 @@ from urllib.parse import urlsplit
 from ..htmltext import sanitize
 from ..message import EARLIEST, FUTURE_SLACK, Message, Quarantined, Raw, parse_iso, utcnow, value_defect
 from .base import admit
-from .jsonitems import Unreadable, _member_start, _top_level_spans, split_member
-from .mastodon_status import _date, _Invalid, _list_of_objects, _object, _text, item_id  # noqa: F401 - re-exported
-
-Invalid = _Invalid
-text_field, date_field, object_field, objects_field = _text, _date, _object, _list_of_objects
+from .jsonitems import Unreadable, member_start, top_level_spans, split_member
+from .fields import Invalid, date as date_field, member as object_field, members as objects_field, \
+    text as text_field  # noqa: F401 - re-exported
+from .mastodon_status import item_id  # noqa: F401 - re-exported
 
 # A link in plain text: http(s) up to a blank; trailing punctuation stays outside the link.
 _URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]}]")
@@ -139,10 +138,10 @@ def member_object(body: bytes, key: str) -> bytes | None:
     Found on the bytes, without parsing the rest: an item nested 100,000 arrays deep elsewhere in
     the page must not stop a reader of ``paging`` (Python's parser would recurse too deep).
     """
-    start = _member_start(body, key)
+    start = member_start(body, key)
     if start is None or body[start:start + 1] != b"{":
         return None
-    (begin, end), = _top_level_spans(body, start, whole=False)
+    (begin, end), = top_level_spans(body, start, whole=False)
     return body[begin:end]
 
 

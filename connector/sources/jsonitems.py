@@ -16,7 +16,9 @@ import re
 from .base import ParseError
 
 # One token of JSON structure: a whole string, a bracket or comma, or (last) an unterminated string.
-_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]|"', re.S)
+# Public, with member_start, top_level_spans and item_value: readers that cut nested members or parse
+# items lazily (Graph, Bluesky, the export importers) build on them.
+TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]|"', re.S)
 _SPACE = b" \t\n\r"
 _CLOSE = {ord("]"): ord("["), ord("}"): ord("{")}
 
@@ -58,10 +60,10 @@ def split_payload(data: bytes) -> tuple[list[tuple[bytes, object]], bool]:
         what = "a JSON value" if data[i] in b'"-0123456789tfn' else "JSON"
         raise ParseError(f"expected a JSON array of items or one object, not {what}",
                          _position(data, i))
-    spans = _top_level_spans(data, i)
+    spans = top_level_spans(data, i)
     if data[i] == ord("{"):
-        return [(data[i:spans[0][1]], _item_value(data[i:spans[0][1]]))], False
-    return [(data[a:b], _item_value(data[a:b])) for a, b in spans], True
+        return [(data[i:spans[0][1]], item_value(data[i:spans[0][1]]))], False
+    return [(data[a:b], item_value(data[a:b])) for a, b in spans], True
 
 
 def split_member(data: bytes, key: str) -> list[tuple[bytes, object]]:
@@ -76,18 +78,18 @@ def split_member(data: bytes, key: str) -> list[tuple[bytes, object]]:
     if is_list:
         raise ParseError(f"expected a list at {key!r}: the page is an array, not an object")
     body = items[0][0]
-    start = _member_start(body, key)
+    start = member_start(body, key)
     if start is None or body.startswith(b"null", start):
         return []
     if body[start] != ord("["):
         raise ParseError(f"expected a list at {key!r}", _position(body, start))
-    return [(body[a:b], _item_value(body[a:b])) for a, b in _top_level_spans(body, start, whole=False)]
+    return [(body[a:b], item_value(body[a:b])) for a, b in top_level_spans(body, start, whole=False)]
 
 
-def _member_start(body: bytes, key: str) -> int | None:
+def member_start(body: bytes, key: str) -> int | None:
     """Where the value of top-level ``key`` starts in the JSON object ``body`` (the last one, as json does)."""
     depth, expect_key, found = 0, False, None
-    for token in _TOKEN.finditer(body):
+    for token in TOKEN.finditer(body):
         char = body[token.start()]
         if char in b"[{":
             depth += 1
@@ -113,7 +115,7 @@ def _member_start(body: bytes, key: str) -> int | None:
     return found
 
 
-def _top_level_spans(data: bytes, start: int, whole: bool = True) -> list[tuple[int, int]]:
+def top_level_spans(data: bytes, start: int, whole: bool = True) -> list[tuple[int, int]]:
     """Byte spans of the items of the array at ``start`` (or of the object there); checks nesting.
 
     ``whole``: the value at ``start`` is the whole document (nothing may follow it)."""
@@ -121,7 +123,7 @@ def _top_level_spans(data: bytes, start: int, whole: bool = True) -> list[tuple[
     stack: list[int] = []
     spans: list[tuple[int, int]] = []
     item_start = start + 1
-    for token in _TOKEN.finditer(data, start):
+    for token in TOKEN.finditer(data, start):
         char = data[token.start()]
         if char == ord('"') and token.end() - token.start() == 1:
             raise ParseError("unterminated string", _position(data, token.start()))
@@ -153,7 +155,7 @@ def _strip(data: bytes, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _item_value(body: bytes):
+def item_value(body: bytes):
     """The parsed item, or :class:`Unreadable` with the reason (invalid UTF-8, too deep, not JSON)."""
     try:
         text = body.decode("utf-8")

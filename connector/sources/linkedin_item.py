@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 from ..message import Attachment, Author, Message, Quarantined, Quote, Raw, iso, value_defect
 from .base import admit
+from .fields import Invalid, member, text as _text
 from .jsonitems import Unreadable
 from .linkedin_cursor import above
 from .linkedin_text import parse_little, plain_html
@@ -35,10 +36,6 @@ POST_URN = re.compile(r"urn:li:(share|ugcPost|activity):[0-9A-Za-z_-]{1,64}")
 MEDIA_URN = re.compile(r"urn:li:(image|video|document):[0-9A-Za-z_-]{1,128}")
 PUBLISHED = ("PUBLISHED",)
 _FAMILY = {"image": "image/*", "video": "video/*", "document": ""}
-
-
-class Invalid(ValueError):
-    """An item that cannot be normalised; the text is the quarantine reason."""
 
 
 def post_url(urn: str) -> str:
@@ -63,24 +60,8 @@ def epoch_ms(value, name: str, required: bool = True) -> datetime | None:
         raise Invalid(f"{name}: {value} is not a time in years 1 to 9999") from None
 
 
-def _text(obj: dict, name: str, required: bool = False) -> str | None:
-    value = obj.get(name)
-    if value is None:
-        if required:
-            raise Invalid(f"missing {name!r}")
-        return None
-    if not isinstance(value, str) or (required and not value):
-        raise Invalid(f"{name}: expected a non-empty string, got {value!r}"[:200])
-    return value
-
-
 def _object(obj: dict, name: str) -> dict:
-    value = obj.get(name)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise Invalid(f"{name}: expected an object, got {value!r}"[:200])
-    return value
+    return member(obj, name, required=False)
 
 
 def media_urns(post) -> list[str]:

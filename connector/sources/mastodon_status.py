@@ -14,9 +14,10 @@ from html import escape
 from urllib.parse import urlsplit
 
 from ..htmltext import sanitize, to_text
-from ..message import Attachment, Author, DateOutOfRange, Message, Quarantined, Quote, Raw, iso, parse_iso, \
-    value_defect
+from ..message import Attachment, Author, Message, Quarantined, Quote, Raw, iso, value_defect
 from .base import admit
+from .fields import Invalid as _Invalid, date as _date, member as _object, members as _list_of_objects, \
+    text as _text
 from .jsonitems import Unreadable
 from .rest import Record
 
@@ -30,48 +31,7 @@ _FAMILIES = {"image": "image", "gifv": "video", "video": "video", "audio": "audi
 STATUS_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
-class _Invalid(ValueError):
-    """A status that cannot be normalised; the message is the quarantine reason."""
-
-
 # -- normalisation --------------------------------------------------------------------------
-
-def _text(obj: dict, name: str, required: bool = False) -> str | None:
-    value = obj.get(name)
-    if value is None:
-        if required:
-            raise _Invalid(f"missing {name!r}")
-        return None
-    if not isinstance(value, str) or (required and not value):
-        raise _Invalid(f"{name}: expected a non-empty string, got {value!r}"[:200])
-    return value
-
-
-def _date(obj: dict, name: str, required: bool = False) -> datetime | None:
-    value = _text(obj, name, required)
-    if value is None:
-        return None
-    try:
-        return parse_iso(value)
-    except DateOutOfRange as exc:
-        raise _Invalid(f"{name}: {exc}") from None
-    except ValueError:
-        raise _Invalid(f"{name}: {value!r} is not an ISO 8601 date") from None
-
-
-def _object(obj: dict, name: str) -> dict:
-    value = obj.get(name)
-    if not isinstance(value, dict):
-        raise _Invalid(f"{name}: expected an object, got {value!r}"[:200] if value is not None else f"missing {name!r}")
-    return value
-
-
-def _list_of_objects(obj: dict, name: str) -> list[dict]:
-    value = obj.get(name) or []
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise _Invalid(f"{name}: expected a list of objects")
-    return value
-
 
 def _handle(acct: str, account: dict, host: str | None) -> str:
     # Mastodon leaves the host off local accounts; ours always carry it

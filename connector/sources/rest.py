@@ -351,7 +351,7 @@ def json_path(data, path: str):
 def _json(response: requests.Response):
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # a body nested deeper than the parser goes is no JSON to us
         return None
 
 

@@ -41,8 +41,9 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 from ..htmltext import sanitize
-from ..message import Attachment, Author, DateOutOfRange, Message, Quarantined, Quote, Raw, parse_iso, value_defect
+from ..message import Attachment, Author, Message, Quarantined, Quote, Raw, value_defect
 from .base import admit
+from .fields import Invalid as _Invalid, iso_date as _date, member, text as _text
 from .jsonitems import Unreadable
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,6 @@ TWEET_ID = re.compile(r"[0-9]{1,20}")
 TWITTER_EPOCH_MS = 1288834974657  # X's snowflake epoch (2010-11-04T01:42:54.657Z)
 FIRST_SNOWFLAKE = 29700859247  # ids below this were given out in sequence and carry no time
 _TCO = re.compile(r"https?://t\.co/[A-Za-z0-9]+")
-
-
-class _Invalid(ValueError):
-    """A post that cannot be normalised; the message is the quarantine reason."""
 
 
 @dataclass
@@ -91,26 +88,8 @@ def snowflake_time(tweet_id: str) -> datetime | None:
 
 # -- small readers ---------------------------------------------------------------------------
 
-def _text(obj: dict, name: str, required: bool = False) -> str | None:
-    value = obj.get(name)
-    if value is None:
-        if required:
-            raise _Invalid(f"missing {name!r}")
-        return None
-    if not isinstance(value, str) or (required and not value):
-        raise _Invalid(f"{name}: expected a non-empty string, got {value!r}"[:200])
-    return value
-
-
-def _date(value: str | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_iso(value)
-    except DateOutOfRange as exc:
-        raise _Invalid(f"{name}: {exc}") from None
-    except ValueError:
-        raise _Invalid(f"{name}: {value!r} is not an ISO 8601 date") from None
+def _object(obj: dict, name: str) -> dict:
+    return member(obj, name, required=False)
 
 
 def _list(obj: dict, name: str, of=dict) -> list:
@@ -119,15 +98,6 @@ def _list(obj: dict, name: str, of=dict) -> list:
         return []
     if not isinstance(value, list) or not all(isinstance(v, of) for v in value):
         raise _Invalid(f"{name}: expected a list of {'objects' if of is dict else 'strings'}")
-    return value
-
-
-def _object(obj: dict, name: str) -> dict:
-    value = obj.get(name)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise _Invalid(f"{name}: expected an object, got {value!r}"[:200])
     return value
 
 

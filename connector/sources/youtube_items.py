@@ -23,8 +23,9 @@ from html import escape
 from urllib.parse import urlsplit
 
 from ..htmltext import sanitize, to_text
-from ..message import Attachment, Author, DateOutOfRange, Message, Quarantined, Raw, iso, parse_iso, value_defect
+from ..message import Attachment, Author, Message, Quarantined, Raw, iso, value_defect
 from .base import admit
+from .fields import Invalid as _Invalid, date as _date, text as _text
 from .jsonitems import Unreadable
 from .rest import Record
 
@@ -38,22 +39,7 @@ _MENTION = re.compile(r"(?<![\w@/])@([\w.-]*\w)")
 _LINK = re.compile(r"https?://[^\s<>\"']+")
 
 
-class _Invalid(ValueError):
-    """A resource that cannot be normalised; the message is the quarantine reason."""
-
-
 # -- field access -------------------------------------------------------------------------------
-
-def _text(obj: dict, name: str, required: bool = False) -> str | None:
-    value = obj.get(name)
-    if value is None:
-        if required:
-            raise _Invalid(f"missing {name!r}")
-        return None
-    if not isinstance(value, str) or (required and not value):
-        raise _Invalid(f"{name}: expected a non-empty string, got {value!r}"[:200])
-    return value
-
 
 def _object(obj: dict, name: str, required: bool = True) -> dict:
     value = obj.get(name)
@@ -63,18 +49,6 @@ def _object(obj: dict, name: str, required: bool = True) -> dict:
         raise _Invalid(f"{name}: expected an object, got {type(value).__name__}" if value is not None
                        else f"missing {name!r}")
     return value
-
-
-def _date(obj: dict, name: str, required: bool = False) -> datetime | None:
-    value = _text(obj, name, required)
-    if value is None:
-        return None
-    try:
-        return parse_iso(value)
-    except DateOutOfRange as exc:
-        raise _Invalid(f"{name}: {exc}") from None
-    except ValueError:
-        raise _Invalid(f"{name}: {value[:80]!r} is not an ISO 8601 date") from None
 
 
 def _id(value: str, name: str) -> str:
