@@ -159,7 +159,7 @@ def write_config(folder: Path, double_url: str, parallel: int, rule: str = NEW_Z
         f"unmatched:\n  {rule}\n")
     config = {
         "store": str(folder / f"{name}-{parallel}.db"), "mappings": str(folder / "mappings"),
-        "delivery": {"batch_size": 200},
+        "delivery": {"parent_grace": 0, "batch_size": 200},
         "sinks": [{"name": "zaken", "kind": "zgw", "parallel": parallel, "options": {
             "zaken_url": double_url + "/zaken/api/v1", "documenten_url": double_url + "/documenten/api/v1",
             "catalogi_url": double_url + "/catalogi/api/v1", "client_id": "connector",

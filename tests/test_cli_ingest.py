@@ -117,3 +117,23 @@ def test_a_page_that_cannot_be_saved_says_why(capsys, config, site):
     code, _, err = run_cli(capsys, "save", f"http://admin:geheim@{host}{ARTICLE}", "-c", str(config))
     assert code == 1 and "geheim" not in err
     assert stored(config, "paginas") == []
+
+
+def test_x_compliance_events_mark_archived_posts_as_deleted(capsys, config, tmp_path):
+    run_cli(capsys, "import", "x-archive", str(EXPORTS / "x-archive.zip"), "-c", str(config))
+    archived = stored(config, "x-gemeente")[0]["platform_id"]
+    events = tmp_path / "compliance.jsonl"
+    events.write_text(json.dumps({"id": archived, "action": "delete", "created_at": "2023-03-01T10:00:00.000Z",
+                                  "redacted_at": "2024-05-01T12:00:00.000Z", "reason": "deleted"}) + "\n"
+                      + json.dumps({"id": "1", "action": "delete", "redacted_at": "2024-05-01T12:00:00.000Z"}) + "\n")
+    code, _, err = run_cli(capsys, "import", "x-compliance", str(events), "-c", str(config))
+    assert code == 0 and "2 deletion event(s); 1 archived message(s)" in err
+    store = Store(load_config(config).store)
+    try:
+        [row] = store.deletions("x-gemeente")
+        assert row["platform_id"] == archived and row["deleted_at"].startswith("2024-05-01T12:00:00")
+    finally:
+        store.close()
+    events.write_text("{not json\n")
+    code, _, err = run_cli(capsys, "import", "x-compliance", str(events), "-c", str(config))
+    assert code == 2 and str(events) in err and "line 1" in err

@@ -86,7 +86,8 @@ def write_config(tmp_path, masto_url, server) -> str:
         "store": str(tmp_path / "crash.db"),
         "mappings": str(FIXTURES / "e2e" / "mappings"),
         "delivery": {"interval": 0.2, "batch_size": 20, "lease": 3, "max_attempts": 1000, "backoff_base": 0.2,
-                     "backoff_max": 2, "pause_base": 0.5, "pause_max": 2, "breaker_threshold": 3},
+                     "backoff_max": 2, "pause_base": 0.5, "pause_max": 2, "breaker_threshold": 3,
+                     "parent_grace": 0},  # the recorded replies answer other accounts' posts: no wait
         "channels": [{"name": "masto", "kind": "mastodon", "poll_interval": 0.5,
                       "options": {"base_url": masto_url, "account": ACCOUNT, "page_size": 40}}],
         "sinks": [{"name": "zaken", "kind": "zgw", "parallel": 2, "options": {

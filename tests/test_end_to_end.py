@@ -32,7 +32,7 @@ def world(tmp_path, zgw_server, monkeypatch):
     config = {
         "store": str(tmp_path / "connector.db"),
         "mappings": str(FIXTURES / "e2e" / "mappings"),
-        "delivery": {"backoff_base": 1},
+        "delivery": {"parent_grace": 0, "backoff_base": 1},
         "channels": [
             {"name": "masto", "kind": "mastodon", "options": {"base_url": masto_srv.url, "account": ACCOUNT,
                                                                "page_size": 7}},

@@ -20,7 +20,7 @@ def write_config(tmp_path, masto_url, zgw):
     config = {
         "store": str(tmp_path / "worker.db"),
         "mappings": str(FIXTURES / "e2e" / "mappings"),
-        "delivery": {"interval": 0.5},
+        "delivery": {"parent_grace": 0, "interval": 0.5},
         "channels": [{"name": "masto", "kind": "mastodon", "poll_interval": 1,
                       "options": {"base_url": masto_url, "account": "schochastics"}}],
         "sinks": [{"name": "zaken", "kind": "zgw", "options": {

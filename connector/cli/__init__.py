@@ -100,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("messages", metavar="MESSAGES.jsonl", help="messages as printed by 'messages parse' (- for stdin)")
 
     imports = command(commands, "import", "store a platform's data export (x-archive, facebook-export) on a"
-                                          " channel, through the rules, for the worker to deliver", cmd_import)
-    imports.add_argument("kind", metavar="KIND", help="x-archive or facebook-export")
+                                          " channel, through the rules, for the worker to deliver; or record X"
+                                          " compliance events (x-compliance) as deletions", cmd_import)
+    imports.add_argument("kind", metavar="KIND", help="x-archive, facebook-export or x-compliance")
     imports.add_argument("path", metavar="PATH", help="the export: its zip file or unpacked folder")
     imports.add_argument("--channel", help="the configured channel to store it on (default: the only one of the"
                                            " export's platform)")

@@ -19,7 +19,9 @@ import sys
 from .commands import _build, _config_path, _refuse
 
 #: which channel kinds each export kind may be imported into (so ids match what that channel polls)
-EXPORT_CHANNELS = {"x-archive": ("x",), "facebook-export": ("facebook",)}
+EXPORT_CHANNELS = {"x-archive": ("x",), "facebook-export": ("facebook",), "x-compliance": ("x",)}
+MAX_COMPLIANCE_BYTES = 256 * 1024 * 1024  # a compliance job's result file: ids and actions, one per line
+DELETIONS_PER_PAGE = 500
 
 
 def _channel(connector, args, kinds: tuple[str, ...], what: str) -> str:
@@ -47,6 +49,8 @@ def _store(connector, channel: str, messages, quarantined) -> tuple[int, int]:
 def cmd_import(args) -> int:
     from ..exports import EXPORTS, read_export
 
+    if args.kind == "x-compliance":
+        return _import_compliance(args)
     if args.kind not in EXPORTS:
         _refuse(f"import: unknown export kind {args.kind!r}; known: {', '.join(sorted(EXPORTS))}")
     connector = _build(args)
@@ -67,6 +71,37 @@ def cmd_import(args) -> int:
     print(f"{args.path}: {new} new message(s) stored on channel {channel!r}, {duplicates} already there,"
           f" {skipped} quarantined; the worker delivers them (or: connector run --once)", file=sys.stderr)
     return 1 if skipped else 0
+
+
+def _import_compliance(args) -> int:
+    """X compliance events (a batch compliance job's result, or stream events: JSON lines) recorded as
+    deletions on the records of a configured ``x`` channel (:mod:`connector.store.deletions`)."""
+    from ..sources import ParseError
+    from ..sources.x import XSource
+
+    connector = _build(args)
+    try:
+        channel = _channel(connector, args, EXPORT_CHANNELS["x-compliance"], "import x-compliance")
+        try:
+            with open(args.path, "rb") as file:
+                data = file.read(MAX_COMPLIANCE_BYTES + 1)
+            if len(data) > MAX_COMPLIANCE_BYTES:
+                _refuse(f"{args.path}: more than {MAX_COMPLIANCE_BYTES} bytes; split the compliance file")
+            deletions = XSource.compliance_deletions(data)
+        except OSError as exc:
+            _refuse(f"{args.path}: {exc.strerror or exc}")
+        except ParseError as exc:
+            _refuse(f"{args.path}: {exc}")
+        marked = 0
+        for start in range(0, len(deletions), DELETIONS_PER_PAGE):
+            saved = connector.store.save_page(channel, [], None, deletions=deletions[start:start + DELETIONS_PER_PAGE])
+            marked += saved.deleted
+    finally:
+        connector.close()
+    print(f"{args.path}: {len(deletions)} deletion event(s); {marked} archived message(s) on channel {channel!r}"
+          " marked as deleted on the platform (the others were never archived, or were marked before)",
+          file=sys.stderr)
+    return 0
 
 
 def cmd_save(args) -> int:

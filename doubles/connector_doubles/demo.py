@@ -46,7 +46,9 @@ def write_demo_config(workdir: Path, mastodon_url: str, feed_url: str, zgw, web_
         "store": "connector.db",
         "mappings": str(repo_root() / "mappings"),
         "web": {"host": "127.0.0.1", "port": web_port, "status_token": "${%s}" % STATUS_TOKEN_ENV},
-        "delivery": {"interval": 2, "batch_size": 50, "max_attempts": 5, "backoff_base": 5},
+        "delivery": {"interval": 2, "batch_size": 50, "max_attempts": 5, "backoff_base": 5,
+                     # replies to posts of accounts the demo does not follow: a short wait, then the rule's otherwise
+                     "parent_grace": 20},
         "channels": [
             {"name": "demo-mastodon", "kind": "mastodon", "poll_interval": 5,
              "options": {"base_url": mastodon_url, "account": DEMO_ACCOUNT, "page_size": 10}},
