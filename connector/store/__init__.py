@@ -13,6 +13,7 @@ Tables
 ``quarantine``      items a source could not normalise, with raw bytes and reason.
 ``notices``         what a sink holding a record must be told afterwards (a deletion on the platform).
 ``events``          the audit trail: every ingest, state change, error, with time and detail.
+``users``           the web UI's accounts: name, role, password hash (never the password).
 
 Guarantees
 ----------
@@ -43,6 +44,8 @@ Modules
 ``media``     :class:`MediaMixin`: each message's media rows (fetched, retrying, missing)
 ``deletions`` :class:`DeletionsMixin`: deletions on the platform marked on the record, notices to the sinks
 ``status``    :class:`StatusMixin`: read-models for ``/status`` and the CLI
+``users``     :class:`UsersMixin`: the web UI's accounts, roles and hashed passwords
+``webviews``  :class:`WebViewsMixin`: read-models for the web UI's pages (keyset-paginated)
 
 :class:`Store` is the one public class; everything callers use is importable from ``connector.store``.
 """
@@ -65,14 +68,16 @@ from .schema import (
     migrations,
 )
 from .status import StatusMixin
+from .users import ROLES, UsersMixin
+from .webviews import WebViewsMixin
 
 __all__ = [
     "BUSY_TIMEOUT_SECONDS", "TIMESTAMP_COLUMNS", "DeliveryPlan", "DeliveryRow", "SaveResult", "Store",
-    "StoreError", "StoreSteps", "migrations",
+    "ROLES", "StoreError", "StoreSteps", "migrations",
 ]
 
 
-class Store(OutboxMixin, ChannelsMixin, MediaMixin, DeletionsMixin, StatusMixin, StoreBase):
+class Store(OutboxMixin, ChannelsMixin, MediaMixin, DeletionsMixin, StatusMixin, UsersMixin, WebViewsMixin, StoreBase):
     """Durable state of the connector. See the package docstring for the guarantees.
 
     ``Store(path, create=True)`` opens (and migrates) the file; see :meth:`StoreBase.__init__`.

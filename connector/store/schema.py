@@ -85,6 +85,7 @@ TIMESTAMP_COLUMNS = {
     "workers": ("started_at", "beat_at", "stopped_at"),
     "media": ("next_attempt_at", "updated_at"),
     "notices": ("next_attempt_at", "created_at", "updated_at"),
+    "users": ("created_at", "updated_at", "last_login_at"),
 }
 _WHOLE_SECOND = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z"
 _FIXED = _WHOLE_SECOND[:-1] + ".[0-9][0-9][0-9]Z"
@@ -182,3 +183,18 @@ def m009_deletions(db: Database) -> None:
         defaults={"attempts": 0})
     db["notices"].create_index(["message_id", "sink", "kind"], unique=True)
     db["notices"].create_index(["state", "next_attempt_at"])
+
+
+@migrations()
+def m010_users(db: Database) -> None:
+    """Local accounts of the web UI (issue 11): a name, a role and a password hash (werkzeug).
+
+    ``role`` is ``admin``, ``archivist`` or ``helpdesk`` (:data:`connector.store.users.ROLES`);
+    ``disabled`` 1 keeps the account (and its place in the audit trail) but refuses its logins.
+    The password itself is never stored, only ``password_hash`` (scrypt).
+    """
+    db["users"].create({
+        "id": int, "name": str, "role": str, "password_hash": str, "disabled": int,
+        "created_at": str, "updated_at": str, "last_login_at": str,
+    }, pk="id", not_null={"name", "role", "password_hash"}, defaults={"disabled": 0})
+    db["users"].create_index(["name"], unique=True)

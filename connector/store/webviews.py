@@ -1,0 +1,105 @@
+"""Read-models for the web UI's pages: the messages list and a message's page.
+
+Every method here only reads (under the store's lock); none changes the database. The list is
+paginated by keyset (``before``: the smallest id on the page shown), newest first, with a LIMIT:
+a page costs the same with 100 messages stored as with 100,000, and no method loads all rows or
+a message's raw bytes (only their size and hash).
+"""
+from __future__ import annotations
+
+import json
+
+#: the columns the list shows (never ``raw``: a page of fifty originals could be megabytes)
+_LIST_COLUMNS = ("m.id, m.channel, m.platform_id, m.version, m.kind, m.author_handle, m.created_at, m.url,"
+                 " m.stored_at, m.deleted_at, m.deleted_reason, m.message_json")
+
+
+def _like(text: str) -> str:
+    """``text`` as a LIKE pattern matching it literally anywhere (``%`` and ``_`` escaped with ``\\``)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+class WebViewsMixin:
+    """What the web UI's pages show: a read-only part of :class:`connector.store.Store`."""
+
+    def message_list(self, channel: str | None = None, state: str | None = None, text: str | None = None,
+                     before: int | None = None, limit: int = 50) -> tuple[list[dict], int | None]:
+        """One page of messages, newest (highest id) first, and the ``before`` of the next page (or None).
+
+        ``channel``: only that channel's; ``state``: only messages with a delivery in that state;
+        ``text``: only messages whose normalised JSON contains it (case-insensitive for ASCII).
+        """
+        where, params = [], []
+        if channel:
+            where.append("m.channel = ?")
+            params.append(channel)
+        if state:
+            where.append("exists (select 1 from deliveries d where d.message_id = m.id and d.state = ?)")
+            params.append(state)
+        if text:
+            where.append("m.message_json like ? escape '\\'")
+            params.append(_like(text))
+        if before is not None:
+            where.append("m.id < ?")
+            params.append(int(before))
+        clause = f" where {' and '.join(where)}" if where else ""
+        limit = max(1, min(int(limit), 200))
+        rows = self.query(f"select {_LIST_COLUMNS} from messages m{clause} order by m.id desc limit ?",
+                          params + [limit + 1])
+        more = len(rows) > limit
+        rows = rows[:limit]
+        ids = [row["id"] for row in rows]
+        states_of: dict[int, list[dict]] = {i: [] for i in ids}
+        if ids:
+            marks = ", ".join("?" for _ in ids)
+            for d in self.query(f"select message_id, sink, state from deliveries where message_id in ({marks})"
+                                " order by sink", ids):
+                states_of[d["message_id"]].append({"sink": d["sink"], "state": d["state"]})
+        for row in rows:
+            message = json.loads(row.pop("message_json") or "{}")
+            row["text"] = message.get("text") or ""
+            row["deliveries"] = states_of[row["id"]]
+        return rows, (rows[-1]["id"] if more and rows else None)
+
+    def message_channels(self) -> list[str]:
+        """The channels with a status row (configured or once polled), for the list's filter."""
+        return [row["name"] for row in self.query("select name from channels order by name")]
+
+    def message_detail(self, message_id: int) -> dict | None:
+        """Everything the message page shows, or None for an unknown id.
+
+        ``message`` (the normalised message as stored), the row's own fields (no raw bytes: their
+        ``raw_size``, ``raw_sha256``, ``raw_media_type``), ``deliveries`` (state, sink, rule,
+        attempts, last error, zaak and documents), ``events`` (the message's and its deliveries'
+        audit trail, oldest first), ``notices`` (what the sinks were told of a deletion), and
+        ``versions`` (the ids of every stored version of the same post).
+        """
+        rows = self.query(
+            "select m.id, m.channel, m.platform_id, m.version, m.kind, m.author_handle, m.created_at, m.url,"
+            " m.fetched_at, m.stored_at, m.raw_media_type, m.raw_sha256, length(m.raw) as raw_size, m.raw_scope,"
+            " m.page_url, m.deleted_at, m.deleted_reason, m.message_json from messages m where m.id = ?",
+            [int(message_id)])
+        if not rows:
+            return None
+        detail = rows[0]
+        detail["message"] = json.loads(detail.pop("message_json") or "{}")
+        deliveries = self.query(
+            "select id, sink, state, rule, attempts, last_error, next_attempt_at, zaak_url, zaak_identificatie,"
+            " documents_json, created_at, updated_at from deliveries where message_id = ? order by sink",
+            [detail["id"]])
+        for delivery in deliveries:
+            delivery["documents"] = json.loads(delivery.pop("documents_json") or "[]")
+        detail["deliveries"] = deliveries
+        events = self.query(
+            "select id, at, kind, channel, sink, delivery_id, detail_json from events where message_id = ?"
+            " or delivery_id in (select id from deliveries where message_id = ?) order by id limit 500",
+            [detail["id"], detail["id"]])
+        for event in events:
+            event["detail"] = json.loads(event.pop("detail_json") or "{}")
+        detail["events"] = events
+        detail["notices"] = self.query("select sink, kind, state, attempts, last_error, updated_at from notices"
+                                       " where message_id = ? order by sink", [detail["id"]])
+        detail["versions"] = [row["id"] for row in self.query(
+            "select id from messages where channel = ? and platform_id = ? order by id",
+            [detail["channel"], detail["platform_id"]])]
+        return detail
