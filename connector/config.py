@@ -45,7 +45,7 @@ from .yamlconf import LineDict, LineList, Problem
 DEFAULT_ARCHIVE = "archief"  # the default sink's name, and its folder beside the store
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-SECRET_KEYS = re.compile(r"(secret|token|password|passwd|api_key|apikey|client_secret)$", re.I)
+SECRET_KEYS = re.compile(r"(secret|secret_key|token|password|passwd|api_key|apikey|client_secret)$", re.I)
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
 

@@ -51,6 +51,11 @@ class WebSchema(Schema):
     public_status = fields.Boolean(load_default=False)
     # requests served at once by waitress (connector serve)
     threads = fields.Integer(load_default=8, validate=validate.Range(min=1, max=256))
+    # signs the web UI's session cookies (from ${ENV} only); without it the UI pages answer 503
+    secret_key = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=32, error=(
+        "Use at least 32 characters (e.g. from: python -c 'import secrets; print(secrets.token_urlsafe(32))').")))
+    # session cookies only over https; false only for a demo on http://127.0.0.1
+    secure_cookies = fields.Boolean(load_default=True)
 
 
 class DeliverySchema(Schema):

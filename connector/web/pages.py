@@ -1,0 +1,125 @@
+"""The web UI's read-only pages, in Dutch: dashboard, messages list, a message's page, and overviews.
+
+Every page needs a login (:func:`~.auth.login_required`); ``/gebruikers`` needs the ``admin`` role.
+What they show comes from the store's read-models (:mod:`connector.store.webviews`,
+:mod:`connector.store.status`) and the configuration's names and kinds, never a channel's or
+sink's options (they hold credentials). Platform content is only ever escaped text (Jinja
+autoescape, no ``|safe``); a link from a post is a link only when it is http(s).
+"""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, render_template, request
+
+from .. import states
+from ..message import parse_iso, utcnow
+from .auth import login_required
+
+bp = Blueprint("pages", __name__)
+PAGE_SIZE = 50
+
+
+def safe_url(value) -> str | None:
+    """``value`` when it is an http(s) URL (safe in an ``href``), else None (shown as text, if at all)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        scheme = urlsplit(value.strip()).scheme.lower()
+    except ValueError:
+        return None
+    return value.strip() if scheme in ("http", "https") else None
+
+
+def moment(value) -> str:
+    """A stored timestamp as ``2026-01-01 12:00:00 UTC`` (empty for none)."""
+    if not value:
+        return ""
+    text = str(value)
+    return f"{text[:10]} {text[11:19]} UTC" if len(text) >= 19 and text[10:11] == "T" else text
+
+
+def _future(value: str | None) -> str | None:
+    try:
+        return value if value and parse_iso(value) > utcnow() else None
+    except (TypeError, ValueError):
+        return None
+
+
+@bp.get("/")
+@login_required()
+def dashboard():
+    config = current_app.config["CONNECTOR"]
+    store = current_app.config["STORE"]
+    rows = {row["name"]: row for row in store.channel_rows()}
+    channels = []
+    for channel in config.channels:
+        row = rows.get(channel.name, {})
+        paused = _future(row.get("paused_until"))
+        channels.append({"name": channel.name, "kind": channel.kind, "enabled": channel.enabled,
+                         "last_poll_at": row.get("last_poll_at"), "last_error": row.get("last_error"),
+                         "paused_until": paused, "paused_reason": row.get("paused_reason") if paused else None,
+                         "messages": row.get("messages", 0)})
+    sink_rows = {row["name"]: row for row in store.sink_rows()}
+    sinks = []
+    for sink in config.sinks:
+        row = sink_rows.get(sink.name, {})
+        paused = _future(row.get("paused_until"))
+        sinks.append({"name": sink.name, "kind": sink.kind, "last_ok_at": row.get("last_ok_at"),
+                      "last_error": row.get("last_error"), "paused_until": paused,
+                      "paused_reason": row.get("paused_reason") if paused else None})
+    return render_template("dashboard.html", kanalen=channels, sinks=sinks, aflevering=store.delivery_counts(),
+                           verwijderd=store.deletions(limit=10))
+
+
+@bp.get("/berichten")
+@login_required()
+def messages():
+    store = current_app.config["STORE"]
+    channel = request.args.get("kanaal", "").strip() or None
+    state = request.args.get("status", "").strip() or None
+    if state is not None and state not in states.STATES:
+        state = None
+    text = request.args.get("tekst", "").strip()[:200] or None
+    before = request.args.get("voor", type=int)
+    rows, next_before = store.message_list(channel=channel, state=state, text=text, before=before,
+                                           limit=PAGE_SIZE)
+    return render_template("berichten.html", berichten=rows, volgende=next_before, kanalen=store.message_channels(),
+                           statussen=states.STATES, filter={"kanaal": channel or "", "status": state or "",
+                                                            "tekst": text or ""})
+
+
+@bp.get("/berichten/<int:message_id>")
+@login_required()
+def message(message_id: int):
+    detail = current_app.config["STORE"].message_detail(message_id)
+    if detail is None:
+        abort(404)
+    return render_template("bericht.html", b=detail, m=detail["message"])
+
+
+@bp.get("/regels")
+@login_required()
+def rules():
+    holder = current_app.config["RULES"]
+    holder.refresh()
+    current = holder.current()
+    return render_template("regels.html", aantal=len(current.rules) if current else 0,
+                           vingerafdruk=current.fingerprint if current else None,
+                           fouten=[str(p) for p in (holder.error or [])])
+
+
+@bp.get("/kanalen")
+@login_required()
+def channels():
+    config = current_app.config["CONNECTOR"]
+    return render_template("kanalen.html", kanalen=config.channels, sinks=config.sinks)
+
+
+@bp.get("/gebruikers")
+@login_required("admin")
+def users():
+    return render_template("gebruikers.html", gebruikers=current_app.config["STORE"].users())
+
+
+__all__ = ["bp", "moment", "safe_url"]
