@@ -20,6 +20,7 @@ from .commands import (DEFAULT_CONFIG, Refused, cmd_check, cmd_deliveries_list, 
 from .ingest import cmd_import, cmd_save
 from .preview import cmd_preview
 from .schema import cmd_config_schema
+from .users import add_commands as add_users_commands
 
 __all__ = ["build_parser", "main", "port_number"]
 
@@ -124,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     requeue = command(deliveries, "requeue", "deliver again (also delivered or dead ones)", cmd_deliveries_requeue)
     requeue.add_argument("id", type=int, help="delivery id, as shown by 'deliveries list'")
+
+    add_users_commands(group("users", "web UI accounts"), command)
 
     demo = command(commands, "demo", "local Mastodon + ZGW case system + worker + web app, no account needed",
                    cmd_demo, config=False)
