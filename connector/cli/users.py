@@ -31,9 +31,11 @@ def _password(args) -> str:
 
 def cmd_users_add(args) -> int:
     from ..store import Store, StoreError
-    from ..store.users import check_new_password
+    from ..store.users import NAME, check_new_password
 
     config = _load_config(args)
+    if not NAME.match(args.name):
+        _refuse(f"{args.name!r} is no user name: letters, digits and _ . @ - (at most 64, a letter or digit first)")
     password = _password(args)
     try:
         check_new_password(password)
@@ -50,10 +52,7 @@ def cmd_users_add(args) -> int:
             store.update_user(args.name, role=args.role, password=password, disabled=False)
             print(f"user {args.name} updated: role {args.role}")
         else:
-            try:
-                store.add_user(args.name, args.role, password)
-            except ValueError as exc:
-                _refuse(str(exc))
+            store.add_user(args.name, args.role, password)
             print(f"user {args.name} added: role {args.role}")
     finally:
         store.close()
@@ -76,6 +75,7 @@ def add_commands(group, command) -> None:
     from ..store.users import ROLES
 
     add = command(group, "add", "add a web UI account (password from --password-env or asked twice)", cmd_users_add)
+    add.allow_abbrev = False  # "--password SECRET" must not pass for "--password-env": no password as an argument
     add.add_argument("name", metavar="NAME", help="the login name")
     add.add_argument("--role", required=True, choices=ROLES, help=f"one of {', '.join(ROLES)}")
     add.add_argument("--password-env", metavar="VAR", help="read the password from this environment variable")
