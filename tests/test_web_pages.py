@@ -105,6 +105,9 @@ def test_the_filters_narrow_the_list(web):
     assert shown("?status=delivered") == ["over de kermis 0"]
     assert shown("?tekst=KERMIS+2") == ["over de kermis 2"]
     assert shown("?tekst=100%25_") == ["verkeer 100%_zeker 11", "verkeer 100%_zeker 10"]
+    assert len(shown("?tekst=social.example")) == 5  # the author's handle
+    assert shown("?tekst=11") == ["verkeer 100%_zeker 11"]  # the text, or the platform id itself
+    assert shown("?tekst=author") == []  # the JSON's keys are not searched
     assert shown("?tekst=s%25") == []  # % is no wildcard ("kermis" would match s%)
     assert shown("?status=bestaat-niet") == shown("")  # an unknown state filters nothing
     assert 'value="nieuws" selected' in client.get("/berichten?kanaal=nieuws").get_data(as_text=True)

@@ -27,7 +27,9 @@ class WebViewsMixin:
         """One page of messages, newest (highest id) first, and the ``before`` of the next page (or None).
 
         ``channel``: only that channel's; ``state``: only messages with a delivery in that state;
-        ``text``: only messages whose normalised JSON contains it (case-insensitive for ASCII).
+        ``text``: only messages whose text or author handle contains it (case-insensitive for ASCII; ``%``
+        and ``_`` are no wildcards), or whose platform id it is. A scan of the messages, not an index:
+        full-text search (FTS5) is for when a benchmark asks for it.
         """
         where, params = [], []
         if channel:
@@ -37,8 +39,9 @@ class WebViewsMixin:
             where.append("exists (select 1 from deliveries d where d.message_id = m.id and d.state = ?)")
             params.append(state)
         if text:
-            where.append("m.message_json like ? escape '\\'")
-            params.append(_like(text))
+            where.append("(json_extract(m.message_json, '$.text') like ? escape '\\'"
+                         " or m.author_handle like ? escape '\\' or m.platform_id = ?)")
+            params += [_like(text), _like(text), text]
         if before is not None:
             where.append("m.id < ?")
             params.append(int(before))
