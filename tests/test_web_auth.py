@@ -166,6 +166,17 @@ def test_a_disabled_account_loses_its_session_at_once(web):
     assert login(client, "anna").status_code == 401
 
 
+def test_a_new_password_ends_the_sessions_opened_before(web):
+    app, store, _ = web
+    client = logged_in(app, store, "anna", "admin")
+    other = app.test_client()
+    assert login(other, "anna").status_code == 302
+    store.update_user("anna", password="een-nieuw-wachtwoord-7")
+    assert client.get("/").status_code == 302 and other.get("/").status_code == 302
+    assert login(client, "anna", "een-nieuw-wachtwoord-7").status_code == 302
+    assert client.get("/").status_code == 200
+
+
 def test_a_changed_role_takes_effect_at_once(web):
     app, store, _ = web
     client = logged_in(app, store, "anna", "admin")

@@ -85,7 +85,7 @@ TIMESTAMP_COLUMNS = {
     "workers": ("started_at", "beat_at", "stopped_at"),
     "media": ("next_attempt_at", "updated_at"),
     "notices": ("next_attempt_at", "created_at", "updated_at"),
-    "users": ("created_at", "updated_at", "last_login_at"),
+    "users": ("created_at", "updated_at", "last_login_at", "password_changed_at"),
 }
 _WHOLE_SECOND = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z"
 _FIXED = _WHOLE_SECOND[:-1] + ".[0-9][0-9][0-9]Z"
@@ -191,10 +191,11 @@ def m010_users(db: Database) -> None:
 
     ``role`` is ``admin``, ``archivist`` or ``helpdesk`` (:data:`connector.store.users.ROLES`);
     ``disabled`` 1 keeps the account (and its place in the audit trail) but refuses its logins.
-    The password itself is never stored, only ``password_hash`` (scrypt).
+    The password itself is never stored, only ``password_hash`` (scrypt); ``password_changed_at``
+    ends the sessions opened before a new password was set.
     """
     db["users"].create({
         "id": int, "name": str, "role": str, "password_hash": str, "disabled": int,
-        "created_at": str, "updated_at": str, "last_login_at": str,
+        "created_at": str, "updated_at": str, "last_login_at": str, "password_changed_at": str,
     }, pk="id", not_null={"name", "role", "password_hash"}, defaults={"disabled": 0})
     db["users"].create_index(["name"], unique=True)

@@ -26,7 +26,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 _METHOD = "scrypt"
 #: compared against for an unknown name, so a missing account costs as much time as a wrong password
 _DUMMY_HASH = generate_password_hash("not-a-password-of-anyone", method=_METHOD)
-_PUBLIC = "id, name, role, disabled, created_at, updated_at, last_login_at"
+_PUBLIC = "id, name, role, disabled, created_at, updated_at, last_login_at, password_changed_at"
 
 
 def role_allows(role: str | None, needed: str) -> bool:
@@ -52,8 +52,8 @@ class UsersMixin:
         with self._write():
             if self.db.execute("select 1 from users where name = ?", [name]).fetchone():
                 raise ValueError(f"gebruiker {name} bestaat al")
-            self.db.execute("insert into users (name, role, password_hash, disabled, created_at, updated_at)"
-                            " values (?,?,?,0,?,?)", [name, role, hashed, now, now])
+            self.db.execute("insert into users (name, role, password_hash, disabled, created_at, updated_at,"
+                            " password_changed_at) values (?,?,?,0,?,?,?)", [name, role, hashed, now, now, now])
             self._event("user.added", detail={"user": name, "role": role})
         return self.user(name)
 
@@ -68,6 +68,7 @@ class UsersMixin:
         if password is not None:
             check_new_password(password)
             changes["password_hash"] = generate_password_hash(password, method=_METHOD)
+            changes["password_changed_at"] = _now()
         if disabled is not None:
             changes["disabled"] = 1 if disabled else 0
         with self._write():
@@ -78,7 +79,7 @@ class UsersMixin:
                 assignments = ", ".join(f"{column} = ?" for column in changes)
                 self.db.execute(f"update users set {assignments} where name = ?", [*changes.values(), name])
                 self._event("user.updated", detail={
-                    "user": name, "changed": sorted(c for c in changes if c != "updated_at"),
+                    "user": name, "changed": sorted(c for c in changes if not c.endswith("_at")),
                     **({"role": role} if role else {})})
         return self.user(name)
 

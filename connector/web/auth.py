@@ -1,8 +1,8 @@
 """Login, logout and roles for the web UI: ``GET/POST /login``, ``POST /logout``, :func:`login_required`.
 
-* The session (Flask's signed cookie, key ``web.secret_key``) holds only the user's name and the
-  CSRF token; the account is read from the store on every request, so a changed role or a
-  disabled account takes effect at once.
+* The session (Flask's signed cookie, key ``web.secret_key``) holds only the user's name, when its
+  password was set, and the CSRF token; the account is read from the store on every request, so a
+  changed role, a disabled account or a new password (ending older sessions) takes effect at once.
 * Logging in clears the session first (no fixation) and makes a new CSRF token.
 * :class:`LoginThrottle`: after :attr:`LoginThrottle.limit` failed attempts for one name from one
   address, that pair waits :attr:`LoginThrottle.wait` seconds, whatever password it tries. Its
@@ -61,10 +61,11 @@ def current_user() -> dict | None:
         return g.user
     name = session.get("user")
     user = current_app.config["STORE"].user(name) if name else None
-    if user is not None and user["disabled"]:
-        user = None
+    if user is not None and (user["disabled"] or session.get("stamp") != user["password_changed_at"]):
+        user = None  # disabled, or a new password was set since this session began
     if user is None and name:
         session.pop("user", None)
+        session.pop("stamp", None)
     g.user = user
     return user
 
@@ -122,6 +123,7 @@ def login():
     session.clear()
     session.permanent = True
     session["user"] = user["name"]
+    session["stamp"] = user["password_changed_at"]
     session["csrf"] = secrets.token_urlsafe(32)
     store.record_login(user["name"], True, ip, role=user["role"])
     return redirect(_safe_next(target))
