@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = command(commands, "run", "poll every channel and deliver, once", cmd_run)
     run.add_argument("--once", action="store_true", help="one poll-and-deliver cycle, then exit")
     command(commands, "worker", "keep polling and delivering on a schedule", cmd_worker)
-    serve = command(commands, "serve", "the web app: /healthz and /status", cmd_serve)
+    serve = command(commands, "serve", "the web app: /healthz, /status and the web UI (/login)", cmd_serve)
     serve.add_argument("--host", help="address to listen on (default: web.host in the configuration)")
     serve.add_argument("--port", type=port_number, help="port to listen on (default: web.port in the configuration)")
     command(commands, "check", "check the configuration, reach every channel and sink, and look up the"
