@@ -132,10 +132,18 @@ def test_the_message_page_shows_fields_deliveries_events_and_deletion(web):
     assert "openzaak (deletion): pending" in page
 
 
-def test_an_unknown_message_is_a_dutch_404(web):
+@pytest.mark.parametrize("path", ["/berichten/999", "/berichten/99999999999999999999999", "/berichten/-1"])
+def test_an_unknown_message_is_a_dutch_404(web, path):
     client, _ = web
-    response = client.get("/berichten/999")
+    response = client.get(path)
     assert response.status_code == 404 and "Niet gevonden" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query", ["voor=99999999999999999999999", "voor=-5", "voor=abc", "tekst=" + "x" * 5000])
+def test_odd_list_parameters_are_no_error(web, query):
+    client, store = web
+    store_messages(store, 2)
+    assert client.get("/berichten?" + query).status_code == 200
 
 
 def hostile_message(store):

@@ -18,6 +18,7 @@ from .auth import login_required
 
 bp = Blueprint("pages", __name__)
 PAGE_SIZE = 50
+_MAX_ID = 2**63 - 1  # SQLite's largest integer: a bigger number in a URL is no message, not an error
 
 
 def safe_url(value) -> str | None:
@@ -82,6 +83,8 @@ def messages():
         state = None
     text = request.args.get("tekst", "").strip()[:200] or None
     before = request.args.get("voor", type=int)
+    if before is not None and not 0 <= before <= _MAX_ID:
+        before = None
     rows, next_before = store.message_list(channel=channel, state=state, text=text, before=before,
                                            limit=PAGE_SIZE)
     return render_template("berichten.html", berichten=rows, volgende=next_before, kanalen=store.message_channels(),
@@ -92,7 +95,7 @@ def messages():
 @bp.get("/berichten/<int:message_id>")
 @login_required()
 def message(message_id: int):
-    detail = current_app.config["STORE"].message_detail(message_id)
+    detail = current_app.config["STORE"].message_detail(message_id) if message_id <= _MAX_ID else None
     if detail is None:
         abort(404)
     return render_template("bericht.html", b=detail, m=detail["message"])
