@@ -180,11 +180,13 @@ def test_demo_prints_a_way_to_look_at_what_arrived_that_works(tmp_path):
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout] + [lines.put(None)],
                      daemon=True).start()
     try:
-        status = view = command = arrived = None
+        status = view = command = arrived = login = None
         while arrived is None:
             line = lines.get(timeout=300)
             assert line is not None, "the demo stopped before anything arrived"
-            if "status (helpdesk):" in line:
+            if "web UI:" in line:
+                login = re.search(r"(http://\S+/login)\s+\(user (\S+), password (\S+);", line).groups()
+            elif "status (helpdesk):" in line:
                 status = line.split()[-1]
             elif "what arrived:" in line:
                 view = re.search(r"(http://\S+/demo/zaken)", line).group(1)
@@ -192,7 +194,13 @@ def test_demo_prints_a_way_to_look_at_what_arrived_that_works(tmp_path):
                 command = shlex.split(line.strip())
             elif " -> zaaksysteem: " in line:
                 arrived = re.search(r" -> zaaksysteem: (\S+) \((\d) documents", line).groups()
-        assert status and view and command
+        assert status and view and command and login
+        browser = requests.Session()  # the printed demo admin logs in to the web UI (a form with its CSRF token)
+        form = browser.get(login[0], timeout=10).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        answer = browser.post(login[0], data={"csrf_token": token, "naam": login[1], "wachtwoord": login[2]},
+                              timeout=10)
+        assert answer.status_code == 200 and login[1] in answer.text and "Aanmelden" not in answer.url
         assert requests.get(status, timeout=10).json()["deliveries"]["delivered"] >= 1
 
         listing = requests.get(view, timeout=10).json()

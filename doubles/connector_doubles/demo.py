@@ -31,10 +31,12 @@ from connector.config import load_config
 from connector.engine import Connector
 from .paths import repo_root
 from connector.web import create_app
+from connector.web.auth import ensure_demo_admin
 from connector.worker import build_scheduler
 
 SECRET_ENV = "CONNECTOR_DEMO_ZGW_SECRET"
 STATUS_TOKEN_ENV = "CONNECTOR_DEMO_STATUS_TOKEN"
+WEB_KEY_ENV = "CONNECTOR_DEMO_WEB_KEY"
 DEMO_ACCOUNT = "schochastics"
 DEMO_FEED = "RSSWithComments.xml"
 TOKEN_HOURS = 24  # the demo case system accepts its tokens this long (Open Zaak: one hour)
@@ -45,7 +47,9 @@ def write_demo_config(workdir: Path, mastodon_url: str, feed_url: str, zgw, web_
     config = {
         "store": "connector.db",
         "mappings": str(repo_root() / "mappings"),
-        "web": {"host": "127.0.0.1", "port": web_port, "status_token": "${%s}" % STATUS_TOKEN_ENV},
+        # plain http on 127.0.0.1: the session cookie cannot be Secure here
+        "web": {"host": "127.0.0.1", "port": web_port, "status_token": "${%s}" % STATUS_TOKEN_ENV,
+                "secret_key": "${%s}" % WEB_KEY_ENV, "secure_cookies": False},
         "delivery": {"interval": 2, "batch_size": 50, "max_attempts": 5, "backoff_base": 5,
                      # replies to posts of accounts the demo does not follow: a short wait, then the rule's otherwise
                      "parent_grace": 20},
@@ -62,7 +66,8 @@ def write_demo_config(workdir: Path, mastodon_url: str, feed_url: str, zgw, web_
         }}],
     }
     path = workdir / "connector.yaml"
-    path.write_text("# written by 'connector demo'; the secrets are in $%s and $%s\n" % (SECRET_ENV, STATUS_TOKEN_ENV)
+    path.write_text("# written by 'connector demo'; the secrets are in $%s, $%s and $%s\n"
+                    % (SECRET_ENV, STATUS_TOKEN_ENV, WEB_KEY_ENV)
                     + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
 
@@ -180,6 +185,7 @@ def run_demo(port: int = 8080, workdir: str = "var/demo", seconds: float = 0) ->
     shutil.rmtree(workdir_path / ARCHIVE, ignore_errors=True)  # and the archive: this run fetches anew
     os.environ.setdefault(SECRET_ENV, secrets.token_urlsafe(32))
     os.environ.setdefault(STATUS_TOKEN_ENV, secrets.token_urlsafe(24))
+    os.environ.setdefault(WEB_KEY_ENV, secrets.token_urlsafe(48))
 
     zgw_double = zgw.ZgwDouble(secret=os.environ[SECRET_ENV], client_ids=("connector",),
                                seed=str(fixtures / "zgw" / "catalogus.yaml"), jwt_expiry=TOKEN_HOURS * 3600)
@@ -194,6 +200,7 @@ def run_demo(port: int = 8080, workdir: str = "var/demo", seconds: float = 0) ->
     config = load_config(config_path)
     connector = Connector(config)
     app = create_app(config, rules=connector.rules)
+    admin, password = ensure_demo_admin(connector.store)
     add_case_system_view(app, zgw_double)
     try:
         web = Running(app, "127.0.0.1", port, name="web")
@@ -209,6 +216,7 @@ def run_demo(port: int = 8080, workdir: str = "var/demo", seconds: float = 0) ->
 
     print(f"""
 midoffice connector demo
+  web UI:              {web.url}/login  (user {admin}, password {password}; this run only)
   status (helpdesk):   {web.url}/status?token={os.environ[STATUS_TOKEN_ENV]}
   what arrived:        {web.url}/demo/zaken (the case system's zaken and documents, no login)
   local Mastodon:      {masto_server.url}/api/v1/accounts/lookup?acct={DEMO_ACCOUNT}
