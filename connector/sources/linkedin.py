@@ -52,7 +52,7 @@ from urllib.parse import quote
 import requests
 
 from ..checks import Check
-from ..failures import RATE_LIMITED, RETRY, Failed, classify_exception
+from ..failures import RATE_LIMITED, RETRY, Failed
 from ..media import MediaPolicy
 from ..message import Message, Quarantined
 from .base import SOURCES, Deletion, Page, captured
@@ -121,17 +121,10 @@ class LinkedInSource(CommentsMixin, RestSource):
         approved roles); then whether the organization is among them."""
         checks = [Check("settings", True, f"{self.base_url}, {self.organization}, "
                                           f"LinkedIn-Version {self.options['api_version']}")]
-        request = self._acls_request()
-        try:
-            response = self.session.get(request.url, params=request.params, headers=self.headers(),
-                                        timeout=self.timeout)
-        except requests.RequestException as exc:
-            return checks + [Check("connection", False, classify_exception(exc).message)]
-        checks.append(Check("connection", True, f"HTTP {response.status_code}"))
-        failure = self.classify_response(response, "GET organizationAcls")
-        if failure is not None and response.status_code in (401, 403):
-            return checks + [Check("credentials", False, failure.message)]
-        checks.append(Check("credentials", True, "token accepted"))
+        found, failure, response = self.probe_response(self._acls_request(), "GET organizationAcls")
+        checks += found
+        if not checks[-1].ok:
+            return checks
         if failure is not None:
             return checks + [Check("account", False, failure.message)]
         try:

@@ -268,18 +268,25 @@ class RestSource(Source):
         :meth:`headers` sends ``Authorization``. The budget is neither spent nor paused: an
         operator's check must not wait for, nor hold up, the polls.
         """
+        checks, failure, _ = self.probe_response(page, what)
+        return checks, failure
+
+    def probe_response(self, page: PageRequest, what: str) -> tuple[list[Check], Failure | None,
+                                                                    requests.Response | None]:
+        """:meth:`probe`, and the response (``None`` when there was none) for a check that reads the
+        account from it."""
         try:
             response = self.session.get(page.url, params=page.params, headers=self.headers(), timeout=self.timeout)
         except requests.RequestException as exc:
             failure = classify_exception(exc)
-            return [Check("connection", False, failure.message)], failure
+            return [Check("connection", False, failure.message)], failure, None
         checks = [Check("connection", True, f"HTTP {response.status_code}")]
         failure = self.classify_response(response, what)
         if failure is not None and response.status_code in (401, 403):
-            return checks + [Check("credentials", False, failure.message)], failure
+            return checks + [Check("credentials", False, failure.message)], failure, response
         if "Authorization" in self.headers():
             checks.append(Check("credentials", True, "token accepted"))
-        return checks, failure
+        return checks, failure, response
 
     def records(self, response: requests.Response, what: str) -> list[Record]:
         """The records of one page; an unreadable page (a proxy's error page, say) is transient."""

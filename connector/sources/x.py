@@ -205,17 +205,10 @@ class XSource(RestSource):
 
     def check(self) -> list[Check]:
         checks = [Check("settings", True, f"{self.base_url}, user @{self.options['user']}")]
-        request = self._lookup_request()
-        try:
-            response = self.session.get(request.url, params=request.params, headers=self.headers(),
-                                        timeout=self.timeout)
-        except requests.RequestException as exc:
-            return checks + [Check("connection", False, classify_exception(exc).message)]
-        checks.append(Check("connection", True, f"HTTP {response.status_code}"))
-        failure = self.classify_response(response, "user lookup")
-        if failure is not None and response.status_code in (401, 403):
-            return checks + [Check("credentials", False, failure.message)]
-        checks.append(Check("credentials", True, "token accepted"))
+        found, failure, response = self.probe_response(self._lookup_request(), "user lookup")
+        checks += found
+        if not checks[-1].ok:
+            return checks
         if failure is not None:
             return checks + [Check("account", False, failure.message)]
         try:
