@@ -167,11 +167,10 @@ class MediaPolicy:
         return ", ".join(self.hosts)
 
 
-def check_url(url: str, policy: MediaPolicy, what: str = "") -> str:
-    """The normalised host of ``url`` when the policy allows fetching it; :class:`Refused` otherwise.
-
-    Makes no connection and no DNS lookup (the address is checked when connecting)."""
-    label = f"{what}: " if what else ""
+def split_url(url, label: str = ""):
+    """``urlsplit(url)`` of a URL that is a string without blanks, control characters or backslashes
+    (which ``requests`` and a server may each read their own way) and with a numeric port, if any;
+    :class:`Refused` (``label`` first) otherwise. Shared by the media and web-page checks."""
     if not isinstance(url, str) or not url:
         raise Refused(f"{label}no URL")
     if _UNSAFE.search(url):
@@ -181,6 +180,15 @@ def check_url(url: str, policy: MediaPolicy, what: str = "") -> str:
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError as exc:
         raise Refused(f"{label}not a valid URL ({exc})") from None
+    return parts
+
+
+def check_url(url: str, policy: MediaPolicy, what: str = "") -> str:
+    """The normalised host of ``url`` when the policy allows fetching it; :class:`Refused` otherwise.
+
+    Makes no connection and no DNS lookup (the address is checked when connecting)."""
+    label = f"{what}: " if what else ""
+    parts = split_url(url, label)
     scheme = parts.scheme.lower()
     schemes = ("https", "http") if policy.allow_http else ("https",)
     if scheme not in schemes:

@@ -31,7 +31,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 
@@ -40,14 +40,13 @@ from ..capture import CaptureRef, Exchange
 from ..failures import PERMANENT, RATE_LIMITED, RETRY, Failed, Failure, classify_exception, \
     retry_at_from_headers, verdict_for
 from ..media.download import MediaSession
-from ..media.policy import MediaPolicy, Refused, ip_literal, normal_host
+from ..media.policy import MediaPolicy, Refused, ip_literal, normal_host, split_url
 from ..redact import redact_url
 
 log = logging.getLogger(__name__)
 
 HTML_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 ANY_ACCEPT = "*/*"
-_UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")
 _NOT_PUBLIC = "media are fetched from public addresses only"
 # a page's own HTTP errors: "not found" and "needs a login" cannot be helped by trying again
 PAGE_ERRORS = {401: PERMANENT, 403: PERMANENT, 404: PERMANENT, 410: PERMANENT, 451: PERMANENT,
@@ -101,15 +100,7 @@ def prepared_url(url: str) -> str:
 def check_target(url: str, policy: WebPolicy, what: str = "") -> str:
     """The normalised host of ``url`` when it may be fetched; :class:`Refused` (saying why) otherwise."""
     label = f"{what}: " if what else ""
-    if not isinstance(url, str) or not url:
-        raise Refused(f"{label}no URL")
-    if _UNSAFE.search(url):
-        raise Refused(f"{label}the URL holds blanks, control characters or backslashes")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError as exc:
-        raise Refused(f"{label}not a valid URL ({exc})") from None
+    parts = split_url(url, label)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise Refused(f"{label}only http and https pages can be captured, not {scheme + ':' if scheme else 'a URL'}"
