@@ -80,7 +80,7 @@ class Exchange:
     truncated: str = ""
 
 
-class _AsReceived(StatusAndHeaders):
+class AsReceived(StatusAndHeaders):
     """HTTP headers written back exactly as given (warcio would re-serialise them)."""
 
     def __init__(self, head: bytes):
@@ -146,7 +146,7 @@ class CaptureLog:
         concurrent = {**common, "WARC-Concurrent-To": response_id}
         request = writer.create_warc_record(
             uri, "request", payload=io.BytesIO(exchange.request_body), length=len(exchange.request_body),
-            http_headers=_AsReceived(mask_head(exchange.request_head)), warc_headers_dict=concurrent)
+            http_headers=AsReceived(mask_head(exchange.request_head)), warc_headers_dict=concurrent)
         extra = {"WARC-Record-ID": response_id, **common}
         if exchange.truncated:
             extra["WARC-Truncated"] = exchange.truncated
@@ -154,7 +154,7 @@ class CaptureLog:
         # cut off before the headers were complete: what came, as a resource record
         response = writer.create_warc_record(
             uri, "response" if head else "resource", payload=io.BytesIO(body), length=len(body),
-            http_headers=_AsReceived(mask_head(head)) if head else None, warc_headers_dict=extra,
+            http_headers=AsReceived(mask_head(head)) if head else None, warc_headers_dict=extra,
             warc_content_type="" if head else "application/octet-stream")
         fields = {"fetched-at": date, "duration": f"{exchange.duration:.6f} s", "channel": exchange.label,
                   "software": SOFTWARE, "truncated": exchange.truncated,

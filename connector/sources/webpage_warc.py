@@ -24,27 +24,14 @@ from datetime import datetime, timezone
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
-from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
 from warcio.warcwriter import WARCWriter
 
-from ..capture import SOFTWARE, Exchange, mask_head
+from ..capture import SOFTWARE, Exchange, AsReceived, mask_head
 from ..message import parse_iso
 from .base import ParseError
 
 WARC_TYPE = "application/warc"
 MAX_FIELD = 2000
-
-
-class _AsReceived(StatusAndHeaders):
-    """HTTP headers written back exactly as given (warcio would re-serialise them)."""
-
-    def __init__(self, head: bytes):
-        parsed = StatusAndHeadersParser([], verify=False).parse(io.BytesIO(head))
-        super().__init__(parsed.statusline, parsed.headers, parsed.protocol, parsed.total_len)
-        self._head = head
-
-    def compute_headers_buffer(self, header_filter=None):
-        self.headers_buff = self._head
 
 
 def _date(when: datetime) -> str:
@@ -78,11 +65,11 @@ def write_warc(exchanges: list[Exchange], *, page_url: str, final_url: str, chan
             common["WARC-IP-Address"] = exchange.ip
         request = writer.create_warc_record(
             exchange.target_uri, "request", payload=io.BytesIO(exchange.request_body),
-            length=len(exchange.request_body), http_headers=_AsReceived(mask_head(exchange.request_head)),
+            length=len(exchange.request_body), http_headers=AsReceived(mask_head(exchange.request_head)),
             warc_headers_dict={**common, "WARC-Concurrent-To": response_id})
         response = writer.create_warc_record(
             exchange.target_uri, "response", payload=io.BytesIO(exchange.response_body),
-            length=len(exchange.response_body), http_headers=_AsReceived(mask_head(exchange.response_head)),
+            length=len(exchange.response_body), http_headers=AsReceived(mask_head(exchange.response_head)),
             warc_headers_dict={"WARC-Record-ID": response_id, **common})
         writer.write_record(request)
         writer.write_record(response)
