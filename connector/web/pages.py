@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
 from .. import states
 from ..message import parse_iso, utcnow
-from .auth import login_required
+from ..store.users import role_allows
+from .auth import current_user, login_required
 
 bp = Blueprint("pages", __name__)
 PAGE_SIZE = 50
@@ -98,7 +99,30 @@ def message(message_id: int):
     detail = current_app.config["STORE"].message_detail(message_id) if message_id <= _MAX_ID else None
     if detail is None:
         abort(404)
-    return render_template("bericht.html", b=detail, m=detail["message"])
+    user = current_user()
+    return render_template("bericht.html", b=detail, m=detail["message"],
+                           mag_opnieuw=role_allows(user["role"] if user else None, "archivist"))
+
+
+@bp.post("/afleveringen/<int:delivery_id>/opnieuw")
+@login_required("archivist")
+def requeue(delivery_id: int):
+    """Deliver again (also a delivered, dead, held or ignored delivery), recorded in the audit trail with
+    the user; refused (409, in Dutch) while a worker holds it."""
+    store = current_app.config["STORE"]
+    found = store.query("select message_id from deliveries where id = ?", [delivery_id]) \
+        if delivery_id <= _MAX_ID else []
+    if not found:
+        abort(404)
+    user = current_user()
+    try:
+        store.requeue(delivery_id, who=f"web:{user['name']}")
+    except states.IllegalTransition:
+        return render_template("melding.html", titel="Nu niet mogelijk", tekst=(
+            f"Aflevering {delivery_id} wordt op dit moment afgeleverd; probeer het straks opnieuw.")), 409
+    store.event("web.requeue", delivery_id=delivery_id, message_id=found[0]["message_id"],
+                detail={"user": user["name"], "role": user["role"]})
+    return redirect(url_for("pages.message", message_id=found[0]["message_id"]))
 
 
 @bp.get("/regels")
