@@ -77,3 +77,61 @@ def test_a_delivery_a_worker_holds_is_not_requeued_and_an_unknown_one_is_404(wor
     answer = client.post(f"/afleveringen/{delivery_id}/opnieuw", data={"csrf_token": token})
     assert answer.status_code == 409 and "wordt op dit moment afgeleverd" in answer.get_data(as_text=True)
     assert client.post("/afleveringen/999999/opnieuw", data={"csrf_token": token}).status_code == 404
+
+
+# -- "Verbinding testen" on /kanalen ------------------------------------------------------------
+
+@pytest.fixture
+def with_mastodon(tmp_path):
+    import yaml
+
+    from connector.config import load_config
+    from connector.store import Store
+    from connector.web import create_app
+    from connector_doubles.mastodon import MastodonDouble, serve
+
+    from .mastodon_support import REPLAY
+    from .web_support import MASTODON_TOKEN, write_config
+
+    double = MastodonDouble(REPLAY)
+    double.token = "another-token-than-ours"
+    server = serve(double)
+    path, environ = write_config(tmp_path)
+    config = yaml.safe_load(path.read_text())
+    config["channels"][0]["options"].update(base_url=server.url, account="schochastics")
+    path.write_text(yaml.safe_dump(config))
+    loaded = load_config(path, environ=environ)
+    store = Store(loaded.store)
+    yield create_app(loaded, store=store), store, double, MASTODON_TOKEN
+    store.close()
+    server.shutdown()
+
+
+def test_an_admin_tests_a_channel_and_sees_the_refusal_without_the_token(with_mastodon):
+    app, store, double, token = with_mastodon
+    client = logged_in(app, store, "anna", "admin")
+    page = client.get("/kanalen").get_data(as_text=True)
+    csrf = re.search(r'action="/kanalen/kanaal/gemeente-mastodon/test"><input type="hidden" name="csrf_token"'
+                     r' value="([^"]+)"', page).group(1)
+    answer = client.post("/kanalen/kanaal/gemeente-mastodon/test", data={"csrf_token": csrf})
+    text = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "Verbindingstest kanaal gemeente-mastodon" in text
+    assert "in orde: connection" in text and "MISLUKT: credentials" in text
+    assert token not in text
+    double.token = None  # the server now takes any token: the check passes
+    text = client.post("/kanalen/kanaal/gemeente-mastodon/test", data={"csrf_token": csrf}).get_data(as_text=True)
+    assert "MISLUKT" not in text and "in orde: account" in text
+    assert client.post("/kanalen/kanaal/onbekend/test", data={"csrf_token": csrf}).status_code == 404
+    assert [e["kind"] for e in store.query("select kind from events where kind = 'web.test_connection'")] == \
+        ["web.test_connection"] * 2
+
+
+def test_only_an_admin_may_test_connections(with_mastodon):
+    app, store, double, _ = with_mastodon
+    client = logged_in(app, store, "bert", "archivist")
+    page = client.get("/kanalen").get_data(as_text=True)
+    assert "Verbinding testen" not in page
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    data = {"csrf_token": csrf.group(1)} if csrf else {}
+    assert csrf and client.post("/kanalen/kanaal/gemeente-mastodon/test", data=data).status_code == 403
+    assert not [r for r in double.requests]  # nothing was called

@@ -140,7 +140,52 @@ def rules():
 @login_required()
 def channels():
     config = current_app.config["CONNECTOR"]
-    return render_template("kanalen.html", kanalen=config.channels, sinks=config.sinks)
+    return render_template("kanalen.html", kanalen=config.channels, sinks=config.sinks, uitslag=None,
+                           mag_testen=role_allows(current_user()["role"], "admin"))
+
+
+@bp.post("/kanalen/<soort>/<naam>/test")
+@login_required("admin")
+def test_connection(soort: str, naam: str):
+    """"Verbinding testen": the channel's or sink's own ``check()`` (settings, connection, credentials,
+    account or catalogue), shown with every configured secret taken out of the messages."""
+    from ..registry import SINKS, SOURCES
+
+    config = current_app.config["CONNECTOR"]
+    configured = {"kanaal": config.channels, "bestemming": config.sinks}.get(soort)
+    chosen = next((c for c in configured or () if c.name == naam), None)
+    if chosen is None:
+        abort(404)
+    registry = (SOURCES if soort == "kanaal" else SINKS).load()
+    try:
+        checks = registry.get_class(chosen.kind)(chosen.name, chosen.options).check()
+        results = [{"naam": c.name, "ok": c.ok, "tekst": _scrub(c.message, chosen.options)} for c in checks]
+    except Exception as exc:  # noqa: BLE001 - a broken plugin is a result to show, not a 500
+        results = [{"naam": "controle", "ok": False, "tekst": _scrub(f"{type(exc).__name__}: {exc}", chosen.options)}]
+    store = current_app.config["STORE"]
+    user = current_user()
+    store.event("web.test_connection", **({"channel": naam} if soort == "kanaal" else {"sink": naam}),
+                detail={"user": user["name"], "ok": all(r["ok"] for r in results)})
+    return render_template("kanalen.html", kanalen=config.channels, sinks=config.sinks, mag_testen=True,
+                           uitslag={"soort": soort, "naam": naam, "controles": results})
+
+
+def _scrub(text: str, options: dict) -> str:
+    """``text`` without the values of the options that hold secrets (a token echoed by a server, say)."""
+    from ..config import SECRET_KEYS
+
+    pending = [options]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, str) and SECRET_KEYS.search(str(key)) and len(item) >= 4:
+                    text = text.replace(item, "***")
+                elif isinstance(item, (dict, list)):
+                    pending.append(item)
+        elif isinstance(value, list):
+            pending.extend(value)
+    return text
 
 
 @bp.get("/gebruikers")
