@@ -43,6 +43,7 @@ Modules
 ``channels``  :class:`ChannelsMixin`: channel cursors, polls and pauses, sink pauses, worker heartbeats
 ``media``     :class:`MediaMixin`: each message's media rows (fetched, retrying, missing)
 ``deletions`` :class:`DeletionsMixin`: deletions on the platform marked on the record, notices to the sinks
+``charts``    :class:`ChartsMixin`: the dashboard's per-hour counts and delivery latency
 ``status``    :class:`StatusMixin`: read-models for ``/status`` and the CLI
 ``users``     :class:`UsersMixin`: the web UI's accounts, roles and hashed passwords
 ``webviews``  :class:`WebViewsMixin`: read-models for the web UI's pages (keyset-paginated)
@@ -53,6 +54,7 @@ from __future__ import annotations
 
 from .base import BUSY_TIMEOUT_SECONDS, StoreBase, StoreError, _dumps, _explain, _now
 from .channels import ChannelsMixin
+from .charts import ChartsMixin
 from .deletions import DeletionsMixin
 from .media import MediaMixin
 from .outbox import DeliveryPlan, DeliveryRow, OutboxMixin, SaveResult, StoreSteps
@@ -77,7 +79,8 @@ __all__ = [
 ]
 
 
-class Store(OutboxMixin, ChannelsMixin, MediaMixin, DeletionsMixin, StatusMixin, UsersMixin, WebViewsMixin, StoreBase):
+class Store(OutboxMixin, ChannelsMixin, MediaMixin, DeletionsMixin, ChartsMixin, StatusMixin, UsersMixin,
+            WebViewsMixin, StoreBase):
     """Durable state of the connector. See the package docstring for the guarantees.
 
     ``Store(path, create=True)`` opens (and migrates) the file; see :meth:`StoreBase.__init__`.

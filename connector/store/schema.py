@@ -199,3 +199,10 @@ def m010_users(db: Database) -> None:
         "created_at": str, "updated_at": str, "last_login_at": str, "password_changed_at": str,
     }, pk="id", not_null={"name", "role", "password_hash"}, defaults={"disabled": 0})
     db["users"].create_index(["name"], unique=True)
+
+
+@migrations()
+def m011_chart_indexes(db: Database) -> None:
+    """The dashboard's charts read the last days by time: messages by ``stored_at``, events by kind and time."""
+    db["messages"].create_index(["stored_at"], if_not_exists=True)
+    db["events"].create_index(["kind", "at"], if_not_exists=True)

@@ -70,8 +70,27 @@ def dashboard():
         sinks.append({"name": sink.name, "kind": sink.kind, "last_ok_at": row.get("last_ok_at"),
                       "last_error": row.get("last_error"), "paused_until": paused,
                       "paused_reason": row.get("paused_reason") if paused else None})
+    hourly = store.hourly(CHART_HOURS)
     return render_template("dashboard.html", kanalen=channels, sinks=sinks, aflevering=store.delivery_counts(),
-                           verwijderd=store.deletions(limit=10))
+                           verwijderd=store.deletions(limit=10), grafieken=[
+                               bars("Berichten opgehaald per uur", hourly["hours"], hourly["fetched"]),
+                               bars("Documenten afgeleverd per uur", hourly["hours"], hourly["delivered"])],
+                           doorlooptijd=hourly["latency"])
+
+
+CHART_HOURS = 72
+CHART_HEIGHT = 60
+
+
+def bars(title: str, hours: list[str], values: list[int]) -> dict:
+    """An SVG bar chart's geometry (drawn by the template as plain ``<rect>`` elements: no script, no
+    inline style, so the strict CSP holds): one bar per hour, scaled to the highest."""
+    top = max(values, default=0) or 1
+    return {"titel": title, "breedte": len(values) * 4, "hoogte": CHART_HEIGHT, "totaal": sum(values),
+            "hoogste": max(values, default=0), "van": moment(hours[0] + ":00:00") if hours else "",
+            "balken": [{"x": i * 4, "h": round(v / top * CHART_HEIGHT, 1),
+                        "y": round(CHART_HEIGHT - v / top * CHART_HEIGHT, 1),
+                        "uur": f"{h[:10]} {h[11:13]}:00 UTC", "n": v} for i, (h, v) in enumerate(zip(hours, values))]}
 
 
 @bp.get("/berichten")
