@@ -35,3 +35,18 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+
+# The browser tests (tests/test_browser.py) drive Debian's `chromium` through Playwright's
+# `executable_path` (no `playwright install`). Install it once when missing; without apt-get, or when
+# the install fails, those tests skip with the reason and the rest of the suite runs.
+if ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Debian's chromium (for the browser tests)" >&2
+    if ! { as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q \
+           && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; } </dev/null; then
+      echo "setup: could not install chromium; the browser tests will skip" >&2
+    fi
+  else
+    echo "setup: no apt-get and no chromium; the browser tests will skip" >&2
+  fi
+fi

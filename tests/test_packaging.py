@@ -20,7 +20,7 @@ import pytest
 
 from .conftest import ROOT
 
-DEV_ONLY = {"openapi-core", "pytest", "pytest-timeout", "pytest-xdist", "pygfried", "pikepdf", "pypdf"}
+DEV_ONLY = {"openapi-core", "pytest", "pytest-timeout", "pytest-xdist", "pygfried", "pikepdf", "pypdf", "playwright"}
 
 
 def setup_cfg() -> configparser.ConfigParser:
