@@ -199,3 +199,10 @@ def test_too_much_text_is_refused(world):
     app, store, path = world
     answer = post(logged_in(app, store), "controleer", tekst="#" * (1024 * 1024 + 1))
     assert answer.status_code == 413
+
+
+def test_what_a_target_sink_cannot_take_is_refused_as_mappings_check_config_refuses_it(world):
+    app, store, path = world
+    edit = path.read_text().replace("informatieobjecttype: Sociale-mediabericht", "informatieobjecttype: " + "x" * 300)
+    page = text_of(post(logged_in(app, store), "controleer", tekst=edit))
+    assert re.search(rf"{re.escape(FILE)}:\d+: rule &#39;[\w-]+&#39;.*sink &#39;openzaak&#39;", page)

@@ -5,7 +5,7 @@
 * ``POST /regels/<file>/controleer``: the edited text checked exactly as ``connector mappings check``
   checks the files: the whole rule set with this one file replaced (``load_rules(overrides=...)``,
   YAML safe-loaded by the project's loader, nothing evaluated), plus the sink names and what each
-  target sink takes, as the :class:`~connector.rulesholder.RulesHolder` does. Problems as file:line.
+  target sink takes (``validate_routing``), as ``--config`` adds them. Problems as file:line.
 * ``POST /regels/<file>/proef``: a dry run over the last N stored messages: only the messages whose
   rule or action changes between the live rules and the edited text.
 * ``POST /regels/<file>/opslaan``: needs a change comment, refuses invalid rules and a file changed
@@ -73,23 +73,40 @@ def _ruleset(name: str, text: str | None):
     holder checks it; ``(ruleset, [])`` or ``(None, problems as text)``."""
     from ..rulesholder import _all_rules, _rule_sinks
 
-    holder = current_app.config["RULES"]
+    config = current_app.config["CONNECTOR"]
     try:
         ruleset = load_rules(_root(), overrides=None if text is None else {name: text})
-        problems = []
-        names = getattr(holder, "sink_names", None)
-        if names is not None:
-            problems = [f"{rule.source}: rule {rule.name!r}: sink {sink!r} is not configured"
-                        f" (configured: {', '.join(names)})"
-                        for rule in _all_rules(ruleset) for sink in _rule_sinks(rule) if sink not in names]
-        if getattr(holder, "sinks", None):
+        names = [s.name for s in config.sinks]
+        problems = [f"{rule.source}: rule {rule.name!r}: sink {sink!r} is not configured"
+                    f" (configured: {', '.join(names)})"
+                    for rule in _all_rules(ruleset) for sink in _rule_sinks(rule) if sink not in names]
+        sinks = _sinks()
+        if sinks and not problems:
             from ..fanout import rule_problems
-            problems += [_problem_text(p) for p in rule_problems(ruleset, holder.sinks, holder.sink_configs or [])]
+            problems += [_problem_text(p) for p in rule_problems(ruleset, sinks, config.sinks)]
         if problems:
             return None, [_shorten(p) for p in problems]
         return ruleset, []
     except RulesError as exc:
         return None, [_problem_text(p) for p in exc.problems]
+
+
+def _sinks() -> dict:
+    """The configured sinks, made once per app as ``connector mappings check --config`` makes them
+    (only for ``validate_routing``, which is pure: no connection is opened)."""
+    sinks = current_app.config.get("RULE_EDITOR_SINKS")
+    if sinks is None:
+        from ..registry import SINKS
+
+        try:
+            registry = SINKS.load()
+            sinks = {s.name: registry.get_class(s.kind)(s.name, s.options)
+                     for s in current_app.config["CONNECTOR"].sinks}
+        except Exception:  # noqa: BLE001 - a sink that cannot be made: the names are still checked
+            current_app.logger.exception("rule editor: the sinks could not be made; checking sink names only")
+            sinks = {}
+        current_app.config["RULE_EDITOR_SINKS"] = sinks
+    return sinks
 
 
 def _shorten(text: str) -> str:
