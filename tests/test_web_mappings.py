@@ -58,6 +58,15 @@ def test_the_list_shows_the_files_and_that_they_are_valid(world):
     app, store, _ = world
     page = text_of(logged_in(app, store).get("/regels"))
     assert f'href="/regels/{FILE}"' in page and "De regelbestanden zijn geldig." in page
+    assert logged_in(app, store, "bert").get("/mappings").headers["Location"].endswith("/regels")
+
+
+def test_a_file_beginning_with_an_empty_line_keeps_it_in_the_textarea(world):
+    """HTML drops one newline right after <textarea>: the page puts one there so the file's own stays."""
+    app, store, path = world
+    path.write_text("\n" + path.read_text())
+    page = text_of(logged_in(app, store).get(f"/regels/{FILE}"))
+    assert 'spellcheck="false">\n\n# Mapping rules' in page
 
 
 def test_a_broken_edit_is_shown_with_file_and_line_and_nothing_is_written(world):

@@ -142,6 +142,12 @@ def index():
                            fouten=[_shorten(str(p)) for p in (holder.error or [])])
 
 
+@bp.get("/mappings")
+def mappings_alias():
+    """Issue 11 names the editor ``/mappings``; the Dutch UI's address is ``/regels``."""
+    return redirect(url_for("mappings.index"))
+
+
 @bp.get("/regels/<name>")
 @login_required()
 def show(name: str):
