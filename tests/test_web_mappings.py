@@ -215,3 +215,29 @@ def test_what_a_target_sink_cannot_take_is_refused_as_mappings_check_config_refu
     edit = path.read_text().replace("informatieobjecttype: Sociale-mediabericht", "informatieobjecttype: " + "x" * 300)
     page = text_of(post(logged_in(app, store), "controleer", tekst=edit))
     assert re.search(rf"{re.escape(FILE)}:\d+: rule &#39;[\w-]+&#39;.*sink &#39;openzaak&#39;", page)
+
+
+def test_one_mappings_file_instead_of_a_folder_is_edited_in_place(tmp_path):
+    import yaml
+
+    from connector.config import load_config
+    from connector.store import Store
+    from connector.web import create_app
+
+    from .web_support import write_config
+
+    path, environ = write_config(tmp_path)
+    config = yaml.safe_load(path.read_text())
+    config["mappings"] = str(tmp_path / "mappings" / FILE)
+    path.write_text(yaml.safe_dump(config))
+    loaded = load_config(path, environ=environ)
+    store = Store(loaded.store)
+    app = create_app(loaded, store=store)
+    rules = tmp_path / "mappings" / FILE
+    original = rules.read_text()
+    client = logged_in(app, store)
+    basis = re.search(r'name="basis" value="([0-9a-f]+)"', text_of(client.get(f"/regels/{FILE}"))).group(1)
+    saved = post(client, "opslaan", tekst=with_rule(original, NEW_RULE), toelichting="los bestand", basis=basis)
+    assert saved.status_code == 302 and rules.read_text() == with_rule(original, NEW_RULE)
+    assert client.get("/regels/connector.yaml").status_code == 404
+    store.close()
