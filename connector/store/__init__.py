@@ -14,6 +14,7 @@ Tables
 ``notices``         what a sink holding a record must be told afterwards (a deletion on the platform).
 ``events``          the audit trail: every ingest, state change, error, with time and detail.
 ``users``           the web UI's accounts: name, role, password hash (never the password).
+``rule_versions``   every mapping file version saved in the web UI: author, time, comment, content, sha256.
 
 Guarantees
 ----------
@@ -47,6 +48,7 @@ Modules
 ``status``    :class:`StatusMixin`: read-models for ``/status`` and the CLI
 ``users``     :class:`UsersMixin`: the web UI's accounts, roles and hashed passwords
 ``webviews``  :class:`WebViewsMixin`: read-models for the web UI's pages (keyset-paginated)
+``ruleversions`` :class:`RuleVersionsMixin`: the mapping files' saved versions (the rule editor)
 
 :class:`Store` is the one public class; everything callers use is importable from ``connector.store``.
 """
@@ -70,6 +72,7 @@ from .schema import (
     migrations,
 )
 from .status import StatusMixin
+from .ruleversions import RuleVersionsMixin
 from .users import ROLES, UsersMixin
 from .webviews import WebViewsMixin
 
@@ -80,7 +83,7 @@ __all__ = [
 
 
 class Store(OutboxMixin, ChannelsMixin, MediaMixin, DeletionsMixin, ChartsMixin, StatusMixin, UsersMixin,
-            WebViewsMixin, StoreBase):
+            WebViewsMixin, RuleVersionsMixin, StoreBase):
     """Durable state of the connector. See the package docstring for the guarantees.
 
     ``Store(path, create=True)`` opens (and migrates) the file; see :meth:`StoreBase.__init__`.

@@ -86,6 +86,7 @@ TIMESTAMP_COLUMNS = {
     "media": ("next_attempt_at", "updated_at"),
     "notices": ("next_attempt_at", "created_at", "updated_at"),
     "users": ("created_at", "updated_at", "last_login_at", "password_changed_at"),
+    "rule_versions": ("saved_at",),
 }
 _WHOLE_SECOND = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z"
 _FIXED = _WHOLE_SECOND[:-1] + ".[0-9][0-9][0-9]Z"
@@ -206,3 +207,18 @@ def m011_chart_indexes(db: Database) -> None:
     """The dashboard's charts read the last days by time: messages by ``stored_at``, events by kind and time."""
     db["messages"].create_index(["stored_at"], if_not_exists=True)
     db["events"].create_index(["kind", "at"], if_not_exists=True)
+
+
+@migrations()
+def m012_rule_versions(db: Database) -> None:
+    """Every version of a mapping file saved in the web UI's editor (issue 11), never deleted.
+
+    ``file`` is the file's name in the mappings folder; ``version`` counts 1, 2, ... per file;
+    ``content`` is the whole text as saved, ``sha256`` its UTF-8 bytes' hash; ``author`` the
+    web UI account that saved it and ``comment`` its required change comment.
+    """
+    db["rule_versions"].create({
+        "id": int, "file": str, "version": int, "author": str, "saved_at": str, "comment": str,
+        "content": str, "sha256": str,
+    }, pk="id", not_null={"file", "version", "author", "saved_at", "comment", "content", "sha256"})
+    db["rule_versions"].create_index(["file", "version"], unique=True)

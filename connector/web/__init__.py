@@ -4,7 +4,8 @@
 :class:`~connector.store.Store` instance (SQLite in WAL mode lets it read while the worker writes).
 
 Blueprints: ``status`` (:mod:`.status`, JSON, no session), ``auth`` (:mod:`.auth`: login, logout,
-roles) and ``pages`` (:mod:`.pages`: dashboard, messages). :mod:`.security` closes the UI without
+roles), ``pages`` (:mod:`.pages`: dashboard, messages) and ``mappings`` (:mod:`.mappings`: the rule
+editor). :mod:`.security` closes the UI without
 ``web.secret_key``, checks CSRF on every POST and sets the security headers. Templates are in
 ``templates/``, the one stylesheet in ``static/``; Jinja escapes everything it renders.
 """
@@ -33,6 +34,7 @@ def create_app(config: Config, store: Store | None = None, rules=None) -> Flask:
 
     from .auth import LoginThrottle
     from .auth import bp as auth_bp
+    from .mappings import bp as mappings_bp
     from .pages import bp as pages_bp
     from .pages import moment, safe_url
     from .security import init_security
@@ -51,6 +53,7 @@ def create_app(config: Config, store: Store | None = None, rules=None) -> Flask:
     app.register_blueprint(status_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(mappings_bp)
 
     @app.errorhandler(403)
     def forbidden(_):

@@ -144,17 +144,6 @@ def requeue(delivery_id: int):
     return redirect(url_for("pages.message", message_id=found[0]["message_id"]))
 
 
-@bp.get("/regels")
-@login_required()
-def rules():
-    holder = current_app.config["RULES"]
-    holder.refresh()
-    current = holder.current()
-    return render_template("regels.html", aantal=len(current.rules) if current else 0,
-                           vingerafdruk=current.fingerprint if current else None,
-                           fouten=[str(p) for p in (holder.error or [])])
-
-
 @bp.get("/kanalen")
 @login_required()
 def channels():
