@@ -42,6 +42,27 @@ def store_messages(store, count, channel=CHANNEL, text="bericht {n}", start=0):
     return ids
 
 
+def test_the_text_filter_finds_text_the_json_escapes(tmp_path):
+    """The JSON pre-test (a LIKE on message_json) only runs for text JSON writes as it is; the rest is found too."""
+    store = Store(tmp_path / "c.db")
+    try:
+        texts = ['zei "hallo" daar', "pad C:\\temp\\x", "café Été", "regel een\nregel twee", "gewoon 50%_korting"]
+        for n, text in enumerate(texts):
+            store_messages(store, 1, text=text, start=n)
+
+        def found(text):
+            return [row["text"] for row in store.message_list(text=text)[0]]
+
+        assert found('"hallo"') == [texts[0]]
+        assert found("C:\\temp") == [texts[1]]
+        assert found("café") == [texts[2]] and found("CAFÉ") == []  # LIKE folds ASCII only
+        assert found("een\nregel") == [texts[3]]
+        assert found("50%_KORTING") == [texts[4]]
+        assert found("text") == found("hallo\\") == []  # a JSON key; an escape of the JSON, not the text
+    finally:
+        store.close()
+
+
 def test_the_dashboard_shows_channels_sinks_deliveries_and_deletions(web):
     client, store = web
     [first, _] = store_messages(store, 2)
@@ -210,7 +231,9 @@ def test_the_users_migration_keeps_an_existing_store(tmp_path):
     try:
         assert "users" in store.db.table_names()
         applied = [r["name"] for r in store.query("select name from _sqlite_migrations order by id")]
-        assert applied.index("m010_users") == 9  # after the nine it found, whatever comes later
+        # every migration, in order: m010_users and the ones after it
+        assert applied[9] == "m010_users"
+        assert applied == [m.name for m in schema.migrations.pending(Database(memory=True))]
         store.add_user("anna", "admin", "een-lang-wachtwoord-42")
         assert store.verify_password("anna", "een-lang-wachtwoord-42")["role"] == "admin"
         assert store.message_list()[0][0]["text"] == "oud"
