@@ -42,9 +42,12 @@ def test_hourly_counts_and_latency(tmp_path):
     delivered = dict(zip(chart["hours"], chart["delivered"]))
     assert (delivered["2026-03-04T14"], delivered["2026-03-04T15"]) == (1, 2)
     assert sum(chart["delivered"]) == 3 and sum(chart["fetched"]) == 3
-    [day] = chart["latency"]
-    assert (day["day"], day["count"], day["median_minutes"], day["max_minutes"]) == ("2026-03-04", 3, 40.0, 70.0)
-    assert store.hourly(72, now=NOW + timedelta(days=4))["latency"] == []  # outside the window: not counted
+    latency = chart["latency"]
+    assert (latency["count"], latency["median"], latency["max"]) == (3, 40.0, 70.0)
+    assert latency["until"] == fixed_iso(NOW - timedelta(minutes=10))
+    assert store.latency(sample=2) == {**latency, "count": 2, "median": 55.0, "p95": 70.0,
+                                       "since": fixed_iso(NOW - timedelta(minutes=20))}  # the newest two
+    assert store.hourly(72, now=NOW + timedelta(days=4))["delivered"] == [0] * 72  # outside the window
     store.close()
 
 
