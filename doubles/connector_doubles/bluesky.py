@@ -33,12 +33,13 @@ from pathlib import Path
 from flask import Flask, Response, g, request
 
 from .bluesky_replay import DEFAULT_DATA_DIR, Replay
+from .faults import NumberedFaults
 from .serving import Running, wait_forever
 
 __all__ = ["DEFAULT_DATA_DIR", "BlueskyDouble", "main", "serve"]
 
 
-class BlueskyDouble(Replay):
+class BlueskyDouble(NumberedFaults, Replay):
     """State of the replay server; ``create_app()`` exposes it over HTTP."""
 
     def __init__(self, data_dir: str | Path | None = None, rate_limit: int = 3000, rate_period: int = 300,
@@ -56,21 +57,6 @@ class BlueskyDouble(Replay):
         self._window_end = self._next_window_end()
 
     # -- faults -----------------------------------------------------------------------------
-
-    def fail_next(self, status: int = 500, after: int = 0, body: dict | None = None,
-                  headers: dict | None = None) -> int:
-        """Make the (after+1)-th request from now fail once; returns its request number."""
-        with self._lock:
-            number = self._received + 1 + after
-            self.faults[number] = (status, body, dict(headers or {}))
-            return number
-
-    def truncate_next(self, after: int = 0, keep: float = 0.5) -> int:
-        """Serve the (after+1)-th request from now with only the first ``keep`` of its body."""
-        with self._lock:
-            number = self._received + 1 + after
-            self.truncations[number] = keep
-            return number
 
     def expire_tokens(self) -> None:
         with self._lock:

@@ -245,3 +245,26 @@ def cut_connection(environ) -> bool:
     except OSError:
         pass
     return True
+
+
+class NumberedFaults:
+    """``fail_next`` and ``truncate_next`` for the replay doubles, by request number: the double keeps
+    ``_received`` (requests counted so far), ``faults`` (number -> ``(status, body, headers)``),
+    ``truncations`` (number -> share of the body served) and the lock named by ``_faults_lock``."""
+
+    _faults_lock = "_lock"
+
+    def fail_next(self, status: int = 500, after: int = 0, body=None, headers: dict | None = None) -> int:
+        """Make the (after+1)-th request from now answer ``status`` once, with ``body`` (the double's own
+        error body when None) and ``headers``; returns its request number."""
+        with getattr(self, self._faults_lock):
+            number = self._received + 1 + after
+            self.faults[number] = (status, body, dict(headers or {}))
+            return number
+
+    def truncate_next(self, after: int = 0, keep: float = 0.5) -> int:
+        """Serve the (after+1)-th request from now with only the first ``keep`` of its body."""
+        with getattr(self, self._faults_lock):
+            number = self._received + 1 + after
+            self.truncations[number] = keep
+            return number

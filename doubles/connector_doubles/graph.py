@@ -37,6 +37,7 @@ from urllib.parse import urlencode
 from flask import Flask, Response, g, request
 
 from .graph_replay import ROOT, GraphReplay, cursor
+from .faults import NumberedFaults
 from .serving import Running, wait_forever
 
 __all__ = ["GraphDouble", "main", "serve"]
@@ -55,7 +56,7 @@ def gone_body(object_id: str) -> dict:
                       "type": "GraphMethodException", "code": 100, "error_subcode": 33, "fbtrace_id": _trace()}}
 
 
-class GraphDouble(GraphReplay):
+class GraphDouble(NumberedFaults, GraphReplay):
     """State of the Graph replay server; ``create_app()`` exposes it over HTTP (see the module docstring)."""
 
     def __init__(self, root: str | Path | None = None, token: str = TOKEN, call_limit: int = 200,
@@ -73,21 +74,6 @@ class GraphDouble(GraphReplay):
         self._used = 0
 
     # -- what a test changes ----------------------------------------------------------------
-
-    def fail_next(self, status: int = 500, after: int = 0, body: dict | str | None = None,
-                  headers: dict | None = None) -> int:
-        """Make the (after+1)-th request from now answer ``status`` with ``body`` (a dict as JSON, a
-        string as is; default: Graph's unknown error #1) and ``headers``; returns its request number."""
-        with self._lock:
-            number = self._received + 1 + after
-            self.faults[number] = (status, body, dict(headers or {}))
-            return number
-
-    def truncate_next(self, after: int = 0, keep: float = 0.5) -> int:
-        with self._lock:
-            number = self._received + 1 + after
-            self.truncations[number] = keep
-            return number
 
     def expire_token(self) -> None:
         self.expired = True

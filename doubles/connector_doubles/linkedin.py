@@ -37,6 +37,7 @@ from pathlib import Path
 
 from flask import Flask, Response, request
 
+from .faults import NumberedFaults
 from .serving import Running, wait_forever
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "linkedin"
@@ -57,7 +58,7 @@ def _compact(value) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-class LinkedInDouble:
+class LinkedInDouble(NumberedFaults):
     """State of the replay server; ``create_app()`` serves it."""
 
     def __init__(self, data_dir: str | Path | None = None, token: str = TOKEN, organization: str = ORGANIZATION,
@@ -153,14 +154,6 @@ class LinkedInDouble:
             return urn
 
     # -- faults and limits --------------------------------------------------------------------
-
-    def fail_next(self, status: int = 500, after: int = 0, body: dict | None = None,
-                  headers: dict | None = None) -> int:
-        """Make the (after+1)-th request from now fail once with ``status``; returns its number."""
-        with self._lock:
-            number = self._received + 1 + after
-            self.faults[number] = (status, body, dict(headers or {}))
-            return number
 
     def reset_day(self) -> None:
         """Midnight UTC at LinkedIn: the daily limits start again."""

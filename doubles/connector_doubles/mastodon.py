@@ -33,12 +33,13 @@ from urllib.parse import urlencode
 from flask import Flask, Response, g, request
 
 from .mastodon_replay import DEFAULT_DATA_DIR, Replay
+from .faults import NumberedFaults
 from .serving import Running, wait_forever
 
 __all__ = ["DEFAULT_DATA_DIR", "MastodonDouble", "main", "serve"]
 
 
-class MastodonDouble(Replay):
+class MastodonDouble(NumberedFaults, Replay):
     """State of the replay server; ``create_app()`` exposes it over HTTP.
 
     ``faults`` maps a 1-based request number (counting every request received) to a status
@@ -62,31 +63,6 @@ class MastodonDouble(Replay):
         self._window_end = self._next_window_end()
 
     # -- faults -----------------------------------------------------------------------------
-
-    def fail_next(self, status: int = 500, after: int = 0, body: dict | None = None,
-                  headers: dict | None = None) -> int:
-        """Make the (after+1)-th request from now fail once; returns its request number.
-
-        ``headers`` are sent with the fault (e.g. ``{"Retry-After": "120"}``) and win over the
-        rate-limit headers the double adds itself.
-        """
-        with self._lock:
-            number = self._received + 1 + after
-            self.faults[number] = (status, body, dict(headers or {}))
-            return number
-
-    def truncate_next(self, after: int = 0, keep: float = 0.5) -> int:
-        """Serve the (after+1)-th request from now with only the first ``keep`` of its body's bytes.
-
-        The status stays 200 and ``Content-Length`` matches the cut body: the client sees a
-        complete HTTP exchange with an incomplete document. Returns the request number.
-        """
-        if not 0 <= keep < 1:
-            raise ValueError("keep must be at least 0 and below 1")
-        with self._lock:
-            number = self._received + 1 + after
-            self.truncations[number] = keep
-            return number
 
     @property
     def reset_at(self) -> datetime:

@@ -27,6 +27,7 @@ import time
 
 from flask import Flask, Response, request
 
+from .faults import NumberedFaults
 from .serving import Running, wait_forever
 from .x_replay import DEFAULT_DATA_DIR, Replay, not_found
 
@@ -40,7 +41,7 @@ USAGE_CAP = {"title": "UsageCapExceeded", "detail": "Usage cap exceeded: Monthly
              "type": "https://api.twitter.com/2/problems/usage-capped", "period": "Monthly", "scope": "Product"}
 
 
-class XDouble(Replay):
+class XDouble(NumberedFaults, Replay):
     """State of the replay server; ``create_app()`` exposes it over HTTP.
 
     ``limits`` are the calls per window of each endpoint (``users``, ``timeline``, ``tweets``);
@@ -58,14 +59,6 @@ class XDouble(Replay):
         self._received = 0
         self._used: dict[str, int] = {}
         self._window_end = self._next_window_end()
-
-    def fail_next(self, status: int = 500, after: int = 0, body: dict | None = None,
-                  headers: dict | None = None) -> int:
-        """Make the (after+1)-th request from now fail once; returns its request number."""
-        with self._lock:
-            number = self._received + 1 + after
-            self.faults[number] = (status, body, dict(headers or {}))
-            return number
 
     @property
     def reset_at(self) -> int:

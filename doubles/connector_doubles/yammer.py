@@ -36,6 +36,7 @@ from pathlib import Path
 
 from flask import Flask, Response, request
 
+from .faults import NumberedFaults
 from .serving import Running, wait_forever
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "yammer" / "replay"
@@ -82,7 +83,7 @@ def _number(value) -> int | None:
         return None
 
 
-class YammerDouble:
+class YammerDouble(NumberedFaults):
     """The groups and messages the double serves; ``create_app()`` exposes them over HTTP."""
 
     def __init__(self, data_dir: str | Path | None = None, token: str = "yammer-test-token", page_size: int = 20,
@@ -182,14 +183,6 @@ class YammerDouble:
                 raise KeyError(message_id)
             self.groups[group].remove(msg)
             self.deleted.add(str(message_id))
-
-    def fail_next(self, status: int = 500, after: int = 0, body: dict | None = None,
-                  headers: dict | None = None) -> int:
-        """Make the (after+1)-th request from now fail once with ``status``; returns its number."""
-        with self._lock:
-            number = self._received + 1 + after
-            self.faults[number] = (status, body, dict(headers or {}))
-            return number
 
     def reset_rate_limit(self) -> None:
         with self._lock:

@@ -29,6 +29,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from flask import Flask, Response, g, request
 
+from .faults import NumberedFaults
 from .serving import Running, wait_forever
 from .youtube_replay import DEFAULT_DATA_DIR, Replay
 
@@ -67,8 +68,10 @@ def google_error(code: int, reason: str, message: str, domain: str = "youtube.ap
                       "errors": [{"message": message, "domain": domain, "reason": reason}]}}
 
 
-class YouTubeDouble(Replay):
+class YouTubeDouble(NumberedFaults, Replay):
     """State of the replay server; ``create_app()`` exposes it over HTTP (see the module docstring)."""
+
+    _faults_lock = "_gate"  # NumberedFaults' lock
 
     def __init__(self, data_dir=None, api_key: str | None = "test-api-key", token: str | None = None,
                  daily_quota: int = 10_000, embed_replies: int = 5):
@@ -80,20 +83,6 @@ class YouTubeDouble(Replay):
         self.requests: list[dict] = []
         self._received = 0
         self._gate = threading.Lock()
-
-    def fail_next(self, status: int = 500, after: int = 0, body: dict | None = None,
-                  headers: dict | None = None) -> int:
-        """Make the (after+1)-th request from now fail once; returns its request number."""
-        with self._gate:
-            number = self._received + 1 + after
-            self.faults[number] = (status, body, dict(headers or {}))
-            return number
-
-    def truncate_next(self, after: int = 0, keep: float = 0.5) -> int:
-        with self._gate:
-            number = self._received + 1 + after
-            self.truncations[number] = keep
-            return number
 
     def calls(self, path: str) -> list[dict]:
         """The logged requests to one endpoint (``"playlistItems"``, ``"videos"``, ...)."""
