@@ -42,6 +42,7 @@ import marshmallow
 import requests
 
 from ..checks import Check
+from ..failures import CONFIGURATION, Failed, Failure
 from ..http import Session
 from ..message import Message, Quarantined, check_message, storable  # noqa: F401 - Quarantined re-exported
 from ..registry import SOURCES  # noqa: F401 - re-exported: plugins register with @SOURCES.register
@@ -148,6 +149,33 @@ class Source(abc.ABC):
     def check(self) -> list[Check]:
         """Settings, then connection, then credentials; never raises."""
         return [Check("settings", True)]
+
+    # -- one item by its URL ("Archiveer in zaak" with a pasted link; connector.ondemand) ---------
+    def item_id_for_url(self, url: str) -> str | None:
+        """The platform id of the item (post, reply, comment, video, page) whose permalink is ``url``,
+        when this channel can fetch it: the URL is on this channel's platform host(s) and has the shape
+        of one item's permalink, as the platform builds it (also its common variants: ``www.``, mobile
+        host, trailing slash, query string). ``None``: not this channel's (the default: a channel kind
+        that cannot fetch one item). Pure: no I/O, never raises (a malformed URL is ``None``).
+
+        The id is the same string poll gives the item as ``Message.id``. The item need not be the
+        configured account's own: a citizen's reply in a thread is fetched with the channel's
+        credentials too, as a civil servant archiving it would expect.
+        """
+        return None
+
+    def fetch_item(self, url: str) -> Page:
+        """The item at ``url`` fetched now (only called when :meth:`item_id_for_url` gave an id).
+
+        Returns a :class:`Page` whose ``messages`` hold that item, normalised exactly as poll does
+        (same ``id`` and ``version``, its exact bytes as ``raw``, ``page_url`` the URL asked), so the
+        store deduplicates it with what polls bring; an unreadable item goes into ``quarantined``
+        through :func:`admit`. ``state`` is ``{}`` and ignored: the channel's cursor is left alone.
+        Raises :class:`connector.failures.Failed`: ``permanent`` with a message that says so when the
+        item does not exist or cannot be seen (404, deleted, private); classified as poll does
+        otherwise (401/403 configuration, 429 rate_limited with retry_at, 5xx retry).
+        """
+        raise Failed(Failure(CONFIGURATION, f"channel {self.name!r} ({self.kind}) cannot fetch one item by its URL"))
 
     @abc.abstractmethod
     def poll(self, state: dict | None) -> Iterator[Page]:
