@@ -6,7 +6,7 @@ third party's. The process-wide registry ``SINKS`` lives in :mod:`connector.regi
 loads it from there, ``SINKS.load()``); it is re-exported here for plugins and tests.
 """
 from ..registry import Registry
-from .base import SINKS, Delivered, Document, MemorySteps, Sink, Steps  # noqa: F401
+from .base import SINKS, Delivered, Document, MemorySteps, Sink, Steps, ZaakSummary  # noqa: F401
 
 GROUP = SINKS.group
 

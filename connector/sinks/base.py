@@ -92,6 +92,17 @@ class Delivered:
     documents: list[Document] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ZaakSummary:
+    """A zaak as a search in the target system shows it ("Archiveer in zaak" in the web UI)."""
+
+    identificatie: str
+    url: str = ""
+    omschrijving: str = ""
+    zaaktype: str = ""  # its identificatie where the sink knows it, else its URL
+    startdatum: str = ""
+
+
 class Sink(abc.ABC):
     """Base class of all sinks.
 
@@ -147,6 +158,35 @@ class Sink(abc.ABC):
     def deliver(self, message: Message, routing: Routing, steps: Steps) -> Delivered:
         """Put ``message`` into the target system as ``routing`` says, memoising each step in ``steps``."""
         raise NotImplementedError
+
+    # -- on demand: "Archiveer in zaak" (connector.ondemand, the web UI) ------------------------
+    def find_zaken(self, query: str, limit: int = 20) -> list[ZaakSummary]:
+        """Zaken in the target system whose identificatie is ``query`` or whose omschrijving contains
+        it, at most ``limit``, newest first. Raises :class:`NotImplementedError` when the target
+        system cannot be searched (the default): the web UI then offers only what the rules decided.
+        Failures as :class:`~connector.failures.Failed`."""
+        raise NotImplementedError(f"sink {self.name!r} ({self.kind}) cannot search zaken")
+
+    @property
+    def searches_zaken(self) -> bool:
+        return type(self).find_zaken is not Sink.find_zaken
+
+    def zaaktypen(self) -> list[tuple[str, str]]:
+        """``(identificatie, omschrijving)`` of the zaaktypen a new zaak may have (published ones)."""
+        return []
+
+    def create_zaak(self, zaaktype: str, omschrijving: str, toelichting: str, key: str) -> ZaakSummary:
+        """Create a zaak of ``zaaktype`` (identificatie or URL) for a user who asked for one. ``key`` is
+        unique per request (a form's nonce): the same key twice (a double submit, a retry after a lost
+        answer) gives the same zaak, never a second one."""
+        raise NotImplementedError(f"sink {self.name!r} ({self.kind}) cannot create a zaak on request")
+
+    def redo_on_reroute(self, step: str) -> bool:
+        """Whether the memoised step ``step`` must run again when a delivery is re-routed to another
+        zaak (:meth:`connector.store.Store.assign`). The default, every step, suits a target system
+        whose documents belong to one zaak; a sink whose documents can be linked to another zaak keeps
+        its document steps, so the documents are not made twice."""
+        return True
 
     # -- fan-out: what this sink can take (see connector.fanout) ------------------------------
     def validate_routing(self, routing: Routing) -> list[str]:

@@ -28,7 +28,7 @@ from ...record import RENDITION, RecordFile, extension, other_files, record_of
 from ...rendition import KIND_LABELS
 from ...routing import ATTACH, CREATE, FOLLOW_THREAD, Routing
 from ..base import SINKS, Delivered, Document, Sink, Steps, settled
-from . import large, notices, versions
+from . import large, notices, search, versions
 from .catalogus import CatalogusLookups
 from .checks import run_checks
 from .client import ZgwClient, has_code
@@ -219,6 +219,21 @@ class ZgwSink(CatalogusLookups, Sink):
         role = name.split(":", 1)[1]
         return steps.run(f"{name}:found", lambda: {"url": found["url"]} if (
             found := self._find_document(message, role, whole=True)) is not None else {})
+
+    # -- on demand (:mod:`.search`) ------------------------------------------------------------
+    def find_zaken(self, query: str, limit: int = 20):
+        return search.find_zaken(self, query, limit)
+
+    def zaaktypen(self) -> list[tuple[str, str]]:
+        return search.zaaktypen(self)
+
+    def create_zaak(self, zaaktype: str, omschrijving: str, toelichting: str, key: str):
+        return search.create_zaak(self, zaaktype, omschrijving, toelichting, key)
+
+    def redo_on_reroute(self, step: str) -> bool:
+        """A document can be linked to any zaak: only the zaak and link steps run again (the
+        documents keep their identificatie, and the new zaak gets links to the same documents)."""
+        return not step.startswith("document:")
 
     def report_deletion(self, message: Message, deletion: dict, delivered: dict) -> None:
         """A deletion on the platform, on each zaak-informatieobject (see :mod:`.notices`)."""
