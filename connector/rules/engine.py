@@ -70,12 +70,7 @@ class Action:
             if self.otherwise:
                 return self.otherwise.route(message, groups, rule, source)
             return Routing(HOLD, reason="follow_thread: the message replies to nothing", **common)
-        options = self.options
-        titel = templates.shorten(templates.oneline(options["titel"].render(message, groups)), TEXT_MAX)
-        delivery = dict(common, informatieobjecttype=options.get("informatieobjecttype"),
-                        vertrouwelijkheidaanduiding=options["vertrouwelijkheidaanduiding"],
-                        titel=titel or templates.oneline(DEFAULT_TITEL.render(message)),
-                        archief=options.get("archief"))
+        delivery = dict(common, **self.document(message, groups))
         if self.action == ATTACH:
             identificatie = templates.oneline(self.params["zaak"].render(message, groups))
             if not identificatie or len(identificatie) > TEXT_MAX:  # a sink checks its own limit
@@ -93,6 +88,13 @@ class Action:
             return Routing(CREATE, zaaktype=self.params["zaaktype"], zaak=zaak, **delivery)
         fallback = self.otherwise.route(message, groups, rule, source) if self.otherwise else None
         return Routing(FOLLOW_THREAD, fallback=fallback, **delivery)
+
+    def document(self, message: Message, groups: dict) -> dict:
+        """The document fields of this action's options, whatever the action (a held message may be archived)."""
+        titel = templates.shorten(templates.oneline(self.options["titel"].render(message, groups)), TEXT_MAX)
+        return {"titel": titel or templates.oneline(DEFAULT_TITEL.render(message)),
+                **{key: self.options.get(key) for key in ("informatieobjecttype", "vertrouwelijkheidaanduiding",
+                                                          "archief")}}
 
     @property
     def own_sinks(self) -> tuple[str, ...]:
@@ -171,6 +173,11 @@ class RuleSet:
             if rule.test(facts, groups):
                 return rule, groups
         return self.unmatched, {}
+
+    def document(self, message: Message) -> dict:
+        """Pure: the deciding rule's document fields for ``message`` (:meth:`Action.document`)."""
+        rule, groups = self.match(message)
+        return rule.then.document(message, groups)
 
     def resolve(self, message: Message) -> Routing:
         """Pure: the Routing for ``message``; no I/O, no clock, the message is not changed."""

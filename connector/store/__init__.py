@@ -49,6 +49,7 @@ Modules
 ``users``     :class:`UsersMixin`: the web UI's accounts, roles and hashed passwords
 ``webviews``  :class:`WebViewsMixin`: read-models for the web UI's pages (keyset-paginated)
 ``ruleversions`` :class:`RuleVersionsMixin`: the mapping files' saved versions (the rule editor)
+``manual``    :class:`ManualMixin`: a person's routing of one delivery ("Archiveer in zaak", re-route)
 
 :class:`Store` is the one public class; everything callers use is importable from ``connector.store``.
 """
@@ -58,6 +59,7 @@ from .base import BUSY_TIMEOUT_SECONDS, StoreBase, StoreError, _dumps, _explain,
 from .channels import ChannelsMixin
 from .charts import ChartsMixin
 from .deletions import DeletionsMixin
+from .manual import ManualMixin
 from .media import MediaMixin
 from .outbox import DeliveryPlan, DeliveryRow, OutboxMixin, SaveResult, StoreSteps
 from .schema import (
@@ -82,7 +84,7 @@ __all__ = [
 ]
 
 
-class Store(OutboxMixin, ChannelsMixin, MediaMixin, DeletionsMixin, ChartsMixin, StatusMixin, UsersMixin,
+class Store(OutboxMixin, ManualMixin, ChannelsMixin, MediaMixin, DeletionsMixin, ChartsMixin, StatusMixin, UsersMixin,
             WebViewsMixin, RuleVersionsMixin, StoreBase):
     """Durable state of the connector. See the package docstring for the guarantees.
 

@@ -132,7 +132,8 @@ class OutboxMixin:
     # -- deliveries -----------------------------------------------------------------------
 
     def claim_due(self, limit: int = 50, lease_seconds: float = 300, now: datetime | None = None,
-                  sink: str | None = None, skip: Iterable[int] = (), held: Iterable[int] = ()) -> list[DeliveryRow]:
+                  sink: str | None = None, skip: Iterable[int] = (), held: Iterable[int] = (),
+                  only: Iterable[int] | None = None) -> list[DeliveryRow]:
         """Claim up to ``limit`` due deliveries (oldest message first) and mark them in_progress.
 
         A delivery left in_progress past its lease (a crashed worker) is due again. Deliveries of a
@@ -140,13 +141,16 @@ class OutboxMixin:
         still on its way to the same sink (not yet delivered, dead, held or ignored), unless that
         one is claimed in the same batch (it comes first) or the caller holds it already (``held``:
         delivery ids in its hands); the dispatcher delivers the versions in order. ``sink`` claims only that sink's deliveries; ``skip`` leaves
-        out deliveries already handled in this run (a delivery is tried at most once per run).
+        out deliveries already handled in this run (a delivery is tried at most once per run); ``only``
+        claims among these delivery ids only (one a person asked for, :mod:`.manual`).
         """
         now = now or utcnow()
         lease = fixed_iso(now + timedelta(seconds=lease_seconds))
         skip = [int(i) for i in skip]
         where_sink = " and d.sink = :sink" if sink is not None else ""
         where_skip = f" and d.id not in ({', '.join(map(str, skip))})" if skip else ""
+        if only is not None:
+            where_skip += f" and d.id in ({', '.join(map(str, [int(i) for i in only])) or 'null'})"
         held = [int(i) for i in held]
         not_held = f" and d2.id not in ({', '.join(map(str, held))})" if held else ""
         skip_older = f" and d2.id not in ({', '.join(map(str, skip))})" if skip else ""
