@@ -4,8 +4,8 @@
 :class:`~connector.store.Store` instance (SQLite in WAL mode lets it read while the worker writes).
 
 Blueprints: ``status`` (:mod:`.status`, JSON, no session), ``auth`` (:mod:`.auth`: login, logout,
-roles), ``pages`` (:mod:`.pages`: dashboard, messages) and ``mappings`` (:mod:`.mappings`: the rule
-editor). :mod:`.security` closes the UI without
+roles), ``pages`` (:mod:`.pages`: dashboard, messages), ``mappings`` (:mod:`.mappings`: the rule
+editor) and ``archive`` (:mod:`.archive`: "Archiveer in zaak"). :mod:`.security` closes the UI without
 ``web.secret_key``, checks CSRF on every POST and sets the security headers. Templates are in
 ``templates/``, the one stylesheet in ``static/``; Jinja escapes everything it renders.
 """
@@ -32,6 +32,7 @@ def create_app(config: Config, store: Store | None = None, rules=None) -> Flask:
     app.config["VERSION"] = __version__
     app.json.sort_keys = False
 
+    from .archive import bp as archive_bp
     from .auth import LoginThrottle
     from .auth import bp as auth_bp
     from .mappings import bp as mappings_bp
@@ -54,6 +55,7 @@ def create_app(config: Config, store: Store | None = None, rules=None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(mappings_bp)
+    app.register_blueprint(archive_bp)
 
     @app.errorhandler(403)
     def forbidden(_):
