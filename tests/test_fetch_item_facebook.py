@@ -7,8 +7,10 @@ import pytest
 
 from connector.failures import CONFIGURATION, PERMANENT, RATE_LIMITED, RETRY, Failed
 
-from .graph_support import (COMMENTED_POST, FB, PAGE, by_id, clock, data, double, facebook, poll_ok,  # noqa: F401
-                            server)
+from . import graph_support
+from .graph_support import COMMENTED_POST, FB, PAGE, by_id, data, facebook, poll_ok
+
+clock, double, server = graph_support.clock, graph_support.double, graph_support.server  # the fixtures
 
 POST = COMMENTED_POST.split("_")[1]
 COMMENT, REPLY = "10158407903973553", "10158409983033553"  # a comment of the recorded page and a reply to it

@@ -10,7 +10,10 @@ import pytest
 from connector.failures import CONFIGURATION, PERMANENT, RATE_LIMITED, Failed
 from connector.sources.instagram import MEDIA_FIELDS, InstagramSource
 
-from .graph_support import ACCOUNT, IG, Clock, by_id, data, instagram, poll_ok, server  # noqa: F401
+from . import graph_support
+from .graph_support import ACCOUNT, IG, Clock, by_id, data, instagram, poll_ok
+
+server = graph_support.server  # the fixture; clock and double are this module's (the 2017 recordings)
 
 
 @pytest.fixture

@@ -10,7 +10,10 @@ import pytest
 from connector.failures import CONFIGURATION, PERMANENT, RATE_LIMITED, RETRY, Failed
 from connector.sources.linkedin import LinkedInSource
 
-from .linkedin_support import COMMENTED, TOKEN, double, drain, posts_page, server, source  # noqa: F401
+from . import linkedin_support
+from .linkedin_support import COMMENTED, TOKEN, drain, posts_page, source
+
+double, server = linkedin_support.double, linkedin_support.server  # the fixtures
 
 SHARE = "urn:li:share:7262000000000000007"
 
