@@ -32,6 +32,7 @@ def a_video() -> str:
     ("https://youtu.be/dQw4w9WgXcQ?si=xyz", "dQw4w9WgXcQ"),
     ("https://www.youtube.com/shorts/dQw4w9WgXcQ/", "dQw4w9WgXcQ"),
     ("https://www.youtube.com/live/dQw4w9WgXcQ", "dQw4w9WgXcQ"),
+    ("https://www.youtube.com/embed/dQw4w9WgXcQ?start=5", "dQw4w9WgXcQ"),
     (f"https://www.youtube.com/watch?v={COMMENTED}&lc={THREAD}", THREAD),
     (f"https://www.youtube.com/watch?v={COMMENTED}&lc={REPLY}", REPLY),
 ])

@@ -60,8 +60,9 @@ def segments(parts: SplitResult) -> list[str]:
 def gone(failure: Failure, what: str, why: str = NOT_VISIBLE) -> Failed:
     """A ``permanent`` failure saying the item at ``what`` does not exist or cannot be seen; the
     platform's own words (``failure.message``) follow, for the operator."""
-    return Failed(Failure(PERMANENT, f"{what}: no such item ({why}): {failure.message}", status=failure.status,
-                          detail=failure.detail, url=failure.url))
+    said = failure.message.removeprefix(f"{what}: ")
+    return Failed(Failure(PERMANENT, f"{what}: no such item ({why}); the platform answered: {said}",
+                          status=failure.status, detail=failure.detail, url=failure.url))
 
 
 def missing(what: str, why: str, url: str = "", status: int | None = None) -> Failed:

@@ -3,7 +3,7 @@
 
 URLs read (hosts ``youtube.com``, ``www.``, ``m.``, and ``youtu.be``):
 
-* ``/watch?v=<id>``, ``youtu.be/<id>``, ``/shorts/<id>``, ``/live/<id>`` -> the video ``<id>``
+* ``/watch?v=<id>``, ``youtu.be/<id>``, ``/shorts/<id>``, ``/live/<id>``, ``/embed/<id>`` -> the video ``<id>``
   (11 characters), whatever else the query holds (``t=``, ``si=``, ``list=``);
 * ``/watch?v=<id>&lc=<comment id>`` -> that comment (``mode: api`` only: the feed has no
   comments, so a feed channel gives ``None`` for it rather than the video).
@@ -32,7 +32,7 @@ from .youtube_items import comment_to_message, threads_to_messages, to_messages
 HOSTS = frozenset({"youtube.com", "www.youtube.com", "m.youtube.com", "youtu.be"})
 VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{11}")
 COMMENT_ID = re.compile(r"[A-Za-z0-9_-]{8,100}(\.[A-Za-z0-9_-]{8,100})?")
-_PATHS = ("shorts", "live")
+_PATHS = ("shorts", "live", "embed")
 
 
 def youtube_target(url) -> tuple[str, str] | None:
