@@ -44,6 +44,8 @@ def test_a_permalink_with_ids_names_the_graph_id(url, expected):
     "javascript:alert(document.domain)//www.facebook.com/1/posts/2",
     "https://www.facebook.com:99999/1/posts/2",
     "http://[::1/1/posts/2",
+    f"https://www.facebook.com/{PAGE}/posts/{POST}\udcff",              # a lone surrogate
+    f"https://www.facebook.com/{PAGE}/posts/{POST}?x=" + "%" * 5000,     # longer than a URL is read
     "", "not a url", None, 42,
 ])
 def test_other_urls_are_not_this_channels(url):
