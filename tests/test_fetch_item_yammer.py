@@ -129,3 +129,13 @@ def test_a_message_its_group_does_not_list_is_still_fetched(server, double):
     page = source(server).fetch_item(by_id(302)["web_url"])
     [message] = page.messages
     assert message.id == "302" and message.raw.body == double.find("302")[1].text.encode()
+
+
+def test_an_answer_with_references_is_used_as_it_is(server, double):
+    sender = next(r for r in yammer_support.replay()["references"] if r["type"] == "user"
+                  and r["id"] == by_id(302)["sender_id"])
+    double.fail_next(200, body={"messages": [by_id(302)], "references": [sender], "meta": {}})
+    page = source(server).fetch_item(by_id(302)["web_url"])
+    [message] = page.messages
+    assert message.id == "302" and message.author.name == sender["full_name"]
+    assert [r["path"] for r in double.requests] == ["/api/v1/messages/302.json"]  # no second call needed
