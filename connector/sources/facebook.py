@@ -39,6 +39,7 @@ from ..message import Attachment, Author, Message, Quarantined, Raw
 from .base import SOURCES
 from .graph import GraphOptions, GraphSource, saved_page
 from .graph_cursor import version_edit
+from .graph_item import facebook_target, fetch_facebook
 from .graph_text import (Invalid, admit_records, checked, content_key, date_field, edge_items, graph_id, hashtags,
                          media_type, object_field, objects_field, text_field, text_html)
 from .rest import PageRequest, Record
@@ -212,6 +213,14 @@ class FacebookSource(GraphSource):
 
     def comment_messages(self, records, page_url, fetched_at, parent_id):
         return to_messages(records, self.name, page_url, fetched_at, post_id=parent_id)
+
+    def item_id_for_url(self, url: str) -> str | None:
+        """A post's or comment's Graph id from a permalink that carries the ids (see :mod:`.graph_item`)."""
+        target = facebook_target(url)
+        return target[0] if target else None
+
+    def fetch_item(self, url: str):
+        return fetch_facebook(self, url)
 
     def content_key(self, message: Message) -> str:
         return content_key(message.text, *sorted(a.media_type for a in message.attachments))

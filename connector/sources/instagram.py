@@ -28,6 +28,7 @@ from marshmallow import fields, validate
 from ..message import Attachment, Author, Message, Quarantined, Raw
 from .base import SOURCES
 from .graph import GraphOptions, GraphSource, saved_page
+from .graph_item import SHORTCODE, fetch_instagram, shortcode_of
 from .graph_text import (Invalid, admit_records, checked, date_field, edge_items, graph_id, hashtags, item_id,
                          media_type, mentions, nested_items, object_field, text_field, text_html)
 from .rest import PageRequest, Record
@@ -155,6 +156,15 @@ class InstagramSource(GraphSource):
 
     def comment_messages(self, records, page_url, fetched_at, parent_id):
         return to_messages(records, self.name, page_url, fetched_at, media_id=parent_id)
+
+    def item_id_for_url(self, url: str) -> str | None:
+        """``"shortcode:<code>"`` for a post's or reel's permalink: Graph looks media up by id only, so
+        :meth:`fetch_item` finds the medium (and its id, the message's) in the account's media."""
+        code = shortcode_of(url)
+        return f"{SHORTCODE}{code}" if code else None
+
+    def fetch_item(self, url: str):
+        return fetch_instagram(self, url)
 
     @classmethod
     def parse_payload(cls, data: bytes, channel: str = "") -> tuple[list[Message], list[Quarantined]]:

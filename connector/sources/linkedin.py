@@ -59,6 +59,7 @@ from .base import SOURCES, Deletion, Page, captured
 from .linkedin_item import key_of, media_urns, posts_to_messages
 from .linkedin_comments import MAX_COUNT, CommentsMixin
 from .linkedin_cursor import above, below, keys_of, raise_mark
+from .linkedin_fetch import LinkedInItems
 from .linkedin_limits import DailyBudget, LinkedInOptions, classify
 from .linkedin_saved import parse_saved
 from .rest import PageRequest, Record, RestSource
@@ -68,7 +69,7 @@ MAX_BAD = 100
 
 
 @SOURCES.register
-class LinkedInSource(CommentsMixin, RestSource):
+class LinkedInSource(LinkedInItems, CommentsMixin, RestSource):
     """Posts (and comments) of one LinkedIn organization page; edits as versions, deletions seen."""
 
     kind = "linkedin"

@@ -58,6 +58,7 @@ from ..message import Message
 from .base import SOURCES, Deletion, Page, Quarantined, captured
 from .jsonitems import Unreadable, split_member, split_payload
 from .rest import CallBudget, PageRequest, Record, RestSource
+from .yammer_item import YammerItems
 from .yammer_message import References, fingerprint, id_key, item_id, records_to_messages
 
 RATE_WAIT = timedelta(seconds=30)
@@ -116,7 +117,7 @@ def _newest(ids, default=None):
 
 
 @SOURCES.register
-class YammerSource(RestSource):
+class YammerSource(YammerItems, RestSource):
     """Messages of one Yammer group (posts and replies), edits as new versions, deletions seen on re-check."""
 
     kind = "yammer"

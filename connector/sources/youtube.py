@@ -34,6 +34,7 @@ from .jsonitems import split_member, split_payload
 from .rest import CallBudget, PageRequest, Record, RestSource
 from .youtube_api import ApiPolling
 from .youtube_feed import parse_feed
+from .youtube_item import ItemFetching
 from .youtube_items import (comment_to_message, playlist_item_to_message, threads_to_messages, to_messages,
                             video_to_message)
 from .youtube_quota import DAILY_QUOTA, Quota, classify, classify_channel
@@ -85,7 +86,7 @@ class YouTubeOptions(MediaOptions):
 
 
 @SOURCES.register
-class YouTubeSource(ApiPolling, RestSource):
+class YouTubeSource(ItemFetching, ApiPolling, RestSource):
     """Videos (posts) and comments of one YouTube channel; see the module docstring."""
 
     kind = "youtube"

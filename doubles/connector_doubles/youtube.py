@@ -10,6 +10,8 @@ Endpoints, with YouTube's own semantics (the data and changes are :mod:`.youtube
 * ``GET /youtube/v3/commentThreads?videoId=&maxResults=&pageToken=``: newest first, up to
   ``embed_replies`` replies embedded when ``part`` has ``replies``; 403 ``commentsDisabled``;
 * ``GET /youtube/v3/comments?parentId=``: a thread's replies, oldest first;
+* ``GET /youtube/v3/commentThreads?id=`` and ``comments?id=``: threads and replies by id (those that
+  exist; none: an empty ``items``), for fetching one comment;
 * ``GET /feeds/videos.xml?channel_id=``: the Atom feed of the 15 newest videos, with ``ETag``.
 
 Credentials: with ``api_key`` set, API calls need ``X-Goog-Api-Key`` (or ``key=``) equal to it
@@ -217,6 +219,11 @@ class YouTubeDouble(NumberedFaults, Replay):
 
         @app.get(f"{API}/commentThreads")
         def comment_threads():
+            if request.args.get("id"):  # threads by id: those that exist, in the order asked
+                embed = double.embed_replies if "replies" in (request.args.get("part") or "") else 0
+                found = [(double.find_comment(i)) for i in request.args["id"].split(",") if i]
+                items = [double.thread_text(c, embed) for c, _, thread in found if c is not None and thread is None]
+                return listing("youtube#commentThreadListResponse", items, len(items), len(items), None)
             video = double.videos.get(request.args.get("videoId") or "")
             if video is None:
                 return answer(google_error(404, "videoNotFound", "The video identified by the <code><a href=\"/youtube"
@@ -238,6 +245,10 @@ class YouTubeDouble(NumberedFaults, Replay):
 
         @app.get(f"{API}/comments")
         def comments():
+            if request.args.get("id"):  # comments by id (a reply's own resource): those that exist
+                found = [double.find_comment(i) for i in request.args["id"].split(",") if i]
+                items = [c.text for c, _, thread in found if c is not None and thread is not None]
+                return listing("youtube#commentListResponse", items, len(items), len(items), None)
             with double._lock:
                 replies = list(double.replies.get(request.args.get("parentId") or "") or [])
             found, error = window(replies, 20, 100)
