@@ -173,3 +173,16 @@ def test_an_unsure_first_document_in_an_empty_zaak_is_looked_up_then_sent(server
     assert [r["operation"] for r in double.requests].count(sink.operations["zaak_documents"].label) == 1
     assert double.violations == [] and sorted(double.census()["documents"].values()) == [1, 1]
     assert double.census()["documents"]["DOC-2026-77"] == 1
+
+
+def test_a_zaak_is_found_by_its_identificatie_exactly_and_nothing_else(world):
+    """StUF-ZDS "Archiveer in zaak": geefZaakdetails by identificatie, validated by the double's XSDs."""
+    double, sink, _ = world
+    made = sink.deliver(load_message(), CREATE, MemorySteps())
+    assert sink.searches_zaken
+    [found] = sink.find_zaken(f"  {made.zaak_identificatie} ")
+    assert (found.identificatie, found.url) == (made.zaak_identificatie, made.zaak_url)
+    assert found.omschrijving == "Melding van @schochastics 🚲"
+    assert sink.find_zaken("schochastics") == [] and sink.find_zaken("ZAAK-0000-404") == []
+    assert sink.find_zaken(" ") == []
+    assert double.violations == []

@@ -171,6 +171,10 @@ class Sink(abc.ABC):
     def searches_zaken(self) -> bool:
         return type(self).find_zaken is not Sink.find_zaken
 
+    @property
+    def creates_zaken(self) -> bool:
+        return type(self).create_zaak is not Sink.create_zaak
+
     def zaaktypen(self) -> list[tuple[str, str]]:
         """``(identificatie, omschrijving)`` of the zaaktypen a new zaak may have (published ones)."""
         return []

@@ -49,7 +49,8 @@ def connector():
 
 
 def _sinks(engine) -> list[dict]:
-    return [{"name": name, "kind": sink.kind, "zoekt": sink.searches_zaken} for name, sink in engine.sinks.items()]
+    return [{"name": name, "kind": sink.kind, "zoekt": sink.searches_zaken, "maakt": sink.creates_zaken}
+            for name, sink in engine.sinks.items()]
 
 
 def _said(exc: Exception) -> str:
@@ -101,7 +102,7 @@ def choose(message_id: int):
         try:
             if query:
                 found = ondemand.find_zaken(engine, chosen, query)
-            types = engine.sinks[chosen].zaaktypen()
+            types = engine.sinks[chosen].zaaktypen() if engine.sinks[chosen].creates_zaken else []
         except (ondemand.OnDemandError, Failed) as exc:
             problem = _said(exc)
     return render_template("archiveren.html", b=detail, m=detail["message"], bestemmingen=sinks, gekozen=chosen,

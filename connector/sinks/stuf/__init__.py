@@ -38,7 +38,7 @@ from ...message import Message
 from ...record import RecordFile, record_of
 from ...rendition import AMSTERDAM, KIND_LABELS
 from ...routing import ATTACH, CREATE, FOLLOW_THREAD, Routing
-from ..base import SINKS, Delivered, Document, Sink, Steps, settled
+from ..base import SINKS, Delivered, Document, Sink, Steps, ZaakSummary, settled
 from . import messages, schema, soap
 from .messages import ZKN, DocumentFields, Envelope, ZaakFields
 from .options import StufOptions
@@ -182,7 +182,11 @@ class StufZdsSink(Sink):
             return self._create_zaak(message, routing, steps)
         raise Failed(Failure(PERMANENT, f"routing {routing.action!r} gives no zaak to deliver to"))
 
-    def _zaak_exists(self, message: Message, identificatie: str, why: str) -> bool:
+    def _zaak_exists(self, message: Message | None, identificatie: str, why: str) -> bool:
+        return self._zaak_details(message, identificatie, why) is not None
+
+    def _zaak_details(self, message: Message | None, identificatie: str, why: str):
+        """The zaak's ``antwoord/object`` element from ``geefZaakdetails``, ``None`` when it is not there."""
         envelope = self._envelope(f"zaak_details:{why}:{identificatie}", message)
         try:
             answer = self.call("zaak_details", messages.zaak_details(envelope, identificatie), envelope)
@@ -190,10 +194,22 @@ class StufZdsSink(Sink):
             detail = exc.failure.detail
             if isinstance(detail, dict) and detail.get("berichtcode") in ("Fo02", "Fo01") \
                     and (detail.get("code") == NOT_FOUND or detail.get("plek") == "client"):
-                return False   # "not found" is a Fo02: StUF064 (systems differ on its plek), or the client's fault
+                return None   # "not found" is a Fo02: StUF064 (systems differ on its plek), or the client's fault
             raise
-        found = answer.element.findtext(f"{{{ZKN}}}antwoord/{{{ZKN}}}object/{{{ZKN}}}identificatie")
-        return (found or "").strip() == identificatie
+        found = answer.element.find(f"{{{ZKN}}}antwoord/{{{ZKN}}}object")
+        same = found is not None and (found.findtext(f"{{{ZKN}}}identificatie") or "").strip() == identificatie
+        return found if same else None
+
+    def find_zaken(self, query: str, limit: int = 20) -> list[ZaakSummary]:
+        """StUF-ZDS asks for one zaak by its identificatie (``geefZaakdetails``); systems differ too much
+        in what else they let a client search on, so a query is an identificatie, exactly."""
+        identificatie = " ".join(query.split())[:40]
+        found = self._zaak_details(None, identificatie, "search") if identificatie else None
+        if found is None:
+            return []
+        return [ZaakSummary(identificatie=identificatie, url=ZAAK_URN + quote(identificatie, safe=""),
+                            omschrijving=(found.findtext(f"{{{ZKN}}}omschrijving") or "").strip(),
+                            startdatum=(found.findtext(f"{{{ZKN}}}startdatum") or "").strip())][:limit]
 
     def _reserve(self, message: Message, step: str, operation: str, wanted: str) -> str:
         envelope = self._envelope(step, message)
