@@ -83,6 +83,22 @@ def test_the_dashboard_shows_channels_sinks_deliveries_and_deletions(web):
     assert "2026-02-01 00:00:00 UTC" in page
 
 
+def test_the_dashboard_lists_the_newest_failures_with_their_reason(web):
+    client, store = web
+    assert "Geen mislukte afleveringen." in client.get("/").get_data(as_text=True)
+    ids = store_messages(store, 13)
+    rows = store.claim_due(limit=13)
+    for n, row in enumerate(rows[:12]):
+        state = "dead" if n % 2 else "retry_wait"
+        store.mark_failed(row.id, Failure("permanent" if n % 2 else "retry", f"storing nummer {n} <b>"), state)
+    page = client.get("/").get_data(as_text=True)
+    section = page.split("Laatste mislukte afleveringen")[1].split("</section>")[0]
+    assert section.count("<tr>") == 1 + 10  # the header and the newest ten
+    assert "storing nummer 11 &lt;b&gt;" in section and "storing nummer 0 " not in section
+    assert f'/berichten/{ids[11]}"' in section and "status-dead" in section and "status-retry_wait" in section
+    assert f'/berichten/{ids[12]}"' not in section  # in progress is no failure
+
+
 def test_the_messages_list_is_newest_first_in_keyset_pages(web):
     client, store = web
     ids = store_messages(store, 120)

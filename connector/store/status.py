@@ -47,3 +47,17 @@ class StatusMixin:
             "select d.id, d.state, d.sink, d.rule, d.attempts, d.last_error, d.zaak_identificatie, d.zaak_url,"
             f" d.updated_at, m.channel, m.platform_id, m.version from deliveries d join messages m on m.id = d.message_id"
             f" {where} order by d.id limit ?", params + [limit])
+
+    def recent_failures(self, limit: int = 10) -> list[dict]:
+        """The newest failed deliveries (dead, or waiting for a retry) with their reason, newest first.
+
+        One indexed range per state (``deliveries(state, next_attempt_at)``: a dead delivery's is the time
+        it died, a retry's the time it is tried again), so it costs the same whatever the store holds.
+        """
+        rows = []
+        for state in (states.DEAD, states.RETRY_WAIT):
+            rows += self.query(
+                "select d.id, d.message_id, d.sink, d.state, d.attempts, d.last_error, d.next_attempt_at,"
+                " d.updated_at, m.channel, m.platform_id from deliveries d join messages m on m.id = d.message_id"
+                " where d.state = ? order by d.next_attempt_at desc limit ?", [state, limit])
+        return sorted(rows, key=lambda row: (row["updated_at"] or "", row["id"]), reverse=True)[:limit]

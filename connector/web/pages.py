@@ -75,7 +75,7 @@ def dashboard():
                            verwijderd=store.deletions(limit=10), grafieken=[
                                bars("Berichten opgehaald per uur", hourly["hours"], hourly["fetched"]),
                                bars("Documenten afgeleverd per uur", hourly["hours"], hourly["delivered"])],
-                           doorlooptijd=hourly["latency"])
+                           doorlooptijd=hourly["latency"], mislukt=store.recent_failures(10))
 
 
 CHART_HOURS = 72
