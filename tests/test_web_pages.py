@@ -127,6 +127,36 @@ def test_the_store_reads_one_page_and_no_originals(fresh_store):
     assert [r["id"] for r in rows] == [1] and before is None
 
 
+def test_account_rule_zaak_and_date_filters_narrow_the_list_and_the_next_page_keeps_them(web):
+    client, store = web
+    other = make_message("50", channel=CHANNEL, text="van iemand anders", created_minute=30)
+    other = type(other)(**{**other.__dict__, "author": type(other.author)(id="9", handle="Inwoner@elders.example",
+                                                                          name="Inwoner")})
+    store.save_page(CHANNEL, [(other, [DeliveryPlan("openzaak", Routing("hold", rule="triage"))])], None)
+    store_messages(store, 3, text="bericht {n}")
+    row = store.claim_due(limit=1)[0]
+    store.mark_delivered(row.id, "https://zaken.example/zaken/7", "ZAAK-7", [])
+
+    def shown(query):
+        return re.findall(r'<td class="tekst">([^<]*)', client.get("/berichten" + query).get_data(as_text=True))
+
+    assert shown("?account=%40inwoner") == ["van iemand anders"]
+    assert len(shown("?account=gemeente")) == 3 and shown("?account=emeente") == []  # the handle's beginning
+    assert shown("?regel=triage") == ["van iemand anders"] and len(shown("?regel=regel-1")) == 3
+    delivered = shown("?zaak=ZAAK-7")
+    assert len(delivered) == 1 and delivered == shown("?zaak=https%3A%2F%2Fzaken.example%2Fzaken%2F7")
+    assert len(shown("?van=2026-01-01&tot=2026-01-01")) == 4
+    assert shown("?van=2026-01-02") == [] and shown("?tot=2025-12-31") == []
+    assert len(shown("?van=gisteren&tot=2026-13-45")) == 4  # an odd date filters nothing
+    page = client.get("/berichten?regel=regel-1&van=2026-01-01").get_data(as_text=True)
+    assert 'value="regel-1"' in page and 'value="2026-01-01"' in page
+    for n in range(60):  # a second page: its link keeps the filters
+        store_messages(store, 1, text="meer {n}", start=100 + n)
+    page = client.get("/berichten?regel=regel-1&van=2026-01-01").get_data(as_text=True)
+    link = html.unescape(re.search(r'href="(/berichten\?[^"]*voor=[^"]*)"', page).group(1))
+    assert "regel=regel-1" in link and "van=2026-01-01" in link
+
+
 def test_the_filters_narrow_the_list(web):
     client, store = web
     store_messages(store, 3, text="over de kermis {n}")

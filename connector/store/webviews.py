@@ -33,10 +33,15 @@ class WebViewsMixin:
     """What the web UI's pages show: a read-only part of :class:`connector.store.Store`."""
 
     def message_list(self, channel: str | None = None, state: str | None = None, text: str | None = None,
-                     before: int | None = None, limit: int = 50) -> tuple[list[dict], int | None]:
+                     before: int | None = None, limit: int = 50, account: str | None = None,
+                     rule: str | None = None, zaak: str | None = None, since: str | None = None,
+                     until: str | None = None) -> tuple[list[dict], int | None]:
         """One page of messages, newest (highest id) first, and the ``before`` of the next page (or None).
 
         ``channel``: only that channel's; ``state``: only messages with a delivery in that state;
+        ``account``: only those whose author handle begins with it (``@`` optional, case-insensitive);
+        ``rule``: with a delivery decided by that rule; ``zaak``: with a delivery in the zaak of that
+        identificatie or URL; ``since`` and ``until`` (``YYYY-MM-DD``, both included, UTC): published then;
         ``text``: only messages whose text or author handle contains it (case-insensitive for ASCII; ``%``
         and ``_`` are no wildcards), or whose platform id it is. A scan of the messages, not an index:
         full-text search (FTS5) is for when a benchmark asks for it (``bench/pages.py``: 100,000 messages
@@ -49,6 +54,20 @@ class WebViewsMixin:
         if state:
             where.append("exists (select 1 from deliveries d where d.message_id = m.id and d.state = ?)")
             params.append(state)
+        if account:
+            where.append("m.author_handle like ? escape '\\'")
+            params.append(_like(account.lstrip("@"))[1:])
+        for column, value in (("rule", rule), ("zaak", zaak)):
+            if value:
+                test = "d.rule = ?" if column == "rule" else "(d.zaak_identificatie = ? or d.zaak_url = ?)"
+                where.append(f"m.id in (select d.message_id from deliveries d where {test})")
+                params += [value] if column == "rule" else [value, value]
+        if since:
+            where.append("m.created_at >= ?")
+            params.append(since)
+        if until:
+            where.append("m.created_at < date(?, '+1 day')")
+            params.append(until)
         if text:
             # the cheap tests first; json_extract (parsing every row's JSON) only where the text occurs
             # in the row's JSON at all (see _in_json), which halves a search that matches few messages

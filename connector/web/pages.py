@@ -105,11 +105,25 @@ def messages():
     before = request.args.get("voor", type=int)
     if before is not None and not 0 <= before <= _MAX_ID:
         before = None
+    more = {name: request.args.get(name, "").strip()[:200] or None for name in ("account", "regel", "zaak")}
+    dates = {name: _date(request.args.get(name, "")) for name in ("van", "tot")}
     rows, next_before = store.message_list(channel=channel, state=state, text=text, before=before,
-                                           limit=PAGE_SIZE)
+                                           limit=PAGE_SIZE, account=more["account"], rule=more["regel"],
+                                           zaak=more["zaak"], since=dates["van"], until=dates["tot"])
+    chosen = {"kanaal": channel, "status": state, "tekst": text, **more, **dates}
     return render_template("berichten.html", berichten=rows, volgende=next_before, kanalen=store.message_channels(),
-                           statussen=states.STATES, filter={"kanaal": channel or "", "status": state or "",
-                                                            "tekst": text or ""})
+                           statussen=states.STATES, filter={k: v or "" for k, v in chosen.items()},
+                           verder={k: v for k, v in chosen.items() if v})
+
+
+def _date(value: str) -> str | None:
+    """``YYYY-MM-DD`` when ``value`` is such a date, else None (an odd value filters nothing)."""
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value.strip()[:10]).isoformat() if len(value.strip()) == 10 else None
+    except ValueError:
+        return None
 
 
 @bp.get("/berichten/<int:message_id>")
