@@ -228,6 +228,10 @@ def run() -> list[tuple[str, float, str]]:
                 "berichten_dead": "/berichten?status=dead",
                 "berichten_kanaal": f"/berichten?kanaal={CHANNELS[2][0]}",
                 "berichten_voor": f"/berichten?voor={ids['middle']}",
+                "berichten_account": "/berichten?account=inwoner4999%40",
+                "berichten_regel": "/berichten?regel=noise",
+                "berichten_zaak": "/berichten?zaak=ZAAK-2026-0000000001",
+                "berichten_datum": "/berichten?van=2026-01-10&tot=2026-01-10",
                 "bericht": f"/berichten/{ids['edited']}",
                 "status": "/status",
             }
