@@ -39,6 +39,29 @@ class Duration(fields.Field):
 
 
 
+class OidcSchema(Schema):
+    """Single sign-on with the organisation's OpenID Connect provider (``web.oidc``; :mod:`connector.web.oidc`)."""
+
+    class Meta:
+        unknown = RAISE
+
+    # the provider's issuer URL; its /.well-known/openid-configuration is read (https, or http on loopback)
+    issuer = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)
+    client_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    client_secret = fields.String(required=True, validate=validate.Length(min=1))  # from ${ENV} only
+    # the button's text: "Inloggen met <label>"
+    label = fields.String(load_default="organisatie-account", validate=validate.Length(min=1, max=60))
+    scopes = fields.String(load_default="openid profile email")
+    # the claim that names the account (then "email", then a hash of "sub")
+    username_claim = fields.String(load_default="preferred_username")
+    # the claim with the user's groups or roles (a list or a string) and which values give which role
+    roles_claim = fields.String(load_default="groups")
+    roles = fields.Dict(keys=fields.String(validate=validate.OneOf(("helpdesk", "archivist", "admin"))),
+                        values=fields.List(fields.String(), validate=validate.Length(min=1)), required=True,
+                        validate=validate.Length(min=1, error="Map at least one role to a group."))
+    timeout = Duration(load_default=10.0)
+
+
 class WebSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -56,6 +79,8 @@ class WebSchema(Schema):
         "Use at least 32 characters (e.g. from: python -c 'import secrets; print(secrets.token_urlsafe(32))').")))
     # session cookies only over https; false only for a demo on http://127.0.0.1
     secure_cookies = fields.Boolean(load_default=True)
+    # single sign-on (OpenID Connect) beside the local accounts; none by default
+    oidc = fields.Nested(OidcSchema, load_default=None, allow_none=True)
 
 
 class DeliverySchema(Schema):

@@ -239,3 +239,16 @@ def m013_web_page_indexes(db: Database) -> None:
                " where deleted_at is not null")
     db.execute("create index if not exists idx_messages_channel_platform_id_deleted on messages (channel, platform_id)"
                " where deleted_at is not null")
+
+
+@migrations()
+def m014_user_source(db: Database) -> None:
+    """Accounts from single sign-on (OpenID Connect, :mod:`connector.web.oidc`) beside the local ones.
+
+    ``source`` is ``local`` (a password set with ``connector users``) or ``oidc``; ``subject`` binds an
+    ``oidc`` account to the provider's ``issuer`` and ``sub``, so another person who later gets the same
+    user name at the provider does not get this account. An ``oidc`` account's ``password_hash`` is no
+    hash at all: no password can match it.
+    """
+    db["users"].add_column("source", str, not_null_default="local")
+    db["users"].add_column("subject", str)

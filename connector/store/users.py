@@ -8,6 +8,8 @@
   leave it out, so a page or a command printing a user cannot show it.
 * Roles (:data:`ROLES`, weakest first): ``helpdesk`` reads, ``archivist`` also archives on demand
   and retries, ``admin`` does everything. :func:`role_allows` says whether one role covers another.
+* An account from single sign-on (``source`` ``oidc``, :meth:`UsersMixin.sso_user`) has no password and
+  takes its role from the provider at each login; a local account is never taken over by one.
 * Adding, changing and logging in are written to the audit trail (``user.added``, ``user.updated``,
   ``web.login``) with the user's name and role, never the password.
 """
@@ -26,7 +28,9 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 _METHOD = "scrypt"
 #: compared against for an unknown name, so a missing account costs as much time as a wrong password
 _DUMMY_HASH = generate_password_hash("not-a-password-of-anyone", method=_METHOD)
-_PUBLIC = "id, name, role, disabled, created_at, updated_at, last_login_at, password_changed_at"
+_PUBLIC = "id, name, role, disabled, created_at, updated_at, last_login_at, password_changed_at, source"
+#: an oidc account's password_hash: not a werkzeug hash, so no password ever matches it
+NO_PASSWORD = "!oidc"
 
 
 def role_allows(role: str | None, needed: str) -> bool:
@@ -103,6 +107,32 @@ class UsersMixin:
         matches = check_password_hash(hashed, password or "")
         if row is None or not matches or row[1]:
             return None
+        return self.user(name)
+
+    def sso_user(self, name: str, role: str, subject: str) -> dict:
+        """The single sign-on account ``name`` with ``role`` as the provider says now, made on first use.
+
+        ``subject`` is ``issuer sub``. ``ValueError`` (in Dutch) for a local account of that name (a
+        provider must not take over a password account) or an account bound to another subject; a
+        disabled account stays disabled (the caller refuses it).
+        """
+        _check(name, role)
+        now = _now()
+        with self._write():
+            row = self.db.execute("select source, subject, role from users where name = ?", [name]).fetchone()
+            if row is None:
+                self.db.execute("insert into users (name, role, password_hash, disabled, created_at, updated_at,"
+                                " password_changed_at, source, subject) values (?,?,?,0,?,?,?,'oidc',?)",
+                                [name, role, NO_PASSWORD, now, now, now, subject])
+                self._event("user.added", detail={"user": name, "role": role, "source": "oidc"})
+            elif row[0] != "oidc":
+                raise ValueError(f"er is al een lokaal account {name}; single sign-on mag dat niet overnemen")
+            elif row[1] != subject:
+                raise ValueError(f"het account {name} hoort bij een andere persoon bij de identiteitsprovider")
+            elif row[2] != role:
+                self.db.execute("update users set role = ?, updated_at = ? where name = ?", [role, now, name])
+                self._event("user.updated", detail={"user": name, "changed": ["role"], "role": role,
+                                                    "source": "oidc"})
         return self.user(name)
 
     def record_login(self, name: str, ok: bool, ip: str | None = None, role: str | None = None,
