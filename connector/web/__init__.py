@@ -39,6 +39,7 @@ def create_app(config: Config, store: Store | None = None, rules=None) -> Flask:
     from .pages import moment, safe_url
     from .security import init_security
     from .status import bp as status_bp
+    from .trace import bp as trace_bp
 
     web = config.web
     app.secret_key = web.get("secret_key") or None  # None: the UI pages answer 503, /status keeps working
@@ -54,6 +55,7 @@ def create_app(config: Config, store: Store | None = None, rules=None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(mappings_bp)
+    app.register_blueprint(trace_bp)
 
     @app.errorhandler(403)
     def forbidden(_):
