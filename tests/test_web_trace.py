@@ -119,7 +119,7 @@ def test_steps_and_attempts_are_shown_with_clipped_values(web):
     assert inhoud not in stappen and "inhoud: " + "QUJD" * 50 + "… (20000 tekens)" in stappen
     assert "lock: ***" in stappen and "geheim-slot-123" not in stappen
     assert "link: javascript:x" in stappen and 'href="javascript' not in stappen  # a link only when http(s)
-    rows = re.findall(r'<td class="status status-(\w+)">\w+</td><td>([\w-]+)</td>', stappen)
+    rows = re.findall(r'<td class="staat staat-(\w+)">\w+</td><td>([\w-]+)</td>', stappen)
     assert rows == [("pending", "-"), ("in_progress", "pending"), ("dead", "in_progress")]
     assert "<td>permanent</td><td>400</td>" in stappen and "HTTP 400 from the case system" in stappen
     shown = html.unescape(re.search(r'<pre class="probleem">(.*?)</pre>', stappen, re.S).group(1))
@@ -244,3 +244,30 @@ def test_the_actions_place_follows_the_heading(web):
     client, store, _ = web
     page = page_of(client, save(store, make_message("13", channel=CHANNEL)))
     assert re.search(r'<h1>Bericht \d+</h1>\n<div id="acties"></div>', page)
+
+
+def test_a_step_result_is_summarised_bounded_and_masked():
+    from connector.store.webviews import summary
+
+    result = {"zaak": {"url": "https://z.example/1", "lock": "slot", "rollen": [{"naam": "a"}, {"naam": "b"}]},
+              "token": "t0ken-waarde", **{f"veld{n}": n for n in range(40)}}
+    pairs = summary(result, limit=10)
+    assert pairs[:4] == [("zaak.url", "https://z.example/1"), ("zaak.lock", "***"), ("zaak.rollen[0].naam", "a"),
+                         ("zaak.rollen[1].naam", "b")]
+    assert pairs[4] == ("token", "***") and len(pairs) == 11 and pairs[-1] == ("…", "nog 35 waarden niet getoond")
+    assert summary({}) == [] and summary({"leeg": {}}) == [("leeg", "{}")]
+
+
+def test_only_the_newest_state_changes_are_shown_with_a_count(web, monkeypatch):
+    from connector.store import webviews
+
+    client, store, _ = web
+    mid = save(store, make_message("14", channel=CHANNEL))
+    for _ in range(3):
+        [row] = store.claim_due(limit=1)
+        store.release(row.id)
+    monkeypatch.setattr(webviews, "ATTEMPTS_MAX", 4)
+    [trace] = store.delivery_trace(mid)
+    assert [a["state"] for a in trace["attempts"]] == ["in_progress", "pending", "in_progress", "pending"]
+    assert trace["attempts_hidden"] == 3 and trace["attempts"][-1]["other"] == [("reason", "released unstarted")]
+    assert "3 oudere statuswijziging(en) niet getoond." in page_of(client, mid)

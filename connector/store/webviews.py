@@ -55,7 +55,7 @@ def summary(result, limit: int = FIELDS_MAX) -> list[tuple[str, str]]:
     ``limit`` pairs (then one pair saying how many more); secrets and locks masked, text redacted."""
     pairs: list[tuple[str, str]] = []
     total = 0
-    pending = [("", result)]
+    pending = [("", result)] if result not in (None, {}, []) else []
     while pending:
         key, value = pending.pop(0)
         leaf = key.rsplit(".", 1)[-1].split("[", 1)[0]
