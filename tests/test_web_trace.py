@@ -151,6 +151,18 @@ def test_a_media_type_that_is_no_media_type_is_not_sent(web):
     assert response.headers["Content-Type"] == "application/octet-stream" and response.data == b"<x/>"
 
 
+@pytest.mark.parametrize("stored, sent", [
+    ('application/ld+json; profile="https://www.w3.org/ns/activitystreams"', "application/ld+json"),
+    ("text/xml;charset=UTF-8", "text/xml; charset=UTF-8"),
+    ("", "application/octet-stream"),
+    ("tekst", "application/octet-stream"),
+])
+def test_the_download_keeps_the_media_type_and_charset_only(stored, sent):
+    from connector.web.trace import download_type
+
+    assert download_type(stored) == sent
+
+
 def test_the_page_shows_the_original_pretty_printed_with_size_and_hash(web):
     client, store, _ = web
     message = make_message("8", channel=CHANNEL, text="hallo")

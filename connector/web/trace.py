@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("trace", __name__)
 PREVIEW_BYTES = 64 * 1024  # of the original shown on the page
 _MAX_ID = 2**63 - 1
-_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*(\s*;\s*[\w.+-]+=(\"?)[\w.+-]+\2)*\Z")
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*\Z")
+_CHARSET = re.compile(r"charset=\"?([A-Za-z0-9][\w.:-]*)\"?", re.I)
 DOWNLOAD_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox"
 RENDITION_CSP = ("sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self';"
                  " base-uri 'none'; form-action 'none'")
@@ -95,6 +96,16 @@ def trace_of(detail: dict) -> dict:
             "origineel": original_preview(store, detail["id"])}
 
 
+def download_type(stored: str | None) -> str:
+    """The stored media type as a safe ``Content-Type``: its ``type/subtype`` and charset only (a
+    parameter could carry anything), ``application/octet-stream`` when it is no media type."""
+    base, _, params = (stored or "").partition(";")
+    if not _MEDIA_TYPE.match(base.strip()):
+        return "application/octet-stream"
+    charset = _CHARSET.search(params)
+    return f"{base.strip()}; charset={charset.group(1)}" if charset else base.strip()
+
+
 def _known(message_id: int) -> int:
     if message_id > _MAX_ID:
         abort(404)
@@ -110,7 +121,7 @@ def original(message_id: int):
     found = current_app.config["STORE"].message_original(_known(message_id))
     if found is None:
         abort(404)
-    media_type = found["media_type"] if _MEDIA_TYPE.match(found["media_type"] or "") else "application/octet-stream"
+    media_type = download_type(found["media_type"])
     name = f"bericht-{message_id}-origineel{extension(media_type)}"
     response = Response(found["body"], headers={"Content-Type": media_type})
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
