@@ -4,10 +4,26 @@ Every method here only reads (under the store's lock); none changes the database
 paginated by keyset (``before``: the smallest id on the page shown), newest first, with a LIMIT:
 a page costs the same with 100 messages stored as with 100,000, and no method loads all rows or
 a message's raw bytes (only their size and hash).
+
+The message page's trace (:meth:`WebViewsMixin.delivery_trace`, :meth:`WebViewsMixin.message_original`,
+:meth:`WebViewsMixin.stored_message`) is bounded the same way: per delivery its steps (each result
+summarised by :func:`summary`: every value clipped to :data:`VALUE_MAX` characters, so a base64
+body is never shown whole; lock tokens and secret-named keys masked) and its newest
+:data:`ATTEMPTS_MAX` state changes; of the raw payload only the first bytes the page asks for
+(``substr`` in SQL), the whole of it only for the download of that one message.
 """
 from __future__ import annotations
 
 import json
+
+from ..config import SECRET_KEYS
+from ..redact import redact
+
+VALUE_MAX = 200  # characters of one value from a step result or an event shown
+PROBLEM_MAX = 2000  # characters of a server's problem body shown (pretty-printed JSON)
+FIELDS_MAX = 30  # values shown per step result
+ATTEMPTS_MAX = 200  # state changes shown per delivery (the newest)
+_MASKED = ("lock",)  # a Documenten API lock is a capability to change the document: never shown
 
 #: the columns the list shows (never ``raw``: a page of fifty originals could be megabytes)
 _LIST_COLUMNS = ("m.id, m.channel, m.platform_id, m.version, m.kind, m.author_handle, m.created_at, m.url,"
@@ -27,6 +43,50 @@ def _in_json(text: str) -> bool:
     ``json_extract``; other text may be escaped in the JSON (``\\n``, ``\\u00e9``) and skips that test.
     """
     return all(" " <= c <= "~" and c not in '"\\' for c in text)
+
+
+def clip(text: str, size: int = VALUE_MAX) -> str:
+    """``text`` cut to ``size`` characters, saying how long it was when cut."""
+    return text if len(text) <= size else f"{text[:size]}… ({len(text)} tekens)"
+
+
+def summary(result, limit: int = FIELDS_MAX) -> list[tuple[str, str]]:
+    """A step's result as ``(key, text)`` pairs: nested keys dotted, every value clipped, at most
+    ``limit`` pairs (then one pair saying how many more); secrets and locks masked, text redacted."""
+    pairs: list[tuple[str, str]] = []
+    total = 0
+    pending = [("", result)] if result not in (None, {}, []) else []
+    while pending:
+        key, value = pending.pop(0)
+        leaf = key.rsplit(".", 1)[-1].split("[", 1)[0]
+        if key and (SECRET_KEYS.search(leaf) or leaf.lower() in _MASKED) and value not in (None, "", {}):
+            value = "***"
+        if isinstance(value, dict) and value:
+            pending[:0] = [(f"{key}.{k}" if key else str(k), v) for k, v in value.items()]
+            continue
+        if isinstance(value, list) and value and key.count("[") < 2:
+            pending[:0] = [(f"{key}[{i}]", v) for i, v in enumerate(value)]
+            continue
+        total += 1
+        if len(pairs) < limit:
+            text = value if isinstance(value, str) else json.dumps(redact(value), ensure_ascii=False, default=str)
+            pairs.append((key or "-", clip(redact(text))))
+    if total > len(pairs):
+        pairs.append(("…", f"nog {total - len(pairs)} waarden niet getoond"))
+    return pairs
+
+
+def _attempt(event: dict) -> dict:
+    """One ``delivery.*`` state change as the trace shows it (values clipped, the problem pretty)."""
+    detail = json.loads(event.pop("detail_json") or "{}")
+    problem = detail.pop("problem", None)
+    known = {name: detail.pop(name, None) for name in ("from", "attempt", "error", "verdict", "status")}
+    return {"at": event["at"], "state": event["kind"].removeprefix("delivery."), "from": known["from"],
+            "attempt": known["attempt"], "verdict": known["verdict"], "status": known["status"],
+            "error": clip(str(known["error"])) if known["error"] else None,
+            "problem": clip(json.dumps(problem, ensure_ascii=False, indent=1, default=str), PROBLEM_MAX)
+            if problem is not None else None,
+            "other": summary({k: v for k, v in detail.items() if v not in (None, "", [], {})}, limit=10)}
 
 
 class WebViewsMixin:
@@ -140,3 +200,48 @@ class WebViewsMixin:
             "select id from messages where channel = ? and platform_id = ? order by id",
             [detail["channel"], detail["platform_id"]])]
         return detail
+
+    def delivery_trace(self, message_id: int) -> list[dict]:
+        """Per delivery of the message (by sink): its stored ``routing`` (the decision made then, a
+        dict, or None), its ``steps`` (name, saved_at, ``fields``: :func:`summary` of the result) and
+        its ``attempts`` (the newest :data:`ATTEMPTS_MAX` ``delivery.*`` state changes, oldest first:
+        state, from, attempt, verdict, HTTP status, error, the server's problem body, clipped) with
+        ``attempts_hidden`` (how many older ones are left out)."""
+        deliveries = self.query("select id, sink, state, routing_json from deliveries where message_id = ?"
+                                " order by sink", [int(message_id)])
+        for delivery in deliveries:
+            delivery["routing"] = json.loads(delivery.pop("routing_json") or "null")
+            delivery["steps"] = [{"name": row["name"], "saved_at": row["saved_at"],
+                                  "fields": summary(json.loads(row["result_json"] or "null"))}
+                                 for row in self.query("select name, result_json, saved_at from delivery_steps"
+                                                       " where delivery_id = ? order by saved_at, name",
+                                                       [delivery["id"]])]
+            where = "delivery_id = ? and kind like 'delivery.%' and kind != 'delivery.step'"
+            events = self.query(f"select at, kind, detail_json from events where {where} order by id desc limit ?",
+                                [delivery["id"], ATTEMPTS_MAX])
+            delivery["attempts"] = [_attempt(event) for event in reversed(events)]
+            count = self.query(f"select count(*) as n from events where {where}", [delivery["id"]])[0]["n"]
+            delivery["attempts_hidden"] = max(0, count - len(events))
+        return deliveries
+
+    def message_original(self, message_id: int, limit: int | None = None) -> dict | None:
+        """The stored raw payload of one message: ``body`` (all of it, or its first ``limit`` bytes),
+        ``size``, ``media_type``, ``sha256`` and ``scope``; None for an unknown id."""
+        body = "substr(raw, 1, ?)" if limit is not None else "raw"
+        params = ([int(limit)] if limit is not None else []) + [int(message_id)]
+        rows = self.query(f"select {body} as body, length(raw) as size, raw_media_type as media_type,"
+                          " raw_sha256 as sha256, raw_scope as scope from messages where id = ?", params)
+        if not rows:
+            return None
+        row = rows[0]
+        row["body"] = bytes(row["body"] or b"")
+        row["size"] = row["size"] or 0
+        return row
+
+    def stored_message(self, message_id: int):
+        """The :class:`~connector.message.Message` of stored message ``message_id`` with its raw
+        payload (as a delivery builds its record from it), or None."""
+        from .outbox import _MESSAGE_COLUMNS, OutboxMixin
+
+        rows = self.query(f"select {_MESSAGE_COLUMNS} from messages m where m.id = ?", [int(message_id)])
+        return OutboxMixin._stored_message(rows[0]) if rows else None

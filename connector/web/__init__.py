@@ -36,10 +36,12 @@ def create_app(config: Config, store: Store | None = None, rules=None) -> Flask:
     from .auth import LoginThrottle
     from .auth import bp as auth_bp
     from .mappings import bp as mappings_bp
+    from .oidc import bp as sso_bp
     from .pages import bp as pages_bp
     from .pages import moment, safe_url
     from .security import init_security
     from .status import bp as status_bp
+    from .trace import bp as trace_bp
 
     web = config.web
     app.secret_key = web.get("secret_key") or None  # None: the UI pages answer 503, /status keeps working
@@ -56,6 +58,8 @@ def create_app(config: Config, store: Store | None = None, rules=None) -> Flask:
     app.register_blueprint(pages_bp)
     app.register_blueprint(mappings_bp)
     app.register_blueprint(archive_bp)
+    app.register_blueprint(trace_bp)
+    app.register_blueprint(sso_bp)
 
     @app.errorhandler(403)
     def forbidden(_):

@@ -133,8 +133,10 @@ def message(message_id: int):
     if detail is None:
         abort(404)
     user = current_user()
+    from .trace import trace_of  # the rule and why, steps, original, rendition (connector.web.trace)
+
     return render_template("bericht.html", b=detail, m=detail["message"],
-                           mag_opnieuw=role_allows(user["role"] if user else None, "archivist"))
+                           mag_opnieuw=role_allows(user["role"] if user else None, "archivist"), **trace_of(detail))
 
 
 @bp.post("/afleveringen/<int:delivery_id>/opnieuw")

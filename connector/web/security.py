@@ -16,8 +16,9 @@ import secrets
 
 from flask import Flask, current_app, g, render_template, request, session
 
-UI_BLUEPRINTS = frozenset({"auth", "pages", "mappings", "archive"})
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none';"
+UI_BLUEPRINTS = frozenset({"auth", "pages", "mappings", "trace", "archive", "sso"})
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self';"
+       " frame-ancestors 'none';"
        " form-action 'self'; base-uri 'none'")
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 
