@@ -252,10 +252,17 @@ def test_a_helpdesk_user_reads_it_and_a_stranger_is_sent_to_login(web, tmp_path)
         assert response.status_code == 302 and "/login" in response.headers["Location"], path
 
 
-def test_the_actions_place_follows_the_heading(web):
-    client, store, _ = web
-    page = page_of(client, save(store, make_message("13", channel=CHANNEL)))
-    assert re.search(r'<h1>Bericht \d+</h1>\n<div id="acties"></div>', page)
+def test_the_actions_offer_archive_or_move_to_an_archivist_and_nothing_to_the_helpdesk(web):
+    client, store, app = web
+    waiting = save(store, make_message("13", channel=CHANNEL))
+    delivered = save(store, make_message("14", channel=CHANNEL))
+    row = next(r for r in store.claim_due(limit=2) if r.message_id == delivered)
+    store.mark_delivered(row.id, "https://zaken.example/zaken/1", "ZAAK-1", [])
+    actions = re.compile(r'<h1>Bericht \d+</h1>\n<div id="acties">(.*?)</div>', re.S)
+    assert f'href="/berichten/{waiting}/archiveren">Archiveer in zaak<' in actions.search(page_of(client, waiting))[1]
+    assert "Naar een andere zaak verplaatsen" in actions.search(page_of(client, delivered))[1]
+    helpdesk = logged_in(app, store, "hanna", "helpdesk")
+    assert actions.search(page_of(helpdesk, waiting))[1] == ""
 
 
 def test_a_step_result_is_summarised_bounded_and_masked():
