@@ -9,8 +9,8 @@
  * numbers next to the textarea.
  *
  * At most one request is in flight: a newer edit aborts the older request, and an answer that is not for
- * the newest edit is ignored. Text from the server is only ever put in the page with textContent (no
- * innerHTML, no eval), so the strict Content-Security-Policy (script-src 'self') holds. Without
+ * the newest edit is ignored. Text from the server is only ever put in the page with textContent (never
+ * parsed as markup, never evaluated), so the strict Content-Security-Policy (script-src 'self') holds. Without
  * JavaScript the form's buttons (Controleren, Proefdraaien, Opslaan) work as before.
  */
 (function () {
