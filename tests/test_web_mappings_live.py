@@ -139,7 +139,7 @@ def test_the_diff_between_two_saved_versions(world):
     save(client, with_rule(original, NEW_RULE.replace("Fiets", "Rijwiel")), "rijwiel")  # version 3
     page = text_of(client.get(f"/regels/{FILE}/versies?van=2&naar=3"))
     assert "Verschil tussen versie 2 en\n  versie 3" in page
-    assert '<span class="kop">--- versie 2\n</span><span class="kop">+++ versie 3\n</span>' in page
+    assert '<span class="kopregel">--- versie 2\n</span><span class="kopregel">+++ versie 3\n</span>' in page
     assert '<span class="eraf">-        omschrijving: &#34;Fiets {id}&#34;\n</span>' in page
     assert '<span class="erbij">+        omschrijving: &#34;Rijwiel {id}&#34;\n</span>' in page
     assert "+  - name: fiets" not in page  # in both versions
@@ -178,8 +178,8 @@ def test_the_helpdesk_may_compare_versions(world):
 
 @pytest.mark.parametrize("old, new, expected", [
     ("a\nb\n", "a\nb\n", []),
-    ("a\nb\n", "a\nc\n", ["kop", "kop", "blok", "zelfde", "eraf", "erbij"]),
-    ("a\n", "a", ["kop", "kop", "blok", "eraf", "erbij"]),  # only the last newline went: still a difference
+    ("a\nb\n", "a\nc\n", ["kopregel", "kopregel", "blok", "zelfde", "eraf", "erbij"]),
+    ("a\n", "a", ["kopregel", "kopregel", "blok", "eraf", "erbij"]),  # only the last newline went: still a difference
 ])
 def test_diff_lines_kinds(old, new, expected):
     assert [kind for kind, _ in diff_lines(old, new, "A", "B")] == expected

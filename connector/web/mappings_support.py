@@ -47,7 +47,7 @@ def _outcome(ruleset, message) -> tuple[str, str]:
 def diff_lines(old: str, new: str, old_label: str, new_label: str) -> list[tuple[str, str]]:
     """The unified diff from ``old`` to ``new`` as ``(kind, line)`` pairs; empty when they are equal.
 
-    ``kind`` is ``kop`` (the ``---``/``+++`` header), ``blok`` (an ``@@`` hunk header), ``eraf`` (a
+    ``kind`` is ``kopregel`` (the ``---``/``+++`` header), ``blok`` (an ``@@`` hunk header), ``eraf`` (a
     removed line), ``erbij`` (an added line) or ``zelfde`` (context). Lines are compared with their
     line ends, so a file that only lost its last newline still shows a difference."""
     pairs = []
@@ -55,7 +55,7 @@ def diff_lines(old: str, new: str, old_label: str, new_label: str) -> list[tuple
                                      old_label, new_label):
         line = line.rstrip("\r\n")
         if len(pairs) < 2:  # unified_diff always begins with the two header lines
-            kind = "kop"
+            kind = "kopregel"
         elif line.startswith("@@"):
             kind = "blok"
         else:
