@@ -121,6 +121,13 @@ def test_an_admin_types_an_error_sees_its_line_then_fixes_it_and_sees_geldig(sit
     expect(page.locator(".regelnummers div.fout")).to_have_count(0)
     assert area.input_value() == original and rules.read_text() == original
 
+    area.fill(original + "# regel\n" * 80)  # longer than the textarea: the line numbers scroll with it
+    expect(page.locator(".regelnummers div")).to_have_count(len(original.splitlines()) + 81)
+    area.evaluate("a => { a.scrollTop = 600; }")
+    page.wait_for_function("() => document.querySelector('.regelnummers').scrollTop"
+                           " === document.querySelector('#tekst').scrollTop")
+    assert area.evaluate("a => a.scrollTop") > 0
+
 
 def test_an_answer_to_an_older_edit_is_ignored(site, tab):
     """The check of an edit is held back by the network; a newer edit is checked meanwhile. When the
@@ -239,3 +246,16 @@ def test_a_helpdesk_user_sees_no_form_and_a_post_is_refused(site, tab):
     tab.goto(f"/regels/{FILE}/versies")
     assert page.locator("button", has_text="Terugzetten").count() == 0
     assert rules.read_text() == original and len(store.rule_versions(FILE)) == versions
+
+
+def test_a_check_after_the_session_ended_says_so(site, tab):
+    url, store, ids, rules = site
+    page = tab.page
+    tab.login("anna")
+    tab.goto(f"/regels/{FILE}")
+    expect(page.locator("#controle")).to_have_text("Geldig")
+    page.context.clear_cookies()  # logged out elsewhere, or the session expired
+    page.locator("#tekst").press_sequentially("# x")
+    expect(page.locator("#controle")).to_contain_text("uw sessie of dit formulier is verlopen")
+    assert page.url == f"{url}/regels/{FILE}"  # the edit stays in the page
+    assert page.locator("#tekst").input_value().startswith("# x")

@@ -137,7 +137,7 @@
       return "Uw rol mag de regels niet wijzigen.";
     }
     if (response.status === 400) {
-      return "De controle werd geweigerd (het formulier is verlopen). Laad de pagina opnieuw.";
+      return "De controle werd geweigerd: uw sessie of dit formulier is verlopen. Laad de pagina opnieuw.";
     }
     return "De controle is niet gelukt (HTTP " + response.status + "). Gebruik de knop Controleren.";
   }
