@@ -287,14 +287,14 @@ def test_the_users_migration_keeps_an_existing_store(tmp_path):
         store.close()
 
 
-def test_the_templates_and_the_stylesheet_ship_with_the_package():
+def test_the_templates_the_stylesheet_and_the_scripts_ship_with_the_package():
     """They are package data through MANIFEST.in (include_package_data); a file type not listed there
     would be missing from the wheel and the image."""
     from .conftest import ROOT
 
     manifest = (ROOT / "MANIFEST.in").read_text().splitlines()
     assert "recursive-include connector/web/templates *.html" in manifest
-    assert "recursive-include connector/web/static *.css" in manifest
+    assert "recursive-include connector/web/static *.css *.js" in manifest
     web = ROOT / "connector" / "web"
     assert {p.suffix for p in (web / "templates").iterdir() if p.is_file()} == {".html"}
-    assert {p.suffix for p in (web / "static").iterdir() if p.is_file()} == {".css"}
+    assert {p.suffix for p in (web / "static").iterdir() if p.is_file()} == {".css", ".js"}

@@ -7,7 +7,7 @@ Blueprints: ``status`` (:mod:`.status`, JSON, no session), ``auth`` (:mod:`.auth
 roles), ``pages`` (:mod:`.pages`: dashboard, messages), ``mappings`` (:mod:`.mappings`: the rule
 editor) and ``archive`` (:mod:`.archive`: "Archiveer in zaak"). :mod:`.security` closes the UI without
 ``web.secret_key``, checks CSRF on every POST and sets the security headers. Templates are in
-``templates/``, the one stylesheet in ``static/``; Jinja escapes everything it renders.
+``templates/``, the stylesheet and the rule editor's one script in ``static/``; Jinja escapes everything it renders.
 """
 from __future__ import annotations
 

@@ -6,13 +6,17 @@
   checks the files: the whole rule set with this one file replaced (``load_rules(overrides=...)``,
   YAML safe-loaded by the project's loader, nothing evaluated), plus the sink names and what each
   target sink takes (``validate_routing``), as ``--config`` adds them. Problems as file:line.
+* ``POST /regels/<file>/controleer.json``: the same check as JSON for the check as you type
+  (``static/regels.js``): ``{"ok": bool, "problems": [{"file", "line", "text"}]}``. Admins only, with
+  the CSRF token and the size bound of the form; the page's buttons work without JavaScript too.
 * ``POST /regels/<file>/proef``: a dry run over the last N stored messages: only the messages whose
   rule or action changes between the live rules and the edited text.
 * ``POST /regels/<file>/opslaan``: needs a change comment, refuses invalid rules and a file changed
   since the edit began; writes atomically (a temporary file in the same folder, then ``os.replace``),
   records the version (:mod:`connector.store.ruleversions`, with the audit event ``rules.saved``).
   The worker's RulesHolder notices the changed file and reloads; this app's holder is refreshed now.
-* ``GET /regels/<file>/versies``: the saved versions, and a diff of one with the current file;
+* ``GET /regels/<file>/versies``: the saved versions; ``?van=A&naar=B`` a unified diff between two of
+  them (``naar=huidig``: the file as it is now; ``?versie=A`` is short for ``van=A&naar=huidig``);
   ``POST /regels/<file>/terugzetten/<n>``: rolls back, as a new version "teruggezet naar versie n".
 
 A file name is only ever one of the names listed from the mappings folder (no path is built from
@@ -20,18 +24,16 @@ what the browser sends). Jinja escapes all rule text, comments and message field
 """
 from __future__ import annotations
 
-import difflib
-import json
 import os
-import tempfile
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 
 from ..rules import RulesError, load_rules
 from ..store.ruleversions import content_sha256
 from ..store.users import role_allows
 from .auth import current_user, login_required
+from .mappings_support import diff_lines, dry_run_changes, write_atomically
 
 bp = Blueprint("mappings", __name__)
 
@@ -39,6 +41,7 @@ MAX_TEXT = 1024 * 1024  # bytes of rule text accepted from a form
 MAX_COMMENT = 500
 DRY_RUN_DEFAULT, DRY_RUN_MAX = 200, 2000
 SUFFIXES = (".yaml", ".yml")
+CURRENT = "huidig"  # the diff side that is the file as it is now
 FIRST_COMMENT = "het bestand zoals het was vóór de eerste wijziging in de editor"
 
 
@@ -64,31 +67,38 @@ def _path(name: str) -> Path:
     return root if root.is_file() else root / name
 
 
-def _problem_text(problem) -> str:
-    return f"{Path(problem.file).name}:{problem.line}: {problem.message}"
+def _problem(problem) -> dict:
+    """A :class:`~connector.yamlconf.Problem` as the editor shows it: the file's name (not the
+    server's folder), its line, and the message."""
+    return {"file": Path(problem.file).name, "line": problem.line, "text": _shorten(problem.message)}
+
+
+def _problem_text(problem: dict) -> str:
+    return f"{problem['file']}:{problem['line']}: {problem['text']}"
 
 
 def _ruleset(name: str, text: str | None):
     """The whole rule set with ``name`` replaced by ``text`` (None: as on disk), checked as the
-    holder checks it; ``(ruleset, [])`` or ``(None, problems as text)``."""
-    from ..rulesholder import _all_rules, _rule_sinks
+    holder checks it; ``(ruleset, [])`` or ``(None, problems)`` (dicts of :func:`_problem`)."""
+    from ..rulesholder import _all_rules, _rule_sinks, _split
+    from ..yamlconf import Problem
 
     config = current_app.config["CONNECTOR"]
     try:
         ruleset = load_rules(_root(), overrides=None if text is None else {name: text})
         names = [s.name for s in config.sinks]
-        problems = [f"{rule.source}: rule {rule.name!r}: sink {sink!r} is not configured"
-                    f" (configured: {', '.join(names)})"
+        problems = [Problem(*_split(rule.source), f"rule {rule.name!r}: sink {sink!r} is not configured"
+                            f" (configured: {', '.join(names)})")
                     for rule in _all_rules(ruleset) for sink in _rule_sinks(rule) if sink not in names]
         sinks = _sinks()
         if sinks and not problems:
             from ..fanout import rule_problems
-            problems += [_problem_text(p) for p in rule_problems(ruleset, sinks, config.sinks)]
+            problems += rule_problems(ruleset, sinks, config.sinks)
         if problems:
-            return None, [_shorten(p) for p in problems]
+            return None, [_problem(p) for p in problems]
         return ruleset, []
     except RulesError as exc:
-        return None, [_problem_text(p) for p in exc.problems]
+        return None, [_problem(p) for p in exc.problems]
 
 
 def _sinks() -> dict:
@@ -126,7 +136,9 @@ def _submitted_text() -> str:
 def _editor(name: str, text: str, status: int = 200, **extra):
     user = current_user()
     basis = request.form.get("basis") or content_sha256(_path(name).read_text(encoding="utf-8"))
-    return render_template("regels_bestand.html", bestand=name, tekst=text, basis=basis,
+    if "fouten" in extra:
+        extra["fouten"] = [p if isinstance(p, str) else _problem_text(p) for p in extra["fouten"]]
+    return render_template("regels_bestand.html", bestand=name, tekst=text, basis=basis, max_tekst=MAX_TEXT,
                            bewerken=role_allows(user["role"], "admin"),
                            toelichting=request.form.get("toelichting", ""), **extra), status
 
@@ -163,6 +175,15 @@ def check(name: str):
     return _editor(name, text, gecontroleerd=True, fouten=problems)
 
 
+@bp.post("/regels/<name>/controleer.json")
+@login_required("admin")
+def check_json(name: str):
+    """The check of :func:`check` for ``static/regels.js``: JSON, no page."""
+    _path(name)
+    _, problems = _ruleset(name, _submitted_text())
+    return jsonify(ok=not problems, problems=problems)
+
+
 @bp.post("/regels/<name>/proef")
 @login_required("admin")
 def dry_run(name: str):
@@ -179,34 +200,6 @@ def dry_run(name: str):
     holder.refresh()
     changes, total = dry_run_changes(current_app.config["STORE"], holder.current(), new, count)
     return _editor(name, text, proef={"aantal": total, "wijzigingen": changes})
-
-
-def dry_run_changes(store, old, new, count: int) -> tuple[list[dict], int]:
-    """For the newest ``count`` stored messages: those whose rule or action differs between the rule
-    sets ``old`` (None: no valid live rules) and ``new``; and how many messages were looked at."""
-    from ..message import Message
-
-    rows = store.query("select id, channel, message_json from messages order by id desc limit ?", [count])
-    changes = []
-    for row in rows:
-        try:
-            message = Message.from_dict(json.loads(row["message_json"]))
-        except (ValueError, KeyError, TypeError):
-            continue  # a row this version cannot read: not a rule change
-        before, after = _outcome(old, message), _outcome(new, message)
-        if before != after:
-            changes.append({"id": row["id"], "channel": row["channel"], "oud": before, "nieuw": after})
-    return changes, len(rows)
-
-
-def _outcome(ruleset, message) -> tuple[str, str]:
-    if ruleset is None:
-        return ("-", "-")
-    try:
-        routing = ruleset.resolve(message)
-    except Exception as exc:  # noqa: BLE001 - a template that fails on one message is shown, not raised
-        return ("-", f"fout: {type(exc).__name__}")
-    return (routing.rule or "-", routing.action)
 
 
 @bp.post("/regels/<name>/opslaan")
@@ -240,43 +233,33 @@ def _store(name: str, path: Path, text: str, comment: str):
     return None
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` at once: a reader sees the old file or the new one, never half of it.
-
-    The temporary file is in the same folder (``os.replace`` cannot cross file systems) and its name
-    starts with a dot, so the rule loader never reads it."""
-    mode = path.stat().st_mode & 0o777
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
 @bp.get("/regels/<name>/versies")
 @login_required()
 def versions(name: str):
     path = _path(name)
     store = current_app.config["STORE"]
-    diff, chosen = None, request.args.get("versie", "")
-    if chosen:
-        version = store.rule_version(name, int(chosen)) if chosen.isdigit() and len(chosen) < 10 else None
-        if version is None:
-            abort(404)
-        current = path.read_text(encoding="utf-8")
-        diff = "".join(difflib.unified_diff(version["content"].splitlines(keepends=True),
-                                            current.splitlines(keepends=True),
-                                            f"versie {version['version']}", "huidig bestand")) or None
+    old = request.args.get("van") or request.args.get("versie", "")
+    new = request.args.get("naar") or CURRENT
+    diff = None
+    if old:
+        (old_label, old_text), (new_label, new_text) = _side(name, path, old), _side(name, path, new)
+        diff = diff_lines(old_text, new_text, old_label, new_label)
     user = current_user()
-    return render_template("regels_versies.html", bestand=name, versies=store.rule_versions(name),
-                           gekozen=chosen, verschil=diff, bewerken=role_allows(user["role"], "admin"))
+    return render_template("regels_versies.html", bestand=name, versies=store.rule_versions(name), van=old,
+                           naar=new, verschil=diff, bewerken=role_allows(user["role"], "admin"))
+
+
+def _side(name: str, path: Path, chosen: str) -> tuple[str, str]:
+    """``(label, text)`` of one side of a diff: a saved version's number, or ``huidig`` (the file now);
+    404 for anything else."""
+    if chosen == CURRENT:
+        return "huidig bestand", path.read_text(encoding="utf-8")
+    found = None
+    if chosen.isdigit() and len(chosen) < 10:
+        found = current_app.config["STORE"].rule_version(name, int(chosen))
+    if found is None:
+        abort(404)
+    return f"versie {found['version']}", found["content"]
 
 
 @bp.post("/regels/<name>/terugzetten/<int:version>")
@@ -290,4 +273,4 @@ def rollback(name: str, version: int):
             or redirect(url_for("mappings.versions", name=name)))
 
 
-__all__ = ["bp", "dry_run_changes", "write_atomically"]
+__all__ = ["bp", "diff_lines", "dry_run_changes", "write_atomically"]
