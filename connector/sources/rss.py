@@ -63,6 +63,7 @@ from ..message import EARLIEST, FUTURE_SLACK, Message, Raw, storable, utcnow
 from .base import SOURCES, Page, ParseError, Quarantined, Source, admit, captured
 from .feedentry import MEDIA_NS, entry_date, normalise
 from .feedspans import ENTRY_NAMESPACES, entry_spans, illegal_references, readable
+from .rss_item import entry_url, fetch_entry
 
 RSS_TYPE = "application/rss+xml"
 ATOM_TYPE = "application/atom+xml"
@@ -193,6 +194,12 @@ class FeedSource(Source):
         except ParseError as exc:
             return checks + [Check("connection", False, f"not a feed: {exc}")]
         return checks + [Check("connection", True, f"{len(entries)} entries")]
+
+    def item_id_for_url(self, url: str) -> str | None:
+        return entry_url(self, url)  # see .rss_item
+
+    def fetch_item(self, url: str) -> Page:
+        return fetch_entry(self, url)
 
     @classmethod
     def parse_payload(cls, data: bytes, channel: str = ""):
