@@ -74,6 +74,16 @@ def test_an_edited_post_comes_as_its_newest_version(server, double):
     assert comparable(message) == comparable(polled(full_poll(server))[(original, newest)])
 
 
+def test_an_edit_x_does_not_show_leaves_the_version_asked_for(server, double):
+    original = dev_ids_oldest_first()[0]
+    newest = double.edit(original, "Verbeterde tekst")
+    double.protect(newest)
+    found, failure = fetch(source(server), f"https://x.com/{DEV}/status/{original}")
+    assert failure is None
+    [message] = found.messages
+    assert (message.id, message.version) == (original, "") and message.text != "Verbeterde tekst"
+
+
 @pytest.mark.parametrize("how, words", [("delete", "Not Found Error"), ("protect", "Authorization Error")])
 def test_a_gone_or_protected_post_is_permanent_in_xs_words(server, double, how, words):
     wanted = dev_ids_oldest_first()[-1]

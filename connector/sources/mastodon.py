@@ -22,6 +22,10 @@ host) come from :class:`~.rest.RestSource`; this module holds only what is Masto
 options, the account lookup, the ``min_id`` cursor, edits and the filters. A Mastodon-compatible
 server that sends no ``Link`` header is walked with ``min_id=<the newest id of the last page>``.
 Normalising statuses lives in :mod:`.mastodon_status`.
+
+One status by its URL (``fetch_item``, for a pasted link): ``GET /api/v1/statuses/:id`` on the
+channel's instance, normalised as a poll normalises it; a status the instance does not show (404:
+deleted, private, or never there) is a permanent failure (see :mod:`.itemurl`).
 """
 from __future__ import annotations
 
@@ -277,7 +281,7 @@ class MastodonSource(RestSource):
         if parts is None or not same_site(parts, self.base_url):
             return None
         path = segments(parts)
-        if len(path) == 2 and path[0].startswith("@") and len(path[0]) > 1 or len(path) == 2 and path[0] == "notice":
+        if len(path) == 2 and (path[0] == "notice" or path[0].startswith("@") and len(path[0]) > 1):
             found = path[1]
         elif len(path) == 4 and path[0] == "users" and path[2] == "statuses":
             found = path[3]

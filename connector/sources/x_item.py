@@ -11,7 +11,8 @@ bytes of the answer's ``data`` object. X answers a post that is gone or protecte
 words. Failures otherwise as a poll's (:func:`.x_api.x_failure`: 401 the token, 429 the reset).
 
 An edit is a post of its own: when the post asked for has newer versions (``edit_history_tweet_ids``
-goes on past it), the newest is fetched instead, once, as the timeline shows it and a poll stores it.
+goes on past it), the newest is fetched instead, once, as the timeline shows it and a poll stores it;
+when X does not show that one (protected, gone), the version asked for is what there is.
 """
 from __future__ import annotations
 
@@ -91,6 +92,25 @@ def _owner(source, records: list[Record], named: str) -> Author | None:
     return Author(id=found["id"], handle=user, name=found.get("name") or "")
 
 
+def _get(source, tweet_id: str, params: dict):
+    """(response, [the post's record], the page as parsed) of ``GET /2/tweets/:id``; raises when there is no post."""
+    what = f"GET post {tweet_id}"
+    try:
+        response = source.request(PageRequest(f"{source.base_url}/2/tweets/{tweet_id}", params), what,
+                                  source.budgets["tweets"])
+    except Failed as failed:
+        raise gone(failed, what) from None
+    records = _data(response.content, what, response)
+    page = page_value(response.content)
+    if records:
+        return response, records, page
+    errors = [e for e in page.get("errors") or [] if isinstance(e, dict)]
+    if errors:  # X answers 200 with errors[] for a post that is gone or protected
+        raise Failed(not_found(what, f"X: {error_text(errors[0])}", status=response.status_code,
+                               url=response.url, detail=page))
+    raise Failed(Failure(RETRY, f"{what}: no post in X's answer", status=response.status_code, url=response.url))
+
+
 def fetch_tweet(source, url: str) -> Page:
     """One post as :meth:`connector.sources.x.XSource.fetch_item` returns it (see the module docstring)."""
     from .x import EXPANSIONS, MEDIA_FIELDS, TWEET_FIELDS, USER_FIELDS  # x imports this module
@@ -101,26 +121,15 @@ def fetch_tweet(source, url: str) -> Page:
     named, tweet_id = found
     params = {"tweet.fields": TWEET_FIELDS, "expansions": EXPANSIONS, "media.fields": MEDIA_FIELDS,
               "user.fields": USER_FIELDS}
-    for attempt in range(2):
-        what = f"GET post {tweet_id}"
-        request = PageRequest(f"{source.base_url}/2/tweets/{tweet_id}", params)
+    response, records, page = _get(source, tweet_id, params)
+    newer = _newer_version(records[0], tweet_id)
+    if newer is not None:  # an edited post: its newest version, as the timeline shows it (and a poll stores it)
         try:
-            response = source.request(request, what, source.budgets["tweets"])
+            response, records, page = _get(source, newer, params)
         except Failed as failed:
-            raise gone(failed, what) from None
-        body = response.content
-        records = _data(body, what, response)
-        newer = _newer_version(records[0], tweet_id) if records else None
-        if newer is None or attempt:
-            break
-        tweet_id = newer  # an edited post: its newest version, as the timeline shows it
-    page = page_value(body)
-    if not records:
-        errors = [e for e in page.get("errors") or [] if isinstance(e, dict)]
-        if errors:
-            raise Failed(not_found(what, f"X: {error_text(errors[0])}", status=response.status_code,
-                                   url=response.url, detail=page))
-        raise Failed(Failure(RETRY, f"{what}: no post in X's answer", status=response.status_code, url=response.url))
+            if failed.failure.verdict != PERMANENT:
+                raise  # (a newest version X no longer shows: the version asked for is what there is)
+    body = response.content
     messages, quarantined, _ = page_to_messages(records, page, member_items(body, "errors"), source.name,
                                                 response.url, datetime.now(timezone.utc), _owner(source, records, named))
     return Page(captured(messages, response), {}, quarantined, url=response.url)
