@@ -2,7 +2,7 @@
 
 A pasted URL is hostile input (a civil servant copies it from a browser, a citizen may have sent
 it): :func:`web_url` accepts only an absolute ``http``/``https`` URL with a host and without
-credentials, control characters or spaces, and never raises. :func:`same_site` compares hosts
+credentials, control characters, spaces or backslashes, and never raises. :func:`same_site` compares hosts
 as people paste them: ``www.`` (and a platform's mobile prefix, when the caller names it) does
 not count, ``http`` and ``https`` are the same site, an explicit default port is no port. Each
 source then reads the path segments (:func:`segments`) in its platform's own shapes.
@@ -21,7 +21,7 @@ from urllib.parse import SplitResult, urlsplit
 from ..failures import PERMANENT, Failed, Failure
 
 MAX_URL = 4096
-_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
+_FORBIDDEN = re.compile(r"[\x00-\x20\x7f\\]")  # (a backslash: browsers and servers read it each their own way)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 NOT_FOUND_STATUSES = (404, 410)
 
