@@ -16,9 +16,8 @@ that edit as a version of its own, which a fetch without the cursor cannot know 
 """
 from __future__ import annotations
 
-from ..failures import PERMANENT, RETRY, Failed, Failure
-from ..message import utcnow
-from .base import Page, ParseError, Quarantined, captured
+from ..failures import PERMANENT, Failed, Failure
+from .base import Page, Quarantined, captured
 from .itemurl import host_of, same_site, segments, web_url
 
 
@@ -40,24 +39,9 @@ def link_key(url: str) -> tuple | None:
     return host_of(parts), port, "/" + "/".join(segments(parts)), parts.query
 
 
-def fetch_entry(source, url: str) -> Page:
-    """The entry as :meth:`connector.sources.rss.FeedSource.fetch_item` returns it (see the module docstring)."""
-    from .rss import TruncatedFeed, _parse  # rss imports this module
-
-    asked = entry_url(source, url)
-    if asked is None:
-        raise Failed(Failure(PERMANENT, f"{str(url)[:200]!r} is not a link on the host of this channel's feed"))
-    feed = source.options["url"]
-    response, body = source._fetch({})
-    fetched_at = utcnow()
-    try:
-        entries = _parse(body, source.name, feed, fetched_at, response.headers.get("Content-Type", ""))
-    except TruncatedFeed as exc:
-        raise Failed(Failure(RETRY, f"GET {feed}: incomplete response ({exc})", status=response.status_code,
-                             url=feed)) from exc
-    except ParseError as exc:
-        raise Failed(Failure(PERMANENT, f"GET {feed}: not a feed ({exc})", status=response.status_code,
-                             url=feed)) from exc
+def entry_page(entries: list, asked: str, feed: str, response) -> Page:
+    """The page of :meth:`connector.sources.rss.FeedSource.fetch_item`: the entry of ``entries`` (the feed's
+    entries as its poll reads them) whose key or link is ``asked``; permanent failure when there is none."""
     wanted = link_key(asked)
     for entry in entries:
         links = {entry.key, entry.message.url if entry.message else ""}
