@@ -24,8 +24,10 @@ OFFLINE = XSource("x", {"token": TOKEN, "user": DEV})
 @pytest.mark.parametrize("url", [
     "https://x.com/TwitterDev/status/1460323737035677698", "https://twitter.com/TwitterDev/status/1460323737035677698",
     "https://mobile.twitter.com/TwitterDev/status/1460323737035677698?s=20",
-    "http://www.x.com/someone_else/status/1460323737035677698/", "https://www.twitter.com/i/web/status/1460323737035677698",
-    "https://x.com/TwitterDev/status/1460323737035677698/photo/1", "https://X.com/twitterdev/statuses/1460323737035677698",
+    "http://www.x.com/someone_else/status/1460323737035677698/",
+    "https://www.twitter.com/i/web/status/1460323737035677698",
+    "https://x.com/TwitterDev/status/1460323737035677698/photo/1",
+    "https://X.com/twitterdev/statuses/1460323737035677698",
     "https://mobile.x.com/i/status/1460323737035677698#m"])
 def test_post_urls_give_the_post_id(url):
     assert OFFLINE.item_id_for_url(url) == "1460323737035677698"

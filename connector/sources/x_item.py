@@ -129,7 +129,7 @@ def fetch_tweet(source, url: str) -> Page:
         except Failed as failed:
             if failed.failure.verdict != PERMANENT:
                 raise  # (a newest version X no longer shows: the version asked for is what there is)
-    body = response.content
-    messages, quarantined, _ = page_to_messages(records, page, member_items(body, "errors"), source.name,
-                                                response.url, datetime.now(timezone.utc), _owner(source, records, named))
+    owner = _owner(source, records, named)
+    messages, quarantined, _ = page_to_messages(records, page, member_items(response.content, "errors"), source.name,
+                                                response.url, datetime.now(timezone.utc), owner)
     return Page(captured(messages, response), {}, quarantined, url=response.url)
