@@ -5,6 +5,11 @@ from __future__ import annotations
 import pytest
 
 from connector.failures import CONFIGURATION, PERMANENT, RATE_LIMITED, Failed, Failure
+from connector.sources.bluesky import BlueskySource
+from connector.sources.mastodon import MastodonSource
+from connector.sources.rss import FeedSource
+from connector.sources.webpage import WebPageSource
+from connector.sources.x import XSource
 from connector.sources.itemurl import gone, same_site, segments, web_url
 
 from .fetch_item_support import NOT_URLS
@@ -55,3 +60,24 @@ def test_gone_makes_a_missing_item_permanent_with_the_platforms_words(status):
 def test_gone_leaves_other_failures_as_classified(verdict, status):
     failed = Failed(Failure(verdict, "as it was", status=status))
     assert gone(failed, "GET status 1") is failed
+
+
+class NoNetwork:
+    """A session that fails the test on any request (these URLs must be refused before one is made)."""
+
+    def request(self, *args, **kwargs):
+        raise AssertionError(f"a request was made: {args} {kwargs}")
+
+    get = post = head = request
+
+
+@pytest.mark.parametrize("kind, options", [
+    (MastodonSource, {"base_url": "https://social.example.nl", "account": "gemeente"}),
+    (XSource, {"token": "t", "user": "gemeente"}), (BlueskySource, {"actor": "gemeente.bsky.social"}),
+    (FeedSource, {"url": "https://www.gemeente.nl/feed.xml"}), (WebPageSource, {})])
+@pytest.mark.parametrize("url", NOT_URLS)
+def test_fetch_item_refuses_what_is_no_url_of_the_channel_without_a_request(kind, options, url):
+    src = kind("c", options, session=NoNetwork())
+    with pytest.raises(Failed) as caught:
+        src.fetch_item(url)
+    assert caught.value.failure.verdict == PERMANENT

@@ -293,7 +293,7 @@ class MastodonSource(RestSource):
         """``GET /api/v1/statuses/:id``, normalised as a poll does; 404 (deleted, private): permanent."""
         status_id = self.item_id_for_url(url)
         if status_id is None:
-            raise Failed(Failure(PERMANENT, f"{url[:200]!r} is not a status URL on {self.host}"))
+            raise Failed(Failure(PERMANENT, f"{str(url)[:200]!r} is not a status URL on {self.host}"))
         what = f"GET status {status_id}"
         try:
             response = self.request(PageRequest(f"{self.base_url}/api/v1/statuses/{status_id}"), what)

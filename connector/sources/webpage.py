@@ -38,8 +38,8 @@ from ..message import Message, Quarantined, Raw, iso, parse_iso, utcnow
 from ..redact import redact_url
 from ..settings import Duration, _network
 from .base import SOURCES, Deletion, Page, ParseError, Source, admit
-from .webpage_capture import builtin_oembed, capture
 from .itemurl import web_url
+from .webpage_capture import builtin_oembed, capture
 from .webpage_fetch import HTML_ACCEPT, Fetcher, WebPolicy, check_target, prepared_url
 from .webpage_message import is_html, normalise_url, page_info, page_message
 from .webpage_warc import WARC_TYPE, read_warc
