@@ -54,6 +54,7 @@ from ..failures import RETRY, Failed, Failure, classify_exception
 from ..media import MediaOptions, MediaPolicy
 from ..message import Message, Quarantined
 from .base import SOURCES, Page, ParseError, captured
+from .bluesky_item import ItemMixin
 from .bluesky_post import DID, HANDLE, post_to_message, records_to_messages, sort_time
 from .bluesky_recheck import RecheckMixin, entry_of, record_key, thread_records
 from .bluesky_xrpc import XrpcBudget, array_items, classify, json_or_none as _json, top_level_string, whole_object
@@ -125,7 +126,7 @@ def _time(value: str | None) -> datetime | None:
 
 
 @SOURCES.register
-class BlueskySource(RecheckMixin, RestSource):
+class BlueskySource(ItemMixin, RecheckMixin, RestSource):
     """Posts of one Bluesky account (posts, replies, reposts), edits as new versions, deletions."""
 
     kind = "bluesky"

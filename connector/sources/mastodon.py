@@ -22,6 +22,10 @@ host) come from :class:`~.rest.RestSource`; this module holds only what is Masto
 options, the account lookup, the ``min_id`` cursor, edits and the filters. A Mastodon-compatible
 server that sends no ``Link`` header is walked with ``min_id=<the newest id of the last page>``.
 Normalising statuses lives in :mod:`.mastodon_status`.
+
+One status by its URL (``fetch_item``, for a pasted link): ``GET /api/v1/statuses/:id`` on the
+channel's instance, normalised as a poll normalises it; a status the instance does not show (404:
+deleted, private, or never there) is a permanent failure (see :mod:`.itemurl`).
 """
 from __future__ import annotations
 
@@ -34,16 +38,19 @@ import requests
 from marshmallow import fields, validate
 
 from ..checks import Check
-from ..failures import RATE_LIMITED, RETRY, Failed, Failure
+from ..failures import PERMANENT, RATE_LIMITED, RETRY, Failed, Failure
 from ..media import MediaOptions, MediaPolicy
 from ..message import Message
-from .base import SOURCES, Deletion, Page, Quarantined, captured
+from .base import SOURCES, Deletion, Page, ParseError, Quarantined, captured
+from .itemurl import gone, same_site, segments, web_url
 from .jsonitems import split_payload
 from .mastodon_status import STATUS_ID, item_id, statuses_to_messages
 from .rest import CallBudget, LinkHeaderPaginator, PageRequest, Record, RestSource
 
 MAX_PAGE = 40  # Mastodon's own maximum for account statuses
 MAX_RECHECK = 10  # statuses checked for deletion per poll
+# the tabs of a profile page (/@user/with_replies), not statuses
+_PROFILE_TABS = {"with_replies", "media", "followers", "following", "featured", "tagged", "embed"}
 
 
 class MastodonOptions(MediaOptions):
@@ -263,6 +270,46 @@ class MastodonSource(RestSource):
                 elif exc.failure.verdict == RATE_LIMITED:
                     break
         return found
+
+    # -- one status by its URL ------------------------------------------------------------------
+
+    def item_id_for_url(self, url: str) -> str | None:
+        """The status id of ``https://HOST/@user/ID``, ``/@user@otherhost/ID`` (a remote status as this
+        instance shows it), ``/users/user/statuses/ID`` or ``/notice/ID`` (Pleroma), HOST being the
+        channel's instance. A remote status's own URL on its home instance is not this channel's."""
+        parts = web_url(url)
+        if parts is None or not same_site(parts, self.base_url):
+            return None
+        path = segments(parts)
+        if len(path) == 2 and (path[0] == "notice" or path[0].startswith("@") and len(path[0]) > 1):
+            found = path[1]
+        elif len(path) == 4 and path[0] == "users" and path[2] == "statuses":
+            found = path[3]
+        else:
+            return None
+        return found if STATUS_ID.fullmatch(found) and found not in _PROFILE_TABS else None
+
+    def fetch_item(self, url: str) -> Page:
+        """``GET /api/v1/statuses/:id``, normalised as a poll does; 404 (deleted, private): permanent."""
+        status_id = self.item_id_for_url(url)
+        if status_id is None:
+            raise Failed(Failure(PERMANENT, f"{str(url)[:200]!r} is not a status URL on {self.host}"))
+        what = f"GET status {status_id}"
+        try:
+            response = self.request(PageRequest(f"{self.base_url}/api/v1/statuses/{status_id}"), what)
+        except Failed as failed:
+            raise gone(failed, what) from None
+        try:
+            items, is_list = split_payload(response.content)
+            if is_list:
+                raise ParseError("expected one status object, got an array")
+        except ParseError as exc:
+            raise Failed(Failure(RETRY, f"{what}: unreadable response ({exc})", status=response.status_code,
+                                 url=response.url)) from exc
+        records = [Record(value, raw) for raw, value in items]
+        messages, quarantined, _ = statuses_to_messages(records, self.name, response.url,
+                                                        datetime.now(timezone.utc), self.host)
+        return Page(captured(messages, response), {}, quarantined, url=response.url)
 
     @classmethod
     def parse_payload(cls, data: bytes, channel: str = "") -> tuple[list[Message], list[Quarantined]]:

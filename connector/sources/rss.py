@@ -63,6 +63,7 @@ from ..message import EARLIEST, FUTURE_SLACK, Message, Raw, storable, utcnow
 from .base import SOURCES, Page, ParseError, Quarantined, Source, admit, captured
 from .feedentry import MEDIA_NS, entry_date, normalise
 from .feedspans import ENTRY_NAMESPACES, entry_spans, illegal_references, readable
+from .rss_item import entry_page, entry_url
 
 RSS_TYPE = "application/rss+xml"
 ATOM_TYPE = "application/atom+xml"
@@ -108,16 +109,7 @@ class FeedSource(Source):
         if response.status_code == 304:
             yield Page(messages=[], state=_copy_state(state), url=url)
             return
-        fetched_at = utcnow()
-        try:
-            entries = _parse(body, self.name, url, fetched_at, response.headers.get("Content-Type", ""))
-        except TruncatedFeed as exc:
-            raise Failed(Failure(RETRY, f"GET {url}: incomplete response ({exc})", status=response.status_code,
-                                 url=url)) from exc
-        except ParseError as exc:
-            raise Failed(Failure(PERMANENT, f"GET {url}: not a feed ({exc})", status=response.status_code,
-                                 url=url)) from exc
-
+        entries = self._entries(response, body)
         seen = dict(state.get("seen") or {})
         first_poll = not state.get("seen") and "etag" not in state and "last_modified" not in state
         skip_backlog = first_poll and self.options["initial"] == "latest"
@@ -144,6 +136,18 @@ class FeedSource(Source):
                      "last_modified": response.headers.get("Last-Modified"), "seen": seen}
         yield Page(messages=_oldest_first(captured(messages, response)), state=new_state, quarantined=quarantined,
                    url=url)
+
+    def _entries(self, response: requests.Response, body: bytes) -> list[_Entry]:
+        """The feed's entries; a cut-off feed is transient, what is no feed permanent."""
+        url = self.options["url"]
+        try:
+            return _parse(body, self.name, url, utcnow(), response.headers.get("Content-Type", ""))
+        except TruncatedFeed as exc:
+            raise Failed(Failure(RETRY, f"GET {url}: incomplete response ({exc})", status=response.status_code,
+                                 url=url)) from exc
+        except ParseError as exc:
+            raise Failed(Failure(PERMANENT, f"GET {url}: not a feed ({exc})", status=response.status_code,
+                                 url=url)) from exc
 
     def _fetch(self, state: dict) -> tuple[requests.Response, bytes]:
         url, limit = self.options["url"], self.options["max_bytes"]
@@ -193,6 +197,16 @@ class FeedSource(Source):
         except ParseError as exc:
             return checks + [Check("connection", False, f"not a feed: {exc}")]
         return checks + [Check("connection", True, f"{len(entries)} entries")]
+
+    def item_id_for_url(self, url: str) -> str | None:
+        return entry_url(self, url)  # see .rss_item
+
+    def fetch_item(self, url: str) -> Page:
+        asked = entry_url(self, url)
+        if asked is None:
+            raise Failed(Failure(PERMANENT, f"{str(url)[:200]!r} is not a link on the host of this channel's feed"))
+        response, body = self._fetch({})  # unconditional: the cursor's ETag is the poll's business
+        return entry_page(self._entries(response, body), asked, self.options["url"], response)
 
     @classmethod
     def parse_payload(cls, data: bytes, channel: str = ""):

@@ -31,16 +31,17 @@ from marshmallow import fields, validate
 
 from .. import __version__
 from ..checks import Check
-from ..failures import RETRY, Failed, Failure
+from ..failures import PERMANENT, RETRY, Failed, Failure
 from ..media import MediaOptions
-from ..media.policy import _check_entry, valid_host_entry
+from ..media.policy import Refused, _check_entry, valid_host_entry
 from ..message import Message, Quarantined, Raw, iso, parse_iso, utcnow
 from ..redact import redact_url
 from ..settings import Duration, _network
 from .base import SOURCES, Deletion, Page, ParseError, Source, admit
+from .itemurl import web_url
 from .webpage_capture import builtin_oembed, capture
-from .webpage_fetch import HTML_ACCEPT, Fetcher, WebPolicy
-from .webpage_message import is_html, page_info, page_message
+from .webpage_fetch import HTML_ACCEPT, Fetcher, WebPolicy, check_target, prepared_url
+from .webpage_message import is_html, normalise_url, page_info, page_message
 from .webpage_warc import WARC_TYPE, read_warc
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,37 @@ class WebPageSource(Source):
         """:func:`capture_url` with this channel's options and session (for ``connector save``)."""
         return capture(url, self.name, self.options, web_policy(self.options, kwargs.pop("trusted_networks", ())),
                        capture_log=getattr(self.session, "capture", None), **kwargs)
+
+    # -- one page by its URL ("Archiveer in zaak" with a pasted link) ----------------------------
+    trusted_networks: tuple = ()  # the configuration's media.trusted_networks, set by whoever builds the channel
+
+    def item_id_for_url(self, url: str) -> str | None:
+        """The page's id (its URL normalised as a message id) when this channel may capture it: http(s),
+        no credentials, a host its policy allows (``page_hosts``, else any public host or a trusted
+        network). No I/O: a page whose canonical link or redirect names another URL gets that as its
+        id when captured, as a poll's capture does."""
+        if web_url(url) is None:
+            return None
+        prepared = prepared_url(url.strip())
+        try:
+            check_target(prepared, web_policy(self.options, self.trusted_networks))
+        except Refused:
+            return None
+        return normalise_url(prepared) or None
+
+    def fetch_item(self, url: str) -> Page:
+        """The page captured now, exactly as ``connector save URL`` and a poll capture it (its WARC the
+        original); a 404 or 410 is a permanent failure, as is a URL the channel's policy refuses."""
+        if self.item_id_for_url(url) is None:
+            raise Failed(Failure(PERMANENT, f"{redact_url(str(url))[:200]!r} is not a page this channel may capture"
+                                            " (not http(s), or a host or network its policy refuses)"))
+        try:
+            outcome = self.capture(url.strip(), trusted_networks=self.trusted_networks)
+        except Refused as exc:  # a redirect to a refused host or address
+            raise Failed(Failure(PERMANENT, str(exc), url=redact_url(url))) from None
+        if isinstance(outcome, Quarantined):
+            return Page([], {}, quarantined=[outcome], url=url)
+        return Page([outcome], {}, url=url)
 
     def check(self) -> list[Check]:
         urls = self.options["urls"]

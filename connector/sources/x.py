@@ -52,6 +52,7 @@ from .base import SOURCES, Deletion, Page, ParseError, Quarantined, captured
 from .rest import CallBudget, JsonPathPaginator, PageRequest, Record, RestSource
 from .x_api import (compliance_deletions, error_text, is_compliance_event, is_not_found, member_items, page_value,
                     split_pages, x_failure)
+from .x_item import fetch_tweet, tweet_id_for_url
 from .x_tweet import TWEET_ID, item_id, page_to_messages
 
 log = logging.getLogger(__name__)
@@ -308,6 +309,14 @@ class XSource(RestSource):
         state["gone"] = ([i for i in state.get("gone") or [] if i not in reported] + [d.id for d in deletions])[-GONE_KEPT:]
         state["recent"] = [i for i in state.get("recent") or [] if i not in reported]
         return Page([], dict(state), url=url, deletions=deletions)
+
+    # -- one post by its URL (see :mod:`.x_item`) ------------------------------------------------
+
+    def item_id_for_url(self, url: str) -> str | None:
+        return tweet_id_for_url(url)
+
+    def fetch_item(self, url: str) -> Page:
+        return fetch_tweet(self, url)
 
     # -- saved files --------------------------------------------------------------------------
 

@@ -6,7 +6,8 @@ It answers the XRPC methods the connector uses (the feed and its paging are
 * ``GET /xrpc/com.atproto.identity.resolveHandle?handle=``
 * ``GET /xrpc/app.bsky.actor.getProfile?actor=``
 * ``GET /xrpc/app.bsky.feed.getAuthorFeed?actor=&limit=&cursor=&filter=``
-* ``GET /xrpc/app.bsky.feed.getPosts?uris=&uris=`` (at most 25)
+* ``GET /xrpc/app.bsky.feed.getPosts?uris=&uris=`` (at most 25; the post views verbatim, see
+  ``set_view_text``; a URI it does not know is left out, as the AppView does)
 * ``GET /xrpc/app.bsky.feed.getPostThread?uri=&depth=``
 * ``POST /xrpc/com.atproto.server.createSession`` (with ``credentials`` set)
 
@@ -190,8 +191,8 @@ class BlueskyDouble(NumberedFaults, Replay):
             uris = request.args.getlist("uris")
             if len(uris) > 25:
                 return error("InvalidRequest", "uris must not have more than 25 elements")
-            views = [v for v in map(double.post_view, uris) if v is not None]
-            return answer({"posts": views})
+            views = [v for v in map(double.view_text, uris) if v is not None]
+            return answer(raw='{"posts":[' + ",".join(views) + "]}")
 
         @app.get("/xrpc/app.bsky.feed.getPostThread")
         def post_thread():

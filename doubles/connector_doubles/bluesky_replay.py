@@ -95,6 +95,7 @@ class Replay:
         # every post ever served (a withdrawn repost's post still exists): uri -> view
         self.posts: dict[str, dict] = {i.obj["post"]["uri"]: i.obj["post"] for i in self.items}
         self.replies: dict[str, list[dict]] = {}  # post uri -> reply post views (by others)
+        self.view_texts: dict[str, str] = {}  # post uri -> the post view getPosts serves verbatim (set_view_text)
 
     @staticmethod
     def _item_id(obj: dict) -> str:
@@ -241,6 +242,19 @@ class Replay:
             item = self._find(item_id)
             item.text = text.decode("utf-8", "surrogateescape") if isinstance(text, bytes) else text
             item.obj = {}
+
+    def set_view_text(self, uri: str, text: str | bytes) -> None:
+        """Serve ``text`` verbatim as the post view of ``uri`` in getPosts answers (malformed-post tests)."""
+        with self._lock:
+            self.view_texts[uri] = text.decode("utf-8", "surrogateescape") if isinstance(text, bytes) else text
+
+    def view_text(self, uri: str) -> str | None:
+        """The text getPosts serves for ``uri`` (None when it returns nothing for it)."""
+        with self._lock:
+            if uri in self.view_texts and uri not in self.deleted:
+                return self.view_texts[uri]
+            view = self.post_view(uri)
+            return None if view is None else _dump(view)
 
     def add_reply(self, parent_uri: str, text: str, did: str = "did:plc:replier0000000000000000",
                   handle: str = "replier.bsky.social") -> str:

@@ -9,6 +9,8 @@ It answers the endpoints the connector uses with X's own semantics (the posts an
   ``includes`` (users, media, referenced posts and earlier versions) when ``expansions`` asks;
   a referenced post that is gone or protected becomes a partial error in ``errors[]``
 * ``GET /2/tweets?ids=``: found posts in ``data``, gone ones as ``Not Found Error`` s
+* ``GET /2/tweets/:id``: one post as the object ``data`` (with ``includes`` as above); a gone one
+  answers 200 with a ``Not Found Error``, a protected one with an ``Authorization Error`` (as X does)
 
 Every answer carries ``x-rate-limit-limit/remaining/reset`` (reset in epoch seconds, as in the
 recorded api.twitter.com answer), counted per endpoint in 15-minute windows; a spent window
@@ -29,7 +31,7 @@ from flask import Flask, Response, request
 
 from .faults import NumberedFaults
 from .serving import Running, wait_forever
-from .x_replay import DEFAULT_DATA_DIR, Replay, not_found
+from .x_replay import DEFAULT_DATA_DIR, Replay, not_authorized, not_found
 
 __all__ = ["DEFAULT_DATA_DIR", "XDouble", "main", "serve"]
 
@@ -175,6 +177,19 @@ class XDouble(NumberedFaults, Replay):
             errors = [not_found(i, "ids") for i in ids if double.find(i) is None]
             return _page(double, posts, None, double._rate_headers("tweets"), errors)
 
+        @app.get("/2/tweets/<post_id>")
+        def one_post(post_id):
+            refused = double._gate("tweets")
+            if refused is not None:
+                return refused
+            headers = double._rate_headers("tweets")
+            if post_id in double.protected:
+                return _json({"errors": [not_authorized(post_id, "id")]}, 200, headers)
+            post = double.find(post_id)
+            if post is None:
+                return _json({"errors": [not_found(post_id, "id")]}, 200, headers)
+            return _page(double, [post], None, headers, single=True)
+
         return app
 
 
@@ -185,10 +200,14 @@ def _json(body, status: int = 200, headers: dict | None = None) -> Response:
     return response
 
 
-def _page(double: XDouble, posts, meta: dict | None, headers: dict, errors: list | None = None) -> Response:
-    """A page with the posts' exact texts; includes only when ``expansions`` asks for them."""
+def _page(double: XDouble, posts, meta: dict | None, headers: dict, errors: list | None = None,
+          single: bool = False) -> Response:
+    """A page with the posts' exact texts (``single``: one post as the object ``data``); includes only
+    when ``expansions`` asks for them."""
     parts = []
-    if posts:
+    if single:
+        parts.append('"data":' + posts[0].text)
+    elif posts:
         parts.append('"data":[' + ",".join(p.text for p in posts) + "]")
     if request.args.get("expansions"):
         includes, partial, referenced = double.includes(posts)
