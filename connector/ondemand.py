@@ -2,7 +2,8 @@
 
 Three steps, each usable alone:
 
-1. :func:`fetch_url` -- a pasted permalink: the first enabled channel whose source recognises it
+1. :func:`fetch_url` -- a pasted permalink: the first enabled channel (a web page channel last) whose source
+   recognises it
    (:meth:`~connector.sources.base.Source.item_id_for_url`) fetches that one item
    (:meth:`~connector.sources.base.Source.fetch_item`); it is stored like a polled one, with the deliveries
    the rules plan for it (the channel's cursor is left alone), or found when it is stored already. A URL no
@@ -56,7 +57,9 @@ def recognise(connector, url: str) -> tuple[str, str]:
     url = (url or "").strip()
     if not url or len(url) > MAX_URL or not url.lower().startswith(("http://", "https://")):
         raise OnDemandError("not an http(s) URL of a post")
-    for name, source in connector.sources.items():
+    # a web channel without page_hosts takes any public page: the platforms' own channels are asked first
+    ordered = sorted(connector.sources.items(), key=lambda item: item[1].kind == "web")
+    for name, source in ordered:
         try:
             item = source.item_id_for_url(url)
         except Exception:  # noqa: BLE001 - the contract says never raises; a buggy source is no match

@@ -17,6 +17,7 @@ from connector.web import create_app
 
 from .browser_support import USERS, Watched, chromium_path, launch
 from .conftest import ZGW_SECRET, make_message
+from .mastodon_support import REPLAY, replay
 from .test_web_archive import RULES, linked
 from .web_support import PASSWORD, write_config
 from .zgw_sink_support import ZAAK_42
@@ -30,6 +31,8 @@ CHANNEL = "gemeente-mastodon"
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, zgw_server):
     """The real app on a local port, its sink the ZGW double: ``(url, store, double, ids)``."""
+    from connector_doubles.mastodon import MastodonDouble
+    from connector_doubles.mastodon import serve as serve_mastodon
     from connector_doubles.serving import Running
 
     chromium_path()
@@ -41,6 +44,9 @@ def site(tmp_path_factory, zgw_server):
     config = yaml.safe_load(path.read_text())
     config["sinks"][0]["options"].update(zaken_url=server.zaken_url, documenten_url=server.documenten_url,
                                          catalogi_url=server.catalogi_url)
+    mastodon = serve_mastodon(MastodonDouble(REPLAY))
+    config["channels"][0]["options"].update(base_url=mastodon.url, account="schochastics")
+    config["delivery"]["parent_grace"] = 0
     path.write_text(yaml.safe_dump(config))
     config = load_config(path, environ={**environ, "TEST_ZGW_SECRET": ZGW_SECRET})
     store = Store(config.store)
@@ -54,9 +60,11 @@ def site(tmp_path_factory, zgw_server):
             [ids[id]] = store.save_page(CHANNEL, [(message, engine.plan(message))], None).new
     for name, role in USERS.items():
         store.add_user(name, role, PASSWORD)
+    ids["mastodon"] = mastodon.url
     running = Running(app, "127.0.0.1", 0, name="web-ui-archive")
     yield running.url, store, double, ids
     running.shutdown()
+    mastodon.shutdown()
     app.extensions["connector.ondemand"].close()
     store.close()
 
@@ -130,3 +138,29 @@ def test_the_helpdesk_has_no_archive_menu_and_is_refused(site, tab):
     assert "Archiveren" not in page.locator("nav").inner_text()
     response = tab.goto(f"/berichten/{ids['2']}/archiveren")
     assert response.status == 403 and "Geen toegang" in page.content()
+
+
+def test_an_archivist_pastes_a_post_url_and_archives_that_post_into_a_zaak(site, tab):
+    url, store, double, ids = site
+    page = tab.page
+    status = replay("schochastics")["statuses"][5]
+    tab.login("bert")
+    page.click("nav >> text=Archiveren")
+    page.fill("input[name=url]", f"{ids['mastodon']}/@schochastics/{status['id']}")
+    tab.shot("archiveren-link")
+    page.click("text=Ophalen")
+    page.wait_for_url("**/archiveren")
+    message_id = store.query("select id from messages where platform_id = ?", [status["id"]])[0]["id"]
+    assert page.url.endswith(f"/berichten/{message_id}/archiveren")
+    page.fill("input[name=zoek]", "openingstijden")
+    page.click("form.filter button[type=submit]")
+    page.locator("tbody tr", has_text="ZAAK-2026-0000000043").locator("input[type=radio]").check()
+    page.click("text=Archiveer nu in de gekozen zaak")
+    page.wait_for_url("**/uitkomst")
+    assert "Gearchiveerd in zaak ZAAK-2026-0000000043" in page.locator("p.gelukt").inner_text()
+    assert linked(double, "ZAAK-2026-0000000043") >= 2
+    page.click("nav >> text=Archiveren")
+    page.fill("input[name=url]", "https://elders.example/@iemand/1")
+    page.click("text=Ophalen")
+    assert "Ophalen niet gelukt" in page.locator("p.fout").inner_text()
+    assert "gemeente-mastodon (mastodon)" in page.locator("p.fout").inner_text()

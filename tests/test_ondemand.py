@@ -179,3 +179,59 @@ def test_unrecognised_urls_are_refused_naming_the_channels_asked(world):
             ondemand.recognise(connector, url)
     with pytest.raises(ondemand.OnDemandError, match="no configured channel recognises"):
         ondemand.recognise(connector, "https://social.example/@gemeente/1")
+
+
+@pytest.fixture
+def with_mastodon(tmp_path, zgw_server, monkeypatch):
+    """``(connector, double, mastodon_url)``: a Mastodon channel on the replay double and the ZGW sink."""
+    from .mastodon_support import REPLAY
+    from connector_doubles.mastodon import MastodonDouble, serve
+
+    double, server = zgw_server
+    double.reset()
+    mastodon = serve(MastodonDouble(REPLAY))
+    monkeypatch.setenv("ONDEMAND_ZGW_SECRET", ZGW_SECRET)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "rules.yaml").write_text(RULES)
+    sink = {"name": "zaken", "kind": "zgw", "options": {
+        "zaken_url": server.zaken_url, "documenten_url": server.documenten_url, "catalogi_url": server.catalogi_url,
+        "client_id": "connector", "secret": "${ONDEMAND_ZGW_SECRET}", "bronorganisatie": "002220647"}}
+    channel = {"name": "social", "kind": "mastodon", "options": {"base_url": mastodon.url, "account": "schochastics"}}
+    path = tmp_path / "connector.yaml"
+    path.write_text(yaml.safe_dump({"store": str(tmp_path / "c.db"), "mappings": str(tmp_path / "m"),
+                                    "delivery": {"parent_grace": 0}, "channels": [channel], "sinks": [sink]}))
+    connector = Connector(load_config(path))
+    yield connector, double, mastodon.url
+    connector.close()
+    mastodon.shutdown()
+
+
+def test_a_pasted_post_url_is_fetched_stored_once_and_archived_into_the_chosen_zaak(with_mastodon):
+    from .mastodon_support import replay
+
+    connector, double, base = with_mastodon
+    status = replay("schochastics")["statuses"][3]
+    url = f"{base}/@schochastics/{status['id']}"
+    fetched = ondemand.fetch_url(connector, url)
+    assert fetched.channel == "social" and fetched.new
+    row = connector.store.query("select platform_id, raw from messages where id = ?", [fetched.message_id])[0]
+    assert row["platform_id"] == status["id"] and json.loads(row["raw"])["id"] == status["id"]
+    assert connector.store.channel_state("social") is None  # the cursor is left alone
+    again = ondemand.fetch_url(connector, url + "/")
+    assert (again.message_id, again.new) == (fetched.message_id, False)
+    assert connector.store.query("select count(*) as n from messages")[0]["n"] == 1
+    outcome = ondemand.archive(connector, fetched.message_id, "zaken", OTHER_ZAAK, "bert")
+    assert outcome.state == states.DELIVERED and len(links(double, OTHER_ZAAK)) == outcome.documents >= 2
+    [audit] = [json.loads(e["detail_json"]) for e in connector.store.query(
+        "select detail_json from events where kind = 'message.fetched_on_request'")][:1]
+    assert audit["url"] == url
+
+
+def test_a_post_that_is_gone_is_refused_with_the_platforms_reason_and_nothing_stored(with_mastodon):
+    from connector.failures import PERMANENT, Failed
+
+    connector, double, base = with_mastodon
+    with pytest.raises(Failed) as caught:
+        ondemand.fetch_url(connector, f"{base}/@schochastics/1")
+    assert caught.value.failure.verdict == PERMANENT and "no such post" in caught.value.failure.message
+    assert connector.store.query("select count(*) as n from messages")[0]["n"] == 0
