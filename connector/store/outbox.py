@@ -140,8 +140,8 @@ class OutboxMixin:
         paused sink are not claimed, nor an edit's while an earlier version of the same message is
         still on its way to the same sink (not yet delivered, dead, held or ignored), unless that
         one is claimed in the same batch (it comes first) or the caller holds it already (``held``:
-        delivery ids in its hands); the dispatcher delivers the versions in order. ``sink`` claims only that sink's deliveries; ``skip`` leaves
-        out deliveries already handled in this run (a delivery is tried at most once per run); ``only``
+        delivery ids in its hands); the dispatcher delivers the versions in order. ``sink`` claims only
+        that sink's deliveries; ``skip`` leaves out deliveries already handled in this run (a delivery is tried at most once per run); ``only``
         claims among these delivery ids only (one a person asked for, :mod:`.manual`).
         """
         now = now or utcnow()
