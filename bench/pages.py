@@ -233,6 +233,7 @@ def run() -> list[tuple[str, float, str]]:
                 "berichten_zaak": "/berichten?zaak=ZAAK-2026-0000000001",
                 "berichten_datum": "/berichten?van=2026-01-10&tot=2026-01-10",
                 "bericht": f"/berichten/{ids['edited']}",
+                "bericht_weergave": f"/berichten/{ids['edited']}/weergave",
                 "status": "/status",
             }
             figures = []
