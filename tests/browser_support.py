@@ -51,6 +51,28 @@ def launch(playwright):
     return playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=args)
 
 
+@pytest.fixture(scope="module")
+def browser(site):
+    """Debian's chromium for one test module; the module's ``site`` fixture starts first (and skips when
+    there is no chromium). Test modules import this fixture and ``tab``."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    with sync_api.sync_playwright() as playwright:
+        browser = launch(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def tab(site, browser):
+    """A fresh browser context (no cookies) with a watched page; checks it stayed clean at the end."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(20_000)
+    watched = Watched(context.new_page(), site[0])
+    yield watched
+    watched.assert_clean()
+    context.close()
+
+
 def plan(sink: str = "openzaak", rule: str = "regel-1"):
     return [DeliveryPlan(sink, Routing("attach", rule=rule, zaak_identificatie="ZAAK-2026-1"))]
 

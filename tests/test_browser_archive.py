@@ -15,7 +15,8 @@ from connector.config import load_config
 from connector.store import Store
 from connector.web import create_app
 
-from .browser_support import USERS, Watched, chromium_path, launch
+from .browser_support import USERS, chromium_path
+from .browser_support import browser, tab  # noqa: F401 (fixtures)
 from .conftest import ZGW_SECRET, make_message
 from .mastodon_support import REPLAY, replay
 from .test_web_archive import RULES, linked
@@ -69,22 +70,6 @@ def site(tmp_path_factory, zgw_server):
     store.close()
 
 
-@pytest.fixture(scope="module")
-def browser(site):
-    with sync_api.sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def tab(site, browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(20_000)
-    watched = Watched(context.new_page(), site[0])
-    yield watched
-    watched.assert_clean()
-    context.close()
 
 
 def test_an_archivist_finds_a_zaak_and_archives_a_held_message_into_it(site, tab):

@@ -19,7 +19,8 @@ from connector.store import Store
 from connector.web import create_app
 from connector.web.security import CSP
 
-from .browser_support import CHANNEL, SCREENSHOTS, Watched, chromium_path, launch, seed
+from .browser_support import CHANNEL, SCREENSHOTS, chromium_path, seed
+from .browser_support import browser, tab  # noqa: F401 (fixtures)
 from .web_support import write_config
 
 pytestmark = pytest.mark.slow
@@ -55,23 +56,6 @@ def site(tmp_path_factory):
     store.close()
 
 
-@pytest.fixture(scope="module")
-def browser(site):
-    with sync_api.sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def tab(site, browser):
-    """A fresh browser context (no cookies) with a watched page; checks it stayed clean at the end."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
-    watched = Watched(context.new_page(), site[0])
-    yield watched
-    watched.assert_clean()
-    context.close()
 
 
 def with_rule(original: str, rule: str) -> str:

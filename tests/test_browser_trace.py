@@ -10,7 +10,8 @@ from connector.config import load_config
 from connector.store import Store
 from connector.web import create_app
 
-from .browser_support import HOSTILE, SCREENSHOTS, Watched, chromium_path, launch, seed
+from .browser_support import HOSTILE, SCREENSHOTS, chromium_path, seed
+from .browser_support import browser, tab  # noqa: F401 (fixtures)
 from .web_support import write_config
 
 pytestmark = pytest.mark.slow
@@ -38,18 +39,6 @@ def site(tmp_path_factory):
     server.shutdown()
     store.close()
 
-
-@pytest.fixture
-def tab(site):
-    with sync_api.sync_playwright() as playwright:
-        browser = launch(playwright)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(15_000)
-        watched = Watched(context.new_page(), site[0])
-        yield watched
-        watched.assert_clean()
-        context.close()
-        browser.close()
 
 
 def test_the_trace_page_frames_the_rendition_with_the_post_text(site, tab):

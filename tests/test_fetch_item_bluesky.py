@@ -73,7 +73,7 @@ def test_a_deleted_post_is_permanent(server, double):
     uri = own_posts()[1]
     double.delete_post(uri)
     found, failure = fetch(source(server), url_of(uri))
-    assert found is None and failure.verdict == PERMANENT and "no such post" in failure.message
+    assert found is None and failure.verdict == PERMANENT and "no such item" in failure.message
 
 
 def test_an_unknown_handle_is_permanent_too(server):

@@ -1,5 +1,5 @@
 """One Facebook post or comment by its permalink (``item_id_for_url``, ``fetch_item``) against the
-local Graph double: the same message a poll gives, "no such post" as permanent, the poll's
+local Graph double: the same message a poll gives, "no such item" as permanent, the poll's
 classification of every other failure, a malformed item quarantined, no cursor."""
 from __future__ import annotations
 

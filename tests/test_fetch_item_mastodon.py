@@ -84,7 +84,7 @@ def test_a_deleted_status_is_a_permanent_failure_that_says_so(server, double):
     page, failure = fetch(source(server), f"{server.url}/@{ACCOUNT}/{wanted}")
     assert page is None
     assert failure.verdict == PERMANENT and failure.status == 404
-    assert "no such post" in failure.message and "Record not found" in failure.message
+    assert "no such item" in failure.message and "Record not found" in failure.message
 
 
 def test_a_refused_token_is_a_configuration_failure_with_the_servers_words(server):

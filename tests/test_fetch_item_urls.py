@@ -53,7 +53,7 @@ def test_gone_makes_a_missing_item_permanent_with_the_platforms_words(status):
                             url="https://h.nl/api/1"))
     failure = gone(failed, "GET status 1").failure
     assert failure.verdict == PERMANENT and failure.status == status and failure.url == "https://h.nl/api/1"
-    assert "no such post" in failure.message and "Record not found" in failure.message
+    assert "no such item" in failure.message and "Record not found" in failure.message
 
 
 @pytest.mark.parametrize("verdict, status", [(CONFIGURATION, 401), (RATE_LIMITED, 429), (CONFIGURATION, 403)])

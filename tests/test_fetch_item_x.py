@@ -92,7 +92,7 @@ def test_a_gone_or_protected_post_is_permanent_in_xs_words(server, double, how, 
     getattr(double, how)(wanted)
     found, failure = fetch(source(server), f"https://x.com/{DEV}/status/{wanted}")
     assert found is None
-    assert failure.verdict == PERMANENT and "no such post" in failure.message and words in failure.message
+    assert failure.verdict == PERMANENT and "no such item" in failure.message and words in failure.message
 
 
 def test_an_http_404_is_permanent_too(server, double):

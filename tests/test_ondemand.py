@@ -33,11 +33,8 @@ unmatched:
 """
 
 
-@pytest.fixture
-def world(tmp_path, zgw_server, monkeypatch):
-    """``(connector, double)``: a connector with one ZGW sink on the double, no channels."""
-    double, server = zgw_server
-    double.reset()
+def make_connector(tmp_path, server, monkeypatch, channels=(), **settings) -> Connector:
+    """A connector with the RULES and one ZGW sink ``zaken`` on the double ``server``."""
     monkeypatch.setenv("ONDEMAND_ZGW_SECRET", ZGW_SECRET)
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "rules.yaml").write_text(RULES)
@@ -46,8 +43,16 @@ def world(tmp_path, zgw_server, monkeypatch):
         "client_id": "connector", "secret": "${ONDEMAND_ZGW_SECRET}", "bronorganisatie": "002220647"}}
     path = tmp_path / "connector.yaml"
     path.write_text(yaml.safe_dump({"store": str(tmp_path / "c.db"), "mappings": str(tmp_path / "m"),
-                                    "sinks": [sink]}))
-    connector = Connector(load_config(path))
+                                    "channels": list(channels), "sinks": [sink], **settings}))
+    return Connector(load_config(path))
+
+
+@pytest.fixture
+def world(tmp_path, zgw_server, monkeypatch):
+    """``(connector, double)``: a connector with one ZGW sink on the double, no channels."""
+    double, server = zgw_server
+    double.reset()
+    connector = make_connector(tmp_path, server, monkeypatch)
     yield connector, double
     connector.close()
 
@@ -190,17 +195,8 @@ def with_mastodon(tmp_path, zgw_server, monkeypatch):
     double, server = zgw_server
     double.reset()
     mastodon = serve(MastodonDouble(REPLAY))
-    monkeypatch.setenv("ONDEMAND_ZGW_SECRET", ZGW_SECRET)
-    (tmp_path / "m").mkdir()
-    (tmp_path / "m" / "rules.yaml").write_text(RULES)
-    sink = {"name": "zaken", "kind": "zgw", "options": {
-        "zaken_url": server.zaken_url, "documenten_url": server.documenten_url, "catalogi_url": server.catalogi_url,
-        "client_id": "connector", "secret": "${ONDEMAND_ZGW_SECRET}", "bronorganisatie": "002220647"}}
     channel = {"name": "social", "kind": "mastodon", "options": {"base_url": mastodon.url, "account": "schochastics"}}
-    path = tmp_path / "connector.yaml"
-    path.write_text(yaml.safe_dump({"store": str(tmp_path / "c.db"), "mappings": str(tmp_path / "m"),
-                                    "delivery": {"parent_grace": 0}, "channels": [channel], "sinks": [sink]}))
-    connector = Connector(load_config(path))
+    connector = make_connector(tmp_path, server, monkeypatch, [channel], delivery={"parent_grace": 0})
     yield connector, double, mastodon.url
     connector.close()
     mastodon.shutdown()
@@ -233,5 +229,5 @@ def test_a_post_that_is_gone_is_refused_with_the_platforms_reason_and_nothing_st
     connector, double, base = with_mastodon
     with pytest.raises(Failed) as caught:
         ondemand.fetch_url(connector, f"{base}/@schochastics/1")
-    assert caught.value.failure.verdict == PERMANENT and "no such post" in caught.value.failure.message
+    assert caught.value.failure.verdict == PERMANENT and "no such item" in caught.value.failure.message
     assert connector.store.query("select count(*) as n from messages")[0]["n"] == 0

@@ -15,22 +15,11 @@ from connector.store import Store
 from connector.web import create_app
 
 from .conftest import ZGW_SECRET, make_message
+from .test_ondemand import RULES
 from .web_support import SECRETS, logged_in, write_config
 from .zgw_sink_support import ZAAK_42, by_identificatie
 
 CHANNEL = "gemeente-mastodon"
-RULES = """\
-global_defaults:
-  informatieobjecttype: Sociale-mediabericht
-rules:
-  - name: kermis
-    when:
-      keyword: kermis
-    then:
-      hold: een mens kiest de zaak
-unmatched:
-  attach: ZAAK-2026-0000000042
-"""
 
 
 @pytest.fixture

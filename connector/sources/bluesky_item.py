@@ -22,7 +22,7 @@ from ..failures import PERMANENT, RETRY, Failed, Failure
 from .base import Page, ParseError, captured
 from .bluesky_post import DID, HANDLE, POST_COLLECTION, post_to_message, records_to_messages
 from .bluesky_xrpc import array_items, json_or_none, whole_object
-from .itemurl import gone, not_found, same_site, segments, web_url
+from .itemurl import NOT_VISIBLE, gone, missing, same_site, segments, web_url
 from .jsonitems import item_value
 from .rest import PageRequest, Record, json_path
 
@@ -61,8 +61,8 @@ def _did(source, actor: str, what: str) -> str:
     except Failed as failed:
         body = failed.failure.detail if isinstance(failed.failure.detail, dict) else {}
         if failed.failure.status == 400 and body.get("error") in ("InvalidRequest", "HandleNotFound"):
-            raise Failed(not_found(what, f"Bluesky: {body.get('message') or body['error']}",
-                                   status=400, url=failed.failure.url, detail=body)) from None
+            raise missing(what, "no such account", f"Bluesky: {body.get('message') or body['error']}",
+                          status=400, url=failed.failure.url, detail=body) from None
         raise gone(failed, lookup) from None
     did = json_path(json_or_none(response), "did")
     if not isinstance(did, str) or not DID.fullmatch(did):
@@ -89,8 +89,8 @@ def fetch_post(source, url: str) -> Page:
                              url=response.url)) from exc
     records = [Record(item_value(raw), raw) for raw in views]
     if not records:
-        raise Failed(not_found(what, "Bluesky returned no post for it", status=response.status_code,
-                               url=response.url))
+        raise missing(what, NOT_VISIBLE, "Bluesky returned no post for it", status=response.status_code,
+                      url=response.url)
     messages, quarantined = records_to_messages(records, source.name, response.url, datetime.now(timezone.utc),
                                                 normalise=post_to_message)
     return Page(captured(messages, response), {}, quarantined, url=response.url)

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 from ..failures import PERMANENT, Failed, Failure
 from .base import Page, captured
 from .graph import GONE, error_codes
-from .item_fetch import gone, missing, one_item, permalink, query, segments, single_record
+from .itemurl import gone, missing, one_item, permalink, query, segments, single_record
 from .rest import PageRequest
 
 FACEBOOK_HOSTS = frozenset(f"{p}facebook.com" for p in ("", "www.", "m.", "mobile.", "web.", "mbasic.", "touch."))
@@ -97,9 +97,7 @@ def _get(source, request: PageRequest, what: str):
     try:
         return source.request(request, what)
     except Failed as failed:
-        if error_codes(failed.failure) == GONE or failed.failure.status in (404, 410):
-            raise gone(failed.failure, what) from failed
-        raise
+        raise gone(failed, what, also=error_codes(failed.failure) == GONE) from None
 
 
 # -- Instagram ----------------------------------------------------------------------------------
@@ -149,4 +147,4 @@ def fetch_instagram(source, url: str) -> Page:
             break
     raise missing(f"GET media {code}", f"not among the newest {SCAN_PAGES * 100} media of account {source.owner}:"
                   " deleted, another account's, or older (the Graph API cannot look a medium up by its shortcode)",
-                  asked)
+                  url=asked)

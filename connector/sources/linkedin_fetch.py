@@ -29,7 +29,7 @@ from urllib.parse import quote, unquote
 
 from ..failures import PERMANENT, Failed, Failure
 from .base import captured
-from .item_fetch import gone, missing, one_item, permalink, query, segments, single_record
+from .itemurl import gone, missing, one_item, permalink, query, segments, single_record
 from .linkedin_item import posts_to_messages
 from .rest import PageRequest
 
@@ -64,9 +64,7 @@ class LinkedInItems:
         try:
             response = self.request(PageRequest(f"{self.base_url}/rest/posts/{quote(urn, safe='')}"), what)
         except Failed as failed:
-            if failed.failure.status in (404, 410):
-                raise gone(failed.failure, what) from failed
-            raise
+            raise gone(failed, what) from None
         record = single_record(response, what)
         value = record.value if isinstance(record.value, dict) else {}
         resolved = self._resolve([value])
@@ -78,5 +76,5 @@ class LinkedInItems:
                                                   resolved, names)
         if not messages and not quarantined:
             raise missing(what, f"LinkedIn has it as {value.get('lifecycleState')!r}, not published"[:300],
-                          response.url, response.status_code)
+                          url=response.url, status=response.status_code)
         return one_item(captured(messages, response), quarantined, response.url)

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from ..failures import PERMANENT, RETRY, Failed, Failure
 from ..message import Author
 from .base import Page, ParseError, captured
-from .itemurl import gone, not_found, same_site, segments, web_url
+from .itemurl import NOT_VISIBLE, gone, missing, same_site, segments, web_url
 from .jsonitems import item_value, member_start, top_level_spans
 from .rest import PageRequest, Record
 from .x_api import error_text, member_items, page_value
@@ -106,8 +106,8 @@ def _get(source, tweet_id: str, params: dict):
         return response, records, page
     errors = [e for e in page.get("errors") or [] if isinstance(e, dict)]
     if errors:  # X answers 200 with errors[] for a post that is gone or protected
-        raise Failed(not_found(what, f"X: {error_text(errors[0])}", status=response.status_code,
-                               url=response.url, detail=page))
+        raise missing(what, NOT_VISIBLE, f"X: {error_text(errors[0])}", status=response.status_code,
+                      url=response.url, detail=page)
     raise Failed(Failure(RETRY, f"{what}: no post in X's answer", status=response.status_code, url=response.url))
 
 

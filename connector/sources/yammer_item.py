@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 
 from ..failures import PERMANENT, Failed, Failure
 from .base import captured
-from .item_fetch import gone, one_item, permalink, segments, single_record
+from .itemurl import gone, one_item, permalink, segments, single_record
 from .rest import PageRequest, Record
 from .yammer_message import References, item_id, message_id, records_to_messages
 
@@ -86,9 +86,7 @@ class YammerItems:
         try:
             response = self.request(PageRequest(f"{self.base_url}/messages/{wanted}.json"), what)
         except Failed as failed:
-            if failed.failure.status in (404, 410):
-                raise gone(failed.failure, what) from failed
-            raise
+            raise gone(failed, what) from None
         record, refs = single_record(response, what), References()
         if isinstance(record.value, dict) and "messages" in record.value:  # a list answer: the message, named
             found = _pick(self.records(response, what), wanted)

@@ -24,7 +24,7 @@ import re
 from ..failures import PERMANENT, RETRY, Failed, Failure
 from ..message import utcnow
 from .base import ParseError, captured
-from .item_fetch import gone, missing, one_item, permalink, query, segments
+from .itemurl import gone, missing, one_item, permalink, query, segments
 from .rest import PageRequest
 from .youtube_feed import parse_feed
 from .youtube_items import comment_to_message, threads_to_messages, to_messages
@@ -84,12 +84,10 @@ class ItemFetching:
         try:
             messages, quarantined = self._videos([video], what)
         except Failed as failed:
-            if failed.failure.status in (404, 410):
-                raise gone(failed.failure, what) from failed
-            raise
+            raise gone(failed, what) from None
         if not messages and not quarantined:
             raise missing(what, "YouTube returned no video with this id: deleted, private, or never published",
-                          f"{self.base_url}/videos?id={video}")
+                          url=f"{self.base_url}/videos?id={video}")
         page_url = messages[0].raw.page_url if messages else quarantined[0].page_url
         return one_item(messages, quarantined, page_url)
 
@@ -101,9 +99,7 @@ class ItemFetching:
         try:
             response = self.request(request, what)
         except Failed as failed:
-            if failed.failure.status in (404, 410):
-                raise gone(failed.failure, what) from failed
-            raise
+            raise gone(failed, what) from None
         records, now = self.records(response, what), utcnow()
         if reply:
             messages, quarantined = to_messages(records, lambda value, *, channel, raw: comment_to_message(
@@ -113,7 +109,7 @@ class ItemFetching:
             messages = [m for m in messages if m.id == comment]  # the thread's embedded replies are not asked for
         if not messages and not quarantined:
             raise missing(what, "YouTube returned no comment with this id: deleted, held for review, or never"
-                                " posted", response.url, response.status_code)
+                                " posted", url=response.url, status=response.status_code)
         return one_item(captured(messages, response), quarantined, response.url)
 
     def _feed_video(self, video: str):
@@ -127,5 +123,5 @@ class ItemFetching:
         held = [q for q in quarantined if q.item_id == video]
         if not found and not held:
             raise missing(f"video {video}", f"not in the channel's feed of {self.channel_id}, which lists its 15 newest"
-                          " videos: another channel's, older, or removed (mode api fetches any)", response.url)
+                          " videos: another channel's, older, or removed (mode api fetches any)", url=response.url)
         return one_item(captured(found, response), held, response.url)
