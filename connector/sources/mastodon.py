@@ -41,8 +41,8 @@ from ..checks import Check
 from ..failures import PERMANENT, RATE_LIMITED, RETRY, Failed, Failure
 from ..media import MediaOptions, MediaPolicy
 from ..message import Message
-from .base import SOURCES, Deletion, Page, ParseError, Quarantined, captured
-from .itemurl import gone, same_site, segments, web_url
+from .base import SOURCES, Deletion, Page, Quarantined, captured
+from .itemurl import gone, one_item, same_site, segments, single_record, web_url
 from .jsonitems import split_payload
 from .mastodon_status import STATUS_ID, item_id, statuses_to_messages
 from .rest import CallBudget, LinkHeaderPaginator, PageRequest, Record, RestSource
@@ -299,17 +299,9 @@ class MastodonSource(RestSource):
             response = self.request(PageRequest(f"{self.base_url}/api/v1/statuses/{status_id}"), what)
         except Failed as failed:
             raise gone(failed, what) from None
-        try:
-            items, is_list = split_payload(response.content)
-            if is_list:
-                raise ParseError("expected one status object, got an array")
-        except ParseError as exc:
-            raise Failed(Failure(RETRY, f"{what}: unreadable response ({exc})", status=response.status_code,
-                                 url=response.url)) from exc
-        records = [Record(value, raw) for raw, value in items]
-        messages, quarantined, _ = statuses_to_messages(records, self.name, response.url,
+        messages, quarantined, _ = statuses_to_messages([single_record(response, what)], self.name, response.url,
                                                         datetime.now(timezone.utc), self.host)
-        return Page(captured(messages, response), {}, quarantined, url=response.url)
+        return one_item(captured(messages, response), quarantined, response.url)
 
     @classmethod
     def parse_payload(cls, data: bytes, channel: str = "") -> tuple[list[Message], list[Quarantined]]:
