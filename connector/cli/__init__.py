@@ -1,9 +1,11 @@
 """The connector command line: poll, deliver, serve, check, and inspect mapping rules and deliveries.
 
-This module builds the parser and runs a command; the commands are in :mod:`.commands` (and
-``config schema`` in :mod:`.schema`), the names ``check`` looks up in :mod:`.names`.
+This module builds the parser and runs a command; the commands are in :mod:`.commands` (``check``
+and ``health`` in :mod:`.check`, ``config schema`` in :mod:`.schema`), the names ``check`` looks up
+in :mod:`.names`.
 
-Exit codes: 0 success; 1 a check found problems (or a cycle had errors); 2 bad input or usage.
+Exit codes: 0 success; 1 a check found problems (or a cycle had errors); 2 bad input or usage
+(``connector check``: an invalid configuration or mapping rules). ``connector health`` exits 0 or 1 only.
 A user's mistake (a wrong path, a corrupted database, a bad option) is one line on stderr and
 exit 2, never a traceback. ``--config`` and ``-v`` are accepted before and after the command;
 after the command wins when both are given.
@@ -15,8 +17,9 @@ import logging
 import sys
 
 from .. import __version__
-from .commands import (DEFAULT_CONFIG, Refused, cmd_check, cmd_deliveries_list, cmd_deliveries_requeue, cmd_demo,
-                       cmd_mappings_check, cmd_mappings_test, cmd_messages_parse, cmd_run, cmd_serve, cmd_worker)
+from .check import cmd_check, cmd_health
+from .commands import (DEFAULT_CONFIG, Refused, cmd_deliveries_list, cmd_deliveries_requeue, cmd_demo, cmd_mappings_check,
+                       cmd_mappings_test, cmd_messages_parse, cmd_run, cmd_serve, cmd_worker)
 from .ingest import cmd_import, cmd_save
 from .preview import cmd_preview
 from .schema import cmd_config_schema
@@ -78,7 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default: web.host in the configuration)")
     serve.add_argument("--port", type=port_number, help="port to listen on (default: web.port in the configuration)")
     command(commands, "check", "check the configuration, reach every channel and sink, and look up the"
-                               " names the mapping rules use in each sink's catalogue", cmd_check)
+                               " names the mapping rules use in each sink's catalogue; exit 0 all passed, 1 a channel"
+                               " or sink failed, 2 the configuration or mappings are invalid", cmd_check)
+    command(commands, "health", "exit 0 when the store is writable and a worker beat recently (as /readyz), else 1:"
+                                " the container's HEALTHCHECK", cmd_health)
 
     config = group("config", "describe the configuration")
     command(config, "schema", "the options of every installed channel and sink kind, as a markdown table",

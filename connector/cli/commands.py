@@ -10,8 +10,6 @@ import re
 import sys
 from pathlib import Path
 
-from .names import rule_names
-
 DEFAULT_CONFIG = "connector.yaml"
 
 
@@ -171,25 +169,6 @@ def cmd_serve(args) -> int:
         server.close()
         app.config["STORE"].close()
     return 0
-
-
-def cmd_check(args) -> int:
-    connector = _build(args)
-    names, templated = rule_names(connector.rules.current(), connector.config.default_sink, connector.config.sinks)
-    failed = False
-    try:
-        for name, sink in connector.sinks.items():
-            sink.expect_names(names.get(name, {}))
-        for kind, items in (("channel", connector.sources), ("sink", connector.sinks)):
-            for name, item in items.items():
-                for check in item.check():
-                    print(f"{kind} {name}: {check}")
-                    failed |= not check.ok
-    finally:
-        connector.close()
-    for line in templated:
-        print(f"rules: {line}")
-    return 1 if failed else 0
 
 
 def cmd_messages_parse(args) -> int:

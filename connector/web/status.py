@@ -16,34 +16,15 @@ from datetime import timedelta
 
 from flask import Blueprint, current_app, jsonify, request
 
+from ..health import live_worker as _live_worker
+from ..health import problems as health_problems
 from ..message import iso, parse_iso, utcnow
 
 bp = Blueprint("status", __name__)
 
 
 def _problems() -> list[str]:
-    config = current_app.config["CONNECTOR"]
-    store = current_app.config["STORE"]
-    try:
-        problems = [f"store: {p}" for p in store.health()]
-    except Exception as exc:  # noqa: BLE001 - the database is the one thing we cannot run without
-        return [f"store unavailable: {type(exc).__name__}"]
-    stale_after = config.limits["worker_stale_after"]
-    if stale_after and not problems:
-        worker = _live_worker(store.worker_rows(), stale_after)
-        if worker is None:
-            problems.append(f"worker: no worker has reported in the last {stale_after:g} s"
-                            " (is 'connector worker' running?)")
-    return problems
-
-
-def _live_worker(rows: list[dict], stale_after: float) -> dict | None:
-    """The most recent worker that beat within ``stale_after`` seconds (0: any that has not stopped)."""
-    horizon = utcnow() - timedelta(seconds=stale_after or 86400)
-    for row in rows:
-        if not row.get("stopped_at") and row.get("beat_at") and parse_iso(row["beat_at"]) >= horizon:
-            return row
-    return None
+    return health_problems(current_app.config["CONNECTOR"], current_app.config["STORE"])
 
 
 def _health_response():
