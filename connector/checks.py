@@ -39,8 +39,8 @@ FIXES = {
     "connection": ("check the URL (or folder) in the options of {what} in {config}, and that this machine can reach"
                    " it: DNS, proxy, firewall, TLS certificate (for a folder: that it exists and this user may"
                    " write in it)"),
-    "credentials": ("renew the token or secret of {what} in the environment variable its ${{...}} reference names,"
-                    " and check the rights of that client or account on the platform or case system"),
+    "credentials": ("renew the token or secret of {what} ({variables}), and check the rights of that client"
+                    " or account on the platform or case system"),
     "account": _ACCOUNT,
     "group": _ACCOUNT,
     "catalogus": ("add the name to the case system's catalogue, or correct the mapping rule (its file:line is"
@@ -49,8 +49,11 @@ FIXES = {
 GENERAL_FIX = "see the message above; correct the options of {what} in {config} or the system it names"
 
 
-def fix_for(check: Check, what: str, config: str) -> str:
-    """What to do about the failed ``check`` of ``what`` ("channel x", "sink y") configured in ``config``."""
+def fix_for(check: Check, what: str, config: str, variables: list[str] = ()) -> str:
+    """What to do about the failed ``check`` of ``what`` ("channel x", "sink y") configured in ``config``;
+    ``variables``: the environment variables its secrets come from (named, never their values)."""
     if check.message.startswith("not checked"):
         return "fix the failure above first; this check runs once that one passes"
-    return FIXES.get(check.name, GENERAL_FIX).format(what=what, config=config)
+    named = ("environment variable " + ", ".join(variables)) if variables else \
+        "the environment variable its ${...} reference in the configuration names"
+    return FIXES.get(check.name, GENERAL_FIX).format(what=what, config=config, variables=named)

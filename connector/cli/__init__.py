@@ -18,8 +18,8 @@ import sys
 
 from .. import __version__
 from .check import cmd_check, cmd_health
-from .commands import (DEFAULT_CONFIG, Refused, cmd_deliveries_list, cmd_deliveries_requeue, cmd_demo, cmd_mappings_check,
-                       cmd_mappings_test, cmd_messages_parse, cmd_run, cmd_serve, cmd_worker)
+from .commands import (DEFAULT_CONFIG, Refused, cmd_deliveries_list, cmd_deliveries_requeue, cmd_demo,
+                       cmd_mappings_check, cmd_mappings_test, cmd_messages_parse, cmd_run, cmd_serve, cmd_worker)
 from .ingest import cmd_import, cmd_save
 from .preview import cmd_preview
 from .schema import cmd_config_schema

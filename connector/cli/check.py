@@ -40,6 +40,7 @@ def cmd_check(args) -> int:
     lines: list[str] = []
     failures: list[str] = []
     passed = 2
+    variables = _secret_variables(config.path)
     try:
         current = connector.rules.current()
         names, templated = rule_names(current, config.default_sink, config.sinks)
@@ -57,7 +58,8 @@ def cmd_check(args) -> int:
                     if check.ok:
                         passed += 1
                     else:
-                        lines.append(f"    fix: {fix_for(check, f'{kind} {name}', config_path)}")
+                        fix = fix_for(check, f"{kind} {name}", config_path, variables.get((kind, name), []))
+                        lines.append(f"    fix: {fix}")
                         failures.append(f"{kind} {name}: {check.name}")
     finally:
         connector.close()
@@ -69,6 +71,27 @@ def cmd_check(args) -> int:
         return 1
     print(f"check: {passed} passed, nothing failed: exit 0")
     return 0
+
+
+def _secret_variables(path) -> dict[tuple[str, str], list[str]]:
+    """``{("channel" or "sink", name): [VARIABLE, ...]}``: where each item's secrets come from, read from the
+    file as written (``token: ${MASTODON_TOKEN}``), so a credentials failure can name the variable to renew."""
+    from .. import yamlconf
+    from ..config import ENV_REF, SECRET_KEYS
+
+    try:
+        data = yamlconf.load(path)
+    except (yamlconf.YamlError, OSError):
+        return {}
+    found: dict[tuple[str, str], list[str]] = {}
+    for section, kind in (("channels", "channel"), ("sinks", "sink")):
+        for item in data.get(section) or []:
+            options = item.get("options") if isinstance(item, dict) else None
+            if isinstance(options, dict):
+                found[(kind, str(item.get("name")))] = [
+                    match.group(1) for key, value in options.items() if SECRET_KEYS.search(str(key))
+                    for match in ENV_REF.finditer(str(value))]
+    return found
 
 
 def _connector(args):
