@@ -235,3 +235,23 @@ def test_the_images_commands_work_in_a_fresh_virtualenv(image):
     assert "Traceback" not in worker_err + server_err
     # a stopped worker is no worker: the next health check says so
     assert run(image, health).returncode == 1
+
+
+def test_the_compose_example_runs_one_worker_and_one_web_app_on_the_images_volumes():
+    import yaml
+
+    from connector.cli import build_parser
+
+    compose = yaml.safe_load((ROOT / "docker-compose.example.yml").read_text())
+    services = compose["services"]
+    assert {name: s["command"][0] for name, s in services.items()} == {"worker": "worker", "web": "serve"}
+    volumes = set(exec_form(one("VOLUME")))
+    for service in services.values():
+        build_parser().parse_args(service["command"])  # a command and options the CLI knows
+        mounts = {m.split(":")[1]: m.split(":")[0] for m in service["volumes"]}
+        assert volumes <= set(mounts), (volumes, mounts)  # every state folder on a shared, named volume
+        assert {mounts[v] for v in volumes} <= set(compose["volumes"])
+        assert image_env()["CONNECTOR_CONFIG"] in mounts
+        assert not [v for v in service["environment"].values() if not re.fullmatch(r"\$\{\w+\}", v)]
+    assert services["web"]["command"][services["web"]["command"].index("--host") + 1] == "0.0.0.0"
+    assert str(WebSchema().load({})["port"]) in services["web"]["ports"][0].split(":")
