@@ -214,6 +214,8 @@ def test_the_images_commands_work_in_a_fresh_virtualenv(image):
     assert any(line.strip().startswith("fix: check the URL") for line in lines), lines
     assert f"sink archief: [ok] connection: writes packages in {image['app'] / 'var' / 'archief'}" in lines
     assert lines[-1] == "check: 5 passed, 1 failed (channel gemeente-mastodon: connection): exit 1"
+    given = run(image, [*entrypoint, "check", "--config", str(config)])  # the same file named on the command line
+    assert (given.returncode, given.stdout) == (1, checked.stdout), given.stderr
 
     # the store exists now (check opened it), but no worker runs: the HEALTHCHECK fails, with 1 (never 2)
     unhealthy = run(image, health)
