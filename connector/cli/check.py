@@ -37,40 +37,42 @@ def cmd_check(args) -> int:
     connector = _connector(args)
     config_path = _config_path(args)
     config = connector.config
-    lines: list[str] = []
     failures: list[str] = []
     passed = 2
-    variables = _secret_variables(config.path)
     try:
+        variables = _secret_variables(config.path)
         current = connector.rules.current()
         names, templated = rule_names(current, config.default_sink, config.sinks)
-        lines.append(f"configuration: [ok] {config_path}: {len(config.channels)} channel(s),"
-                     f" {len(config.sinks)} sink(s)")
-        lines.append(f"mappings: [ok] {config.mappings}: {len(current.rules)} rule(s), valid for the configured sinks")
+        say(f"configuration: [ok] {config_path}: {len(config.channels)} channel(s), {len(config.sinks)} sink(s)")
+        say(f"mappings: [ok] {config.mappings}: {len(current.rules)} rule(s), valid for the configured sinks")
         for sink_name, sink in connector.sinks.items():
             sink.expect_names(names.get(sink_name, {}))
-        lines += [f"channel {c.name}: [skipped] disabled (enabled: false), not contacted"
-                  for c in config.channels if not c.enabled]
+        for channel in config.channels:
+            if not channel.enabled:
+                say(f"channel {channel.name}: [skipped] disabled (enabled: false), not contacted")
         for kind, items in (("channel", connector.sources), ("sink", connector.sinks)):
             for name, item in items.items():
-                for check in item.check():
-                    lines.append(f"{kind} {name}: {check}")
+                for check in item.check():  # each line as it comes: a check may wait for a timeout
+                    say(f"{kind} {name}: {check}")
                     if check.ok:
                         passed += 1
                     else:
                         fix = fix_for(check, f"{kind} {name}", config_path, variables.get((kind, name), []))
-                        lines.append(f"    fix: {fix}")
+                        say(f"    fix: {fix}")
                         failures.append(f"{kind} {name}: {check.name}")
     finally:
         connector.close()
-    lines += [f"rules: {line}" for line in templated]
-    for line in lines:
-        print(line)
+    for line in templated:
+        say(f"rules: {line}")
     if failures:
-        print(f"check: {passed} passed, {len(failures)} failed ({'; '.join(failures)}): exit 1")
+        say(f"check: {passed} passed, {len(failures)} failed ({'; '.join(failures)}): exit 1")
         return 1
-    print(f"check: {passed} passed, nothing failed: exit 0")
+    say(f"check: {passed} passed, nothing failed: exit 0")
     return 0
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
 
 
 def _secret_variables(path) -> dict[tuple[str, str], list[str]]:
