@@ -29,6 +29,8 @@ AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 EXCERPT = 140  # characters of a post's text in a list
 FINDER_MAX = 100  # posts per page of the finder
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+_FRACTION = re.compile(r"(\.\d{1,6})\d+")
+_LEAP = re.compile(r"(T\d{2}:\d{2}:)60")
 
 
 def problems(config, store) -> list[str]:
@@ -232,15 +234,18 @@ def boundary(text: str | None, end: bool = False) -> str | None:
         return None
     try:
         return _boundary(text, end)
-    except OverflowError:
-        raise ValueError(f"{text!r} lies outside the years 1 to 9999") from None
+    except OverflowError:  # a valid date whose day after or UTC time lies beyond year 9999 or before year 1
+        return "9999-12-31T23:59:59.999Z" if text >= "5000" else "0001-01-01T00:00:00.000Z"
 
 
 def _boundary(text: str, end: bool) -> str:
     if _DATE.match(text):
         day = datetime.strptime(text, "%Y-%m-%d").date() + timedelta(days=1 if end else 0)
         return fixed_iso(datetime.combine(day, time(0), tzinfo=AMSTERDAM))
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    # RFC 3339 allows what Python's parser does not: a leap second, lower case, more than 6 decimals
+    text = _FRACTION.sub(r"\1", text.replace("Z", "+00:00").replace("z", "+00:00").replace("t", "T"))
+    text = _LEAP.sub(r"\g<1>59", text)
+    moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=AMSTERDAM)
     return fixed_iso(moment)

@@ -16,6 +16,8 @@ from . import status_schemas as schemas
 
 OPENAPI_VERSION = "3.0.3"
 _JSON = "application/json"
+#: since / until: a date, or a date and time (the offset may be left out: Amsterdam time)
+_MOMENT = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
 
 
 def _json(schema: str, description: str) -> dict:
@@ -64,8 +66,8 @@ def build_spec(version: str, public: bool) -> dict:
         "parameters": [
             _query("channel", "only this channel's posts", {"type": "string"}),
             _query("since", "published at or after: a date (that day, Amsterdam) or ISO 8601 time (without an"
-                            " offset: Amsterdam time)", {"type": "string"}),
-            _query("until", "published before (a date: up to and including that day)", {"type": "string"}),
+                            " offset: Amsterdam time)", _MOMENT),
+            _query("until", "published before (a date: up to and including that day)", _MOMENT),
             _query("before", "next_before of the previous page", {"type": "integer", "minimum": 1}),
             _query("limit", "posts on this page", {"type": "integer", "minimum": 1, "maximum": 100,
                                                    "default": 100}),

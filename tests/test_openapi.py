@@ -1,0 +1,103 @@
+"""``/openapi.json`` is a valid OpenAPI document, and the live app keeps to it (schemathesis, in-process).
+
+The document is generated from the same marshmallow schemas that dump the answers; these tests check
+the other half: every operation, with generated parameters, with and without the token, answers no
+5xx and nothing the document does not describe (status code, content type, body schema). Answers with
+data in them (a worker, a failed delivery, a post's story) are checked against the document as well.
+"""
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from openapi_spec_validator import validate
+
+from connector import states
+from connector.message import utcnow
+
+from .status_support import AUTH, CHANNEL, deliver, fail, store_post
+from .web_support import make_app
+
+PATHS = {"/healthz", "/readyz", "/status", "/status/messages", "/status/messages/{channel}/{id}", "/metrics"}
+
+
+@pytest.fixture
+def filled(tmp_path):
+    """The app (token required) on a store with a live worker, a delivered, a dead and a pending post."""
+    app, store, _ = make_app(tmp_path)
+    store.worker_beat("host:1:abc", host="host", pid=1, started_at=utcnow(),
+                      rules={"fingerprint": "f" * 64, "count": 3, "errors": ["rules.yaml:3: unknown sink"]})
+    deliver(store, store_post(store, "1", text="afgeleverd"))
+    fail(store, store_post(store, "2", text="mislukt"), states.DEAD, status=400)
+    store_post(store, "3", text="wacht")
+    yield app
+    store.close()
+
+
+@pytest.mark.parametrize("public", [False, True])
+def test_the_document_is_valid_openapi_and_names_every_path(tmp_path, public):
+    app, store, _ = make_app(tmp_path, public_status=public)
+    response = app.test_client().get("/openapi.json")
+    store.close()
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    document = response.json
+    validate(document)
+    assert set(document["paths"]) == PATHS
+    assert document["components"]["securitySchemes"]["bearer"] == {
+        "type": "http", "scheme": "bearer", "description": "web.status_token"}
+    status = document["paths"]["/status"]["get"]
+    assert ("security" in status) is not public and ("401" in status["responses"]) is not public
+    assert document["paths"]["/healthz"]["get"]["security"] == []
+    assert "text/plain" in document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+
+
+def test_the_status_schema_in_the_document_lists_what_is_served(filled):
+    client = filled.test_client()
+    served = client.get("/status", headers=AUTH).json
+    document = client.get("/openapi.json").json
+    assert set(document["components"]["schemas"]["Status"]["properties"]) == set(served)
+
+
+def _schema(app):
+    schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
+    if not any(rule.rule == "/metrics" for rule in app.url_map.iter_rules()):
+        schema = schema.exclude(path="/metrics")  # its blueprint is another module's; documented all the same
+    return schema
+
+
+@pytest.mark.parametrize("path, parameters", [
+    ("/status", {}),
+    ("/status/messages", {"query": {"channel": CHANNEL, "since": "2026-01-01"}}),
+    ("/status/messages/{channel}/{id}", {"path_parameters": {"channel": CHANNEL, "id": "1"}}),
+    ("/status/messages/{channel}/{id}", {"path_parameters": {"channel": CHANNEL, "id": "2"}}),
+])
+def test_answers_with_data_keep_to_the_document(filled, path, parameters):
+    operation = _schema(filled)[path]["GET"]
+    case = operation.Case(**parameters)
+    response = case.call_and_validate(headers=AUTH)
+    assert response.status_code == 200
+    assert response.json(), "an answer with data in it"
+
+
+def _check(case) -> None:
+    """One generated request, with the token and without: no 5xx, nothing the document does not say."""
+    with_token = case.call_and_validate(headers=AUTH)
+    assert with_token.status_code < 500
+    without = case.call_and_validate(headers={"Authorization": ""})
+    assert without.status_code < 500
+    if case.path.startswith("/status"):
+        assert without.status_code == 401, "the token is required unless web.public_status is set"
+
+
+@pytest.mark.slow
+def test_no_operation_answers_a_server_error_or_contradicts_the_document(filled):
+    """Every operation in the document, 25 generated requests each (schemathesis' strategies, run by hypothesis)."""
+    operations = [result.ok() for result in _schema(filled).get_all_operations()]
+    assert {op.path for op in operations} >= PATHS - {"/metrics"}
+    for operation in operations:
+        @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy())
+        def run(case):
+            _check(case)
+
+        run()
