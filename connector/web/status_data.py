@@ -214,7 +214,8 @@ def message_story(store, channel: str, platform_id: str) -> dict | None:
             "message_id": detail["id"], "version": detail["version"], "url": detail["url"],
             "created_at": detail["created_at"], "fetched_at": detail["fetched_at"], "stored_at": detail["stored_at"],
             "sha256": detail["raw_sha256"], "size": detail["raw_size"] or 0,
-            "deleted": {"at": detail["deleted_at"], "reason": detail["deleted_reason"]} if detail["deleted_at"] else None,
+            "deleted": {"at": detail["deleted_at"], "reason": detail["deleted_reason"]}
+            if detail["deleted_at"] else None,
             "deliveries": [_delivery(d, traces.get(d["id"], {})) for d in detail["deliveries"]],
             "notices": detail["notices"],
         })
