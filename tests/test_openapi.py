@@ -14,6 +14,7 @@ from openapi_spec_validator import validate
 
 from connector import states
 from connector.message import utcnow
+from connector.sources.base import Deletion
 
 from .status_support import AUTH, CHANNEL, deliver, fail, store_post
 from .web_support import make_app
@@ -23,13 +24,15 @@ PATHS = {"/healthz", "/readyz", "/status", "/status/messages", "/status/messages
 
 @pytest.fixture
 def filled(tmp_path):
-    """The app (token required) on a store with a live worker, a delivered, a dead and a pending post."""
+    """The app (token required) on a store with a live worker, a delivered (then deleted on the platform),
+    a dead and a pending post."""
     app, store, _ = make_app(tmp_path)
     store.worker_beat("host:1:abc", host="host", pid=1, started_at=utcnow(),
                       rules={"fingerprint": "f" * 64, "count": 3, "errors": ["rules.yaml:3: unknown sink"]})
     deliver(store, store_post(store, "1", text="afgeleverd"))
     fail(store, store_post(store, "2", text="mislukt"), states.DEAD, status=400)
     store_post(store, "3", text="wacht")
+    store.save_page(CHANNEL, [], None, deletions=[Deletion(id="1", reason="404 Not Found on re-check", at=utcnow())])
     yield app
     store.close()
 
@@ -70,6 +73,7 @@ def _schema(app):
     ("/status/messages", {"query": {"channel": CHANNEL, "since": "2026-01-01"}}),
     ("/status/messages/{channel}/{id}", {"path_parameters": {"channel": CHANNEL, "id": "1"}}),
     ("/status/messages/{channel}/{id}", {"path_parameters": {"channel": CHANNEL, "id": "2"}}),
+    ("/healthz", {}),
 ])
 def test_answers_with_data_keep_to_the_document(filled, path, parameters):
     operation = _schema(filled)[path]["GET"]

@@ -182,6 +182,14 @@ def status_report(config, store, rules, version: str, started: datetime | None =
     }
 
 
+def _number(value) -> int | None:
+    """A whole number from an event's detail, None when it holds something else (an old or odd event)."""
+    try:
+        return int(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
 def _delivery(delivery: dict, trace: dict) -> dict:
     routing = trace.get("routing") or {}
     return {
@@ -196,7 +204,8 @@ def _delivery(delivery: dict, trace: dict) -> dict:
         "documents": delivery["documents"],
         "steps": [{"name": s["name"], "saved_at": s["saved_at"],
                    "fields": [{"key": k, "value": v} for k, v in s["fields"]]} for s in trace.get("steps", [])],
-        "attempts": [{k: a[k] for k in ("at", "state", "from", "attempt", "verdict", "status", "error")}
+        "attempts": [{"at": a["at"], "state": a["state"], "from": a["from"], "attempt": _number(a["attempt"]),
+                      "verdict": a["verdict"], "status": _number(a["status"]), "error": a["error"]}
                      for a in trace.get("attempts", [])],
         "attempts_hidden": trace.get("attempts_hidden", 0),
     }
