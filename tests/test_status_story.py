@@ -132,7 +132,8 @@ def test_the_list_is_paged_by_keyset_at_most_100_a_page(web):
 
 
 @pytest.mark.parametrize("query", ["since=gisteren", "until=2026-13-01", "before=-1", "before=abc", "limit=0",
-                                   "limit=101", "since=2026-01-01T25:00"])
+                                   "limit=101", "since=2026-01-01T25:00", "before=" + "9" * 5000,
+                                   "before=9223372036854775808"])
 def test_a_bad_parameter_is_a_json_400(web, query):
     client, _ = web
     refused = get(client, f"/status/messages?{query}", 400)

@@ -118,7 +118,7 @@ def messages():
     numbers = {}
     for name, top in (("before", _MAX_ID), ("limit", FINDER_MAX)):
         text = args.get(name)
-        if text is not None and not (text.isascii() and text.isdigit() and 1 <= int(text) <= top):
+        if text is not None and not (text.isascii() and text.isdigit() and len(text) < 20 and 1 <= int(text) <= top):
             return _answer(ErrorSchema(), {"error": f"{name} is a whole number from 1 to {top}"}, 400)
         numbers[name] = int(text) if text is not None else None
     body = message_finder(current_app.config["STORE"], args.get("channel") or None, since, until,
