@@ -74,12 +74,15 @@ def test_the_story_shows_the_deletion_on_the_platform_and_what_the_sinks_were_to
     assert (notice["sink"], notice["state"]) == (SINK, "pending")
 
 
-def test_a_platform_id_with_slashes_is_found(web):
-    """A feed's guid is often a URL."""
+@pytest.mark.parametrize("platform_id, path", [
+    ("https://www.example.nl/nieuws/1", "https://www.example.nl/nieuws/1"),  # a feed's guid is often a URL
+    ("regel\nbreuk", "regel%0Abreuk"),
+])
+def test_a_platform_id_with_slashes_or_a_line_break_is_found(web, platform_id, path):
     client, store = web
-    store_post(store, "https://www.example.nl/nieuws/1", channel="nieuws")
-    story = get(client, "/status/messages/nieuws/https://www.example.nl/nieuws/1")
-    assert story["id"] == "https://www.example.nl/nieuws/1"
+    store_post(store, platform_id, channel="nieuws")
+    assert get(client, f"/status/messages/nieuws/{path}")["id"] == platform_id
+    assert "no message" in get(client, f"/status/messages/nieuws/{path}x", 404)["error"]
 
 
 @pytest.mark.parametrize("path", [f"/status/messages/{CHANNEL}/404", "/status/messages/geen-kanaal/1"])

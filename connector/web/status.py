@@ -20,6 +20,7 @@ from __future__ import annotations
 import hmac
 
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.routing import PathConverter
 
 from ..message import utcnow
 from .status_data import FINDER_MAX, boundary, message_finder, message_story, problems, status_report
@@ -30,10 +31,17 @@ bp = Blueprint("status", __name__)
 _MAX_ID = 2**63 - 1  # SQLite's largest integer
 
 
+class _PlatformId(PathConverter):
+    """A platform id as it is: slashes (a feed's guid is often a URL) and line breaks included."""
+    regex = "(?s:[^/].*?)"
+
+
 @bp.record_once
 def _started(state) -> None:
-    """When this web process started serving: ``uptime_seconds`` in ``/status``."""
+    """When this web process started serving (``uptime_seconds`` in ``/status``); the id converter
+    (registered before the blueprint's routes are added, which use it)."""
     state.app.config.setdefault("STARTED", utcnow())
+    state.app.url_map.converters.setdefault("platform_id", _PlatformId)
 
 
 def _problems() -> list[str]:
@@ -126,7 +134,7 @@ def messages():
     return _answer(FinderSchema(), body)
 
 
-@bp.get("/status/messages/<channel>/<path:platform_id>")
+@bp.get("/status/messages/<channel>/<platform_id:platform_id>")
 def story(channel: str, platform_id: str):
     refused = _refused()
     if refused is not None:

@@ -68,7 +68,8 @@ def build_spec(version: str, public: bool) -> dict:
             _query("since", "published at or after: a date (that day, Amsterdam) or ISO 8601 time (without an"
                             " offset: Amsterdam time)", _MOMENT),
             _query("until", "published before (a date: up to and including that day)", _MOMENT),
-            _query("before", "next_before of the previous page", {"type": "integer", "minimum": 1}),
+            _query("before", "next_before of the previous page", {"type": "integer", "format": "int64", "minimum": 1,
+                                                                   "maximum": 2**63 - 1}),
             _query("limit", "posts on this page", {"type": "integer", "minimum": 1, "maximum": 100,
                                                    "default": 100}),
         ],
