@@ -110,3 +110,22 @@ def test_a_missing_store_is_refused_not_created(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as refused:
         main(["status", "-c", str(path)])
     assert refused.value.code == 2 and not (tmp_path / "c.db").exists()
+
+
+def test_the_demo_runs_with_the_status_token_off_and_its_configuration_says_so(tmp_path):
+    """Issue 12: authentication is off only when configured so; the demo is configured so, openly."""
+    from types import SimpleNamespace
+
+    from connector_doubles import demo
+
+    zgw = SimpleNamespace(**{f"{api}_url": f"http://127.0.0.1:1/{api}/api/v1"
+                             for api in ("zaken", "documenten", "catalogi")})
+    path = demo.write_demo_config(tmp_path, "http://127.0.0.1:2", "http://127.0.0.1:3/feed.xml", zgw, 8080)
+    assert "the status API is open" in path.read_text().splitlines()[0]
+    config = load_config(path, environ={demo.SECRET_ENV: "s" * 32, demo.WEB_KEY_ENV: "k" * 48})
+    assert config.web["public_status"] is True and not config.web.get("status_token")
+    app = create_app(config)
+    client = app.test_client()
+    assert client.get("/status").status_code == 200
+    assert "security" not in client.get("/openapi.json").json["paths"]["/status"]["get"]
+    app.config["STORE"].close()

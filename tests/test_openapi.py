@@ -22,17 +22,21 @@ from .web_support import make_app
 PATHS = {"/healthz", "/readyz", "/status", "/status/messages", "/status/messages/{channel}/{id}", "/metrics"}
 
 
-@pytest.fixture
-def filled(tmp_path):
-    """The app (token required) on a store with a live worker, a delivered (then deleted on the platform),
-    a dead and a pending post."""
-    app, store, _ = make_app(tmp_path)
+def fill(store) -> None:
+    """A live worker, a delivered post (then deleted on the platform), a dead and a pending one."""
     store.worker_beat("host:1:abc", host="host", pid=1, started_at=utcnow(),
                       rules={"fingerprint": "f" * 64, "count": 3, "errors": ["rules.yaml:3: unknown sink"]})
     deliver(store, store_post(store, "1", text="afgeleverd"))
     fail(store, store_post(store, "2", text="mislukt"), states.DEAD, status=400)
     store_post(store, "3", text="wacht")
     store.save_page(CHANNEL, [], None, deletions=[Deletion(id="1", reason="404 Not Found on re-check", at=utcnow())])
+
+
+@pytest.fixture
+def filled(tmp_path):
+    """The app (token required) on a filled store (:func:`fill`)."""
+    app, store, _ = make_app(tmp_path)
+    fill(store)
     yield app
     store.close()
 
@@ -83,8 +87,21 @@ def test_answers_with_data_keep_to_the_document(filled, path, parameters):
     assert response.json(), "an answer with data in it"
 
 
-def _check(case) -> None:
-    """One generated request, with the token and without: no 5xx, nothing the document does not say."""
+def _fuzz(app, check, examples: int = 25) -> None:
+    """``check`` on ``examples`` generated requests for every operation in the app's document."""
+    operations = [result.ok() for result in _schema(app).get_all_operations()]
+    assert {op.path for op in operations} >= PATHS - {"/metrics"}
+    for operation in operations:
+        @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy())
+        def run(case):
+            check(case)
+
+        run()
+
+
+def _closed(case) -> None:
+    """With the token and without: no 5xx, nothing the document does not say, 401 without the token."""
     with_token = case.call_and_validate(headers=AUTH)
     assert with_token.status_code < 500
     without = case.call_and_validate(headers={"Authorization": ""})
@@ -93,15 +110,23 @@ def _check(case) -> None:
         assert without.status_code == 401, "the token is required unless web.public_status is set"
 
 
+def _open(case) -> None:
+    response = case.call_and_validate()
+    assert response.status_code < 500 and response.status_code != 401
+
+
 @pytest.mark.slow
 def test_no_operation_answers_a_server_error_or_contradicts_the_document(filled):
     """Every operation in the document, 25 generated requests each (schemathesis' strategies, run by hypothesis)."""
-    operations = [result.ok() for result in _schema(filled).get_all_operations()]
-    assert {op.path for op in operations} >= PATHS - {"/metrics"}
-    for operation in operations:
-        @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-        @given(case=operation.as_strategy())
-        def run(case):
-            _check(case)
+    _fuzz(filled, _closed)
 
-        run()
+
+@pytest.mark.slow
+def test_the_open_status_api_keeps_to_its_own_document(tmp_path):
+    """web.public_status: true: the document has no token, and no answer asks for one."""
+    app, store, _ = make_app(tmp_path, public_status=True)
+    fill(store)
+    try:
+        _fuzz(app, _open, examples=15)
+    finally:
+        store.close()
