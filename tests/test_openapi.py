@@ -130,3 +130,19 @@ def test_the_open_status_api_keeps_to_its_own_document(tmp_path):
         _fuzz(app, _open, examples=15)
     finally:
         store.close()
+
+
+def test_the_document_refuses_an_answer_of_another_shape(filled):
+    """The served answer validates against the document; the same with a malformed nested worker does not."""
+    from jsonschema.exceptions import ValidationError
+    from openapi_schema_validator import OAS30Validator, validate as conforms
+
+    client = filled.test_client()
+    document = client.get("/openapi.json").json
+    schema = {**document["components"]["schemas"]["Status"], "components": document["components"]}
+    served = client.get("/status", headers=AUTH).json
+    conforms(served, schema, cls=OAS30Validator)
+    conforms({**served, "worker": None}, schema, cls=OAS30Validator)
+    for wrong in ({**served, "worker": {"id": "x"}}, {**served, "dead": "1"}, {**served, "extra": 1}):
+        with pytest.raises(ValidationError):
+            conforms(wrong, schema, cls=OAS30Validator)

@@ -83,7 +83,23 @@ def build_spec(version: str, public: bool) -> dict:
         "summary": "Prometheus metrics (text exposition format)", **closed,
         "responses": {"200": {"description": "the metrics",
                               "content": {"text/plain": {"schema": {"type": "string"}}}}, **refused}}})
-    return spec.to_dict()
+    return _strict_nulls(spec.to_dict())
+
+
+def _strict_nulls(node):
+    """apispec writes a nullable nested schema as ``anyOf: [{type: object, nullable: true}, {$ref}]``,
+    whose first branch accepts any object at all; narrowed here to null only, so an answer whose
+    nested object contradicts its schema is caught."""
+    if isinstance(node, dict):
+        for option in node.get("anyOf", []):
+            if option == {"type": "object", "nullable": True}:
+                option["enum"] = [None]
+        for value in node.values():
+            _strict_nulls(value)
+    elif isinstance(node, list):
+        for value in node:
+            _strict_nulls(value)
+    return node
 
 
 __all__ = ["build_spec"]
