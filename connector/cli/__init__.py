@@ -134,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_users_commands(group("users", "web UI accounts"), command)
 
+    # the helpdesk's view in a terminal: what GET /status and a message's story show (connector/cli/status.py)
+    from .status import add_command as add_status_command
+    add_status_command(commands, command)
+
     demo = command(commands, "demo", "local Mastodon + ZGW case system + worker + web app, no account needed",
                    cmd_demo, config=False)
     demo.add_argument("--port", type=port_number, default=8080, help="web app port (default 8080)")

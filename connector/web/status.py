@@ -8,32 +8,54 @@ leaves the worker out, for a web app deployed on its own). Otherwise ``503`` wit
 
 ``/status`` (details, including file paths and error texts) needs ``web.status_token``, as
 ``Authorization: Bearer <token>`` or ``?token=<token>``; only ``web.public_status: true`` opens it.
+The same rule holds for ``/status/messages`` (find a post by when it was published) and
+``/status/messages/<channel>/<id>`` (the whole story of one post).
+
+Every answer is built by :mod:`.status_data` (which ``connector status`` shares) and dumped through
+its schema in :mod:`.status_schemas`; ``/openapi.json`` (open: it holds no data) is generated from
+those schemas by :mod:`.status_openapi`, so the document describes exactly what is served.
 """
 from __future__ import annotations
 
 import hmac
-from datetime import timedelta
 
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.routing import PathConverter
 
-from ..health import live_worker as _live_worker
-from ..health import problems as health_problems
-from ..message import iso, parse_iso, utcnow
+from ..message import utcnow
+from .status_data import FINDER_MAX, boundary, message_finder, message_story, problems, status_report
+from .status_openapi import build_spec
+from .status_schemas import ErrorSchema, FinderSchema, HealthSchema, StatusSchema, StorySchema
 
 bp = Blueprint("status", __name__)
+_MAX_ID = 2**63 - 1  # SQLite's largest integer
+
+
+class _PlatformId(PathConverter):
+    """A platform id as it is: slashes (a feed's guid is often a URL) and line breaks included."""
+    regex = "(?s:[^/].*?)"
+
+
+@bp.record_once
+def _started(state) -> None:
+    """When this web process started serving (``uptime_seconds`` in ``/status``); the id converter
+    (registered before the blueprint's routes are added, which use it)."""
+    state.app.config.setdefault("STARTED", utcnow())
+    state.app.url_map.converters.setdefault("platform_id", _PlatformId)
 
 
 def _problems() -> list[str]:
-    return health_problems(current_app.config["CONNECTOR"], current_app.config["STORE"])
+    return problems(current_app.config["CONNECTOR"], current_app.config["STORE"])
 
 
 def _health_response():
-    problems = _problems()
-    if problems:
+    found = _problems()
+    if found:
         # open endpoint: say what is wrong, never where files live
         path = str(current_app.config["STORE"].path)
-        return jsonify({"status": "error", "problems": [p.replace(path, "the database") for p in problems]}), 503
-    return jsonify({"status": "ok"})
+        return _answer(HealthSchema(), {"status": "error",
+                                        "problems": [p.replace(path, "the database") for p in found]}, 503)
+    return _answer(HealthSchema(), {"status": "ok"})
 
 
 @bp.get("/healthz")
@@ -62,93 +84,72 @@ def _authorised() -> tuple[bool, str]:
     return False, "a valid status token is needed (Authorization: Bearer <token>, or ?token=<token>)"
 
 
+def _refused():
+    allowed, reason = _authorised()
+    if allowed:
+        return None
+    response = _answer(ErrorSchema(), {"error": reason}, 401)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="connector status"'
+    return response
+
+
+def _answer(schema, body: dict, code: int = 200):
+    """``body`` dumped through ``schema`` (the document's own schema), as JSON."""
+    response = jsonify(schema.dump(body))
+    response.status_code = code
+    return response
+
+
 @bp.get("/status")
 def status():
-    allowed, reason = _authorised()
-    if not allowed:
-        response = jsonify({"error": reason})
-        response.status_code = 401
-        response.headers["WWW-Authenticate"] = 'Bearer realm="connector status"'
-        return response
-    config = current_app.config["CONNECTOR"]
-    store = current_app.config["STORE"]
-    rules = current_app.config["RULES"]
-    rules.refresh()
-    limits = config.limits
-    channel_rows = {row["name"]: row for row in store.channel_rows()}
-    sink_rows = {row["name"]: row for row in store.sink_rows()}
-    now = utcnow()
-    # a poll is bounded by poll_deadline plus one call's deadline; running longer, it is stuck
-    stalled_after = timedelta(seconds=limits["poll_deadline"] + 2 * limits["call_deadline"])
-    channels = []
-    for channel in config.channels:
-        row = channel_rows.get(channel.name, {})
-        paused = _future(row.get("paused_until"), now)
-        polling_since = row.get("poll_started_at")
-        channels.append({
-            "name": channel.name,
-            "kind": channel.kind,
-            "enabled": channel.enabled,
-            "poll_interval_seconds": channel.poll_interval,
-            "last_poll_at": row.get("last_poll_at"),
-            "last_success_at": row.get("last_success_at"),
-            "last_error": row.get("last_error"),
-            "consecutive_failures": row.get("failures", 0),
-            "polling_since": polling_since,
-            "stalled": bool(polling_since) and parse_iso(polling_since) < now - stalled_after,
-            "paused_until": paused,
-            "paused_reason": row.get("paused_reason") if paused else None,
-            "rate_limited_until": paused if paused and row.get("paused_reason") == "rate_limited" else None,
-            "messages": row.get("messages", 0),
-            "quarantined": row.get("quarantined", 0),
-            "deleted_on_platform": row.get("deleted", 0),
-        })
-    sinks = []
-    for sink in config.sinks:
-        row = sink_rows.get(sink.name, {})
-        paused = _future(row.get("paused_until"), now)
-        sinks.append({"name": sink.name, "kind": sink.kind, "parallel": sink.parallel,
-                      "last_error": row.get("last_error"), "last_ok_at": row.get("last_ok_at"),
-                      "paused": bool(paused), "paused_until": paused,
-                      "paused_reason": row.get("paused_reason") if paused else None})
-    workers = store.worker_rows()
-    live = _live_worker(workers, limits["worker_stale_after"])
-    body = {
-        "version": current_app.config["VERSION"],
-        "time": iso(now),
-        "healthy": not _problems(),
-        "worker": _worker(live or (workers[0] if workers else None), live is not None),
-        "channels": channels,
-        "sinks": sinks,
-        "deliveries": store.delivery_counts(),
-        # messages the platform no longer shows: kept, marked, and told to the sinks that can keep it
-        "deleted_on_platform": [{"channel": r["channel"], "id": r["platform_id"], "url": r["url"],
-                                 "deleted_at": r["deleted_at"], "reason": r["deleted_reason"], "sinks": r["notices"]}
-                                for r in store.deletions(limit=20)],
-    }
-    current = rules.current()
-    files = {"fingerprint": current.fingerprint if current else None,
-             "rules": len(current.rules) if current else 0,
-             "errors": [str(p) for p in (rules.error or [])]}
-    if live is not None:  # what the worker actually runs; the files may hold an edit it refused
-        body["mappings"] = {"path": str(rules.path), "source": "worker", "fingerprint": live["rules_fingerprint"],
-                            "rules": live["rules_count"] or 0, "errors": live["rules_errors"],
-                            "files": files}
-    else:
-        body["mappings"] = {"path": str(rules.path), "source": "files", **files}
-    return jsonify(body)
+    refused = _refused()
+    if refused is not None:
+        return refused
+    app = current_app
+    body = status_report(app.config["CONNECTOR"], app.config["STORE"], app.config["RULES"],
+                         app.config["VERSION"], started=app.config.get("STARTED"))
+    return _answer(StatusSchema(), body)
 
 
-def _worker(row: dict | None, alive: bool) -> dict | None:
-    if row is None:
-        return None
-    return {"id": row["id"], "alive": alive, "started_at": row["started_at"], "beat_at": row["beat_at"],
-            "stopped_at": row["stopped_at"], "activity": row["activity"]}
+@bp.get("/status/messages")
+def messages():
+    refused = _refused()
+    if refused is not None:
+        return refused
+    args = request.args
+    try:
+        since = boundary(args.get("since"))
+        until = boundary(args.get("until"), end=True)
+    except ValueError:
+        return _answer(ErrorSchema(), {"error": "since and until are a date (2026-11-25) or an ISO 8601 time"
+                                                " (2026-11-25T14:02, Amsterdam time without an offset)"}, 400)
+    numbers = {}
+    for name, top in (("before", _MAX_ID), ("limit", FINDER_MAX)):
+        text = args.get(name)
+        if text is not None and not (text.isascii() and text.isdigit() and len(text) < 20 and 1 <= int(text) <= top):
+            return _answer(ErrorSchema(), {"error": f"{name} is a whole number from 1 to {top}"}, 400)
+        numbers[name] = int(text) if text is not None else None
+    body = message_finder(current_app.config["STORE"], args.get("channel") or None, since, until,
+                          numbers["before"], numbers["limit"] or FINDER_MAX)
+    return _answer(FinderSchema(), body)
 
 
-def _future(value: str | None, now) -> str | None:
-    """``value`` (ISO) if it lies in the future, else None: an expired pause is no pause."""
-    return value if value and parse_iso(value) > now else None
+@bp.get("/status/messages/<channel>/<platform_id:platform_id>")
+def story(channel: str, platform_id: str):
+    refused = _refused()
+    if refused is not None:
+        return refused
+    body = message_story(current_app.config["STORE"], channel, platform_id)
+    if body is None:
+        return _answer(ErrorSchema(), {"error": f"no message {platform_id!r} stored on channel {channel!r};"
+                                                " find its id with /status/messages?channel=&since=&until="}, 404)
+    return _answer(StorySchema(), body)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    web = current_app.config["CONNECTOR"].web
+    return jsonify(build_spec(current_app.config["VERSION"], public=bool(web.get("public_status"))))
 
 
 __all__ = ["bp"]

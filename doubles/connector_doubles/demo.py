@@ -48,7 +48,8 @@ def write_demo_config(workdir: Path, mastodon_url: str, feed_url: str, zgw, web_
         "store": "connector.db",
         "mappings": str(repo_root() / "mappings"),
         # plain http on 127.0.0.1: the session cookie cannot be Secure here
-        "web": {"host": "127.0.0.1", "port": web_port, "status_token": "${%s}" % STATUS_TOKEN_ENV,
+        # the status API without a token: only on 127.0.0.1, and the demo says so when it starts
+        "web": {"host": "127.0.0.1", "port": web_port, "public_status": True,
                 "secret_key": "${%s}" % WEB_KEY_ENV, "secure_cookies": False},
         "delivery": {"interval": 2, "batch_size": 50, "max_attempts": 5, "backoff_base": 5,
                      # replies to posts of accounts the demo does not follow: a short wait, then the rule's otherwise
@@ -66,8 +67,8 @@ def write_demo_config(workdir: Path, mastodon_url: str, feed_url: str, zgw, web_
         }}],
     }
     path = workdir / "connector.yaml"
-    path.write_text("# written by 'connector demo'; the secrets are in $%s, $%s and $%s\n"
-                    % (SECRET_ENV, STATUS_TOKEN_ENV, WEB_KEY_ENV)
+    path.write_text("# written by 'connector demo'; the secrets are in $%s and $%s; the status API is open\n"
+                    % (SECRET_ENV, WEB_KEY_ENV)
                     + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
 
@@ -217,7 +218,7 @@ def run_demo(port: int = 8080, workdir: str = "var/demo", seconds: float = 0) ->
     print(f"""
 midoffice connector demo
   web UI:              {web.url}/login  (user {admin}, password {password}; this run only)
-  status (helpdesk):   {web.url}/status?token={os.environ[STATUS_TOKEN_ENV]}
+  status (helpdesk):   token off in this demo (web.public_status: true): {web.url}/status
   what arrived:        {web.url}/demo/zaken (the case system's zaken and documents, no login)
   local Mastodon:      {masto_server.url}/api/v1/accounts/lookup?acct={DEMO_ACCOUNT}
   local feed:          {feed_server.url}/feed.xml
