@@ -18,7 +18,10 @@ from connector.web import create_app
 
 from .conftest import ingest, make_message
 from .test_engine import ScriptedSink, write_rules
-from .test_web_health import TOKEN, beat, make_app  # noqa: F401 - make_app is a fixture
+from .test_web_health import TOKEN, beat
+from . import test_web_health
+
+make_app = test_web_health.make_app  # the fixture: an app on fixtures/config/valid.yaml, status token TOKEN
 
 CHANNEL = "nieuws"
 
