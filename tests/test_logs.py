@@ -206,3 +206,27 @@ def test_a_poll_and_delivery_run_logs_json_lines_about_each_message(output, tmp_
         assert str(line["delivery_id"]) in line["message"] and line["message_id"] in line["message"]
     paused = [line for line in lines if line["message"].startswith("channel nieuws:")]
     assert paused and all(line["channel"] == "nieuws" and "message_id" not in line for line in paused)
+
+
+def test_the_cli_logs_json_lines_for_a_command(tmp_path):
+    """``connector run --once`` in its own process: the configuration's logging section applies from the
+    first line, and the failing poll's line names its channel and holds no token."""
+    import os
+    import subprocess
+    import sys
+
+    config = yaml.safe_load((FIXTURES / "config" / "valid.yaml").read_text())
+    config.update(store=str(tmp_path / "c.db"), mappings=str(FIXTURES / "e2e" / "mappings"),
+                  logging={"format": "json"})
+    config["channels"][0]["options"]["base_url"] = "http://127.0.0.1:1"  # refused at once, no network
+    config["channels"] = config["channels"][:1]
+    path = tmp_path / "connector.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "TEST_MASTODON_TOKEN": TOKEN, "TEST_ZGW_SECRET": CONFIGURED}
+    done = subprocess.run([sys.executable, "-c", "import sys; from connector.cli import main; sys.exit(main())",
+                           "run", "--once", "--config", str(path)], env=env, capture_output=True, text=True,
+                          timeout=60)
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    failed = [line for line in lines if line.get("channel") == "gemeente-mastodon" and line["level"] == "WARNING"]
+    assert failed and "127.0.0.1" in failed[0]["message"], done.stderr
+    assert TOKEN not in done.stderr + done.stdout and CONFIGURED not in done.stderr + done.stdout
