@@ -44,7 +44,8 @@ _AUTH_HEADER = re.compile(r"(?i)(\b(?:proxy-)?authorization['\"]?\s*[:=]\s*['\"]
 _SCHEME = re.compile(r"\b([Bb]earer|BEARER|[Bb]asic|BASIC)\s+(?![a-z]+\b)([A-Za-z0-9._~+/=-]{8,})")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}(?:\.[A-Za-z0-9_-]*){0,4}")
 _PAIR = re.compile(r"(?<![\w.-])([A-Za-z_][\w.-]*)(\s*[=:]\s*)([^\s&;,'\"<>)\]}]+)")
-_QUOTED_PAIR = re.compile(r"([\"'])([A-Za-z_][\w.-]*)\1(\s*:\s*)([\"'])((?:\\.|(?!\4)[^\\])*)\4")
+# (a value is at most 500 characters: an opening quote that is never closed must not make each try read to the end)
+_QUOTED_PAIR = re.compile(r"([\"'])([A-Za-z_][\w.-]*)\1(\s*:\s*)([\"'])((?:\\.|(?!\4)[^\\]){0,500})\4")
 
 
 def scrub(text):
