@@ -1,4 +1,4 @@
-"""``connector.yaml``: channels, sinks, mappings folder, store, web and delivery settings.
+"""``connector.yaml``: channels, sinks, mappings folder, store, web, delivery and logging settings.
 
 Example::
 
@@ -38,8 +38,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from . import redact, yamlconf
 from .registry import SINKS, SOURCES
-from .settings import (CaptureSchema, DeliverySchema, Duration, LimitsSchema, MediaSettingsSchema,  # noqa: F401
-                       OrganisationSchema, WebSchema)
+from .settings import (CaptureSchema, DeliverySchema, Duration, LimitsSchema, LoggingSchema,  # noqa: F401
+                       MediaSettingsSchema, OrganisationSchema, WebSchema)
 from .yamlconf import LineDict, LineList, Problem
 
 DEFAULT_ARCHIVE = "archief"  # the default sink's name, and its folder beside the store
@@ -91,6 +91,7 @@ class ConfigSchema(Schema):
     limits = fields.Nested(LimitsSchema, load_default=lambda: LimitsSchema().load({}))
     media = fields.Nested(MediaSettingsSchema, load_default=lambda: MediaSettingsSchema().load({}))
     capture = fields.Nested(CaptureSchema, load_default=lambda: CaptureSchema().load({}))
+    logging = fields.Nested(LoggingSchema, load_default=lambda: LoggingSchema().load({}))
     channels = fields.List(fields.Nested(ChannelSchema), load_default=list)
     # no sinks: the embedded default, an archive sink (MDTO packages beside the store) for the organisation
     sinks = fields.List(fields.Nested(SinkSchema), load_default=list)
@@ -158,6 +159,9 @@ class Config:
         if not self.capture["enabled"] or (not self.capture["folder"] and str(self.store) == ":memory:"):
             return None
         return Path(self.capture["folder"]) if self.capture["folder"] else Path(self.store).parent / "warc"
+
+    #: ``format`` (text or json) and ``level``: applied by the CLI (:mod:`connector.logs`)
+    logging: dict = field(default_factory=lambda: LoggingSchema().load({}))
 
 
 def _interpolate(node, path, environ, problems, filename, root):
@@ -284,6 +288,7 @@ def load_config(path: str | Path, environ: dict | None = None) -> Config:
                else None},
         capture={**loaded["capture"],
                  "folder": loaded["capture"]["folder"] and _resolve(base, loaded["capture"]["folder"])},
+        logging=loaded["logging"],
         channels=[ChannelConfig(name=c["name"], kind=c["kind"], options=c["options"],
                                 poll_interval=c["poll_interval"], enabled=c["enabled"]) for c in loaded["channels"]],
         sinks=[SinkConfig(name=s["name"], kind=s["kind"], options=s["options"], parallel=s["parallel"],

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
+from .logs import about_delivery
 from .routing import FOLLOW_THREAD
 from .store import DeliveryRow
 
@@ -160,7 +161,8 @@ class _Run:
             try:
                 result.add(self.d.deliver(row, self.now))
             except Exception:  # noqa: BLE001 - e.g. the store; the lease brings the delivery back
-                log.exception("delivery %s: unexpected error; it is tried again when its lease runs out", row.id)
+                log.exception("delivery %s: unexpected error; it is tried again when its lease runs out", row.id,
+                              extra=about_delivery(row))
             with self.lock:
                 self.queues[key].popleft()
                 self.held.discard(row.id)

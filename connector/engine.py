@@ -46,6 +46,7 @@ from .config import Config
 from .failures import CONFIGURATION, PERMANENT, RATE_LIMITED, RETRY, Failed, Failure
 from .dispatch import DeliverResult, Dispatcher
 from .fanout import plan_routing, targets
+from .logs import about, about_delivery
 from .media.stage import MediaStage
 from .message import utcnow
 from .notices import deliver_notices
@@ -116,7 +117,7 @@ class Connector:
             state = {HOLD: states.HELD, IGNORE: states.IGNORED}.get(own.action, states.PENDING)
             if state != states.PENDING:  # also in the audit trail; the log line is for the operator watching
                 log.info("%s/%s to %s %s by rule %s (%s): %s", message.channel, message.id, sink, state, own.rule,
-                         own.source, own.reason)
+                         own.source, own.reason, extra=about(message, sink=sink))
             plans.append(DeliveryPlan(sink=sink, routing=own, state=state))
         return plans
 
@@ -147,12 +148,12 @@ class Connector:
                     break
                 if time.monotonic() > deadline:  # the cursor is saved per page: the next poll goes on
                     log.info("channel %s: poll_deadline reached after %d page(s); continuing next poll",
-                             channel, result.pages)
+                             channel, result.pages, extra=about(channel=channel))
                     break
         except Failed as exc:
             result.error = exc.failure
         except Exception as exc:  # a bug in a source must not stop the other channels
-            log.exception("channel %s crashed", channel)
+            log.exception("channel %s crashed", channel, extra=about(channel=channel))
             result.error = Failure(RETRY, f"internal error in source: {type(exc).__name__}: {exc}")
         finally:
             self.activity.pop(f"poll:{channel}", None)
@@ -163,9 +164,11 @@ class Connector:
         self.store.record_poll(channel, result.error, paused_until=until, paused_reason=reason)
         if result.error.verdict == CONFIGURATION:
             log.error("channel %s: %s; polling again at %s. Check the channel's options (URL, account,"
-                      " token) in the configuration", channel, result.error.message, until.isoformat())
+                      " token) in the configuration", channel, result.error.message, until.isoformat(),
+                      extra=about(channel=channel))
         else:
-            log.warning("channel %s: %s (%s until %s)", channel, result.error.message, reason, until.isoformat())
+            log.warning("channel %s: %s (%s until %s)", channel, result.error.message, reason, until.isoformat(),
+                        extra=about(channel=channel))
         return result
 
     def _channel_pause(self, channel: str, failure: Failure, now: datetime) -> tuple[datetime, str]:
@@ -221,11 +224,11 @@ class Connector:
         except Failed as exc:
             return self._failed(row, exc.failure, result)
         except (OverflowError, UnicodeError) as exc:  # the message itself cannot be represented: retrying won't help
-            log.exception("delivery %s: the message cannot be represented", row.id)
+            log.exception("delivery %s: the message cannot be represented", row.id, extra=about_delivery(row))
             return self._failed(row, Failure(PERMANENT, f"the message cannot be represented for this sink:"
                                                         f" {type(exc).__name__}: {exc}"), result)
         except Exception as exc:  # a bug (or our disk): keep the message, retry later, tell the operator
-            log.exception("delivery %s crashed", row.id)
+            log.exception("delivery %s crashed", row.id, extra=about_delivery(row))
             # not an outage: one crashing message must not pause the sink for every other one
             return self._failed(row, Failure(RETRY, f"internal error in sink: {type(exc).__name__}: {exc}"), result,
                                 trips_breaker=False)
@@ -252,7 +255,7 @@ class Connector:
         try:
             prepared = self.media.prepare(row.message_id, row.message, now)
         except Exception as exc:  # a bug or our disk: keep the message, retry later, say so
-            log.exception("delivery %s: preparing its media failed", row.id)
+            log.exception("delivery %s: preparing its media failed", row.id, extra=about_delivery(row))
             self._failed(row, Failure(RETRY, f"internal error while fetching media: {type(exc).__name__}: {exc}"),
                          result, trips_breaker=False)
             return None
@@ -270,7 +273,7 @@ class Connector:
         try:
             parent = self.store.message_by_platform_id(message.channel, message.in_reply_to)
         except Exception as exc:  # a bug or our disk: keep the message, retry later, say so
-            log.exception("delivery %s: looking up its parent message failed", row.id)
+            log.exception("delivery %s: looking up its parent message failed", row.id, extra=about_delivery(row))
             self._failed(row, Failure(RETRY, f"internal error while looking up the parent message:"
                                              f" {type(exc).__name__}: {exc}"), result, trips_breaker=False)
             return None
@@ -303,7 +306,7 @@ class Connector:
             self.store.pause_sink(row.sink, now + timedelta(seconds=seconds), f"configuration: {failure.message}")
             log.error("sink %s paused for %d s: %s. Fix the sink's configuration (URLs, client_id, secret) or its"
                       " catalogue; deliveries wait without spending attempts and resume by themselves",
-                      row.sink, seconds, failure.message)
+                      row.sink, seconds, failure.message, extra=about_delivery(row))
             self.store.mark_failed(row.id, failure, states.PENDING, now + timedelta(seconds=seconds),
                                    count_attempt=False)
             result.released += 1
@@ -329,7 +332,7 @@ class Connector:
     def _log_dead(row: DeliveryRow, failure: Failure, why: str) -> None:
         log.error("delivery %s (%s/%s to %s) is dead, %s: %s. See 'connector deliveries list --state dead';"
                   " after fixing the cause: 'connector deliveries requeue %s'", row.id, row.message.channel,
-                  row.message.id, row.sink, why, failure.message, row.id)
+                  row.message.id, row.sink, why, failure.message, row.id, extra=about_delivery(row))
 
     def _trip_breaker(self, sink: str, failure: Failure, now: datetime) -> None:
         """A 429, or several transient failures in a row, pause the sink: it is down or overloaded."""
@@ -338,13 +341,14 @@ class Connector:
         if failure.verdict == RATE_LIMITED:
             until = failure.retry_at or now + timedelta(seconds=settings["pause_base"])
             self.store.pause_sink(sink, until, f"rate limited: {failure.message}")
-            log.warning("sink %s rate limited until %s: %s", sink, until.isoformat(), failure.message)
+            log.warning("sink %s rate limited until %s: %s", sink, until.isoformat(), failure.message,
+                        extra=about(sink=sink))
         elif streak >= settings["breaker_threshold"]:
             seconds = min(settings["pause_max"], settings["pause_base"] * 2 ** (streak - settings["breaker_threshold"]))
             self.store.pause_sink(sink, now + timedelta(seconds=seconds),
                                   f"{streak} failures in a row, last: {failure.message}")
             log.warning("sink %s paused for %d s after %d failures in a row (is it down?), last: %s",
-                        sink, seconds, streak, failure.message)
+                        sink, seconds, streak, failure.message, extra=about(sink=sink))
 
     # -- one cycle ------------------------------------------------------------------------
 

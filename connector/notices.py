@@ -79,12 +79,17 @@ def _one(connector, notice: dict, now: datetime) -> str:
     except Failed as exc:
         return _failed(store, notice, exc.failure.message, exc.failure.verdict == PERMANENT, now)
     except Exception as exc:  # noqa: BLE001 - a bug costs one notice's attempt, not the run
-        log.exception("notice %s to sink %s crashed", notice["id"], name)
+        log.exception("notice %s to sink %s crashed", notice["id"], name, extra=_about(notice))
         return _failed(store, notice, f"internal error: {type(exc).__name__}: {exc}", False, now)
     store.finish_notice(notice["id"], "done")
     log.info("sink %s told that message %s of channel %s was deleted on the platform", name,
-             notice["platform_id"], notice["channel"])
+             notice["platform_id"], notice["channel"], extra=_about(notice))
     return "done"
+
+
+def _about(notice: dict) -> dict:
+    """``extra=`` for a log line about a notice: its message and sink (:mod:`connector.logs`)."""
+    return {"channel": notice["channel"], "message_id": notice["platform_id"], "sink": notice["sink"]}
 
 
 def _failed(store, notice: dict, error: str, permanent: bool, now: datetime) -> str:
@@ -92,7 +97,7 @@ def _failed(store, notice: dict, error: str, permanent: bool, now: datetime) -> 
     if permanent or attempts >= MAX_ATTEMPTS:
         store.finish_notice(notice["id"], "dead", error)
         log.error("sink %s refused the deletion notice of message %s (%s); the deletion stays recorded in the"
-                  " connector's store", notice["sink"], notice["platform_id"], error)
+                  " connector's store", notice["sink"], notice["platform_id"], error, extra=_about(notice))
         return "dead"
     wait = min(BACKOFF * 2 ** (attempts - 1), MAX_BACKOFF)
     store.finish_notice(notice["id"], "pending", error, now + wait)

@@ -1,4 +1,4 @@
-"""The sections of ``connector.yaml`` that hold settings, not plugins: web, delivery, limits, media, capture.
+"""The sections of ``connector.yaml`` that hold settings, not plugins: web, delivery, limits, media, capture, logging.
 
 Each is a marshmallow schema with its defaults (a missing section means all defaults; an unknown key is an
 error); :mod:`connector.config` puts them together with the channels and sinks. Durations are seconds, or
@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
 
@@ -117,6 +117,25 @@ class LimitsSchema(Schema):
     # the body of any one answer from a platform or case system, after decompression
     max_response_bytes = fields.Integer(load_default=64 * 1024 * 1024, validate=validate.Range(
         min=64 * 1024, error="Give at least 65536 bytes."))
+
+
+class LoggingSchema(Schema):
+    """How the connector logs (:mod:`connector.logs`): JSON lines for a log collector, or text for people."""
+
+    class Meta:
+        unknown = RAISE
+
+    format = fields.String(load_default="text", validate=validate.OneOf(
+        ("text", "json"), error="Use 'text' (for people) or 'json' (one JSON object per line)."))
+    # the least severe level written; -v (debug) overrides it
+    level = fields.String(load_default="INFO", validate=validate.OneOf(
+        ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), error="Use DEBUG, INFO, WARNING, ERROR or CRITICAL."))
+
+    @pre_load
+    def _upper(self, data, **kwargs):
+        if isinstance(data, dict) and isinstance(data.get("level"), str):
+            data = {**data, "level": data["level"].strip().upper()}
+        return data
 
 
 def _network(value: str) -> None:

@@ -13,12 +13,11 @@ after the command wins when both are given.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
-from .. import __version__
+from .. import __version__, logs
 from .check import cmd_check, cmd_health
-from .commands import (DEFAULT_CONFIG, Refused, cmd_deliveries_list, cmd_deliveries_requeue, cmd_demo,
+from .commands import (DEFAULT_CONFIG, Refused, _config_path, cmd_deliveries_list, cmd_deliveries_requeue, cmd_demo,
                        cmd_mappings_check, cmd_mappings_test, cmd_messages_parse, cmd_run, cmd_serve, cmd_worker)
 from .ingest import cmd_import, cmd_save
 from .preview import cmd_preview
@@ -149,13 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from ..redact import install_log_redaction  # no credentials in any log line, whatever logs it
-    install_log_redaction()
-    if not args.verbose:  # every job run and every request is noise for an operator
-        for name in ("apscheduler", "werkzeug"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+    # the configuration's logging section (text or JSON lines, level) for every command; never a credential
+    logs.configure(logs.settings_for(_config_path(args)), verbose=args.verbose)
     try:
         return args.func(args) or 0
     except Refused as exc:

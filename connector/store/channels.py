@@ -19,6 +19,10 @@ from ..message import fixed_iso, parse_iso, utcnow
 from .base import _dumps, _now
 
 
+# the poll's duration (GET /metrics), from poll_started_at as it was before this update cleared it
+_POLL_SECONDS = "last_poll_seconds = (julianday(?) - julianday(poll_started_at)) * 86400.0"
+
+
 class ChannelsMixin:
     """Channels, sinks' pauses and workers: the part of :class:`connector.store.Store` the scheduler uses."""
 
@@ -44,20 +48,22 @@ class ChannelsMixin:
 
     def record_poll(self, channel: str, failure: Failure | None = None, paused_until: datetime | None = None,
                     paused_reason: str | None = None) -> None:
-        """A poll's outcome: success clears errors and pauses; a failure counts and may pause the channel."""
+        """A poll's outcome: success clears errors and pauses; a failure counts and may pause the channel.
+
+        Either way the poll's duration (since :meth:`poll_started`) goes into ``last_poll_seconds``."""
         now = _now()
         with self._write():
             self._ensure_channel(channel)
             if failure is None:
                 self.db.execute("update channels set last_poll_at = ?, last_success_at = ?, last_error = null,"
-                                " paused_until = null, paused_reason = null, failures = 0, poll_started_at = null"
-                                " where name = ?",
-                                [now, now, channel])
+                                " paused_until = null, paused_reason = null, failures = 0, poll_started_at = null,"
+                                f" {_POLL_SECONDS} where name = ?",
+                                [now, now, now, channel])
             else:
                 self.db.execute("update channels set last_poll_at = ?, last_error = ?, paused_until = ?,"
-                                " paused_reason = ?, failures = coalesce(failures, 0) + 1, poll_started_at = null"
-                                " where name = ?",
-                                [now, failure.message, fixed_iso(paused_until), paused_reason, channel])
+                                " paused_reason = ?, failures = coalesce(failures, 0) + 1, poll_started_at = null,"
+                                f" {_POLL_SECONDS} where name = ?",
+                                [now, failure.message, fixed_iso(paused_until), paused_reason, now, channel])
                 self._event("channel.error", channel=channel,
                             detail={**failure.to_dict(), "paused_until": fixed_iso(paused_until)})
 

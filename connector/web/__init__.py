@@ -36,6 +36,7 @@ def create_app(config: Config, store: Store | None = None, rules=None) -> Flask:
     from .auth import LoginThrottle
     from .auth import bp as auth_bp
     from .mappings import bp as mappings_bp
+    from .metrics import bp as metrics_bp
     from .oidc import bp as sso_bp
     from .pages import bp as pages_bp
     from .pages import moment, safe_url
@@ -60,6 +61,7 @@ def create_app(config: Config, store: Store | None = None, rules=None) -> Flask:
     app.register_blueprint(archive_bp)
     app.register_blueprint(trace_bp)
     app.register_blueprint(sso_bp)
+    app.register_blueprint(metrics_bp)  # GET /metrics: the status token, no login
 
     @app.errorhandler(403)
     def forbidden(_):
