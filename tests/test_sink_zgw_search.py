@@ -20,6 +20,7 @@ def test_an_identificatie_finds_its_zaak(sink, double):
     assert found[0].omschrijving.startswith("Losliggende stoeptegels")
     assert found[0].url.endswith("/zaken/9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c01")
     assert found[0].startdatum == "2026-01-12"
+    assert found[0].zaaktype == "SOCIAL-MELDING"  # as people know it, not its URL
     assert double.violations == []
 
 

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from ...failures import PERMANENT, Failed, Failure
@@ -27,12 +28,28 @@ PAGE_SIZE = 100  # Open Zaak's page size
 MAX_QUERY = 80   # an omschrijving is at most 80 characters: a longer query finds nothing
 
 
-def _summary(sink, item: dict) -> ZaakSummary:
+def _summary(sink, item: dict, names: dict | None = None) -> ZaakSummary:
     zaaktype = item.get("zaaktype") or ""
-    names = {url: name for name, url in sink._zaaktypen.items()}  # identificaties this sink resolved before
+    names = names if names is not None else {url: name for name, url in sink._zaaktypen.items()}
     return ZaakSummary(identificatie=str(item.get("identificatie") or ""), url=str(item.get("url") or ""),
                        omschrijving=str(item.get("omschrijving") or ""), zaaktype=names.get(zaaktype, zaaktype),
                        startdatum=str(item.get("startdatum") or ""))
+
+
+def _zaaktype_names(sink) -> dict[str, str]:
+    """zaaktype URL -> identificatie, for showing a zaak's type as people know it: read once per sink
+    instance (one listing of the catalogus; a failure shows URLs instead, it is no reason to fail a search)."""
+    names = sink.__dict__.get("_zaaktype_names")
+    if names is None:
+        names = {url: name for name, url in sink._zaaktypen.items()}
+        try:
+            for item in sink.client.results(sink._catalogi("zaaktypen"), "GET /zaaktypen"):
+                if item.get("url") and item.get("identificatie"):
+                    names[str(item["url"])] = str(item["identificatie"])
+        except Failed:
+            return names
+        sink.__dict__["_zaaktype_names"] = names
+    return names
 
 
 def find_zaken(sink, query: str, limit: int = 20) -> list[ZaakSummary]:
@@ -47,12 +64,15 @@ def find_zaken(sink, query: str, limit: int = 20) -> list[ZaakSummary]:
     if exact is not None:
         summary = _summary(sink, exact)
         found[summary.url] = summary
+    names = _zaaktype_names(sink)
+    found = {url: replace(summary, zaaktype=names.get(summary.zaaktype, summary.zaaktype))
+             for url, summary in found.items()}
     wanted = query.casefold()
     pages = sink.client.results(zaken, "GET /zaken", params={"bronorganisatie": rsin}, crs=True)
     for seen, item in enumerate(pages, 1):
         text = f"{item.get('omschrijving') or ''}\n{item.get('identificatie') or ''}".casefold()
         if wanted in text:
-            summary = _summary(sink, item)
+            summary = _summary(sink, item, names)
             found.setdefault(summary.url, summary)
         if seen >= SCAN_PAGES * PAGE_SIZE or len(found) >= limit:
             break  # before the generator asks for the next page
