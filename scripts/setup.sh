@@ -50,3 +50,18 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "setup: no apt-get and no chromium; the browser tests will skip" >&2
   fi
 fi
+
+# The store's PostgreSQL tests (tests/pg_support.py) start a throwaway cluster of Debian's PostgreSQL
+# server on a free 127.0.0.1 port. Install it once when missing (its own clusters are not started:
+# the tests run initdb/pg_ctl themselves); without it those tests skip with the reason.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Debian's postgresql (for the store's PostgreSQL tests)" >&2
+    if ! { as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q \
+           && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; } </dev/null; then
+      echo "setup: could not install postgresql; the PostgreSQL tests will skip" >&2
+    fi
+  else
+    echo "setup: no apt-get and no PostgreSQL; the PostgreSQL tests will skip" >&2
+  fi
+fi
