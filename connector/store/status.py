@@ -116,7 +116,7 @@ class StatusMixin:
                 params.append(value)
         clause = f" where {' and '.join(where)}" if where else ""
         rows = self.query("select m.id, m.channel, m.platform_id, m.version, m.created_at, m.stored_at, m.url,"
-                          " json_extract(m.message_json, '$.text') as text from messages m"
+                          f" {self.db.dialect.json_text('m.message_json', 'text')} as text from messages m"
                           f"{clause} order by m.id desc limit ?", params + [limit + 1])
         more = len(rows) > limit
         rows = rows[:limit]
