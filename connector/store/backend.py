@@ -15,7 +15,7 @@ A backend offers the store the same small interface, whatever the database:
   PostgreSQL), or None when ``on conflict do nothing`` left the row out;
 * ``write()``: a write transaction, a savepoint when nested. SQLite: ``BEGIN IMMEDIATE`` (the write lock
   from the first statement, see :meth:`SqliteBackend.write`); PostgreSQL: READ COMMITTED with row locks;
-* ``table_names()``, ``close()``, ``Error`` (the driver's exceptions), ``kind`` (``sqlite``/``postgresql``).
+* ``table_names()``, ``columns(table)``, ``close()``, ``Error`` (the driver's exceptions), ``kind`` (``sqlite``/``postgresql``).
 
 :class:`SqliteBackend` IS sqlite-utils' ``Database`` (so migrations and tools written for it keep working
 unchanged); :class:`PostgresBackend` wraps one psycopg 3 connection in autocommit mode (each read stands
@@ -108,6 +108,9 @@ class SqliteBackend(Database):
     kind = "sqlite"
     dialect = Dialect("sqlite")
     Error = sqlite3.Error
+
+    def columns(self, table: str) -> list[str]:
+        return [column.name for column in self[table].columns]
 
     def insert(self, sql: str, params=()) -> int | None:
         cursor = self.execute(sql, params)
@@ -203,6 +206,11 @@ class PostgresBackend:
         return [row[0] for row in self.execute(
             "select table_name from information_schema.tables where table_schema = current_schema()"
             " order by table_name").fetchall()]
+
+    def columns(self, table: str) -> list[str]:
+        return [row[0] for row in self.execute(
+            "select column_name from information_schema.columns where table_schema = current_schema()"
+            " and table_name = ? order by ordinal_position", [table]).fetchall()]
 
     def close(self) -> None:
         self.conn.close()
