@@ -15,14 +15,16 @@ A backend offers the store the same small interface, whatever the database:
   PostgreSQL), or None when ``on conflict do nothing`` left the row out;
 * ``write()``: a write transaction, a savepoint when nested. SQLite: ``BEGIN IMMEDIATE`` (the write lock
   from the first statement, see :meth:`SqliteBackend.write`); PostgreSQL: READ COMMITTED with row locks;
-* ``table_names()``, ``columns(table)``, ``close()``, ``Error`` (the driver's exceptions), ``kind`` (``sqlite``/``postgresql``).
+* ``table_names()``, ``columns(table)``, ``close()``, ``Error`` (the driver's exceptions), ``kind``
+  (``sqlite`` or ``postgresql``).
 
 :class:`SqliteBackend` IS sqlite-utils' ``Database`` (so migrations and tools written for it keep working
 unchanged); :class:`PostgresBackend` wraps one psycopg 3 connection in autocommit mode (each read stands
 alone; ``write()`` opens the transaction). The store serialises its own use of either with its lock, so
 one connection per :class:`~connector.store.Store` suffices, as with SQLite.
 
-Which one: :func:`open_backend` on the store URL (:func:`parse_url`): a path or ``sqlite:///path``, or
+Which one: :func:`open_backend` on the store URL (:func:`parse_url`): a path or ``sqlite:///path`` (as
+SQLAlchemy reads it: three slashes before a relative path, four before an absolute one), or
 ``postgresql://user@host:port/db``. The password never sits in the URL the store keeps: libpq reads
 ``PGPASSWORD`` (or a ``${ENV}`` the configuration resolved); :func:`redact` hides one anyway in every
 message and ``repr``.
@@ -46,10 +48,8 @@ def parse_url(url) -> tuple[str, str]:
     scheme = text.split(":", 1)[0].lower() if "://" in text else ""
     if scheme in POSTGRES_SCHEMES:
         return "postgresql", text
-    if scheme == "sqlite":
-        path = text[len("sqlite://"):]
-        # sqlite:///abs/path -> /abs/path; sqlite:///:memory: -> :memory:
-        return "sqlite", (path[1:] if path.startswith("/:memory:") else path) or ":memory:"
+    if scheme == "sqlite":  # as SQLAlchemy reads it: sqlite:///relative.db, sqlite:////absolute.db
+        return "sqlite", text[len("sqlite://"):].removeprefix("/") or ":memory:"
     return "sqlite", text
 
 

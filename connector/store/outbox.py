@@ -140,8 +140,14 @@ class OutboxMixin:
         still on its way to the same sink (not yet delivered, dead, held or ignored), unless that
         one is claimed in the same batch (it comes first) or the caller holds it already (``held``:
         delivery ids in its hands); the dispatcher delivers the versions in order. ``sink`` claims only
-        that sink's deliveries; ``skip`` leaves out deliveries already handled in this run (a delivery is tried at most once per run); ``only``
-        claims among these delivery ids only (one a person asked for, :mod:`.manual`).
+        that sink's deliveries; ``skip`` leaves out deliveries already handled in this run (a delivery is
+        tried at most once per run); ``only`` claims among these delivery ids only (one a person asked
+        for, :mod:`.manual`).
+
+        Workers claiming at once never get the same delivery: on SQLite ``BEGIN IMMEDIATE`` lets one
+        claim at a time; on PostgreSQL the select locks the rows it returns (``for update of d skip
+        locked``) inside the write transaction, so a concurrent claim passes over them instead of waiting,
+        and finds them in progress under a lease once this one commits.
         """
         now = now or utcnow()
         lease = fixed_iso(now + timedelta(seconds=lease_seconds))

@@ -55,7 +55,8 @@ class StatusMixin:
         return self.query(
             "select d.id, d.state, d.sink, d.rule, d.attempts, d.last_error, d.zaak_identificatie, d.zaak_url,"
             " d.updated_at, m.channel, m.platform_id, m.version"
-            f" from deliveries d join messages m on m.id = d.message_id {where} order by d.id limit ?", params + [limit])
+            f" from deliveries d join messages m on m.id = d.message_id {where} order by d.id limit ?",
+            params + [limit])
 
     def recent_failures(self, limit: int = 10) -> list[dict]:
         """The newest failed deliveries (dead, or waiting for a retry) with their reason, newest first.
