@@ -182,3 +182,48 @@ def test_a_killed_workers_claims_are_taken_over_after_the_lease(pg_url):
         assert sorted(row.id for row in later) == sorted(row.id for row in held)
     finally:
         survivor.close()
+
+
+# -- the configuration's store setting ------------------------------------------------------------
+
+def _config(tmp_path, store: str, **environ):
+    from connector.config import load_config
+
+    path = tmp_path / "connector.yaml"
+    path.write_text(f"store: {store}\norganisation: {{naam: Gemeente X}}\n")
+    return load_config(path, environ=environ)
+
+
+def test_a_postgresql_store_is_kept_as_its_url_and_its_files_go_to_var(tmp_path):
+    from connector import redact
+
+    config = _config(tmp_path, "postgresql://connector:${PGPW}@db:5432/connector", PGPW="een-geheim-wachtwoord")
+    try:
+        assert config.store == "postgresql://connector:een-geheim-wachtwoord@db:5432/connector"
+        assert config.media_folder == tmp_path / "var" / "media"
+        assert config.sinks[0].options["folder"] == str(tmp_path / "var" / "archief")
+        assert "een-geheim-wachtwoord" not in redact.redact_text(f"cannot open {config.store}")
+    finally:
+        redact.forget_secrets()
+
+
+def test_a_sqlite_url_is_a_path_relative_to_the_configuration(tmp_path):
+    config = _config(tmp_path, "sqlite:///data/c.db")
+    assert config.store == tmp_path / "data" / "c.db"
+    assert config.media_folder == tmp_path / "data" / "media"
+
+
+def test_a_password_written_in_the_store_url_is_refused(tmp_path):
+    from connector.config import ConfigError
+
+    with pytest.raises(ConfigError, match="password in the URL"):
+        _config(tmp_path, "postgresql://connector:geheim@db:5432/connector")
+
+
+def test_the_store_opens_the_url_of_the_configuration(pg_url):
+    store = Store(pg_url)
+    try:
+        assert store.kind == "postgresql" and store.identity is None
+        assert "PostgresBackend" in repr(store.db)
+    finally:
+        store.close()
