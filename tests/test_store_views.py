@@ -164,3 +164,15 @@ def test_an_edit_of_a_thread_finds_the_delivered_zaak(store):
     store.mark_delivered(row.id, "http://zaak/1", "Z-1", [])
     assert store.thread_zaak("ch", "1", "zgw") == (states.DELIVERED, "http://zaak/1")
     assert store.other_versions(row.message_id, "zgw") == {"zaak_url": None, "newer_delivered": False}
+
+
+def test_a_nul_character_in_an_items_text_fields_cannot_fail_a_save(store):
+    """PostgreSQL's text cannot hold NUL; a hostile author handle with one is stored with U+FFFD there."""
+    import dataclasses
+
+    message = make_message("1")
+    message = dataclasses.replace(message, author=dataclasses.replace(message.author, handle="a\x00b"))
+    assert _save(store, message)
+    [row] = store.query("select author_handle from messages")
+    assert row["author_handle"] in ("a\x00b", "a\ufffdb")
+    assert store.message_by_platform_id("ch", "1").author.handle == "a\x00b"  # the JSON keeps it exactly

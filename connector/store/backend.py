@@ -157,6 +157,17 @@ def to_pyformat(sql: str, params) -> str:
     return sql.replace("?", "%s")
 
 
+def _no_nul(params):
+    """``params`` with NUL characters in text replaced by U+FFFD: PostgreSQL's text cannot hold NUL (SQLite's
+    can), and a hostile item's author or URL must not make a page unstorable. JSON columns never hold a raw
+    NUL (JSON escapes it), bytes (``raw``) are stored as they are."""
+    if params is None:
+        return []
+    if isinstance(params, dict):
+        return {k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v for k, v in params.items()}
+    return [v.replace("\x00", "\ufffd") if isinstance(v, str) else v for v in params]
+
+
 class PostgresBackend:
     """One psycopg 3 connection in autocommit mode with the backend interface (see the module docstring)."""
 
@@ -180,11 +191,11 @@ class PostgresBackend:
         return f"PostgresBackend({redact(self.url)!r})"
 
     def execute(self, sql: str, params=None):
-        return self.conn.execute(to_pyformat(sql, params), params if params is not None else [])
+        return self.conn.execute(to_pyformat(sql, params), _no_nul(params))
 
     def query(self, sql: str, params=None) -> list[dict]:
         with self.conn.cursor(row_factory=self._dict_row) as cursor:
-            cursor.execute(to_pyformat(sql, params), params if params is not None else [])
+            cursor.execute(to_pyformat(sql, params), _no_nul(params))
             return cursor.fetchall() if cursor.description else []
 
     def insert(self, sql: str, params=()) -> int | None:

@@ -1,19 +1,22 @@
-"""The store's foundation: opening the file, write transactions, health, and the audit trail.
+"""The store's foundation: opening the database, write transactions, health, and the audit trail.
 
-:class:`StoreBase` owns the SQLite connection and the lock every other part of
-:class:`connector.store.Store` goes through:
+:class:`StoreBase` owns the backend (``self.db``, :mod:`connector.store.backend`: SQLite or
+PostgreSQL) and the lock every other part of :class:`connector.store.Store` goes through:
 
 * opening (and creating, unless ``create=False``) the file, WAL mode, the busy timeout, and
-  applying the pending migrations of :mod:`connector.store.schema` under the write lock;
-* :meth:`StoreBase._write`, the ``BEGIN IMMEDIATE`` write transaction (a savepoint when nested)
-  that every write uses, so several processes can share one file;
+  applying the pending migrations of :mod:`connector.store.schema` under the write lock; on
+  PostgreSQL connecting and applying them through :mod:`connector.store.pgschema`;
+* :meth:`StoreBase._write`, the backend's write transaction (SQLite: ``BEGIN IMMEDIATE``;
+  PostgreSQL: READ COMMITTED; a savepoint when nested) that every write uses, so several processes
+  can share one store;
 * :meth:`StoreBase.health` (is the file still the one opened, can it be written) and ``close``;
 * the audit trail (``events``): :meth:`StoreBase._event` inside a write, :meth:`StoreBase.event`
   on its own;
 * the helpers the other parts share: :meth:`StoreBase.query` (read-only), the status rows of a
   channel or sink made on first use, :func:`_now` and :func:`_dumps`.
 
-Any failure to open or migrate the file raises :class:`StoreError` naming the file (:func:`_explain`).
+Any failure to open or migrate the store raises :class:`StoreError` naming the file (:func:`_explain`) or
+the URL (its password masked).
 """
 from __future__ import annotations
 
