@@ -2,7 +2,8 @@
 
 Example::
 
-    store: var/connector.db          # relative paths are relative to this file's folder
+    store: var/connector.db          # relative paths are relative to this file's folder; or sqlite:///path,
+                                     # or postgresql://connector:${PGPASSWORD}@db:5432/connector (issue 13)
     mappings: mappings/
     channels:
       - name: gemeente-mastodon
@@ -134,7 +135,7 @@ class SinkConfig:
 @dataclass
 class Config:
     path: Path
-    store: Path
+    store: Path | str  # a SQLite file's path, or a postgresql:// URL (connector.store.backend.parse_url)
     mappings: Path
     web: dict
     delivery: dict
@@ -144,9 +145,15 @@ class Config:
     media: dict = field(default_factory=lambda: MediaSettingsSchema().load({}))
 
     @property
+    def data_folder(self) -> Path:
+        """Where the files kept beside the store go by default (media, WARC files, the default archive):
+        the SQLite file's folder, or ``var/`` beside this file when the store is on PostgreSQL."""
+        return _data_folder(self.path.parent, self.store)
+
+    @property
     def media_folder(self) -> Path:
         folder = self.media.get("folder")
-        return Path(folder) if folder else Path(self.store).parent / "media"
+        return Path(folder) if folder else self.data_folder / "media"
     capture: dict = field(default_factory=lambda: CaptureSchema().load({}))
 
     @property
@@ -158,7 +165,7 @@ class Config:
         """Where the WARC files go: ``capture.folder``, else ``warc/`` beside the store; None when off."""
         if not self.capture["enabled"] or (not self.capture["folder"] and str(self.store) == ":memory:"):
             return None
-        return Path(self.capture["folder"]) if self.capture["folder"] else Path(self.store).parent / "warc"
+        return Path(self.capture["folder"]) if self.capture["folder"] else self.data_folder / "warc"
 
     #: ``format`` (text or json) and ``level``: applied by the CLI (:mod:`connector.logs`)
     logging: dict = field(default_factory=lambda: LoggingSchema().load({}))
@@ -277,9 +284,10 @@ def load_config(path: str | Path, environ: dict | None = None) -> Config:
         raise ConfigError(sorted(set(problems)))
 
     base = path.parent
+    store = _resolve_store(base, loaded["store"])
     return Config(
         path=path,
-        store=_resolve(base, loaded["store"]),
+        store=store,
         mappings=_resolve(base, loaded["mappings"]),
         web=loaded["web"],
         delivery=loaded["delivery"],
@@ -293,7 +301,8 @@ def load_config(path: str | Path, environ: dict | None = None) -> Config:
                                 poll_interval=c["poll_interval"], enabled=c["enabled"]) for c in loaded["channels"]],
         sinks=[SinkConfig(name=s["name"], kind=s["kind"], options=s["options"], parallel=s["parallel"],
                           receives=s["receives"]) for s in loaded["sinks"]]
-        or default_sinks(_resolve(base, loaded["store"]), loaded["organisation"]),
+        or default_sinks(_data_folder(base, store) / "connector.db" if isinstance(store, str) else store,
+                         loaded["organisation"]),
     )
 
 
@@ -330,6 +339,20 @@ def _check_options(data: LineDict, filename: str, registries: dict) -> list[Prob
             if errors:
                 problems += yamlconf.flatten_errors({section: {index: {"options": errors}}}, data, filename)
     return problems
+
+
+def _resolve_store(base: Path, value: str) -> Path | str:
+    """The store setting: a PostgreSQL URL as it is; a SQLite path or ``sqlite:///path`` resolved like any path."""
+    from .store.backend import parse_url
+
+    kind, target = parse_url(value)
+    return value if kind == "postgresql" else _resolve(base, target)
+
+
+def _data_folder(base: Path, store: Path | str) -> Path:
+    from .store.backend import parse_url
+
+    return base / "var" if parse_url(store)[0] == "postgresql" else Path(store).parent
 
 
 def _resolve(base: Path, value: str) -> Path:

@@ -1,8 +1,10 @@
-"""The store: transactional outbox, dedupe, claims and leases, memoised steps, migrations."""
+"""The store: transactional outbox, dedupe, claims and leases, memoised steps, migrations.
+
+The tests on ``fresh_store`` run on both backends: a SQLite file and a PostgreSQL database (issue 13).
+"""
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -15,9 +17,21 @@ from connector.routing import Routing
 from connector.sources.base import Quarantined
 from connector.store import DeliveryPlan, Store, migrations
 
+from . import pg_support
 from .conftest import make_message, message_events
 
 ATTACH = Routing("attach", rule="r1", source="m.yaml:3", zaak_identificatie="ZAAK-1")
+
+pg_url = pg_support.pg_url  # the fixture: a fresh empty PostgreSQL database per test (skips without PostgreSQL)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_store(request, tmp_path):
+    """The store on each backend: a new SQLite file, or a new empty PostgreSQL database (migrated on open)."""
+    store = Store(tmp_path / "connector.db" if request.param == "sqlite" else request.getfixturevalue("pg_url"))
+    yield store
+    store.close()
+
 
 
 def plans(*messages, state=states.PENDING):
@@ -177,7 +191,7 @@ def test_reopen_applies_no_migration_twice_and_uses_wal(tmp_path):
 
 
 def test_unique_constraint_is_in_the_schema(fresh_store):
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(fresh_store.db.Error, match="(?i)unique"):
         for _ in range(2):
             fresh_store.db.execute("insert into messages (channel, platform_id, version, message_json)"
                                    " values ('c', '1', '', '{}')")

@@ -20,6 +20,7 @@ from connector.message import fixed_iso, iso
 from connector.routing import Routing
 from connector.store import TIMESTAMP_COLUMNS, DeliveryPlan, Store, migrations
 
+from . import pg_support
 from .conftest import make_message
 
 T = datetime(2031, 1, 1, 12, 0, 0, tzinfo=timezone.utc)  # a whole second, after any real "now" in the store
@@ -27,6 +28,17 @@ HALF = timedelta(milliseconds=500)
 ATTACH = Routing("attach", rule="r1", source="m.yaml:3", zaak_identificatie="ZAAK-1")
 AROUND = [T - timedelta(seconds=1), T - timedelta(milliseconds=1), T, T + timedelta(milliseconds=1), T + HALF,
           T + timedelta(milliseconds=999), T + timedelta(seconds=1), T + timedelta(seconds=1, milliseconds=500)]
+
+pg_url = pg_support.pg_url  # the fixture: a fresh empty PostgreSQL database per test (skips without PostgreSQL)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_store(request, tmp_path):
+    """The store on each backend: a new SQLite file, or a new empty PostgreSQL database (migrated on open)."""
+    store = Store(tmp_path / "connector.db" if request.param == "sqlite" else request.getfixturevalue("pg_url"))
+    yield store
+    store.close()
+
 
 
 def test_fixed_iso_has_one_width_and_text_order_is_time_order_around_a_whole_second():
@@ -91,7 +103,7 @@ def test_every_timestamp_column_of_the_schema_is_listed(fresh_store):
     found = {}
     for table in fresh_store.db.table_names():
         if not table.startswith("_"):
-            found.update({(table, c.name): c.name for c in fresh_store.db[table].columns})
+            found.update({(table, name): name for name in fresh_store.db.columns(table)})
     stamps = {key for key, name in found.items() if name == "at" or name.endswith(("_at", "_until"))}
     assert stamps == {(table, column) for table, columns in TIMESTAMP_COLUMNS.items() for column in columns}
 

@@ -1,4 +1,10 @@
-"""The store: the one package that touches SQLite (through sqlite-utils).
+"""The store: the one package that speaks SQL, to SQLite (the default) or PostgreSQL (issue 13).
+
+``Store(url)`` picks the database (:mod:`.backend`): a file path or ``sqlite:///path`` opens SQLite
+through sqlite-utils, as it always did; ``postgresql://user@host:port/db`` opens PostgreSQL through
+psycopg 3 (the password from ``PGPASSWORD`` or a ``${ENV}`` in the configuration, never shown). The
+store's SQL is written once, in the subset both speak, with the few fragments that differ taken from
+the backend's dialect; the migrations are one set for both (:mod:`.pgschema` runs them on PostgreSQL).
 
 Tables
 ------
@@ -22,14 +28,17 @@ Guarantees
   new cursor in ONE transaction (transactional outbox): the cursor never moves past a message that
   is not stored, and a message is stored with its deliveries or not at all.
 * Every delivery state change goes through :func:`connector.states.check`.
-* WAL mode, a busy timeout, and schema migrations tracked by sqlite-utils ``Migrations``.
+* SQLite: WAL mode, a busy timeout, and schema migrations tracked by sqlite-utils ``Migrations``.
+  PostgreSQL: the same migrations through :mod:`.pgschema`, tracked in ``_migrations``.
 * Every timestamp column (:data:`TIMESTAMP_COLUMNS`) holds UTC ISO 8601 of one fixed width,
   always with milliseconds (``2026-01-01T12:00:00.000Z``, :func:`connector.message.fixed_iso`), so
   comparing and sorting them as text in SQL is comparing and sorting them in time.
 * Several processes may share one file (worker, web app, CLI): every write transaction starts
   with ``BEGIN IMMEDIATE``, so it waits for the write lock (busy timeout) instead of failing with
   "database is locked" when a read would have to be upgraded; migrations run under that same
-  lock, so two processes starting at once cannot both apply them.
+  lock, so two processes starting at once cannot both apply them. On PostgreSQL writers meet at row
+  locks instead (READ COMMITTED), and :meth:`Store.claim_due` locks what it claims and skips what
+  another worker holds (``for update skip locked``); migrations run under an advisory lock.
 * A file that is missing (when ``create=False``), not a database, or corrupted raises
   :class:`StoreError` naming the file, never a traceback.
 
@@ -39,7 +48,10 @@ scheduler's threads; separate processes (web app, CLI) open their own instance o
 Modules
 -------
 ``schema``    the migrations (``m001_initial`` ...; never renamed or reordered) and :data:`TIMESTAMP_COLUMNS`
-``base``      :class:`StoreBase`: the connection, ``BEGIN IMMEDIATE`` writes, health, events; :class:`StoreError`
+``backend``   the two databases behind one small interface (``execute``, ``query``, ``insert``, ``write``) and
+              the dialect fragments that differ; the store URL (``parse_url``, ``redact``)
+``pgschema``  the migrations on PostgreSQL: a façade offering what they use, DDL for PostgreSQL
+``base``      :class:`StoreBase`: the connection, write transactions, health, events; :class:`StoreError`
 ``outbox``    :class:`OutboxMixin`: ``save_page``, ``claim_due``, delivery state changes, steps (:class:`StoreSteps`)
 ``channels``  :class:`ChannelsMixin`: channel cursors, polls and pauses, sink pauses, worker heartbeats
 ``media``     :class:`MediaMixin`: each message's media rows (fetched, retrying, missing)

@@ -1,19 +1,22 @@
-"""The store's foundation: opening the file, write transactions, health, and the audit trail.
+"""The store's foundation: opening the database, write transactions, health, and the audit trail.
 
-:class:`StoreBase` owns the SQLite connection and the lock every other part of
-:class:`connector.store.Store` goes through:
+:class:`StoreBase` owns the backend (``self.db``, :mod:`connector.store.backend`: SQLite or
+PostgreSQL) and the lock every other part of :class:`connector.store.Store` goes through:
 
 * opening (and creating, unless ``create=False``) the file, WAL mode, the busy timeout, and
-  applying the pending migrations of :mod:`connector.store.schema` under the write lock;
-* :meth:`StoreBase._write`, the ``BEGIN IMMEDIATE`` write transaction (a savepoint when nested)
-  that every write uses, so several processes can share one file;
+  applying the pending migrations of :mod:`connector.store.schema` under the write lock; on
+  PostgreSQL connecting and applying them through :mod:`connector.store.pgschema`;
+* :meth:`StoreBase._write`, the backend's write transaction (SQLite: ``BEGIN IMMEDIATE``;
+  PostgreSQL: READ COMMITTED; a savepoint when nested) that every write uses, so several processes
+  can share one store;
 * :meth:`StoreBase.health` (is the file still the one opened, can it be written) and ``close``;
 * the audit trail (``events``): :meth:`StoreBase._event` inside a write, :meth:`StoreBase.event`
   on its own;
 * the helpers the other parts share: :meth:`StoreBase.query` (read-only), the status rows of a
   channel or sink made on first use, :func:`_now` and :func:`_dumps`.
 
-Any failure to open or migrate the file raises :class:`StoreError` naming the file (:func:`_explain`).
+Any failure to open or migrate the store raises :class:`StoreError` naming the file (:func:`_explain`) or
+the URL (its password masked).
 """
 from __future__ import annotations
 
@@ -25,9 +28,9 @@ import threading
 import time
 from pathlib import Path
 
-from sqlite_utils import Database
-
 from ..message import fixed_iso, utcnow
+from . import pgschema
+from .backend import open_backend, parse_url, redact
 from .schema import migrations
 
 BUSY_TIMEOUT_SECONDS = 30
@@ -59,24 +62,32 @@ class StoreBase:
     def __init__(self, path: str | Path | None = None, create: bool = True):
         """Open (and migrate) the store at ``path``; ``None`` or ``":memory:"`` for a throw-away one.
 
-        ``create=False`` is for read-only commands: a wrong path raises :class:`StoreError`
-        instead of silently creating an empty database.
+        ``path`` is a file path, ``sqlite:///path`` or ``postgresql://user@host:port/db``
+        (:func:`connector.store.backend.parse_url`). ``create=False`` is for read-only commands: a wrong
+        file path raises :class:`StoreError` instead of silently creating an empty database.
         """
-        self.path = str(path) if path else ":memory:"
-        if self.path != ":memory:" and not create and not Path(path).is_file():
+        kind, target = parse_url(path)
+        self.kind = kind
+        self.path = target if kind == "sqlite" else redact(target)  # what messages name: never a password
+        if kind == "sqlite" and self.path != ":memory:" and not create and not Path(target).is_file():
             raise StoreError(f"{path}: no such database (check 'store' in the configuration)")
         try:
-            if self.path == ":memory:":
-                conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
-            else:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
-                                       timeout=BUSY_TIMEOUT_SECONDS)
+            if kind == "sqlite" and self.path != ":memory:":
+                Path(target).parent.mkdir(parents=True, exist_ok=True)
+            self.db = open_backend(path, BUSY_TIMEOUT_SECONDS)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{path}: cannot open the database: {exc}") from None
-        self.db = Database(conn)
+        except Exception as exc:  # psycopg's OperationalError, a missing driver: say which store, no password
+            raise StoreError(f"{self.path}: cannot open the database: {redact(str(exc))}") from None
         self._lock = threading.RLock()
         self._probe_lock = threading.Lock()
+        if kind == "postgresql":
+            self._open_postgres()
+        else:
+            self._open_sqlite()
+        self.identity = self.file_identity()
+
+    def _open_sqlite(self) -> None:
         try:
             with self._lock:
                 self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
@@ -89,9 +100,16 @@ class StoreBase:
                 with self._write():  # one process migrates; the others wait, then find nothing pending
                     migrations.apply(self.db)
         except sqlite3.DatabaseError as exc:
-            conn.close()
+            self.db.conn.close()
             raise StoreError(_explain(self.path, exc)) from None
-        self.identity = self.file_identity()
+
+    def _open_postgres(self) -> None:
+        try:
+            with self._lock:
+                pgschema.apply(self.db, migrations)  # under an advisory lock: one process migrates
+        except self.db.Error as exc:
+            self.db.close()
+            raise StoreError(f"{self.path}: database error: {redact(str(exc))}") from None
 
     def _enable_wal(self) -> None:
         # switching to WAL needs a moment alone with the file; another process opening it at the
@@ -110,36 +128,15 @@ class StoreBase:
 
     @contextlib.contextmanager
     def _write(self):
-        """A write transaction that holds SQLite's write lock from its first statement.
-
-        A deferred ``BEGIN`` that reads first and writes later fails at once with "database is
-        locked" when another process wrote in between (SQLite cannot upgrade a stale read
-        snapshot). ``BEGIN IMMEDIATE`` takes the lock up front, waiting up to the busy timeout.
-        Nested use becomes a savepoint.
-        """
-        with self._lock:
-            if self.db.conn.in_transaction:
-                with self.db.atomic():
-                    yield
-                return
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                if self.db.conn.in_transaction:
-                    self.db.execute("ROLLBACK")
-                raise
-            else:
-                try:
-                    self.db.execute("COMMIT")
-                except BaseException:
-                    if self.db.conn.in_transaction:
-                        self.db.execute("ROLLBACK")
-                    raise
+        """A write transaction (the backend's :meth:`~connector.store.backend.SqliteBackend.write`: on SQLite
+        ``BEGIN IMMEDIATE``, holding the write lock from its first statement; on PostgreSQL READ COMMITTED),
+        under the store's lock. Nested use becomes a savepoint."""
+        with self._lock, self.db.write():
+            yield
 
     def file_identity(self) -> tuple | None:
         """(device, inode) of the database file, to notice it being deleted or replaced."""
-        if self.path == ":memory:":
+        if self.kind != "sqlite" or self.path == ":memory:":
             return None
         try:
             stat = os.stat(self.path)
@@ -154,7 +151,7 @@ class StoreBase:
         this process writing into an unlinked file), and that a write lock can be taken.
         """
         problems = []
-        if self.path != ":memory:":
+        if self.kind == "sqlite" and self.path != ":memory:":
             current = self.file_identity()
             if current is None:
                 problems.append(f"database file {self.path} is gone (deleted or moved)")
@@ -175,10 +172,11 @@ class StoreBase:
                 return list(last[1])
             try:
                 with self._write():
-                    self.db.execute("insert or replace into meta (key, value) values ('health_probe', ?)", [_now()])
+                    self.db.execute("insert into meta (key, value) values ('health_probe', ?)"
+                                    " on conflict (key) do update set value = excluded.value", [_now()])
                 result = []
-            except sqlite3.Error as exc:
-                result = [f"database {self.path} is not writable: {exc}"]
+            except self.db.Error as exc:
+                result = [f"database {self.path} is not writable: {redact(str(exc))}"]
             self._last_probe = (time.monotonic(), result)
             return list(result)
 
@@ -189,16 +187,17 @@ class StoreBase:
     # -- shared helpers -------------------------------------------------------------------
 
     def query(self, sql: str, params=None) -> list[dict]:
-        """Read-only helper for status pages and tests."""
+        """Read-only helper for status pages and tests (portable SQL, ``?`` placeholders)."""
         with self._lock:
             return list(self.db.query(sql, params or []))
 
     def _ensure_channel(self, channel: str, kind: str = "") -> None:
-        self.db.execute("insert or ignore into channels (name, kind, updated_at) values (?, ?, ?)",
-                        [channel, kind, _now()])
+        self.db.execute("insert into channels (name, kind, updated_at) values (?, ?, ?)"
+                        " on conflict (name) do nothing", [channel, kind, _now()])
 
     def _ensure_sink(self, sink: str) -> None:
-        self.db.execute("insert or ignore into sinks (name, kind, updated_at) values (?, '', ?)", [sink, _now()])
+        self.db.execute("insert into sinks (name, kind, updated_at) values (?, '', ?) on conflict (name) do nothing",
+                        [sink, _now()])
 
     # -- audit ----------------------------------------------------------------------------
 

@@ -19,8 +19,10 @@ from ..message import fixed_iso, parse_iso, utcnow
 from .base import _dumps, _now
 
 
-# the poll's duration (GET /metrics), from poll_started_at as it was before this update cleared it
-_POLL_SECONDS = "last_poll_seconds = (julianday(?) - julianday(poll_started_at)) * 86400.0"
+
+def _poll_seconds(dialect) -> str:
+    """The poll's duration (GET /metrics), from poll_started_at as it was before this update cleared it."""
+    return f"last_poll_seconds = {dialect.seconds_between('?', 'poll_started_at')}"
 
 
 class ChannelsMixin:
@@ -42,8 +44,8 @@ class ChannelsMixin:
                 self._ensure_channel(name, kind)
                 self.db.execute("update channels set kind = ? where name = ?", [kind, name])
             for name, kind in sinks.items():
-                self.db.execute("insert or ignore into sinks (name, kind, updated_at) values (?, ?, ?)",
-                                [name, kind, _now()])
+                self.db.execute("insert into sinks (name, kind, updated_at) values (?, ?, ?)"
+                                " on conflict (name) do nothing", [name, kind, _now()])
                 self.db.execute("update sinks set kind = ? where name = ?", [kind, name])
 
     def record_poll(self, channel: str, failure: Failure | None = None, paused_until: datetime | None = None,
@@ -57,12 +59,12 @@ class ChannelsMixin:
             if failure is None:
                 self.db.execute("update channels set last_poll_at = ?, last_success_at = ?, last_error = null,"
                                 " paused_until = null, paused_reason = null, failures = 0, poll_started_at = null,"
-                                f" {_POLL_SECONDS} where name = ?",
+                                f" {_poll_seconds(self.db.dialect)} where name = ?",
                                 [now, now, now, channel])
             else:
                 self.db.execute("update channels set last_poll_at = ?, last_error = ?, paused_until = ?,"
                                 " paused_reason = ?, failures = coalesce(failures, 0) + 1, poll_started_at = null,"
-                                f" {_POLL_SECONDS} where name = ?",
+                                f" {_poll_seconds(self.db.dialect)} where name = ?",
                                 [now, failure.message, fixed_iso(paused_until), paused_reason, now, channel])
                 self._event("channel.error", channel=channel,
                             detail={**failure.to_dict(), "paused_until": fixed_iso(paused_until)})
@@ -94,8 +96,12 @@ class ChannelsMixin:
         rules = rules or {}
         with self._write():
             self.db.execute(
-                "insert or replace into workers (id, host, pid, started_at, beat_at, stopped_at, rules_fingerprint,"
-                " rules_count, rules_errors_json, activity_json) values (?,?,?,?,?,?,?,?,?,?)",
+                "insert into workers (id, host, pid, started_at, beat_at, stopped_at, rules_fingerprint,"
+                " rules_count, rules_errors_json, activity_json) values (?,?,?,?,?,?,?,?,?,?)"
+                " on conflict (id) do update set host = excluded.host, pid = excluded.pid,"
+                " started_at = excluded.started_at, beat_at = excluded.beat_at, stopped_at = excluded.stopped_at,"
+                " rules_fingerprint = excluded.rules_fingerprint, rules_count = excluded.rules_count,"
+                " rules_errors_json = excluded.rules_errors_json, activity_json = excluded.activity_json",
                 [worker_id, host, pid, fixed_iso(started_at), _now(), _now() if stopped else None,
                  rules.get("fingerprint"), rules.get("count"), _dumps(rules.get("errors") or []),
                  _dumps(activity or {})])

@@ -23,7 +23,7 @@ class ChartsMixin:
 
         Bounded by the sample, not by the store: a busy store delivers 100,000 documents in three days."""
         rows = self.query(
-            "select e.at, (julianday(e.at) - julianday(m.created_at)) * 1440 as minutes"
+            f"select e.at, {self.db.dialect.seconds_between('e.at', 'm.created_at')} / 60.0 as minutes"
             " from (select at, message_id from events where kind = 'delivery.delivered' order by at desc limit ?) e"
             " join messages m on m.id = e.message_id", [sample])
         if not rows:

@@ -51,8 +51,9 @@ class DeletionsMixin:
             now = _now()
             for sink in sinks:
                 self.db.execute(
-                    "insert or ignore into notices (message_id, sink, kind, state, detail_json, attempts,"
-                    " next_attempt_at, created_at, updated_at) values (?,?,?,'pending',?,0,?,?,?)",
+                    "insert into notices (message_id, sink, kind, state, detail_json, attempts,"
+                    " next_attempt_at, created_at, updated_at) values (?,?,?,'pending',?,0,?,?,?)"
+                    " on conflict do nothing",
                     [newest, sink, DELETION, _dumps(detail), now, now, now])
             marked += 1
         return marked

@@ -42,11 +42,10 @@ class ManualMixin:
                 "select id, state, lease_until, rule, zaak_url, zaak_identificatie from deliveries"
                 " where message_id = ? and sink = ?", [message_id, sink]).fetchone()
             if row is None:
-                delivery_id = self.db.execute(
+                delivery_id = self.db.insert(
                     "insert into deliveries (message_id, sink, state, routing_json, rule, attempts,"
                     " next_attempt_at, created_at, updated_at) values (?,?,?,?,?,0,?,?,?)",
-                    [message_id, sink, states.PENDING, _dumps(routing.to_dict()), routing.rule, now, now, now]
-                ).lastrowid
+                    [message_id, sink, states.PENDING, _dumps(routing.to_dict()), routing.rule, now, now, now])
                 self._event("delivery.pending", sink=sink, message_id=message_id, delivery_id=delivery_id,
                             detail={"from": None, "attempt": 0, "rule": routing.rule, "source": routing.source,
                                     "action": routing.action, "assigned": summary})

@@ -89,38 +89,37 @@ class OutboxMixin:
             self._ensure_channel(channel)
             for message, message_plans in plans:
                 raw = message.raw or Raw(body=b"", media_type="")
-                cursor = self.db.execute(
-                    "insert or ignore into messages (channel, platform_id, version, kind, author_handle,"
+                message_id = self.db.insert(
+                    "insert into messages (channel, platform_id, version, kind, author_handle,"
                     " created_at, url, message_json, raw, raw_media_type, raw_sha256, raw_scope, page_url,"
                     " fetched_at, stored_at, warc_file, warc_record, warc_offset)"
-                    " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) on conflict do nothing",
                     [channel, message.id, message.version, message.kind, message.author.handle,
                      fixed_iso(message.created_at), message.url, message.to_json(), raw.body, raw.media_type,
                      raw.sha256, raw.scope, redact_url(raw.page_url), fixed_iso(raw.fetched_at), now,
                      raw.warc_file, raw.warc_record, raw.warc_offset])
-                if cursor.rowcount == 0:
+                if message_id is None:  # stored already (same channel, platform id and version)
                     duplicates += 1
                     continue
-                message_id = cursor.lastrowid
                 new.append(message_id)
                 self._event("message.stored", channel=channel, message_id=message_id,
                             detail={"platform_id": message.id, "version": message.version,
                                     "sha256": raw.sha256, "page_url": redact_url(raw.page_url)})
                 for plan in message_plans:
-                    delivery_id = self.db.execute(
+                    delivery_id = self.db.insert(
                         "insert into deliveries (message_id, sink, state, routing_json, rule, attempts,"
                         " next_attempt_at, created_at, updated_at) values (?,?,?,?,?,0,?,?,?)",
                         [message_id, plan.sink, plan.state, _dumps(plan.routing.to_dict()), plan.routing.rule,
-                         now, now, now]).lastrowid
+                         now, now, now])
                     self._event(f"delivery.{plan.state}", sink=plan.sink, message_id=message_id,
                                 delivery_id=delivery_id,
                                 detail={"from": None, "attempt": 0, "rule": plan.routing.rule,
                                         "source": plan.routing.source, "action": plan.routing.action,
                                         "reason": plan.routing.reason})
             for item in quarantined:
-                qid = self.db.execute(
+                qid = self.db.insert(
                     "insert into quarantine (channel, at, reason, item_id, page_url, raw) values (?,?,?,?,?,?)",
-                    [channel, now, item.reason, item.item_id, redact_url(item.page_url), item.raw]).lastrowid
+                    [channel, now, item.reason, item.item_id, redact_url(item.page_url), item.raw])
                 self._event("message.quarantined", channel=channel,
                             detail={"quarantine_id": qid, "reason": item.reason, "item_id": item.item_id})
             deleted = self._record_deletions(channel, deletions)  # after the page's messages: a new one may be gone
@@ -141,8 +140,14 @@ class OutboxMixin:
         still on its way to the same sink (not yet delivered, dead, held or ignored), unless that
         one is claimed in the same batch (it comes first) or the caller holds it already (``held``:
         delivery ids in its hands); the dispatcher delivers the versions in order. ``sink`` claims only
-        that sink's deliveries; ``skip`` leaves out deliveries already handled in this run (a delivery is tried at most once per run); ``only``
-        claims among these delivery ids only (one a person asked for, :mod:`.manual`).
+        that sink's deliveries; ``skip`` leaves out deliveries already handled in this run (a delivery is
+        tried at most once per run); ``only`` claims among these delivery ids only (one a person asked
+        for, :mod:`.manual`).
+
+        Workers claiming at once never get the same delivery: on SQLite ``BEGIN IMMEDIATE`` lets one
+        claim at a time; on PostgreSQL the select locks the rows it returns (``for update of d skip
+        locked``) inside the write transaction, so a concurrent claim passes over them instead of waiting,
+        and finds them in progress under a lease once this one commits.
         """
         now = now or utcnow()
         lease = fixed_iso(now + timedelta(seconds=lease_seconds))
@@ -176,7 +181,10 @@ class OutboxMixin:
                 f"                   or (d2.state = 'in_progress' and d2.lease_until <= :now)){skip_older})"
                 f"         {not_held})"
                 f"{where_sink}{where_skip}"
-                " order by m.created_at, m.id limit :limit", {"now": fixed_iso(now), "limit": limit, "sink": sink}))
+                " order by m.created_at, m.id limit :limit"
+                # PostgreSQL: lock what is claimed, skip what another worker is claiming (SQLite: BEGIN IMMEDIATE)
+                f"{self.db.dialect.lock_claimed('d')}",
+                {"now": fixed_iso(now), "limit": limit, "sink": sink}))
             claimed = []
             for row in rows:
                 reclaimed = row["state"] == states.IN_PROGRESS
@@ -351,8 +359,9 @@ class OutboxMixin:
 
     def save_step(self, delivery_id: int, name: str, result: dict) -> None:
         with self._write():
-            self.db.execute("insert or replace into delivery_steps (delivery_id, name, result_json, saved_at)"
-                            " values (?,?,?,?)", [delivery_id, name, _dumps(result), _now()])
+            self.db.execute("insert into delivery_steps (delivery_id, name, result_json, saved_at) values (?,?,?,?)"
+                            " on conflict (delivery_id, name) do update set result_json = excluded.result_json,"
+                            " saved_at = excluded.saved_at", [delivery_id, name, _dumps(result), _now()])
             self._event("delivery.step", delivery_id=delivery_id, detail={"step": name, "result": result})
 
     def steps(self, delivery_id: int) -> "StoreSteps":

@@ -55,7 +55,8 @@ class StatusMixin:
         return self.query(
             "select d.id, d.state, d.sink, d.rule, d.attempts, d.last_error, d.zaak_identificatie, d.zaak_url,"
             " d.updated_at, m.channel, m.platform_id, m.version"
-            f" from deliveries d join messages m on m.id = d.message_id {where} order by d.id limit ?", params + [limit])
+            f" from deliveries d join messages m on m.id = d.message_id {where} order by d.id limit ?",
+            params + [limit])
 
     def recent_failures(self, limit: int = 10) -> list[dict]:
         """The newest failed deliveries (dead, or waiting for a retry) with their reason, newest first.
@@ -116,7 +117,7 @@ class StatusMixin:
                 params.append(value)
         clause = f" where {' and '.join(where)}" if where else ""
         rows = self.query("select m.id, m.channel, m.platform_id, m.version, m.created_at, m.stored_at, m.url,"
-                          " json_extract(m.message_json, '$.text') as text from messages m"
+                          f" {self.db.dialect.json_text('m.message_json', 'text')} as text from messages m"
                           f"{clause} order by m.id desc limit ?", params + [limit + 1])
         more = len(rows) > limit
         rows = rows[:limit]

@@ -108,6 +108,7 @@ class WebViewsMixin:
         stored, a search that matches few of them, about 200 ms with the JSON pre-test).
         """
         where, params = [], []
+        dialect = self.db.dialect
         if channel:
             where.append("m.channel = ?")
             params.append(channel)
@@ -115,7 +116,7 @@ class WebViewsMixin:
             where.append("exists (select 1 from deliveries d where d.message_id = m.id and d.state = ?)")
             params.append(state)
         if account:
-            where.append("m.author_handle like ? escape '\\'")
+            where.append(f"m.author_handle {dialect.ilike} ? escape '\\'")
             params.append(_like(account.lstrip("@"))[1:])
         for column, value in (("rule", rule), ("zaak", zaak)):
             if value:
@@ -126,15 +127,16 @@ class WebViewsMixin:
             where.append("m.created_at >= ?")
             params.append(since)
         if until:
-            where.append("m.created_at < date(?, '+1 day')")
+            where.append(f"m.created_at < {dialect.next_day('?')}")
             params.append(until)
         if text:
             # the cheap tests first; json_extract (parsing every row's JSON) only where the text occurs
             # in the row's JSON at all (see _in_json), which halves a search that matches few messages
             pattern = _like(text)
-            in_json = "m.message_json like ? escape '\\' and " if _in_json(text) else ""
-            where.append(f"(m.platform_id = ? or m.author_handle like ? escape '\\'"
-                         f" or ({in_json}json_extract(m.message_json, '$.text') like ? escape '\\'))")
+            like = dialect.ilike
+            in_json = f"m.message_json {like} ? escape '\\' and " if _in_json(text) else ""
+            where.append(f"(m.platform_id = ? or m.author_handle {like} ? escape '\\'"
+                         f" or ({in_json}{dialect.json_text('m.message_json', 'text')} {like} ? escape '\\'))")
             params += [text, pattern, *([pattern] if in_json else []), pattern]
         if before is not None:
             where.append("m.id < ?")

@@ -1,0 +1,229 @@
+"""The store on PostgreSQL (issue 13): the URL chooses the backend, migrations, claims with SKIP LOCKED.
+
+The PostgreSQL tests get a fresh empty database from ``tests/pg_support.py`` (a throwaway cluster on a
+free 127.0.0.1 port) and skip, saying why, when the server or psycopg is missing. Several
+:class:`Store` instances on one database stand for several workers: each has its own connection, so
+PostgreSQL's row locks are what is exercised, not the store's own lock.
+"""
+from __future__ import annotations
+
+import threading
+import traceback
+
+import pytest
+
+from connector import states
+from connector.message import Author, Message, utcnow
+from connector.routing import CREATE, Routing
+from connector.store import DeliveryPlan, Store, StoreError, migrations
+from connector.store.backend import Dialect, parse_url, redact, to_pyformat
+
+from . import pg_support
+
+pg_url = pg_support.pg_url  # the fixture
+
+
+def _message(i: int) -> Message:
+    return Message(channel="c", id=str(i), kind="post", author=Author(id="1", handle="a@x"),
+                   created_at=utcnow(), text=f"bericht {i}")
+
+
+def _fill(store: Store, count: int) -> None:
+    plans = [(_message(i), [DeliveryPlan("s", Routing(CREATE, zaaktype="Z", rule="r"))]) for i in range(count)]
+    store.save_page("c", plans, {"page": 1})
+
+
+# -- the URL and the SQL translation (no database needed) ----------------------------------------
+
+@pytest.mark.parametrize("url,expected", [
+    ("var/connector.db", ("sqlite", "var/connector.db")),
+    ("/srv/c.db", ("sqlite", "/srv/c.db")),
+    ("sqlite:////srv/c.db", ("sqlite", "/srv/c.db")),
+    ("sqlite:///relative.db", ("sqlite", "relative.db")),
+    ("sqlite:///:memory:", ("sqlite", ":memory:")),
+    (None, ("sqlite", ":memory:")),
+    ("postgresql://connector@db:5432/connector", ("postgresql", "postgresql://connector@db:5432/connector")),
+    ("postgres://connector@db/connector", ("postgresql", "postgres://connector@db/connector")),
+])
+def test_the_store_url_chooses_the_backend(url, expected):
+    assert parse_url(url) == expected
+
+
+def test_a_password_in_the_url_is_never_shown():
+    assert redact("postgresql://connector:s3cret@db:5432/c") == "postgresql://connector:***@db:5432/c"
+    assert redact("postgresql://connector@db/c") == "postgresql://connector@db/c"
+    with pytest.raises(StoreError) as caught:
+        Store("postgresql://connector:s3cret@127.0.0.1:1/c?connect_timeout=2")
+    assert "s3cret" not in str(caught.value) and "127.0.0.1:1" in str(caught.value)
+
+
+def test_placeholders_become_psycopgs_and_a_literal_percent_stays_literal():
+    assert to_pyformat("select 1 from e where kind like 'delivery.%' and id = ?", [1]) == (
+        "select 1 from e where kind like 'delivery.%%' and id = %s")
+    assert to_pyformat("select x::text from d where a <= :now limit :limit", {"now": 1, "limit": 2}) == (
+        "select x::text from d where a <= %(now)s limit %(limit)s")
+
+
+def test_only_postgresql_locks_what_a_claim_selects():
+    assert Dialect("postgresql").lock_claimed("d") == " for update of d skip locked"
+    assert Dialect("sqlite").lock_claimed("d") == ""
+
+
+# -- opening and migrating -------------------------------------------------------------------------
+
+def test_an_empty_database_is_migrated_once_in_order(pg_url):
+    Store(pg_url).close()
+    store = Store(pg_url)
+    try:
+        names = [r["name"] for r in store.query("select name from _migrations order by name")]
+        assert names == sorted(m.name for m in migrations._migrations)  # each once
+        assert {"messages", "deliveries", "delivery_steps", "events", "users", "media"} <= set(store.db.table_names())
+        assert store.health() == []
+    finally:
+        store.close()
+
+
+def test_processes_opening_a_fresh_database_at_once_all_succeed(pg_url):
+    """The advisory lock: one opener migrates, the others wait and find nothing pending."""
+    n, barrier, outcomes = 5, threading.Barrier(5), []
+
+    def open_one():
+        try:
+            barrier.wait(timeout=60)
+            store = Store(pg_url)
+            store.register({"c": "rss"}, {"s": "zgw"})
+            store.close()
+            outcomes.append("ok")
+        except Exception:
+            outcomes.append(traceback.format_exc())
+
+    threads = [threading.Thread(target=open_one) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert outcomes == ["ok"] * n, "\n".join(o for o in outcomes if o != "ok")
+    store = Store(pg_url)
+    try:
+        assert store.query("select count(*) as n from _migrations")[0]["n"] == len(migrations._migrations)
+    finally:
+        store.close()
+
+
+# -- claims ------------------------------------------------------------------------------------------
+
+def test_a_claim_skips_the_deliveries_another_worker_is_claiming(pg_url):
+    """Two workers claim at the same moment: the second passes over the rows the first holds locked
+    (it neither waits for them nor takes them), and takes the next ones."""
+    first, second = Store(pg_url), Store(pg_url)
+    try:
+        _fill(first, 6)
+        second.db.execute("set lock_timeout = '5s'")  # waiting for the first's locks fails instead of hanging
+        with first._write():  # the first worker's claim, not yet committed
+            mine = first.claim_due(limit=2)
+            theirs = second.claim_due(limit=2)
+        assert len(mine) == 2 and len(theirs) == 2
+        assert not {row.id for row in mine} & {row.id for row in theirs}
+        assert {row.message.id for row in mine} == {"0", "1"}  # oldest first, each worker its own
+        assert {row.message.id for row in theirs} == {"2", "3"}
+        held = first.query("select id from deliveries where state = 'in_progress' order by id")
+        assert [r["id"] for r in held] == sorted(row.id for row in (*mine, *theirs))
+    finally:
+        first.close()
+        second.close()
+
+
+def test_workers_claiming_at_once_never_get_the_same_delivery(pg_url):
+    setup = Store(pg_url)
+    _fill(setup, 120)
+    n, barrier, done, errors = 3, threading.Barrier(3), [], []
+
+    def work():
+        store = Store(pg_url)
+        try:
+            barrier.wait(timeout=60)
+            while rows := store.claim_due(limit=4, lease_seconds=300):
+                for row in rows:
+                    store.save_step(row.id, "zaak", {"url": f"http://zaak/{row.id}"})
+                    store.mark_delivered(row.id, f"http://zaak/{row.id}", "Z", [])
+                    done.append(row.id)
+        except Exception:
+            errors.append(traceback.format_exc())
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=work) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=240)
+    try:
+        assert not errors, errors[0]
+        assert len(done) == 120 and len(set(done)) == 120  # each delivery claimed and delivered once
+        claims = setup.query("select delivery_id, count(*) as n from events where kind = 'delivery.in_progress'"
+                             " group by delivery_id having count(*) > 1")
+        assert claims == []
+        counts = setup.delivery_counts()
+        assert counts[states.DELIVERED] == 120 and counts[states.IN_PROGRESS] == 0
+    finally:
+        setup.close()
+
+
+def test_a_killed_workers_claims_are_taken_over_after_the_lease(pg_url):
+    from datetime import timedelta
+
+    crashed, survivor = Store(pg_url), Store(pg_url)
+    try:
+        _fill(crashed, 2)
+        held = crashed.claim_due(lease_seconds=60)
+        crashed.close()  # the worker is gone; its claims stay in progress under their lease
+        assert survivor.claim_due() == []
+        later = survivor.claim_due(now=utcnow() + timedelta(seconds=61))
+        assert sorted(row.id for row in later) == sorted(row.id for row in held)
+    finally:
+        survivor.close()
+
+
+# -- the configuration's store setting ------------------------------------------------------------
+
+def _config(tmp_path, store: str, **environ):
+    from connector.config import load_config
+
+    path = tmp_path / "connector.yaml"
+    path.write_text(f"store: {store}\norganisation: {{naam: Gemeente X}}\n")
+    return load_config(path, environ=environ)
+
+
+def test_a_postgresql_store_is_kept_as_its_url_and_its_files_go_to_var(tmp_path):
+    from connector import redact
+
+    config = _config(tmp_path, "postgresql://connector:${PGPW}@db:5432/connector", PGPW="een-geheim-wachtwoord")
+    try:
+        assert config.store == "postgresql://connector:een-geheim-wachtwoord@db:5432/connector"
+        assert config.media_folder == tmp_path / "var" / "media"
+        assert config.sinks[0].options["folder"] == str(tmp_path / "var" / "archief")
+        assert "een-geheim-wachtwoord" not in redact.redact_text(f"cannot open {config.store}")
+    finally:
+        redact.forget_secrets()
+
+
+def test_a_sqlite_url_is_a_path_relative_to_the_configuration(tmp_path):
+    config = _config(tmp_path, "sqlite:///data/c.db")
+    assert config.store == tmp_path / "data" / "c.db"
+    assert config.media_folder == tmp_path / "data" / "media"
+
+
+def test_a_password_written_in_the_store_url_is_refused(tmp_path):
+    from connector.config import ConfigError
+
+    with pytest.raises(ConfigError, match="password in the URL"):
+        _config(tmp_path, "postgresql://connector:geheim@db:5432/connector")
+
+
+def test_the_store_opens_the_url_of_the_configuration(pg_url):
+    store = Store(pg_url)
+    try:
+        assert store.kind == "postgresql" and store.identity is None
+        assert "PostgresBackend" in repr(store.db)
+    finally:
+        store.close()
