@@ -137,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .status import add_command as add_status_command
     add_status_command(commands, command)
 
+    # moving to another database, PostgreSQL above all (connector/cli/store.py, connector/store/copy.py)
+    from .store import add_command as add_store_command
+    add_store_command(commands, command)
+
     demo = command(commands, "demo", "local Mastodon + ZGW case system + worker + web app, no account needed",
                    cmd_demo, config=False)
     demo.add_argument("--port", type=port_number, default=8080, help="web app port (default 8080)")
