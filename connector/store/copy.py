@@ -45,8 +45,9 @@ from .backend import _no_nul, parse_url, redact, to_pyformat
 
 #: tables of the migrations' own bookkeeping: each side keeps its own (the target is migrated by itself)
 BOOKKEEPING = {"_sqlite_migrations", "_migrations"}
-#: rows per batch, read from the source and written to the target at once
-BATCH_ROWS = 500
+#: rows per batch, read from the source and written to the target at once (a raw original may be a whole
+#: response of several hundred kB: 100 of them stay well within memory)
+BATCH_ROWS = 100
 
 
 class CopyRefused(Exception):
