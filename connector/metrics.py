@@ -17,6 +17,12 @@ ten (``bench/pages.py``: the ``metrics`` line):
 * The latency histogram is taken over the newest :data:`~connector.store.charts.LATENCY_SAMPLE`
   deliveries, as the dashboard does (:mod:`connector.store.charts`): it is a picture of recent
   deliveries, not a running total, so its buckets may go down; use it as a gauge, not with ``rate()``.
+
+The same collector reads a SQLite and a PostgreSQL store (issue 13): the few fragments that differ (a JSON
+member, the seconds between two timestamps) come from the store's dialect (``store.db.dialect``,
+:mod:`connector.store.backend`). SQLite's query plans are kept as measured: its unary ``+`` (``+id``,
+``+kind``) stops SQLite's planner from taking an index that would read more; PostgreSQL's planner needs no
+such hint (and has no unary ``+`` on text), so :func:`_hint` drops it there.
 """
 from __future__ import annotations
 
@@ -50,9 +56,21 @@ SINK_PAUSES = ("configuration", "rate_limited", "outage")
 _EVENT_TALLY = (
     "select kind, coalesce(channel, '') as channel, coalesce(sink, '') as sink,"
     " case kind when 'delivery.delivered' then null"
-    " when 'sink.paused' then substr(json_extract(detail_json, '$.reason'), 1, 13)"
-    " else json_extract(detail_json, '$.verdict') end as verdict, count(*) as n"
+    " when 'sink.paused' then substr({reason}, 1, 13)"
+    " else {verdict} end as verdict, count(*) as n"
     " from events where {where} group by 1, 2, 3, 4")
+
+
+def _event_tally(dialect, where: str) -> str:
+    """:data:`_EVENT_TALLY` in ``dialect`` for the rows ``where`` selects."""
+    return _EVENT_TALLY.format(where=where, reason=dialect.json_text("detail_json", "reason"),
+                               verdict=dialect.json_text("detail_json", "verdict"))
+
+
+def _hint(dialect, column: str) -> str:
+    """``column`` with SQLite's unary ``+`` (use no index for it: the plan measured best there); as it is on
+    PostgreSQL, whose planner chooses by its statistics (and which has no ``+`` for text)."""
+    return f"+{column}" if dialect.name == "sqlite" else column
 
 
 class StoreCollector(Collector):
@@ -98,7 +116,7 @@ class StoreCollector(Collector):
             self._messages_seen, self._messages = 0, Counter()
         if top > self._messages_seen:
             # the first time through the covering (channel, ...) index ("+id": not the table by rowid)
-            where = "+id <= ?" if not self._messages_seen else "id > ? and id <= ?"
+            where = f"{_hint(self.store.db.dialect, 'id')} <= ?" if not self._messages_seen else "id > ? and id <= ?"
             params = [top] if not self._messages_seen else [self._messages_seen, top]
             for row in self.store.query(f"select channel, count(*) as n from messages where {where}"
                                         " group by channel", params):
@@ -111,14 +129,15 @@ class StoreCollector(Collector):
         if top < self._events_seen:
             self._events_seen, self._events = 0, Counter()
         if top > self._events_seen:
+            dialect = self.store.db.dialect
             if not self._events_seen:  # each counted kind through the events(kind, at) index
                 rows = []
                 for kind in COUNTED:
-                    rows += self.store.query(_EVENT_TALLY.format(where="kind = ? and id <= ?"), [kind, top])
+                    rows += self.store.query(_event_tally(dialect, "kind = ? and id <= ?"), [kind, top])
             else:  # only what was added since: a range of ids ("+kind": not the kind index)
                 marks = ", ".join("?" for _ in COUNTED)
-                rows = self.store.query(_EVENT_TALLY.format(where=f"id > ? and id <= ? and +kind in ({marks})"),
-                                        [self._events_seen, top, *COUNTED])
+                where = f"id > ? and id <= ? and {_hint(dialect, 'kind')} in ({marks})"
+                rows = self.store.query(_event_tally(dialect, where), [self._events_seen, top, *COUNTED])
             for row in rows:
                 self._events[(row["kind"], row["channel"], row["sink"], row["verdict"])] += row["n"]
             self._events_seen = top
@@ -184,7 +203,7 @@ class StoreCollector(Collector):
 
     def _latency(self) -> Metric:
         rows = self.store.query(
-            "select (julianday(e.at) - julianday(m.created_at)) * 86400.0 as seconds"
+            f"select {self.store.db.dialect.seconds_between('e.at', 'm.created_at')} as seconds"
             " from (select at, message_id from events where kind = 'delivery.delivered' order by at desc limit ?) e"
             " join messages m on m.id = e.message_id", [LATENCY_SAMPLE])
         seconds = [max(row["seconds"] or 0.0, 0.0) for row in rows]

@@ -1,7 +1,7 @@
 """``GET /metrics``: the store's truth in Prometheus' format, whoever asks and however often.
 
-The numbers are checked against what the engine (with the scripted sink of ``test_engine``) and the
-store did, parsed with ``prometheus_client.parser`` as Prometheus would read them.
+The numbers are checked, on a SQLite and a PostgreSQL store, against what the engine (with the scripted sink
+of ``test_engine``) and the store did, parsed with ``prometheus_client.parser`` as Prometheus would read them.
 """
 from __future__ import annotations
 
@@ -19,19 +19,22 @@ from connector.web import create_app
 from .conftest import ingest, make_message
 from .test_engine import ScriptedSink, write_rules
 from .test_web_health import TOKEN, beat
-from . import test_web_health
+from . import pg_support, test_web_health
 
 make_app = test_web_health.make_app  # the fixture: an app on fixtures/config/valid.yaml, status token TOKEN
+pg_url = pg_support.pg_url  # the fixture: a fresh empty PostgreSQL database per test (skips without PostgreSQL)
 
 CHANNEL = "nieuws"
 
 
-@pytest.fixture
-def connector(tmp_path):
-    """A connector on a fresh store: one rss channel (never polled here) and the scripted sink ``s``."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def connector(request, tmp_path):
+    """A connector on a fresh store, SQLite or PostgreSQL (issue 13: the collector's SQL runs on both): one rss
+    channel (never polled here) and the scripted sink ``s``."""
+    store = tmp_path / "c.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
     settings = {"interval": 1, "batch_size": 50, "max_attempts": 3, "lease": 300, "backoff_base": 10,
                 "backoff_max": 600, "pause_base": 30, "pause_max": 600, "breaker_threshold": 100}
-    config = Config(path=tmp_path / "c.yaml", store=tmp_path / "c.db", mappings=write_rules(tmp_path / "mappings"),
+    config = Config(path=tmp_path / "c.yaml", store=store, mappings=write_rules(tmp_path / "mappings"),
                     web={"public_status": True}, delivery=settings,
                     channels=[ChannelConfig(CHANNEL, "rss", {"url": "https://www.example.nl/nieuws.rss"}, 900.0)],
                     sinks=[SinkConfig("s", "scripted-test", {})])
