@@ -121,9 +121,11 @@ def write_package(batch: Path, name: str, informatieobject: bytes, files: list[P
             return Written(final, True)
         raise _conflict(final)
     partial = batch / f"{PARTIAL}{name}-{os.getpid()}-{next(_serial)}"
-    partial.mkdir()
+    # in flight before it exists: another thread of this process sweeping leftovers of the same package
+    # (under the batch lock) must never take a folder that is being written for an abandoned one
     _in_flight.add(partial.name)
     try:
+        partial.mkdir()
         _write_file(partial / f"{name}{MDTO_SUFFIX}", [informatieobject])
         for file, file_name in zip(files, names):
             with file.open() as source:
