@@ -10,6 +10,7 @@ import threading
 import time
 from datetime import timedelta
 
+from connector.cli.status import status_lines
 from connector.failures import RATE_LIMITED, RETRY, Failed, Failure
 from connector.message import utcnow
 from connector.web.status_data import status_report
@@ -17,8 +18,12 @@ from connector.web.status_schemas import StatusSchema
 from connector.worker import Heartbeat
 
 from .mastodon_support import ids_oldest_first
-from .workers_support import (ARCHIVE, CHANNEL, blocking_pages, in_threads, mastodon, page_key, pg_url,  # noqa: F401
-                              statuses_requests, store_url, workers)
+from . import workers_support
+from .workers_support import ARCHIVE, CHANNEL, blocking_pages, in_threads, page_key, statuses_requests
+
+# the fixtures: connectors on one store (SQLite, then PostgreSQL), the Mastodon replay double
+workers, store_url, pg_url, mastodon = (workers_support.workers, workers_support.store_url, workers_support.pg_url,
+                                        workers_support.mastodon)
 
 ALL = ids_oldest_first("schochastics")
 
@@ -130,6 +135,7 @@ def test_the_status_lists_the_live_workers_with_the_channels_and_deliveries_each
     assert listed[poller.worker_id]["channels"] == [CHANNEL] and listed[poller.worker_id]["deliveries"] == 0
     assert listed[deliverer.worker_id]["channels"] == [] and listed[deliverer.worker_id]["deliveries"] == 1
     assert all(w["alive"] for w in listed.values())
+    assert f"  worker {deliverer.worker_id}: polling nothing now, 1 deliveries in hand" in status_lines(seen[0], [])
     after = StatusSchema().dump(status_report(poller.config, poller.store, poller.rules, "t"))
     assert {w["id"]: w["deliveries"] for w in after["workers"]}[deliverer.worker_id] == 0, "delivered: held no more"
     assert poller.store.query("select count(*) as n from deliveries where claimed_by is not null")[0]["n"] == 0
