@@ -76,7 +76,7 @@ def m003_liveness(db: Database) -> None:
 #: every column holding a timestamp; all written with :func:`connector.message.fixed_iso`
 TIMESTAMP_COLUMNS = {
     "messages": ("created_at", "fetched_at", "stored_at", "deleted_at"),
-    "channels": ("last_poll_at", "last_success_at", "paused_until", "updated_at", "poll_started_at"),
+    "channels": ("last_poll_at", "last_success_at", "paused_until", "updated_at", "poll_started_at", "lease_until"),
     "deliveries": ("next_attempt_at", "lease_until", "created_at", "updated_at"),
     "delivery_steps": ("saved_at",),
     "sinks": ("last_ok_at", "updated_at", "paused_until"),
