@@ -64,8 +64,9 @@ class Dispatcher:
     """The sinks' slots and worker threads; :meth:`run` is one delivery run."""
 
     def __init__(self, store: "Store", slots: dict[str, int], deliver: Callable[[DeliveryRow, datetime | None], DeliverResult],
-                 stopping: threading.Event):
+                 stopping: threading.Event, worker: str | None = None):
         self.store = store
+        self.worker = worker  # its id goes on every delivery it claims (``claimed_by``, shown by /status)
         self.slots = dict(slots)
         self.deliver = deliver  # one delivery, pause check included (the engine's)
         self.stopping = stopping
@@ -121,7 +122,8 @@ class _Run:
                 continue
             with self.lock:
                 held = list(self.held)   # an edit whose earlier version is in hand queues behind it
-            rows = self.d.store.claim_due(free, self.lease, now=self.now, sink=sink, skip=self.seen, held=held)
+            rows = self.d.store.claim_due(free, self.lease, now=self.now, sink=sink, skip=self.seen, held=held,
+                                          worker=self.d.worker)
             if len(rows) < free:
                 self.drained.add(sink)
             for row in rows:

@@ -10,6 +10,8 @@ deliveries and the channel's new cursor, in one transaction (:meth:`Store.save_p
 delivery per target sink (:mod:`connector.fanout`; held and ignored messages too), each on its own. A
 rate-limited channel pauses until the platform's reset; other failures back off exponentially
 (poll interval x 2^failures, at most an hour); other channels carry on.
+Several workers on one store poll a channel one at a time: a poll runs under the channel's lease
+(:mod:`connector.leases`), renewed page by page, and is skipped while another worker holds it.
 
 Delivering (:mod:`connector.dispatch`): due deliveries are claimed oldest message first, only into
 a sink's free slots (``parallel``), under a short lease renewed while they are worked on. Only what
@@ -46,6 +48,7 @@ from .config import Config
 from .failures import CONFIGURATION, PERMANENT, RATE_LIMITED, RETRY, Failed, Failure
 from .dispatch import DeliverResult, Dispatcher
 from .fanout import plan_routing, targets
+from .leases import ChannelLease, worker_id
 from .logs import about, about_delivery
 from .media.stage import MediaStage
 from .message import utcnow
@@ -96,9 +99,10 @@ class Connector:
         self.media = MediaStage(self.store, config.media_folder, self._media_policy,
                                 max_attempts=config.media.get("max_attempts", 4))
         self.stopping = threading.Event()
+        self.worker_id = worker_id()  # on its channel leases and claimed deliveries (connector.leases)
         # each sink's slots: claims fit them, a slow sink delays no other (connector.dispatch)
         self.dispatcher = Dispatcher(self.store, {s.name: s.parallel for s in config.sinks},
-                                     self._deliver_checked, self.stopping)
+                                     self._deliver_checked, self.stopping, worker=self.worker_id)
         # what the worker is doing right now, for its heartbeat: channel -> poll start, "deliver" -> start
         self.activity: dict[str, str] = {}
         self.store.register({c.name: c.kind for c in config.channels}, {s.name: s.kind for s in config.sinks})
@@ -122,9 +126,20 @@ class Connector:
         return plans
 
     def poll(self, channel: str, now: datetime | None = None) -> PollResult:
-        """Fetch what is new on one channel and store it. Never raises for channel trouble."""
+        """Fetch what is new on one channel and store it, under the channel's lease (:mod:`connector.leases`:
+        skipped while another worker polls it). Never raises for channel trouble."""
         result = PollResult(channel)
-        now = now or utcnow()
+        lease = ChannelLease(self.store, channel, self.worker_id, self.config.limits["channel_lease"])
+        holder = lease.take()  # before the pause and the cursor are read: what the last holder wrote counts
+        if holder is not None:
+            result.skipped = f"polled by worker {holder}"
+            return result
+        try:
+            return self._poll(channel, now or utcnow(), result, lease)
+        finally:
+            lease.release()
+
+    def _poll(self, channel: str, now: datetime, result: PollResult, lease: ChannelLease) -> PollResult:
         paused = self.store.channel_paused_until(channel)
         if paused and paused > now:
             result.skipped = f"paused until {paused.isoformat()}"
@@ -137,6 +152,11 @@ class Connector:
         deadline = time.monotonic() + self.config.limits["poll_deadline"]
         try:
             for page in source.poll(state):
+                if not lease.renew():  # it ran out and another worker polls now: the cursor is its to move
+                    result.skipped = "lease lost: another worker took the channel over"
+                    log.warning("channel %s: %s; this poll stops unsaved", channel, result.skipped,
+                                extra=about(channel=channel))
+                    break
                 saved = self.store.save_page(channel, [(m, self.plan(m)) for m in page.messages],
                                              page.state, page.quarantined, page.deletions)
                 result.pages += 1
@@ -157,6 +177,8 @@ class Connector:
             result.error = Failure(RETRY, f"internal error in source: {type(exc).__name__}: {exc}")
         finally:
             self.activity.pop(f"poll:{channel}", None)
+        if result.skipped:
+            return result
         if result.error is None:
             self.store.record_poll(channel)
             return result

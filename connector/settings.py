@@ -112,6 +112,8 @@ class LimitsSchema(Schema):
     poll_deadline = Duration(load_default=600.0)       # a poll stops asking for more pages after this
     shutdown_grace = Duration(load_default=20.0)       # SIGTERM: calls in flight get this long to finish
     heartbeat_interval = Duration(load_default=10.0)   # how often the worker records that it is alive
+    # one worker polls a channel at a time (connector.leases): a killed worker's channel lease runs out after this
+    channel_lease = Duration(load_default=900.0)
     # /healthz fails when no worker beat this long; 0: a web app deployed without a worker
     worker_stale_after = Duration(load_default=120.0, allow_zero=True)
     # the body of any one answer from a platform or case system, after decompression

@@ -26,7 +26,6 @@ import os
 import signal
 import socket
 import threading
-import uuid
 from datetime import datetime, timezone
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -34,6 +33,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from . import http
 from .engine import Connector
+from .leases import worker_id
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,8 @@ class Heartbeat:
         self.connector = connector
         self.on_fatal = on_fatal or (lambda: connector.stopping.set())
         self.fatal: list[str] = []
-        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # the id its channel leases and claimed deliveries carry (connector.leases), so /status can say who holds what
+        self.id = getattr(connector, "worker_id", None) or worker_id()
         self.started_at = _now()
 
     def rules(self) -> dict:

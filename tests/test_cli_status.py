@@ -39,6 +39,7 @@ def steady(body: dict) -> dict:
     body = {k: v for k, v in body.items() if k not in MOMENTARY}
     if body.get("worker"):
         body["worker"] = {k: v for k, v in body["worker"].items() if k != "uptime_seconds"}
+    body["workers"] = [{k: v for k, v in w.items() if k != "uptime_seconds"} for w in body.get("workers") or []]
     if body.get("oldest_undelivered"):
         body["oldest_undelivered"] = {k: v for k, v in body["oldest_undelivered"].items() if k != "age_seconds"}
     return body

@@ -114,6 +114,7 @@ def test_every_stored_timestamp_has_the_fixed_width(fresh_store):
     fresh_store.pause_sink("zgw", T, "outage")
     fresh_store.record_poll("ch")
     fresh_store.worker_beat("w1", host="h", pid=1, started_at=T)
+    fresh_store.take_channel("ch", "w1", 60, now=T)
     for table, columns in TIMESTAMP_COLUMNS.items():
         for column in columns:
             for row in fresh_store.query(f"select {column} as value from {table} where {column} is not null"):

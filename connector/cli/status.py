@@ -82,6 +82,9 @@ def status_lines(body: dict, found: list[str]) -> list[str]:
         state = f"alive, up {_ago(worker['uptime_seconds'])}" if worker["alive"] else "NOT alive"
         lines.append(f"worker: {worker['id']} {state}, last beat {worker['beat_at']}"
                      + (f", stopped {worker['stopped_at']}" if worker["stopped_at"] else ""))
+    for alive in body.get("workers") or []:  # several workers may share one store (issue 13): who holds what
+        lines.append(f"  worker {alive['id']}: polling {', '.join(alive['channels']) or 'nothing'} now,"
+                     f" {alive['deliveries']} deliveries in hand")
     rules = body["mappings"]
     lines.append(f"mapping rules: {rules['rules']} from the {rules['source']} ({rules['path']},"
                  f" fingerprint {(rules['fingerprint'] or '-')[:12]})")

@@ -6,6 +6,10 @@
 * A sink's row holds its pause: no delivery to a paused sink is claimed until the pause is over,
   so an outage or a bad configuration does not make every waiting message spend its attempts.
 * A worker beats into ``workers`` (which rules it runs, what it does); rows older than a day go.
+* A channel's lease (``lease_holder``, ``lease_until``): the one worker polling it. :meth:`ChannelsMixin.take_channel`
+  is one conditional update (free, run out, or already ours), so of two workers asking at once exactly one
+  wins, on SQLite (``BEGIN IMMEDIATE``) and on PostgreSQL (the second update waits for the first's row lock,
+  then finds the row taken); a killed worker's lease runs out and the next poll anywhere takes it over.
 
 The mixin works on :class:`connector.store.base.StoreBase`'s connection, lock and events.
 """
@@ -87,6 +91,36 @@ class ChannelsMixin:
         if rows and rows[0]["paused_until"]:
             return parse_iso(rows[0]["paused_until"])
         return None
+
+    def take_channel(self, channel: str, worker: str, seconds: float, now: datetime | None = None) -> str | None:
+        """Take (or renew) ``channel``'s lease for ``worker`` for ``seconds``; the holder afterwards: ``worker``
+        when it won, another worker's id when that one holds an unexpired lease."""
+        now = now or utcnow()
+        with self._write():
+            self._ensure_channel(channel)
+            taken = self.db.execute(
+                "update channels set lease_holder = ?, lease_until = ? where name = ?"
+                " and (lease_until is null or lease_until < ? or lease_holder = ?)",
+                [worker, fixed_iso(now + timedelta(seconds=seconds)), channel, fixed_iso(now), worker]).rowcount
+            if taken:
+                return worker
+            row = self.db.execute("select lease_holder from channels where name = ?", [channel]).fetchone()
+        return row[0] if row else None
+
+    def renew_channel(self, channel: str, worker: str, seconds: float, now: datetime | None = None) -> bool:
+        """Extend ``worker``'s lease on ``channel``; False when it is no longer ``worker``'s (it ran out and
+        another worker took it over: this one must stop polling without saving)."""
+        now = now or utcnow()
+        with self._write():
+            return self.db.execute(
+                "update channels set lease_until = ? where name = ? and lease_holder = ?",
+                [fixed_iso(now + timedelta(seconds=seconds)), channel, worker]).rowcount > 0
+
+    def release_channel(self, channel: str, worker: str) -> None:
+        """Give ``channel``'s lease back (the poll ended, well or not); someone else's lease is left alone."""
+        with self._write():
+            self.db.execute("update channels set lease_holder = null, lease_until = null"
+                            " where name = ? and lease_holder = ?", [channel, worker])
 
     # -- workers ----------------------------------------------------------------------------
 

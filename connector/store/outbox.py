@@ -132,7 +132,7 @@ class OutboxMixin:
 
     def claim_due(self, limit: int = 50, lease_seconds: float = 300, now: datetime | None = None,
                   sink: str | None = None, skip: Iterable[int] = (), held: Iterable[int] = (),
-                  only: Iterable[int] | None = None) -> list[DeliveryRow]:
+                  only: Iterable[int] | None = None, worker: str | None = None) -> list[DeliveryRow]:
         """Claim up to ``limit`` due deliveries (oldest message first) and mark them in_progress.
 
         A delivery left in_progress past its lease (a crashed worker) is due again. Deliveries of a
@@ -142,7 +142,7 @@ class OutboxMixin:
         delivery ids in its hands); the dispatcher delivers the versions in order. ``sink`` claims only
         that sink's deliveries; ``skip`` leaves out deliveries already handled in this run (a delivery is
         tried at most once per run); ``only`` claims among these delivery ids only (one a person asked
-        for, :mod:`.manual`).
+        for, :mod:`.manual`). ``worker`` (its id) is kept in ``claimed_by`` while the delivery is in progress.
 
         Workers claiming at once never get the same delivery: on SQLite ``BEGIN IMMEDIATE`` lets one
         claim at a time; on PostgreSQL the select locks the rows it returns (``for update of d skip
@@ -188,7 +188,7 @@ class OutboxMixin:
             claimed = []
             for row in rows:
                 reclaimed = row["state"] == states.IN_PROGRESS
-                self._transition(row["id"], states.IN_PROGRESS, lease_until=lease,
+                self._transition(row["id"], states.IN_PROGRESS, lease_until=lease, claimed_by=worker,
                                  detail={"reclaimed": True} if reclaimed else None)
                 claimed.append(self._delivery_row(row, states.IN_PROGRESS))
         return claimed
@@ -229,6 +229,8 @@ class OutboxMixin:
         previous, message_id, sink, attempts = row
         states.check(previous, new_state)
         columns.update(state=new_state, updated_at=_now())
+        if new_state != states.IN_PROGRESS:  # who holds it (m016) only while it is held
+            columns["claimed_by"] = None
         assignments = ", ".join(f"{name} = ?" for name in columns)
         self.db.execute(f"update deliveries set {assignments} where id = ?", [*columns.values(), delivery_id])
         self._event(f"delivery.{new_state}", sink=sink, message_id=message_id, delivery_id=delivery_id,

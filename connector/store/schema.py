@@ -76,7 +76,7 @@ def m003_liveness(db: Database) -> None:
 #: every column holding a timestamp; all written with :func:`connector.message.fixed_iso`
 TIMESTAMP_COLUMNS = {
     "messages": ("created_at", "fetched_at", "stored_at", "deleted_at"),
-    "channels": ("last_poll_at", "last_success_at", "paused_until", "updated_at", "poll_started_at"),
+    "channels": ("last_poll_at", "last_success_at", "paused_until", "updated_at", "poll_started_at", "lease_until"),
     "deliveries": ("next_attempt_at", "lease_until", "created_at", "updated_at"),
     "delivery_steps": ("saved_at",),
     "sinks": ("last_ok_at", "updated_at", "paused_until"),
@@ -266,3 +266,18 @@ def m015_metrics(db: Database) -> None:
     """
     db["channels"].add_column("last_poll_seconds", float)
     db["deliveries"].create_index(["state", "sink"], if_not_exists=True)
+
+
+@migrations()
+def m016_worker_leases(db: Database) -> None:
+    """Who holds what when several workers share one store (issue 13).
+
+    ``channels.lease_holder`` / ``lease_until``: the worker polling the channel and until when its lease runs
+    (:meth:`~connector.store.Store.take_channel`); one conditional update takes it, so one worker polls a
+    channel at a time and a killed worker's lease simply runs out. ``deliveries.claimed_by``: the worker
+    that claimed an in_progress delivery (:meth:`~connector.store.Store.claim_due`), cleared when it leaves
+    in_progress; ``/status`` counts them per worker.
+    """
+    db["channels"].add_column("lease_holder", str)
+    db["channels"].add_column("lease_until", str)
+    db["deliveries"].add_column("claimed_by", str)

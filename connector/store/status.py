@@ -11,8 +11,10 @@ that state only), and a story or a list is a LIMIT over an index or the primary 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from .. import states
+from ..message import fixed_iso, utcnow
 
 #: the states of a delivery not yet done: waiting for an attempt, for a retry, for its parent, or in one now
 UNDELIVERED = (states.PENDING, states.RETRY_WAIT, states.WAITING, states.IN_PROGRESS)
@@ -49,6 +51,19 @@ class StatusMixin:
             row["rules_errors"] = json.loads(row.pop("rules_errors_json") or "[]")
             row["activity"] = json.loads(row.pop("activity_json") or "{}")
         return rows
+
+    def holdings(self, now: datetime | None = None) -> dict[str, dict]:
+        """Who holds what (m016): worker id -> ``channels`` (names, under an unexpired lease) and ``deliveries``
+        (how many in progress under an unexpired lease). A lease that ran out is nobody's any more."""
+        now = fixed_iso(now or utcnow())
+        held: dict[str, dict] = {}
+        for row in self.query("select name, lease_holder from channels where lease_holder is not null"
+                              " and lease_until >= ? order by name", [now]):
+            held.setdefault(row["lease_holder"], {"channels": [], "deliveries": 0})["channels"].append(row["name"])
+        for row in self.query("select claimed_by, count(*) as n from deliveries where state = 'in_progress'"
+                              " and claimed_by is not null and lease_until > ? group by claimed_by", [now]):
+            held.setdefault(row["claimed_by"], {"channels": [], "deliveries": 0})["deliveries"] = row["n"]
+        return held
 
     def deliveries(self, state: str | None = None, limit: int = 100) -> list[dict]:
         where, params = ("where d.state = ?", [state]) if state else ("", [])

@@ -4,7 +4,7 @@
 answers here, so the terminal shows exactly what the helpdesk's API serves; both dump them through
 the marshmallow schemas of :mod:`.status_schemas`, which also generate ``/openapi.json``.
 
-* :func:`status_report`: the connector as a whole: worker, channels, sinks, backlog, oldest
+* :func:`status_report`: the connector as a whole: the workers (and what each holds), channels, sinks, backlog, oldest
   undelivered delivery, dead deliveries, mapping rules in force.
 * :func:`message_story`: one post (every stored version) and what became of it in each sink: the
   stored routing decision, zaak, documents, steps and attempts, reusing the message page's read
@@ -108,12 +108,15 @@ def _sinks(config, store, now) -> list[dict]:
     return sinks
 
 
-def _worker(row: dict | None, alive: bool, now) -> dict | None:
+def _worker(row: dict | None, alive: bool, now, held: dict) -> dict | None:
+    """A worker's row with what it holds now (``held``: :meth:`~connector.store.Store.holdings`)."""
     if row is None:
         return None
+    holds = held.get(row["id"], {})
     return {"id": row["id"], "alive": alive, "started_at": row["started_at"], "beat_at": row["beat_at"],
             "stopped_at": row["stopped_at"], "activity": row["activity"],
-            "uptime_seconds": _seconds(row["started_at"], now) if alive else None}
+            "uptime_seconds": _seconds(row["started_at"], now) if alive else None,
+            "channels": holds.get("channels", []), "deliveries": holds.get("deliveries", 0)}
 
 
 def _oldest(store, now) -> dict | None:
@@ -142,12 +145,16 @@ def status_report(config, store, rules, version: str, started: datetime | None =
     rules.refresh()
     now = utcnow()
     workers = store.worker_rows()
-    live = live_worker(workers, config.limits["worker_stale_after"])
+    stale_after = config.limits["worker_stale_after"]
+    live = live_worker(workers, stale_after)
+    alive = [row for row in workers if live_worker([row], stale_after)]  # several share one store (issue 13)
+    held = store.holdings(now)
     counts = store.delivery_counts()
     return {
         "version": version, "time": iso(now), "healthy": not problems(config, store),
         "uptime_seconds": round((now - started).total_seconds(), 3) if started else None,
-        "worker": _worker(live or (workers[0] if workers else None), live is not None, now),
+        "worker": _worker(live or (workers[0] if workers else None), live is not None, now, held),
+        "workers": [_worker(row, True, now, held) for row in alive],
         "channels": _channels(config, store, now),
         "sinks": _sinks(config, store, now),
         "deliveries": counts,

@@ -40,6 +40,8 @@ class WorkerSchema(Schema):
     stopped_at = _maybe(When)
     activity = fields.Dict(metadata={"description": "polls and deliveries in flight, since when"})
     uptime_seconds = _maybe(fields.Float, metadata={"description": "since started_at; null unless alive"})
+    channels = fields.List(Text(), metadata={"description": "the channels it polls now (under its lease)"})
+    deliveries = fields.Integer(metadata={"description": "deliveries it holds in progress now (under their lease)"})
 
 
 class ChannelSchema(Schema):
@@ -117,7 +119,9 @@ class StatusSchema(Schema):
     time = When(required=True)
     healthy = fields.Boolean(required=True)
     uptime_seconds = _maybe(fields.Float, metadata={"description": "of this web process"})
-    worker = _maybe(fields.Nested, nested=WorkerSchema)
+    worker = _maybe(fields.Nested, nested=WorkerSchema, metadata={"description": "the worker that beat last"})
+    workers = fields.List(fields.Nested(WorkerSchema), required=True,
+                          metadata={"description": "every worker alive on this store, with what each holds"})
     channels = fields.List(fields.Nested(ChannelSchema), required=True)
     sinks = fields.List(fields.Nested(SinkSchema), required=True)
     deliveries = fields.Dict(keys=Text(), values=fields.Integer(), required=True,

@@ -1,0 +1,52 @@
+"""One poller per channel when several workers share a store: the channel lease.
+
+Several ``connector worker`` processes (on one machine or many) may run the same configuration against one
+store. Each schedules a poll of every channel, but a channel's cursor must move in one line and a platform's
+rate limit must be spent once, so a poll runs only under the channel's lease (``channels.lease_holder`` and
+``lease_until``, :meth:`~connector.store.Store.take_channel`):
+
+* :meth:`ChannelLease.take` before the poll reads the cursor; a poll that cannot take it is skipped
+  (``PollResult.skipped = "polled by worker X"``): another worker is polling the channel right now.
+* :meth:`ChannelLease.renew` before each page is saved: the lease lasts ``limits.channel_lease`` from the
+  last renewal, so it must only outlast one page (fetch and save), not the whole poll. A renewal that fails
+  means the lease ran out and another worker took it over: the poll stops without saving that page, so
+  the cursor is only ever written by the lease's holder.
+* :meth:`ChannelLease.release` when the poll ends, also on failure; a killed worker never releases, and its
+  lease runs out after ``limits.channel_lease`` (default 15 minutes: over ``poll_deadline``, 10 minutes).
+
+Worker ids (:func:`worker_id`) are ``host:pid:random``: readable in ``/status``, unique across restarts.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+
+def worker_id() -> str:
+    """A new id for this process's worker: its host, its pid and a random part (a pid is reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class ChannelLease:
+    """``worker``'s lease on ``channel`` in ``store``, for ``seconds`` from each take or renewal."""
+
+    def __init__(self, store, channel: str, worker: str, seconds: float):
+        self.store, self.channel, self.worker, self.seconds = store, channel, worker, seconds
+        self.held = False
+
+    def take(self) -> str | None:
+        """None when this worker now holds the lease; otherwise the id of the worker that does."""
+        holder = self.store.take_channel(self.channel, self.worker, self.seconds)
+        self.held = holder == self.worker
+        return None if self.held else (holder or "?")
+
+    def renew(self) -> bool:
+        """Still ours (and extended)? False: it ran out and another worker took it over."""
+        self.held = self.held and self.store.renew_channel(self.channel, self.worker, self.seconds)
+        return self.held
+
+    def release(self) -> None:
+        if self.held:
+            self.store.release_channel(self.channel, self.worker)
+            self.held = False
