@@ -12,7 +12,8 @@ rate limit must be spent once, so a poll runs only under the channel's lease (``
   means the lease ran out and another worker took it over: the poll stops without saving that page, so
   the cursor is only ever written by the lease's holder.
 * :meth:`ChannelLease.release` when the poll ends, also on failure; a killed worker never releases, and its
-  lease runs out after ``limits.channel_lease`` (default 15 minutes: over ``poll_deadline``, 10 minutes).
+  lease runs out after ``limits.channel_lease`` (default 15 minutes: over ``poll_deadline``, 10 minutes),
+  unless the next worker on the same host sees that its process is gone (:func:`gone`) and takes it at once.
 
 Worker ids (:func:`worker_id`) are ``host:pid:random``: readable in ``/status``, unique across restarts.
 """
@@ -23,9 +24,35 @@ import socket
 import uuid
 
 
+_MINE: set[str] = set()  # the worker ids made in this process (several Connectors may share one, in tests)
+
+
 def worker_id() -> str:
     """A new id for this process's worker: its host, its pid and a random part (a pid is reused)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    made = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    _MINE.add(made)
+    return made
+
+
+def gone(holder: str | None) -> bool:
+    """Whether ``holder`` was a worker on this host whose process is gone: a restarted worker (a new id) takes
+    its predecessor's leases at once instead of waiting ``limits.channel_lease``. Only this host can know:
+    the pid is not running, or it is this very process's pid under an id this process never made (a
+    container restarted: same host name, same pid 1). Another host's worker is never judged here."""
+    host, _, rest = (holder or "").partition(":")
+    pid_text = rest.split(":", 1)[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return holder not in _MINE
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OSError):  # alive (another user's), or no way to tell
+        return False
+    return False
 
 
 class ChannelLease:
@@ -38,6 +65,8 @@ class ChannelLease:
     def take(self) -> str | None:
         """None when this worker now holds the lease; otherwise the id of the worker that does."""
         holder = self.store.take_channel(self.channel, self.worker, self.seconds)
+        if holder not in (None, self.worker) and gone(holder):  # its worker died here: take it over now
+            holder = self.store.take_channel(self.channel, self.worker, self.seconds, dead=holder)
         self.held = holder == self.worker
         return None if self.held else (holder or "?")
 

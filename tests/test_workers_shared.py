@@ -94,6 +94,35 @@ def test_a_dead_workers_lease_runs_out_and_another_worker_takes_the_channel_over
     assert not dead.store.renew_channel(CHANNEL, dead.worker_id, 60), "a worker that lost its lease learns it"
 
 
+def test_a_worker_restarted_on_this_host_takes_its_dead_predecessors_lease_at_once(workers):
+    """After a crash the next worker must not wait out channel_lease (15 minutes): on the same host it can see
+    that the holder's process is gone -- another pid that no longer runs, or this very pid under an id this
+    process never made (a container restarted as pid 1). A live holder, or another host's, keeps its lease."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from connector.leases import gone
+
+    alive = workers(1)[0]
+    exited = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = socket.gethostname()
+    for dead in (f"{host}:{exited.stdout.strip()}:a1b2c3d4", f"{host}:{os.getpid()}:00000000"):
+        assert gone(dead)
+        alive.store.take_channel(CHANNEL, dead, 900)  # fresh, far from running out
+        result = alive.poll(CHANNEL)
+        assert result.skipped == "" and result.error is None, dead
+    assert not gone(alive.worker_id)  # this process's own
+    assert not gone(f"{host}:1:00000000") or os.getpid() == 1  # pid 1 runs (init), unless that is us
+    assert not gone(f"another-host.example:{exited.stdout.strip()}:a1b2c3d4")  # only this host can tell
+    for odd in (None, "", "no-colon", f"{host}:not-a-pid:x"):
+        assert not gone(odd)
+    held_by_other_host = "another-host.example:4242:a1b2c3d4"
+    alive.store.take_channel(CHANNEL, held_by_other_host, 900)
+    assert alive.poll(CHANNEL).skipped == f"polled by worker {held_by_other_host}"
+
+
 def test_a_poll_whose_lease_was_taken_over_stops_without_saving_and_nothing_is_lost(workers, mastodon):
     double, _ = mastodon
     slow, other = workers(2)

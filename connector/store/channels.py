@@ -92,16 +92,20 @@ class ChannelsMixin:
             return parse_iso(rows[0]["paused_until"])
         return None
 
-    def take_channel(self, channel: str, worker: str, seconds: float, now: datetime | None = None) -> str | None:
+    def take_channel(self, channel: str, worker: str, seconds: float, now: datetime | None = None,
+                     dead: str | None = None) -> str | None:
         """Take (or renew) ``channel``'s lease for ``worker`` for ``seconds``; the holder afterwards: ``worker``
-        when it won, another worker's id when that one holds an unexpired lease."""
+        when it won, another worker's id when that one holds an unexpired lease. ``dead``: a holder known to be
+        gone (:func:`connector.leases.gone`), whose lease is taken even before it runs out -- only if it still
+        holds it (another worker may have been quicker)."""
         now = now or utcnow()
         with self._write():
             self._ensure_channel(channel)
             taken = self.db.execute(
                 "update channels set lease_holder = ?, lease_until = ? where name = ?"
-                " and (lease_until is null or lease_until < ? or lease_holder = ?)",
-                [worker, fixed_iso(now + timedelta(seconds=seconds)), channel, fixed_iso(now), worker]).rowcount
+                " and (lease_until is null or lease_until < ? or lease_holder = ? or lease_holder = ?)",
+                [worker, fixed_iso(now + timedelta(seconds=seconds)), channel, fixed_iso(now), worker,
+                 dead or worker]).rowcount
             if taken:
                 return worker
             row = self.db.execute("select lease_holder from channels where name = ?", [channel]).fetchone()
