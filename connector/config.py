@@ -235,7 +235,8 @@ def _literal_url_credentials(template: str) -> list[str]:
     """What credentials a URL in the configuration holds literally (each must be a bare ``${VAR}``).
 
     Credentials are what :mod:`connector.redact` masks: the password (or a lone user name, except in a
-    PostgreSQL store URL, ``postgresql://role@host/db``) in the userinfo and the values of secret-looking query parameters (``api_key``, ``token``, ...).
+    PostgreSQL store URL, ``postgresql://role@host/db``) in the userinfo and the values of secret-looking
+    query parameters (``api_key``, ``token``, ...).
     """
     if not redact.looks_like_url(template):
         return []

@@ -31,8 +31,10 @@ from connector_doubles import mastodon, zgw
 from connector.store import Store
 
 from .conftest import FIXTURES, ZGW_SECRET
-from .pg_support import pg_url  # noqa: F401  (the fixture)
+from . import pg_support
 from .test_crash_recovery import ACCOUNT, KILLS, duplicate_report, post_many, start_worker, write_config
+
+pg_url = pg_support.pg_url  # the fixture
 
 WORKERS = 3
 STATUSES = "/api/v1/accounts/"
@@ -113,7 +115,7 @@ def undelivered(store_url: str, expected: int) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_three_workers_on_postgresql_killed_at_random_lose_nothing_and_double_nothing(tmp_path, pg_url):  # noqa: F811
+def test_three_workers_on_postgresql_killed_at_random_lose_nothing_and_double_nothing(tmp_path, pg_url):
     rng = random.Random(int(os.environ.get("CRASH_TEST_SEED", "20261126")))
     double = zgw.ZgwDouble(secret=ZGW_SECRET, client_ids=("connector",),
                            seed=str(FIXTURES / "zgw" / "catalogus.yaml"), lenient=True)

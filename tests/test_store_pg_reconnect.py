@@ -13,7 +13,10 @@ import pytest
 
 from connector.store import Store, StoreError
 
-from .pg_support import cluster, pg_url  # noqa: F401  (the fixture)
+from . import pg_support
+from .pg_support import cluster
+
+pg_url = pg_support.pg_url  # the fixture
 
 
 def _pid(store: Store) -> int:
@@ -28,7 +31,7 @@ def _drop(store: Store) -> None:
 
 
 @pytest.fixture
-def store(pg_url):  # noqa: F811
+def store(pg_url):
     opened = Store(pg_url)
     yield opened
     opened.close()
