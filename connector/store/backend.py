@@ -21,7 +21,10 @@ A backend offers the store the same small interface, whatever the database:
 :class:`SqliteBackend` IS sqlite-utils' ``Database`` (so migrations and tools written for it keep working
 unchanged); :class:`PostgresBackend` wraps one psycopg 3 connection in autocommit mode (each read stands
 alone; ``write()`` opens the transaction). The store serialises its own use of either with its lock, so
-one connection per :class:`~connector.store.Store` suffices, as with SQLite.
+one connection per :class:`~connector.store.Store` suffices, as with SQLite. A PostgreSQL connection that
+dropped (a server restart, an idle timeout) is replaced on the next call outside a transaction; a read it broke
+is run once more on the new one, a write is never repeated (it may have committed): :class:`ConnectionLost`, a
+:class:`StoreError` the worker treats as transient. :meth:`PostgresBackend.health` reports one it cannot remake.
 
 Which one: :func:`open_backend` on the store URL (:func:`parse_url`): a path or ``sqlite:///path`` (as
 SQLAlchemy reads it: three slashes before a relative path, four before an absolute one), or
