@@ -237,7 +237,7 @@ class PostgresBackend:
         except self._lost as exc:
             if not self.conn.broken:
                 raise  # a plain operational error (a lock timeout, a cancelled statement): not a lost connection
-            if outside and sql.lstrip().lower().startswith(("select", "with")):
+            if outside and sql.lstrip().lower().startswith("select"):  # not `with`: a CTE may write
                 self._ensure_connected()
                 return call()
             raise ConnectionLost(f"{redact(self.url)}: the connection to PostgreSQL was lost during a write"
