@@ -234,8 +234,9 @@ def _literal_secret(value: str) -> str | None:
 def _literal_url_credentials(template: str) -> list[str]:
     """What credentials a URL in the configuration holds literally (each must be a bare ``${VAR}``).
 
-    Credentials are what :mod:`connector.redact` masks: the password (or a lone user name) in the
-    userinfo and the values of secret-looking query parameters (``api_key``, ``token``, ...).
+    Credentials are what :mod:`connector.redact` masks: the password (or a lone user name, except in a
+    PostgreSQL store URL, ``postgresql://role@host/db``) in the userinfo and the values of secret-looking
+    query parameters (``api_key``, ``token``, ...).
     """
     if not redact.looks_like_url(template):
         return []
@@ -246,8 +247,12 @@ def _literal_url_credentials(template: str) -> list[str]:
         return f"\ue000{len(refs) - 1}\ue001"
 
     marked = ENV_REF.sub(marker, template.strip())
+    # a PostgreSQL URL's lone user name is a database role, not a token: its password comes from PGPASSWORD
+    role_only = marked.lower().startswith(("postgresql://", "postgres://"))
     literal = []
     for what, value in redact.url_secret_parts(marked):
+        if role_only and what == "user name in the URL":
+            continue
         ref = re.fullmatch("\ue000(\\d+)\ue001", value)
         if value and (ref is None or refs[int(ref.group(1))].group(2)):
             literal.append(what)

@@ -144,10 +144,15 @@ def looks_like_url(text: str) -> bool:
 
 
 def register_url_secrets(url: str) -> None:
-    """Register the credential values inside ``url`` (also in their decoded form)."""
+    """Register the credential values inside ``url`` (also in their decoded form). A PostgreSQL URL's lone
+    user name is a database role (its password is in ``PGPASSWORD``), not a secret: registering a word such as
+    ``connector`` would mask it everywhere (:func:`redact_url` still masks the URL's userinfo)."""
     if not looks_like_url(url):
         return
-    for _, value in url_secret_parts(url.strip()):
+    role_only = url.strip().lower().startswith(("postgresql://", "postgres://"))
+    for what, value in url_secret_parts(url.strip()):
+        if role_only and what == "user name in the URL":
+            continue
         register_secret(value)
         register_secret(unquote(value))
 

@@ -56,7 +56,6 @@ EXTRA_MESSAGES = 290
 ROLES = ("rendition", "original")
 
 
-
 class DuplicatesFound(AssertionError):
     """The connector created something twice (only a lenient case system lets that show)."""
 
@@ -81,9 +80,11 @@ def post_many(masto, rng: random.Random) -> None:
         posted.append(masto.add_status(status))
 
 
-def write_config(tmp_path, masto_url, server) -> str:
+def write_config(tmp_path, masto_url, server, store: str | None = None, **extra) -> str:
+    """``connector.yaml`` for the crash tests: ``store`` (default ``crash.db`` in ``tmp_path``); ``extra``
+    top-level sections added as they are (the PostgreSQL test's ``limits``)."""
     config = {
-        "store": str(tmp_path / "crash.db"),
+        "store": store or str(tmp_path / "crash.db"),
         "mappings": str(FIXTURES / "e2e" / "mappings"),
         "delivery": {"interval": 0.2, "batch_size": 20, "lease": 3, "max_attempts": 1000, "backoff_base": 0.2,
                      "backoff_max": 2, "pause_base": 0.5, "pause_max": 2, "breaker_threshold": 3,
@@ -94,15 +95,17 @@ def write_config(tmp_path, masto_url, server) -> str:
             "zaken_url": server.zaken_url, "documenten_url": server.documenten_url,
             "catalogi_url": server.catalogi_url, "client_id": "connector", "secret": "${CRASH_ZGW_SECRET}",
             "bronorganisatie": "002220647", "timeout": 1.0}}],
+        **extra,
     }
     path = tmp_path / "connector.yaml"
     path.write_text(yaml.safe_dump(config))
     return str(path)
 
 
-def start_worker(config: str, log):
-    """``connector worker`` in a subprocess, and the store-clock time just before it started."""
-    env = {"CRASH_ZGW_SECRET": ZGW_SECRET, "PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1"}
+def start_worker(config: str, log, **more_env):
+    """``connector worker`` in a subprocess, and the store-clock time just before it started; ``more_env``
+    goes into its environment too (the PostgreSQL test's ``PGPASSWORD``)."""
+    env = {"CRASH_ZGW_SECRET": ZGW_SECRET, "PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1", **more_env}
     started = iso(utcnow())
     return subprocess.Popen([sys.executable, "-m", "connector.cli", "worker", "--config", config],
                             env=env, stdout=log, stderr=subprocess.STDOUT), started

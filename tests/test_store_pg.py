@@ -213,6 +213,18 @@ def test_a_sqlite_url_is_a_path_relative_to_the_configuration(tmp_path):
     assert config.media_folder == tmp_path / "data" / "media"
 
 
+def test_a_role_without_password_in_the_store_url_is_accepted(tmp_path):
+    """``postgresql://user@host/db`` with the password in ``PGPASSWORD`` (libpq's convention, the issue's)."""
+    from connector import redact
+
+    try:
+        config = _config(tmp_path, "postgresql://connector@db:5432/connector")
+        assert config.store == "postgresql://connector@db:5432/connector"
+        assert redact.redact_text("the connector runs") == "the connector runs"   # a role, not a secret
+    finally:
+        redact.forget_secrets()
+
+
 def test_a_password_written_in_the_store_url_is_refused(tmp_path):
     from connector.config import ConfigError
 

@@ -30,17 +30,10 @@ from pathlib import Path
 
 from ..message import fixed_iso, utcnow
 from . import pgschema
-from .backend import open_backend, parse_url, redact
+from .backend import StoreError, open_backend, parse_url, redact  # noqa: F401 (StoreError: here as ever)
 from .schema import migrations
 
 BUSY_TIMEOUT_SECONDS = 30
-
-
-class StoreError(Exception):
-    """The store cannot be used: missing (``create=False``), not a database, corrupted, not writable.
-
-    The message names the file and says what to check; it never carries a traceback.
-    """
 
 
 def _now() -> str:
@@ -157,6 +150,9 @@ class StoreBase:
                 problems.append(f"database file {self.path} is gone (deleted or moved)")
             elif current != self.identity:
                 problems.append(f"database file {self.path} was replaced by another file; restart the connector")
+        if self.kind == "postgresql":
+            with self._lock:   # a dropped connection is replaced here, or reported when that fails
+                problems += self.db.health()
         problems += self._write_probe()
         return problems
 
@@ -175,7 +171,7 @@ class StoreBase:
                     self.db.execute("insert into meta (key, value) values ('health_probe', ?)"
                                     " on conflict (key) do update set value = excluded.value", [_now()])
                 result = []
-            except self.db.Error as exc:
+            except (self.db.Error, StoreError) as exc:
                 result = [f"database {self.path} is not writable: {redact(str(exc))}"]
             self._last_probe = (time.monotonic(), result)
             return list(result)
