@@ -36,32 +36,28 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-# The browser tests (tests/test_browser.py) drive Debian's `chromium` through Playwright's
-# `executable_path` (no `playwright install`). Install it once when missing; without apt-get, or when
-# the install fails, those tests skip with the reason and the rest of the suite runs.
-if ! command -v chromium >/dev/null 2>&1; then
+# Debian packages some tests need, installed once when missing; without apt-get, or when the install fails,
+# those tests skip with the reason and the rest of the suite runs.
+debian_package() {  # PACKAGE WHAT-FOR
   if command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing Debian's chromium (for the browser tests)" >&2
+    echo "setup: installing Debian's $1 (for $2)" >&2
     if ! { as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q \
-           && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; } </dev/null; then
-      echo "setup: could not install chromium; the browser tests will skip" >&2
+           && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$1"; } </dev/null; then
+      echo "setup: could not install $1; $2 will skip" >&2
     fi
   else
-    echo "setup: no apt-get and no chromium; the browser tests will skip" >&2
+    echo "setup: no apt-get and no $1; $2 will skip" >&2
   fi
+}
+
+# The browser tests (tests/test_browser*.py) drive Debian's `chromium` through Playwright's
+# `executable_path` (no `playwright install`).
+if ! command -v chromium >/dev/null 2>&1; then
+  debian_package chromium "the browser tests"
 fi
 
-# The store's PostgreSQL tests (tests/pg_support.py) start a throwaway cluster of Debian's PostgreSQL
-# server on a free 127.0.0.1 port. Install it once when missing (its own clusters are not started:
-# the tests run initdb/pg_ctl themselves); without it those tests skip with the reason.
+# The store's PostgreSQL tests (tests/pg_support.py) start a throwaway cluster of Debian's PostgreSQL server
+# on a free 127.0.0.1 port (its own clusters are not started: the tests run initdb/pg_ctl themselves).
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing Debian's postgresql (for the store's PostgreSQL tests)" >&2
-    if ! { as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q \
-           && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; } </dev/null; then
-      echo "setup: could not install postgresql; the PostgreSQL tests will skip" >&2
-    fi
-  else
-    echo "setup: no apt-get and no PostgreSQL; the PostgreSQL tests will skip" >&2
-  fi
+  debian_package postgresql "the store's PostgreSQL tests"
 fi
