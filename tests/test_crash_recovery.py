@@ -80,6 +80,18 @@ def post_many(masto, rng: random.Random) -> None:
         posted.append(masto.add_status(status))
 
 
+def busy_channel_and_faults(double, rng: random.Random, errors: float, timeouts: float):
+    """The replayed channel with over 300 posts (:func:`post_many`) and the case system's faults, drawn
+    from ``rng``: a share ``errors`` of calls fail (some after the work), ``timeouts`` time out, 5% are slow."""
+    masto = mastodon.MastodonDouble(data_dir=str(FIXTURES / "mastodon" / "replay"), rate_limit=100000)
+    post_many(masto, rng)
+    assert len(masto.statuses(ACCOUNT)) >= 300
+    double.faults.error_rate(errors, after_ratio=0.5, cut_ratio=0.3, seed=rng.randrange(10**6))
+    double.faults.timeout_rate(timeouts, seconds=1.5, seed=rng.randrange(10**6))
+    double.faults.slow(0.05, seconds=0.3, seed=rng.randrange(10**6))
+    return masto
+
+
 def write_config(tmp_path, masto_url, server, store: str | None = None, **extra) -> str:
     """``connector.yaml`` for the crash tests: ``store`` (default ``crash.db`` in ``tmp_path``); ``extra``
     top-level sections added as they are (the PostgreSQL test's ``limits``)."""
@@ -235,13 +247,8 @@ def test_sigkill_and_outages_lose_nothing_and_double_nothing(tmp_path, case_syst
     double, server = case_system
     mode = "lenient" if double.lenient else "strict"
     rng = random.Random(int(os.environ.get("CRASH_TEST_SEED", "20261122")))
-    masto = mastodon.MastodonDouble(data_dir=str(FIXTURES / "mastodon" / "replay"), rate_limit=100000)
-    post_many(masto, rng)
+    masto = busy_channel_and_faults(double, rng, errors=0.05, timeouts=0.02)
     expected = len(masto.statuses(ACCOUNT))
-    assert expected >= 300
-    double.faults.error_rate(0.05, after_ratio=0.5, cut_ratio=0.3, seed=rng.randrange(10**6))
-    double.faults.timeout_rate(0.02, seconds=1.5, seed=rng.randrange(10**6))
-    double.faults.slow(0.05, seconds=0.3, seed=rng.randrange(10**6))
     store_path = tmp_path / "crash.db"
     with mastodon.serve(masto) as masto_server:
         config = write_config(tmp_path, masto_server.url, server)

@@ -34,7 +34,8 @@ from connector.store import Store
 
 from .conftest import FIXTURES, ZGW_SECRET
 from . import pg_support
-from .test_crash_recovery import ACCOUNT, KILLS, duplicate_report, post_many, read_store, start_worker, write_config
+from .test_crash_recovery import (ACCOUNT, KILLS, busy_channel_and_faults, duplicate_report, read_store, start_worker,
+                                  write_config)
 
 pg_url = pg_support.pg_url  # the fixture
 
@@ -131,13 +132,8 @@ def test_three_workers_on_postgresql_killed_at_random_lose_nothing_and_double_no
     double = zgw.ZgwDouble(secret=ZGW_SECRET, client_ids=("connector",),
                            seed=str(FIXTURES / "zgw" / "catalogus.yaml"), lenient=True)
     server = zgw.serve(double)
-    masto = mastodon.MastodonDouble(data_dir=str(FIXTURES / "mastodon" / "replay"), rate_limit=100000)
-    post_many(masto, rng)
+    masto = busy_channel_and_faults(double, rng, errors=0.03, timeouts=0.01)
     expected = len(masto.statuses(ACCOUNT))
-    assert expected >= 300
-    double.faults.error_rate(0.03, after_ratio=0.5, cut_ratio=0.3, seed=rng.randrange(10**6))
-    double.faults.timeout_rate(0.01, seconds=1.5, seed=rng.randrange(10**6))
-    double.faults.slow(0.05, seconds=0.3, seed=rng.randrange(10**6))
     try:
         with mastodon.serve(masto) as masto_server:
             # a short channel lease: a killed poller's channel is polled by another worker within seconds
