@@ -6,7 +6,7 @@ import sys
 
 # in the order they run; each module is imported only when it runs, so one benchmark's imports (the PDF
 # library of ``renditions``, say) never weigh on another's figures (``pipeline_peak_rss`` is this process's peak)
-BENCHMARKS = ("pipeline", "one_zaak", "rules", "crash_resume", "large_file", "renditions", "pages")
+BENCHMARKS = ("pipeline", "one_zaak", "rules", "crash_resume", "large_file", "renditions", "pages", "workers")
 
 
 def main(argv: list[str]) -> int:

@@ -151,14 +151,16 @@ def make_messages(count: int) -> list[Message]:
 NEW_ZAAK_RULE = "create: {zaaktype: SOCIAL-MELDING, omschrijving: 'Melding {id}'}"
 
 
-def write_config(folder: Path, double_url: str, parallel: int, rule: str = NEW_ZAAK_RULE, name: str = "bench") -> Path:
-    """A configuration whose one rule (``unmatched``) routes every message as ``rule`` says."""
+def write_config(folder: Path, double_url: str, parallel: int, rule: str = NEW_ZAAK_RULE, name: str = "bench",
+                 store: str | None = None) -> Path:
+    """A configuration whose one rule (``unmatched``) routes every message as ``rule`` says; ``store`` (a path or
+    URL) defaults to a SQLite file in ``folder``."""
     (folder / "mappings").mkdir(exist_ok=True)
     (folder / "mappings" / "rules.yaml").write_text(
         "global_defaults: {informatieobjecttype: Sociale-mediabericht, titel: '{channel} {id}'}\n"
         f"unmatched:\n  {rule}\n")
     config = {
-        "store": str(folder / f"{name}-{parallel}.db"), "mappings": str(folder / "mappings"),
+        "store": store or str(folder / f"{name}-{parallel}.db"), "mappings": str(folder / "mappings"),
         "delivery": {"parent_grace": 0, "batch_size": 200},
         "sinks": [{"name": "zaken", "kind": "zgw", "parallel": parallel, "options": {
             "zaken_url": double_url + "/zaken/api/v1", "documenten_url": double_url + "/documenten/api/v1",
@@ -171,9 +173,9 @@ def write_config(folder: Path, double_url: str, parallel: int, rule: str = NEW_Z
 
 
 def run_pipeline(folder: Path, double: DoubleProcess, messages: list[Message], parallel: int,
-                 rule: str = NEW_ZAAK_RULE, name: str = "bench") -> float:
+                 rule: str = NEW_ZAAK_RULE, name: str = "bench", store: str | None = None) -> float:
     os.environ["BENCH_ZGW_SECRET"] = SECRET
-    connector = Connector(load_config(write_config(folder, double.url, parallel, rule, name)))
+    connector = Connector(load_config(write_config(folder, double.url, parallel, rule, name, store)))
     try:
         # warm the sink's catalogus caches outside the clock, as a running worker has them
         routing = connector.plan(messages[0])[0].routing

@@ -78,8 +78,11 @@ def _run(command: list[str], what: str) -> None:
         raise RuntimeError(f"{what} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}"[:2000])
 
 
-def start() -> Cluster:
-    """A new cluster (see the module docstring); :class:`RuntimeError` with the server's words if it fails."""
+def start(durable: bool = False) -> Cluster:
+    """A new cluster (see the module docstring); :class:`RuntimeError` with the server's words if it fails.
+
+    ``durable``: keep PostgreSQL's defaults (``fsync``, ``synchronous_commit``, ``full_page_writes`` on), as a
+    production server has them: the benchmarks measure with it, the tests without."""
     bin = binaries()
     if bin is None:
         raise FileNotFoundError("PostgreSQL's server is not installed (scripts/setup.sh installs Debian's postgresql)")
@@ -100,8 +103,8 @@ def start() -> Cluster:
           "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"], "initdb")
     pwfile.unlink()
     port = _free_port()
-    options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={folder}"
-               " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+    options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={folder} -c max_connections=200"
+               + ("" if durable else " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"))
     _run([*as_user, str(bin / "pg_ctl"), "-D", str(folder / "data"), "-o", options, "-l", str(folder / "log"),
           "-w", "-t", "60", "start"], "pg_ctl start")
     return Cluster(folder=folder, port=port, password=password, bin=bin, as_user=as_user)
