@@ -129,7 +129,8 @@ class Connector:
         """Fetch what is new on one channel and store it, under the channel's lease (:mod:`connector.leases`:
         skipped while another worker polls it). Never raises for channel trouble."""
         result = PollResult(channel)
-        lease = ChannelLease(self.store, channel, self.worker_id, self.config.limits["channel_lease"])
+        lease = ChannelLease(self.store, channel, self.worker_id, self.config.limits["channel_lease"],
+                             silent_after=self.config.limits["worker_stale_after"])
         holder = lease.take()  # before the pause and the cursor are read: what the last holder wrote counts
         if holder is not None:
             result.skipped = f"polled by worker {holder}"

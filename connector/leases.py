@@ -13,7 +13,12 @@ rate limit must be spent once, so a poll runs only under the channel's lease (``
   the cursor is only ever written by the lease's holder.
 * :meth:`ChannelLease.release` when the poll ends, also on failure; a killed worker never releases, and its
   lease runs out after ``limits.channel_lease`` (default 15 minutes: over ``poll_deadline``, 10 minutes),
-  unless the next worker on the same host sees that its process is gone (:func:`gone`) and takes it at once.
+  unless it is known dead sooner: the next worker on the same host sees that its process is gone (:func:`gone`),
+  or any worker, on any host, sees that the holder stopped beating (its ``workers`` row has not been renewed for
+  ``limits.worker_stale_after``, 2 minutes, while a live worker beats every ``heartbeat_interval`` on a thread of
+  its own, whatever its polls do) or recorded its stop. A holder that never beat (no row) is not judged.
+  A holder that was only frozen (a paused VM) and wakes finds its lease taken at its next renewal and stops
+  without saving, as after any takeover.
 
 Worker ids (:func:`worker_id`) are ``host:pid:random``: readable in ``/status``, unique across restarts.
 """
@@ -58,14 +63,16 @@ def gone(holder: str | None) -> bool:
 class ChannelLease:
     """``worker``'s lease on ``channel`` in ``store``, for ``seconds`` from each take or renewal."""
 
-    def __init__(self, store, channel: str, worker: str, seconds: float):
+    def __init__(self, store, channel: str, worker: str, seconds: float, silent_after: float = 0.0):
         self.store, self.channel, self.worker, self.seconds = store, channel, worker, seconds
+        self.silent_after = silent_after  # a holder not beating for this long is dead (0: wait for the lease)
         self.held = False
 
     def take(self) -> str | None:
         """None when this worker now holds the lease; otherwise the id of the worker that does."""
         holder = self.store.take_channel(self.channel, self.worker, self.seconds)
-        if holder not in (None, self.worker) and gone(holder):  # its worker died here: take it over now
+        if holder not in (None, self.worker) and (  # its worker died: take it over now
+                gone(holder) or (self.silent_after and self.store.worker_silent(holder, self.silent_after))):
             holder = self.store.take_channel(self.channel, self.worker, self.seconds, dead=holder)
         self.held = holder == self.worker
         return None if self.held else (holder or "?")

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from connector.cli.status import status_lines
 from connector.failures import RATE_LIMITED, RETRY, Failed, Failure
-from connector.message import utcnow
+from connector.message import fixed_iso, utcnow
 from connector.web.status_data import status_report
 from connector.web.status_schemas import StatusSchema
 from connector.worker import Heartbeat
@@ -121,6 +121,24 @@ def test_a_worker_restarted_on_this_host_takes_its_dead_predecessors_lease_at_on
     held_by_other_host = "another-host.example:4242:a1b2c3d4"
     alive.store.take_channel(CHANNEL, held_by_other_host, 900)
     assert alive.poll(CHANNEL).skipped == f"polled by worker {held_by_other_host}"
+
+
+def test_another_hosts_worker_that_stopped_beating_loses_its_lease_before_it_runs_out(workers):
+    """No host can see another host's processes, but every worker sees the heartbeats in the store: a holder
+    whose beat is older than limits.worker_stale_after (2 minutes) is dead, whatever its lease says."""
+    alive = workers(1)[0]
+    other = "another-host.example:4242:a1b2c3d4"
+    alive.store.worker_beat(other, host="another-host.example", pid=4242, started_at=utcnow())
+    alive.store.take_channel(CHANNEL, other, 900)
+    assert alive.poll(CHANNEL).skipped == f"polled by worker {other}", "a holder that beats keeps its lease"
+    stale = utcnow() - timedelta(seconds=alive.config.limits["worker_stale_after"] + 5)
+    alive.store.db.execute("update workers set beat_at = ? where id = ?", [fixed_iso(stale), other])
+    assert not alive.store.worker_silent(other, alive.config.limits["worker_stale_after"] + 60)
+    result = alive.poll(CHANNEL)
+    assert result.skipped == "" and result.error is None and result.new == len(ALL)
+    assert sorted(stored_ids(alive), key=int) == ALL
+    assert not alive.store.renew_channel(CHANNEL, other, 900), "the silent worker, waking, finds it taken"
+    assert alive.store.worker_silent(other, 60) and not alive.store.worker_silent("never-beat:1:x", 60)
 
 
 def test_a_poll_whose_lease_was_taken_over_stops_without_saving_and_nothing_is_lost(workers, mastodon):

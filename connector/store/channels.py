@@ -146,6 +146,15 @@ class ChannelsMixin:
             # a long-gone worker's row tells nobody anything; keep a day of history
             self.db.execute("delete from workers where beat_at < ?", [fixed_iso(utcnow() - timedelta(days=1))])
 
+    def worker_silent(self, worker_id: str, seconds: float) -> bool:
+        """Whether ``worker_id`` beat before but recorded its stop or has not beaten for ``seconds``: dead, on
+        whatever host (:mod:`connector.leases`). False for a worker without a row: nothing is known of it."""
+        rows = self.query("select beat_at, stopped_at from workers where id = ?", [worker_id])
+        if not rows:
+            return False
+        return bool(rows[0]["stopped_at"]) or (rows[0]["beat_at"] or "") < fixed_iso(
+            utcnow() - timedelta(seconds=seconds))
+
     # -- sinks ----------------------------------------------------------------------------
 
     def pause_sink(self, sink: str, until: datetime, reason: str) -> None:
