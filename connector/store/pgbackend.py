@@ -160,6 +160,15 @@ class PostgresBackend:
         """Whether the current thread is inside :meth:`write` (other threads may be in their own)."""
         return getattr(self._local, "conn", None) is not None
 
+    @property
+    def conn(self):
+        """The psycopg connection of this thread's :meth:`write` transaction, for what the interface lacks
+        (``executemany`` in :mod:`connector.store.copy`). Outside ``write()`` no connection is this thread's."""
+        held = getattr(self._local, "conn", None)
+        if held is None:
+            raise StoreError(f"{redact(self.url)}: a PostgreSQL connection is only at hand inside write()")
+        return held
+
     # -- statements -----------------------------------------------------------------------------
 
     def _run(self, call, sql: str):
