@@ -32,6 +32,9 @@ from .backend import ConnectionLost, Dialect, StoreError, _no_nul, redact, to_py
 
 DEFAULT_CONNECTIONS = 5  # Store(url) without a size: a small pool (the configuration derives its own)
 DEFAULT_WAIT = 30.0      # seconds a thread waits for a free connection before a StoreError
+# how long the pool retries (with a growing backoff) to make a connection before it gives up until the next call
+# needs one: short, so that after a long outage the first calls find the delay between attempts short too
+RECONNECT_FOR = 60.0
 
 
 class Rows:
@@ -95,7 +98,8 @@ class PostgresBackend:
         self.pool = ConnectionPool(url, min_size=1, max_size=self.size, open=False, name="midoffice-store",
                                    kwargs={"autocommit": True, "connect_timeout": connect_timeout,
                                            "application_name": "midoffice-connector"},
-                                   check=ConnectionPool.check_connection, timeout=wait)
+                                   check=ConnectionPool.check_connection, timeout=wait,
+                                   reconnect_timeout=RECONNECT_FOR)
         try:
             self.pool.open(wait=True, timeout=max(connect_timeout, 1))
         except PoolTimeout:
