@@ -159,6 +159,8 @@ class StoreBase:
         if self.kind == "postgresql":
             with self._lock:   # a dropped connection is replaced here, or reported when that fails
                 problems += self.db.health()
+            if problems:   # no connection: a write probe would only wait for one as long again
+                return problems
         problems += self._write_probe()
         return problems
 

@@ -35,6 +35,7 @@ DEFAULT_WAIT = 30.0      # seconds a thread waits for a free connection before a
 # how long the pool retries (with a growing backoff) to make a connection before it gives up until the next call
 # needs one: short, so that after a long outage the first calls find the delay between attempts short too
 RECONNECT_FOR = 60.0
+HEALTH_WAIT = 5.0  # seconds health() waits for a connection: /healthz answers soon, even when the server is gone
 
 
 class Rows:
@@ -117,12 +118,13 @@ class PostgresBackend:
 
     # -- lending connections ------------------------------------------------------------------
 
-    def _checkout(self):
-        """A connection from the pool (checked first), waiting at most :attr:`wait` seconds."""
+    def _checkout(self, wait: float | None = None):
+        """A connection from the pool (checked first), waiting at most ``wait`` (:attr:`wait`) seconds."""
+        wait = self.wait if wait is None else wait
         try:
-            conn = self.pool.getconn(timeout=self.wait)
+            conn = self.pool.getconn(timeout=wait)
         except self._timeout:
-            raise self._no_connection() from None
+            raise self._no_connection(wait) from None
         with self._counter:
             self._lent += 1
         return conn
@@ -132,18 +134,18 @@ class PostgresBackend:
             self._lent -= 1
         self.pool.putconn(conn)  # a broken one is thrown away (and replaced), a stray transaction rolled back
 
-    def _no_connection(self) -> StoreError:
+    def _no_connection(self, wait: float) -> StoreError:
         """Why no connection came within :attr:`wait`: all lent out, or the server cannot be reached."""
         with self._counter:
             lent = self._lent
         if lent >= self.size:
-            return StoreError(f"{redact(self.url)}: all {self.size} store connections busy for {self.wait:g} s"
+            return StoreError(f"{redact(self.url)}: all {self.size} store connections busy for {wait:g} s"
                               " (raise limits.store_connections, or find what holds them)")
         try:
             self._connect().close()
         except self.Error as exc:
             return ConnectionLost(f"{redact(self.url)}: cannot reconnect to PostgreSQL: {redact(str(exc))}")
-        return ConnectionLost(f"{redact(self.url)}: no connection to PostgreSQL within {self.wait:g} s"
+        return ConnectionLost(f"{redact(self.url)}: no connection to PostgreSQL within {wait:g} s"
                               f" ({lent} of {self.size} in use; the pool is reconnecting)")
 
     @contextlib.contextmanager
@@ -236,9 +238,14 @@ class PostgresBackend:
                 self._checkin(conn)
 
     def health(self) -> list[str]:
-        """Whether a connection answers (the pool replaces broken ones): empty when it does."""
+        """Whether a connection answers within :data:`HEALTH_WAIT` seconds (the pool replaces broken ones):
+        empty when it does."""
         try:
-            self.execute("select 1")
+            conn = self._checkout(min(self.wait, HEALTH_WAIT))
+            try:
+                conn.execute("select 1")
+            finally:
+                self._checkin(conn)
         except (StoreError, self.Error) as exc:
             return [f"no connection to PostgreSQL at {redact(self.url)}: {redact(str(exc))}"]
         return []
