@@ -9,7 +9,7 @@ answers pages on several threads. On PostgreSQL each borrows a connection from t
 * threads claiming deliveries at once through one store each get their own rows (``FOR UPDATE SKIP LOCKED``);
 * a statement inside ``write()`` runs on the transaction's connection: it sees the transaction's rows, a
   rollback undoes it, and other threads do not see them before the commit;
-* an exhausted pool is a clear ``StoreError`` after a bounded wait, never a hang;
+* an exhausted pool is a clear ``StoreError`` after a bounded wait, never a hang, and so is a closed store;
 * ``limits.store_connections``: its default from the sinks' ``parallel`` slots, its validation, and the size the
   web app's store is opened with.
 
@@ -214,6 +214,13 @@ def test_the_pool_opens_no_more_connections_than_its_size(pg_url):
         assert opened == 2
     finally:
         sized.close()
+
+
+def test_a_closed_store_says_so(pg_url):
+    closed = Store(pg_url)
+    closed.close()
+    with pytest.raises(StoreError, match="the store was closed"):
+        closed.query("select 1")
 
 
 # -- the setting ------------------------------------------------------------------------------------

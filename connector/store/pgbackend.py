@@ -80,7 +80,7 @@ class PostgresBackend:
         try:
             import psycopg
             from psycopg.rows import dict_row
-            from psycopg_pool import ConnectionPool, PoolTimeout
+            from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
         except ImportError:  # pragma: no cover - the distribution names them; a bare checkout may lack them
             raise RuntimeError("the store is on PostgreSQL but psycopg or psycopg-pool is not installed"
                                " (pip install 'psycopg[binary]>=3.1' 'psycopg-pool>=3.2')") from None
@@ -90,6 +90,7 @@ class PostgresBackend:
         self.Error = psycopg.Error
         self._lost = psycopg.OperationalError
         self._timeout = PoolTimeout
+        self._closed = PoolClosed
         self._dict_row = dict_row
         self._connect_timeout = connect_timeout
         self._local = threading.local()   # .conn: this thread's transaction connection
@@ -125,6 +126,8 @@ class PostgresBackend:
             conn = self.pool.getconn(timeout=wait)
         except self._timeout:
             raise self._no_connection(wait) from None
+        except self._closed:
+            raise StoreError(f"{redact(self.url)}: the store was closed") from None
         with self._counter:
             self._lent += 1
         return conn
