@@ -190,9 +190,12 @@ def open_backend(url, timeout: float, connections: int | None = None):
     PostgreSQL with a pool of at most ``connections`` (default :data:`~.pgbackend.DEFAULT_CONNECTIONS`)."""
     kind, target = parse_url(url)
     if kind == "postgresql":
-        from .pgbackend import DEFAULT_CONNECTIONS, PostgresBackend
+        from .pgbackend import DEFAULT_CONNECTIONS
 
         return PostgresBackend(target, size=connections or DEFAULT_CONNECTIONS)
     if target == ":memory:":
         return SqliteBackend(sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None))
     return SqliteBackend(sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=timeout))
+
+
+from .pgbackend import PostgresBackend  # noqa: E402,F401  (its own module; importable from here as before)
