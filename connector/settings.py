@@ -114,6 +114,9 @@ class LimitsSchema(Schema):
     heartbeat_interval = Duration(load_default=10.0)   # how often the worker records that it is alive
     # one worker polls a channel at a time (connector.leases): a killed worker's channel lease runs out after this
     channel_lease = Duration(load_default=900.0)
+    # PostgreSQL connections per process (the store's pool); unset: store_connections(config); ignored on SQLite
+    store_connections = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(
+        min=1, max=1000, error="Give a number of connections from 1 to 1000."))
     # /healthz fails when no worker beat this long; 0: a web app deployed without a worker
     worker_stale_after = Duration(load_default=120.0, allow_zero=True)
     # the body of any one answer from a platform or case system, after decompression
@@ -187,3 +190,16 @@ class OrganisationSchema(Schema):
     def _together(self, data, **kwargs):
         if bool(data.get("kenmerk")) != bool(data.get("bron")):
             raise ValidationError("give kenmerk and bron together, or neither")
+
+
+#: the store connections a process needs besides its sinks' delivery slots: the scheduler's threads that poll
+#: channels and run the dispatch loop (2), the heartbeat (1) and one for the web app, a CLI command or a spare
+STORE_CONNECTIONS_BESIDES_SINKS = 4
+
+
+def store_connections(config) -> int:
+    """The most PostgreSQL connections one process of ``config`` opens (its store's pool): ``limits.store_connections``,
+    else the sum of the sinks' ``parallel`` slots plus :data:`STORE_CONNECTIONS_BESIDES_SINKS`. A connection is lent
+    for one statement or one write transaction (never for an HTTP call), so threads beyond it only wait briefly."""
+    return config.limits.get("store_connections") or (
+        sum(sink.parallel for sink in config.sinks) + STORE_CONNECTIONS_BESIDES_SINKS)

@@ -30,6 +30,7 @@ def _password(args) -> str:
 
 
 def cmd_users_add(args) -> int:
+    from ..settings import store_connections
     from ..store import Store, StoreError
     from ..store.users import NAME, check_new_password
 
@@ -42,7 +43,8 @@ def cmd_users_add(args) -> int:
     except ValueError:
         _refuse("the password is too short: use at least 12 characters")
     try:
-        store = Store(config.store)  # the first account may come before the first worker run
+        # the first account may come before the first worker run
+        store = Store(config.store, connections=store_connections(config))
     except StoreError as exc:
         _refuse(str(exc))
     try:

@@ -19,12 +19,13 @@ A backend offers the store the same small interface, whatever the database:
   (``sqlite`` or ``postgresql``).
 
 :class:`SqliteBackend` IS sqlite-utils' ``Database`` (so migrations and tools written for it keep working
-unchanged); :class:`PostgresBackend` wraps one psycopg 3 connection in autocommit mode (each read stands
-alone; ``write()`` opens the transaction). The store serialises its own use of either with its lock, so
-one connection per :class:`~connector.store.Store` suffices, as with SQLite. A PostgreSQL connection that
-dropped (a server restart, an idle timeout) is replaced on the next call outside a transaction; a read it broke
-is run once more on the new one, a write is never repeated (it may have committed): :class:`ConnectionLost`, a
-:class:`StoreError` the worker treats as transient. :meth:`PostgresBackend.health` reports one it cannot remake.
+unchanged; the store serialises its use of the one connection with its lock).
+:class:`~connector.store.pgbackend.PostgresBackend` (its own module) keeps a pool of psycopg 3 connections in
+autocommit mode (each read stands alone; ``write()`` opens the transaction on a connection bound to the thread),
+so the threads of one process do not wait for each other. A PostgreSQL connection that dropped (a server
+restart, an idle timeout) is replaced before use; a read it broke is run once more on another one, a write is
+never repeated (it may have committed): :class:`ConnectionLost`, a :class:`StoreError` the worker treats as
+transient.
 
 Which one: :func:`open_backend` on the store URL (:func:`parse_url`): a path or ``sqlite:///path`` (as
 SQLAlchemy reads it: three slashes before a relative path, four before an absolute one), or
@@ -184,130 +185,17 @@ class ConnectionLost(StoreError):
     :class:`~connector.store.StoreError` (transient: the worker tries again on its next beat)."""
 
 
-class PostgresBackend:
-    """One psycopg 3 connection in autocommit mode with the backend interface (see the module docstring)."""
-
-    kind = "postgresql"
-    dialect = Dialect("postgresql")
-
-    def __init__(self, url: str, connect_timeout: int = 10):
-        try:
-            import psycopg
-            from psycopg.rows import dict_row
-        except ImportError:  # pragma: no cover - the distribution names it; a bare checkout may lack it
-            raise RuntimeError("the store is on PostgreSQL but psycopg is not installed"
-                               " (pip install 'psycopg[binary]>=3.1')") from None
-        self.url = url
-        self.Error = psycopg.Error
-        self._lost = psycopg.OperationalError
-        self._dict_row = dict_row
-        self._connect_timeout = connect_timeout
-        self.conn = self._connect()
-
-    def _connect(self):
-        import psycopg
-
-        return psycopg.connect(self.url, autocommit=True, connect_timeout=self._connect_timeout,
-                               application_name="midoffice-connector")
-
-    def _ensure_connected(self) -> None:
-        """Outside a transaction, a connection found broken (a server restart, an idle timeout, a terminated
-        backend) is replaced by a new one; a failing reconnect is a :class:`ConnectionLost`."""
-        if not (self.conn.broken or self.conn.closed):
-            return
-        with contextlib.suppress(Exception):
-            self.conn.close()
-        try:
-            self.conn = self._connect()
-        except self.Error as exc:
-            raise ConnectionLost(f"{redact(self.url)}: cannot reconnect to PostgreSQL: {redact(str(exc))}") from None
-
-    def _run(self, call, sql: str):
-        """``call()`` (one statement), reconnecting once when the connection turns out to be gone.
-
-        Outside a transaction a broken connection is replaced first. When a statement fails because the
-        connection dropped: a read (``select``) outside a transaction is run once more on a new connection;
-        a write, or anything inside :meth:`write`, is not (it may have committed, or the transaction is gone):
-        a :class:`ConnectionLost` says so, and the next call reconnects."""
-        outside = not self.in_transaction
-        if outside:
-            self._ensure_connected()
-        try:
-            return call()
-        except self._lost as exc:
-            if not self.conn.broken:
-                raise  # a plain operational error (a lock timeout, a cancelled statement): not a lost connection
-            if outside and sql.lstrip().lower().startswith("select"):  # not `with`: a CTE may write
-                self._ensure_connected()
-                return call()
-            raise ConnectionLost(f"{redact(self.url)}: the connection to PostgreSQL was lost during a write"
-                                 f" (it may or may not have been applied): {redact(str(exc))}") from None
-
-    def __repr__(self) -> str:
-        return f"PostgresBackend({redact(self.url)!r})"
-
-    def execute(self, sql: str, params=None):
-        return self._run(lambda: self.conn.execute(to_pyformat(sql, params), _no_nul(params)), sql)
-
-    def query(self, sql: str, params=None) -> list[dict]:
-        def run():
-            with self.conn.cursor(row_factory=self._dict_row) as cursor:
-                cursor.execute(to_pyformat(sql, params), _no_nul(params))
-                return cursor.fetchall() if cursor.description else []
-        return self._run(run, sql)
-
-    def insert(self, sql: str, params=()) -> int | None:
-        row = self.execute(sql + " returning id", params).fetchone()
-        return row[0] if row else None
-
-    @property
-    def in_transaction(self) -> bool:
-        # psycopg.pq.TransactionStatus ACTIVE, INTRANS, INERROR (not IDLE, nor UNKNOWN: a lost connection)
-        return self.conn.info.transaction_status in (1, 2, 3)
-
-    @contextlib.contextmanager
-    def write(self):
-        """A READ COMMITTED transaction (a savepoint when nested): committed when the block ends,
-        rolled back when it raises. Concurrent writers meet at row locks, not at one database lock.
-        A connection lost on the way (at the begin, inside, at the commit) is a :class:`ConnectionLost`."""
-        if not self.in_transaction:
-            self._ensure_connected()
-        try:
-            with self.conn.transaction():
-                yield
-        except self._lost as exc:
-            if not self.conn.broken:
-                raise
-            raise ConnectionLost(f"{redact(self.url)}: the connection to PostgreSQL was lost in a write transaction"
-                                 f" (it may or may not have committed): {redact(str(exc))}") from None
-
-    def health(self) -> list[str]:
-        """Whether the connection answers (reconnecting when it was found broken): empty when it does."""
-        try:
-            self.execute("select 1")
-        except (ConnectionLost, self.Error) as exc:
-            return [f"no connection to PostgreSQL at {redact(self.url)}: {redact(str(exc))}"]
-        return []
-
-    def table_names(self) -> list[str]:
-        return [row[0] for row in self.execute(
-            "select table_name from information_schema.tables where table_schema = current_schema()"
-            " order by table_name").fetchall()]
-
-    def columns(self, table: str) -> list[str]:
-        return [row[0] for row in self.execute(
-            "select column_name from information_schema.columns where table_schema = current_schema()"
-            " and table_name = ? order by ordinal_position", [table]).fetchall()]
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-def open_backend(url, timeout: float) -> SqliteBackend | PostgresBackend:
-    """The backend for a store URL (:func:`parse_url`); SQLite files are opened with ``timeout`` (busy wait)."""
+def open_backend(url, timeout: float, connections: int | None = None):
+    """The backend for a store URL (:func:`parse_url`); SQLite files are opened with ``timeout`` (busy wait),
+    PostgreSQL with a pool of at most ``connections`` (default :data:`~.pgbackend.DEFAULT_CONNECTIONS`)."""
     kind, target = parse_url(url)
     if kind == "postgresql":
-        return PostgresBackend(target)
+        from .pgbackend import DEFAULT_CONNECTIONS
+
+        return PostgresBackend(target, size=connections or DEFAULT_CONNECTIONS)
     if target == ":memory:":
         return SqliteBackend(sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None))
     return SqliteBackend(sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=timeout))
+
+
+from .pgbackend import PostgresBackend  # noqa: E402,F401  (its own module; importable from here as before)

@@ -1,7 +1,10 @@
 """The store's foundation: opening the database, write transactions, health, and the audit trail.
 
 :class:`StoreBase` owns the backend (``self.db``, :mod:`connector.store.backend`: SQLite or
-PostgreSQL) and the lock every other part of :class:`connector.store.Store` goes through:
+PostgreSQL) and the lock every other part of :class:`connector.store.Store` goes through (on SQLite an
+``RLock`` around its one connection; on PostgreSQL a lock that does nothing: each thread borrows its own
+connection from the backend's pool, and the database's row locks order concurrent writers, as they already
+do between worker processes):
 
 * opening (and creating, unless ``create=False``) the file, WAL mode, the busy timeout, and
   applying the pending migrations of :mod:`connector.store.schema` under the write lock; on
@@ -52,12 +55,13 @@ def _dumps(value) -> str:
 class StoreBase:
     """Connection, lock, write transactions, health and events; :class:`connector.store.Store` adds the rest."""
 
-    def __init__(self, path: str | Path | None = None, create: bool = True):
+    def __init__(self, path: str | Path | None = None, create: bool = True, connections: int | None = None):
         """Open (and migrate) the store at ``path``; ``None`` or ``":memory:"`` for a throw-away one.
 
         ``path`` is a file path, ``sqlite:///path`` or ``postgresql://user@host:port/db``
         (:func:`connector.store.backend.parse_url`). ``create=False`` is for read-only commands: a wrong
-        file path raises :class:`StoreError` instead of silently creating an empty database.
+        file path raises :class:`StoreError` instead of silently creating an empty database. ``connections``: the
+        most PostgreSQL connections this store opens at once (``limits.store_connections``; ignored on SQLite).
         """
         kind, target = parse_url(path)
         self.kind = kind
@@ -67,12 +71,14 @@ class StoreBase:
         try:
             if kind == "sqlite" and self.path != ":memory:":
                 Path(target).parent.mkdir(parents=True, exist_ok=True)
-            self.db = open_backend(path, BUSY_TIMEOUT_SECONDS)
+            self.db = open_backend(path, BUSY_TIMEOUT_SECONDS, connections)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{path}: cannot open the database: {exc}") from None
         except Exception as exc:  # psycopg's OperationalError, a missing driver: say which store, no password
             raise StoreError(f"{self.path}: cannot open the database: {redact(str(exc))}") from None
-        self._lock = threading.RLock()
+        # SQLite: one connection, its use serialised. PostgreSQL: a pool (connector.store.pgbackend), each thread on
+        # its own connection and the database's row locks between them, as between worker processes: no lock.
+        self._lock = threading.RLock() if kind == "sqlite" else contextlib.nullcontext()
         self._probe_lock = threading.Lock()
         if kind == "postgresql":
             self._open_postgres()
@@ -122,8 +128,8 @@ class StoreBase:
     @contextlib.contextmanager
     def _write(self):
         """A write transaction (the backend's :meth:`~connector.store.backend.SqliteBackend.write`: on SQLite
-        ``BEGIN IMMEDIATE``, holding the write lock from its first statement; on PostgreSQL READ COMMITTED),
-        under the store's lock. Nested use becomes a savepoint."""
+        ``BEGIN IMMEDIATE``, holding the write lock from its first statement; on PostgreSQL READ COMMITTED on a
+        connection bound to this thread), under the store's lock. Nested use becomes a savepoint."""
         with self._lock, self.db.write():
             yield
 
@@ -153,6 +159,8 @@ class StoreBase:
         if self.kind == "postgresql":
             with self._lock:   # a dropped connection is replaced here, or reported when that fails
                 problems += self.db.health()
+            if problems:   # no connection: a write probe would only wait for one as long again
+                return problems
         problems += self._write_probe()
         return problems
 
