@@ -20,9 +20,10 @@ MOMENTARY = {"time", "uptime_seconds"}
 
 
 @pytest.fixture
-def setup(tmp_path, monkeypatch):
-    """``(config path, store)``: a configuration in tmp_path, its environment set, its store filled."""
-    path, environ = write_config(tmp_path)
+def setup(tmp_path, monkeypatch, store_url):
+    """``(config path, store)``: a configuration in tmp_path (a SQLite or a PostgreSQL store), its environment set,
+    its store filled."""
+    path, environ = write_config(tmp_path, store=store_url)
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     store = Store(load_config(path).store)

@@ -136,8 +136,7 @@ def test_three_workers_on_postgresql_killed_at_random_lose_nothing_and_double_no
     expected = len(masto.statuses(ACCOUNT))
     try:
         with mastodon.serve(masto) as masto_server:
-            # a short channel lease: a killed poller's channel is polled by another worker within seconds
-            config = write_config(tmp_path, masto_server.url, server, store=pg_url, limits={"channel_lease": 5})
+            config = write_config(tmp_path, masto_server.url, server, store=pg_url)
             kills, poller_kills, codes, left = run_workers(config, tmp_path, pg_url, expected, rng)
     finally:
         double.faults.clear()

@@ -16,8 +16,9 @@ from .web_support import SECRETS, make_app
 
 
 @pytest.fixture
-def web(tmp_path):
-    app, store, _ = make_app(tmp_path)
+def web(tmp_path, store_url):
+    """The status API on a SQLite and a PostgreSQL store (issue 13)."""
+    app, store, _ = make_app(tmp_path, store_url=store_url)
     yield app.test_client(), store
     store.close()
 

@@ -23,12 +23,12 @@ CHANNEL = "gemeente-mastodon"
 
 
 @pytest.fixture
-def world(tmp_path, zgw_server):
+def world(tmp_path, zgw_server, store_url):
     """``(app, store, double, message_id)``: the web app whose sink ``openzaak`` is the ZGW double; one held
     message about the kermis."""
     double, server = zgw_server
     double.reset()
-    path, environ = write_config(tmp_path)
+    path, environ = write_config(tmp_path, store=store_url)
     config = yaml.safe_load(path.read_text())
     (tmp_path / "mappings" / "rules.yaml").write_text(RULES)
     config["sinks"][0]["options"].update(zaken_url=server.zaken_url, documenten_url=server.documenten_url,

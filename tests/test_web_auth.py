@@ -7,12 +7,13 @@ from connector.config import ConfigError, load_config
 from connector.web.auth import ensure_demo_admin
 from connector.web.security import CSP
 
+from .conftest import sqlite_only
 from .web_support import PASSWORD, SECRET_KEY, csrf, logged_in, login, make_app, write_config
 
 
 @pytest.fixture
-def web(tmp_path):
-    app, store, clock = make_app(tmp_path)
+def web(tmp_path, store_url):
+    app, store, clock = make_app(tmp_path, store_url=store_url)
     yield app, store, clock
     store.close()
 
@@ -242,6 +243,7 @@ def test_the_secret_key_comes_only_from_the_environment_and_is_long(tmp_path):
     assert "32 characters" in str(caught.value)
 
 
+@sqlite_only  # reads the SQLite file's bytes after a checkpoint (a pragma)
 def test_passwords_are_stored_as_scrypt_hashes_only(web, tmp_path):
     app, store, _ = web
     store.add_user("anna", "admin", PASSWORD)

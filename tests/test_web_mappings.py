@@ -29,8 +29,8 @@ BROKEN_RULE = """  - name: zonder-then
 
 
 @pytest.fixture
-def world(tmp_path):
-    app, store, _ = make_app(tmp_path)
+def world(tmp_path, store_url):
+    app, store, _ = make_app(tmp_path, store_url=store_url)
     messages = [make_message("1", channel="gemeente-mastodon", text="mijn fiets is gestolen"),
                 make_message("2", channel="gemeente-mastodon", text="hallo"),
                 make_message("3", channel="gemeente-mastodon", text="over ZAAK-2026-0000000001 en de fiets")]

@@ -23,8 +23,8 @@ HOSTILE = '<script>alert(1)</script> <img src=x onerror=alert(1)> <a href="javas
 
 
 @pytest.fixture
-def web(tmp_path):
-    app, store, _ = make_app(tmp_path)
+def web(tmp_path, store_url):
+    app, store, _ = make_app(tmp_path, store_url=store_url)
     client = logged_in(app, store, "anna", "admin")
     yield client, store
     store.close()

@@ -26,8 +26,8 @@ ZAAK = "ZAAK-2026-0000000042"  # the e2e mappings' rule "quoted-zaak" attaches t
 
 
 @pytest.fixture
-def web(tmp_path):
-    app, store, _ = make_app(tmp_path)
+def web(tmp_path, store_url):
+    app, store, _ = make_app(tmp_path, store_url=store_url)
     client = logged_in(app, store, "anna", "admin")
     yield client, store, app
     store.close()
