@@ -10,7 +10,9 @@ over all three, is SIGKILLed and restarted, until ``CRASH_TEST_KILLS`` (20) kill
 
 What the kills may hit: a delivery claimed with ``FOR UPDATE SKIP LOCKED`` (another worker takes it over once
 its ``delivery.lease`` runs out), a ZGW create whose answer never got saved, or the channel in the middle of
-a page (its ``limits.channel_lease``, short here, runs out and another worker polls it from the saved cursor).
+a page: the default ``limits.channel_lease`` (15 minutes) is kept, so the test also proves that it need not run
+out: the next worker on this host sees the holder's process gone (``connector.leases.gone``) and polls the
+channel at once from the saved cursor.
 
 Then, counted at the doubles: exactly one zaak per intended zaak, one document per file and one link each,
 every message delivered; and at the channel: each non-empty page of the cursor's chain (``min_id=0``, then
