@@ -17,7 +17,7 @@ from connector.sources.base import Deletion
 from connector.store import DeliveryPlan, Store
 
 from . import pg_support
-from .conftest import make_message
+from .conftest import make_message, sqlite_only
 from .web_support import SECRETS, logged_in, make_app
 
 CHANNEL = "gemeente-mastodon"
@@ -251,6 +251,7 @@ def hostile_message(store):
     return mid
 
 
+@sqlite_only  # no store SQL of its own (escaping, headers, refusals): once is enough
 @pytest.mark.parametrize("path", ["/berichten", "/berichten/{mid}", "/berichten?tekst=script"])
 def test_a_hostile_post_renders_inert(web, path):
     client, store = web
@@ -265,6 +266,7 @@ def test_a_hostile_post_renders_inert(web, path):
     assert "style=" not in page and "<script" not in page
 
 
+@sqlite_only  # no store SQL of its own (escaping, headers, refusals): once is enough
 @pytest.mark.parametrize("path", ["/login", "/", "/berichten", "/berichten/{mid}", "/regels", "/kanalen",
                                   "/gebruikers", "/bestaat-niet"])
 def test_no_secret_in_any_page(web, path):
@@ -277,6 +279,7 @@ def test_no_secret_in_any_page(web, path):
     assert "openzaak" in client.get("/kanalen").get_data(as_text=True)  # the names, not the options
 
 
+@sqlite_only  # no store SQL of its own (escaping, headers, refusals): once is enough
 def test_the_stylesheet_is_served_and_referenced(web):
     client, _ = web
     page = client.get("/").get_data(as_text=True)
