@@ -14,12 +14,16 @@ Three steps, each usable alone:
    due (:meth:`~connector.store.manual.ManualMixin.assign`, audited with the user) and, unless a worker holds
    it or its sink is paused, delivered at once in this process under a lease, exactly as a worker would. A
    delivery that fails stays in the outbox with its verdict (retried by the worker when transient); nothing
-   is lost, and the documents made before a failure are not made again.
+   is lost, and the documents made before a failure are not made again. While this process holds it, the
+   delivery's ``claimed_by`` is :func:`holder` (``web:USER@HOST:PID``), so ``/status`` and ``connector status``
+   list the web process and the person with the delivery in hand, beside the workers.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 from dataclasses import dataclass
 
 from . import states
@@ -130,6 +134,12 @@ def routing_for(connector, message: Message, stored: Routing | None, sink: str, 
     return routing
 
 
+def holder(who: str) -> str:
+    """Who holds a delivery this process delivers on ``who``'s request: ``web:USER@HOST:PID`` (a helpdesk
+    reader sees the person and the web process; a worker id is ``HOST:PID:RANDOM``)."""
+    return f"web:{who}@{socket.gethostname()}:{os.getpid()}"
+
+
 def archive(connector, message_id: int, sink: str, zaak_identificatie: str, who: str,
             deliver_now: bool = True) -> Outcome:
     """Attach message ``message_id`` to ``zaak_identificatie`` in ``sink`` (see the module docstring)."""
@@ -150,7 +160,7 @@ def archive(connector, message_id: int, sink: str, zaak_identificatie: str, who:
     except states.IllegalTransition as exc:
         raise OnDemandError(str(exc)) from exc
     if deliver_now:
-        row = store.claim_delivery(delivery_id, connector.config.delivery["lease"])
+        row = store.claim_delivery(delivery_id, connector.config.delivery["lease"], holder=holder(who))
         if row is not None:
             connector.deliver_one(row)
     return outcome(store, delivery_id)
@@ -170,4 +180,4 @@ def _json(text):
 
 
 __all__ = ["Fetched", "OnDemandError", "Outcome", "archive", "create_zaak", "fetch_url",
-           "find_zaken", "recognise"]
+           "find_zaken", "holder", "recognise"]

@@ -1,4 +1,9 @@
-"""Shared pytest fixtures: repository paths, a fresh store, message factories."""
+"""Shared pytest fixtures: repository paths, a fresh store, a store URL on each backend, message factories.
+
+``fresh_store`` is a SQLite file (the tests that poke SQLite itself take it); ``store_url`` is the ``store:`` of a
+configuration on each backend in turn (issue 13: no feature is SQLite-only or PostgreSQL-only), a SQLite path or a
+new empty PostgreSQL database (``pg_url`` of ``tests/pg_support.py``; that half skips without PostgreSQL).
+"""
 from __future__ import annotations
 
 import os
@@ -9,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from connector.message import Author, Message, Raw
+
+from . import pg_support
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -23,6 +30,21 @@ def fresh_store(tmp_path):
     store = Store(tmp_path / "connector.db")
     yield store
     store.close()
+
+
+pg_url = pg_support.pg_url  # the fixture: a fresh empty PostgreSQL database per test (skips without PostgreSQL)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    """The ``store:`` of a test's configuration, once per backend: ``tmp_path/c.db``, or a new empty PostgreSQL
+    database (its password in ``PGPASSWORD``)."""
+    return str(tmp_path / "c.db") if request.param == "sqlite" else request.getfixturevalue("pg_url")
+
+
+#: on a test that takes ``store_url`` (itself or through a fixture), SQLite only: the test pokes SQLite itself
+#: (its file, a pragma, ``store.db.conn``, ``explain query plan``); say why beside it
+sqlite_only = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 
 
 def make_message(id="1", channel="test", version="", in_reply_to=None, text="hello", created_minute=0, **kw):

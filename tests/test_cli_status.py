@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -12,6 +13,8 @@ from connector.message import utcnow
 from connector.store import Store
 from connector.web import create_app
 
+from . import pg_support
+from .conftest import run_cli
 from .status_support import AUTH, CHANNEL, deliver, fail, store_post
 from .web_support import write_config
 
@@ -20,9 +23,10 @@ MOMENTARY = {"time", "uptime_seconds"}
 
 
 @pytest.fixture
-def setup(tmp_path, monkeypatch):
-    """``(config path, store)``: a configuration in tmp_path, its environment set, its store filled."""
-    path, environ = write_config(tmp_path)
+def setup(tmp_path, monkeypatch, store_url):
+    """``(config path, store)``: a configuration in tmp_path (a SQLite or a PostgreSQL store), its environment set,
+    its store filled."""
+    path, environ = write_config(tmp_path, store=store_url)
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     store = Store(load_config(path).store)
@@ -102,6 +106,25 @@ def test_an_unknown_message_exits_1_and_a_channel_without_id_exits_2(setup, caps
     with pytest.raises(SystemExit) as refused:
         main(["status", CHANNEL, "-c", str(path)])
     assert refused.value.code == 2 and "give the message's id" in capsys.readouterr().err
+
+
+def test_health_is_0_on_a_writable_store_and_1_once_the_store_is_gone(setup, store_url, capsys):
+    """``connector health`` (the image's HEALTHCHECK) on each backend: the store's own probe (a SQLite file; a
+    PostgreSQL connection, ``select 1`` and a write), never a traceback nor a password."""
+    path, store = setup
+    code, out, err = run_cli(capsys, "health", "--config", str(path))
+    assert (code, out.strip(), err) == (0, "healthy", "")
+    store.close()
+    if store.db.dialect.name == "sqlite":
+        os.remove(store_url)
+    else:
+        with pg_support.cluster().connect(autocommit=True) as admin:
+            admin.execute(f'drop database "{store_url.rsplit("/", 1)[1]}" with (force)')
+    code, out, err = run_cli(capsys, "health", "--config", str(path))
+    assert code == 1 and out.startswith("unhealthy: store:"), (out, err)
+    assert "Traceback" not in out + err
+    assert not [secret for secret in (os.environ["TEST_STATUS_TOKEN"], os.environ.get("PGPASSWORD")) if secret
+                and secret in out + err]
 
 
 def test_a_missing_store_is_refused_not_created(tmp_path, monkeypatch, capsys):

@@ -20,11 +20,12 @@ STATUS_TOKEN = "status-token-for-the-tests"
 
 
 @pytest.fixture
-def setup(tmp_path):
+def setup(tmp_path, store_url):
+    """The status app on a SQLite and a PostgreSQL store (issue 13)."""
     mappings = tmp_path / "mappings"
     shutil.copytree(FIXTURES / "e2e" / "mappings", mappings)
     config = yaml.safe_load((FIXTURES / "config" / "valid.yaml").read_text())
-    config["store"] = str(tmp_path / "c.db")
+    config["store"] = store_url
     config["mappings"] = str(mappings)
     config["web"]["status_token"] = "${TEST_STATUS_TOKEN}"
     config["limits"] = {"worker_stale_after": 0}  # these tests look at the web app alone

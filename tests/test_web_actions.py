@@ -18,8 +18,8 @@ from .web_support import logged_in, make_app
 
 
 @pytest.fixture
-def world(tmp_path):
-    app, store, _ = make_app(tmp_path)
+def world(tmp_path, store_url):
+    app, store, _ = make_app(tmp_path, store_url=store_url)
     plan = DeliveryPlan("zaken", Routing("create", rule="r", zaaktype="SOCIAL-MELDING"), states.PENDING)
     store.save_page("gemeente-mastodon", [(make_message("1", channel="gemeente-mastodon"), [plan])], {})
     [row] = store.claim_due(limit=1)

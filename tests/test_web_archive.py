@@ -11,10 +11,12 @@ import yaml
 
 from connector import states
 from connector.config import load_config
+from connector.ondemand import holder
 from connector.store import Store
 from connector.web import create_app
 
 from .conftest import ZGW_SECRET, make_message
+from .status_support import AUTH
 from .test_ondemand import RULES
 from .web_support import SECRETS, logged_in, write_config
 from .zgw_sink_support import ZAAK_42, by_identificatie
@@ -23,12 +25,12 @@ CHANNEL = "gemeente-mastodon"
 
 
 @pytest.fixture
-def world(tmp_path, zgw_server):
+def world(tmp_path, zgw_server, store_url):
     """``(app, store, double, message_id)``: the web app whose sink ``openzaak`` is the ZGW double; one held
     message about the kermis."""
     double, server = zgw_server
     double.reset()
-    path, environ = write_config(tmp_path)
+    path, environ = write_config(tmp_path, store=store_url)
     config = yaml.safe_load(path.read_text())
     (tmp_path / "mappings" / "rules.yaml").write_text(RULES)
     config["sinks"][0]["options"].update(zaken_url=server.zaken_url, documenten_url=server.documenten_url,
@@ -101,6 +103,29 @@ def test_rerouting_a_delivered_message_moves_it_and_says_so(world):
     assert linked(double, "ZAAK-2026-0000000043") == 2 and len(double.documents) == 2
     row = store.query("select state, zaak_identificatie from deliveries where message_id = ?", [message_id])[0]
     assert (row["state"], row["zaak_identificatie"]) == (states.DELIVERED, "ZAAK-2026-0000000043")
+
+
+def test_status_shows_the_web_process_holding_the_delivery_it_archives_and_not_afterwards(world, monkeypatch):
+    """Issue 13: an on-demand claim names its holder (``web:USER@HOST:PID``): while the web process delivers,
+    ``/status`` lists it beside the workers with the delivery in hand; once delivered it holds nothing."""
+    app, store, double, message_id = world
+    client = logged_in(app, store, "bert", "archivist")
+    page = client.get(f"/berichten/{message_id}/archiveren?zoek=stoeptegels").get_data(as_text=True)
+    engine = app.extensions["connector.ondemand"]
+    deliver_one, during = engine.deliver_one, []
+
+    def watched(row):  # the helpdesk asks /status while the delivery is in hand
+        during.append(app.test_client().get("/status", headers=AUTH).json["workers"])
+        return deliver_one(row)
+
+    monkeypatch.setattr(engine, "deliver_one", watched)
+    client.post(f"/berichten/{message_id}/archiveren",
+                data={"csrf_token": token(page), "bestemming": "openzaak", "zaak": ZAAK_42})
+    [holders] = during
+    assert [(w["id"], w["deliveries"], w["channels"]) for w in holders] == [(holder("bert"), 1, [])]
+    assert holder("bert").startswith("web:bert@")
+    assert app.test_client().get("/status", headers=AUTH).json["workers"] == []
+    assert linked(double, ZAAK_42) == 2
 
 
 def test_an_unknown_zaak_ends_dead_with_the_reason_on_the_outcome_page(world):

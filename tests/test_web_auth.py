@@ -7,12 +7,13 @@ from connector.config import ConfigError, load_config
 from connector.web.auth import ensure_demo_admin
 from connector.web.security import CSP
 
+from .conftest import sqlite_only
 from .web_support import PASSWORD, SECRET_KEY, csrf, logged_in, login, make_app, write_config
 
 
 @pytest.fixture
-def web(tmp_path):
-    app, store, clock = make_app(tmp_path)
+def web(tmp_path, store_url):
+    app, store, clock = make_app(tmp_path, store_url=store_url)
     yield app, store, clock
     store.close()
 
@@ -119,6 +120,7 @@ def test_anonymous_is_sent_to_login_and_back(web):
     assert login(client, "anna", volgende="/berichten").headers["Location"] == "/berichten"
 
 
+@sqlite_only  # no store SQL of its own (escaping, headers, refusals): once is enough
 @pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:x"])
 def test_login_never_redirects_to_another_site(web, target):
     app, store, _ = web
@@ -126,6 +128,7 @@ def test_login_never_redirects_to_another_site(web, target):
     assert login(app.test_client(), "anna", volgende=target).headers["Location"] == "/"
 
 
+@sqlite_only  # no store SQL of its own (escaping, headers, refusals): once is enough
 @pytest.mark.parametrize("token", ["", "not-the-token"])
 def test_a_post_without_the_right_csrf_token_is_refused(web, token):
     app, store, _ = web
@@ -185,6 +188,7 @@ def test_a_changed_role_takes_effect_at_once(web):
     assert client.get("/gebruikers").status_code == 403
 
 
+@sqlite_only  # no store SQL of its own (escaping, headers, refusals): once is enough
 @pytest.mark.parametrize("path", ["/login", "/", "/berichten", "/healthz", "/status", "/bestaat-niet"])
 def test_security_headers_on_every_response(web, path):
     app, store, _ = web
@@ -196,6 +200,7 @@ def test_security_headers_on_every_response(web, path):
     assert response.headers["Referrer-Policy"] == "same-origin"
 
 
+@sqlite_only  # no store SQL of its own (escaping, headers, refusals): once is enough
 def test_the_session_cookie_is_secure_httponly_and_lax(web):
     app, store, _ = web
     store.add_user("anna", "admin", PASSWORD)
@@ -242,6 +247,7 @@ def test_the_secret_key_comes_only_from_the_environment_and_is_long(tmp_path):
     assert "32 characters" in str(caught.value)
 
 
+@sqlite_only  # reads the SQLite file's bytes after a checkpoint (a pragma)
 def test_passwords_are_stored_as_scrypt_hashes_only(web, tmp_path):
     app, store, _ = web
     store.add_user("anna", "admin", PASSWORD)

@@ -25,17 +25,17 @@ def seeded(store):
         store.mark_delivered(row.id, "http://zaken/1", "Z-1", [])
     delivered = [NOW - timedelta(minutes=80), NOW - timedelta(minutes=20), NOW - timedelta(minutes=10)]
     published = [d - timedelta(minutes=m) for d, m in zip(delivered, (10, 40, 70))]
-    for number, (at, created) in enumerate(zip(delivered, published), 1):
-        message_id = store.query("select id from messages where platform_id = ?", [str(number)])[0]["id"]
-        store.db.execute("update messages set created_at = ?, stored_at = ? where id = ?",
-                         [fixed_iso(created), fixed_iso(created + timedelta(minutes=1)), message_id])
-        store.db.execute("update events set at = ? where message_id = ? and kind = 'delivery.delivered'",
-                         [fixed_iso(at), message_id])
-    store.db.conn.commit()
+    with store.db.write():
+        for number, (at, created) in enumerate(zip(delivered, published), 1):
+            message_id = store.query("select id from messages where platform_id = ?", [str(number)])[0]["id"]
+            store.db.execute("update messages set created_at = ?, stored_at = ? where id = ?",
+                             [fixed_iso(created), fixed_iso(created + timedelta(minutes=1)), message_id])
+            store.db.execute("update events set at = ? where message_id = ? and kind = 'delivery.delivered'",
+                             [fixed_iso(at), message_id])
 
 
-def test_hourly_counts_and_latency(tmp_path):
-    _, store, _ = make_app(tmp_path)
+def test_hourly_counts_and_latency(tmp_path, store_url):
+    _, store, _ = make_app(tmp_path, store_url=store_url)
     seeded(store)
     chart = store.hourly(72, now=NOW)
     assert len(chart["hours"]) == 72 and chart["hours"][-1] == "2026-03-04T15"
@@ -51,8 +51,8 @@ def test_hourly_counts_and_latency(tmp_path):
     store.close()
 
 
-def test_the_dashboard_draws_the_charts_as_plain_svg(tmp_path):
-    app, store, _ = make_app(tmp_path)
+def test_the_dashboard_draws_the_charts_as_plain_svg(tmp_path, store_url):
+    app, store, _ = make_app(tmp_path, store_url=store_url)
     seeded(store)
     page = logged_in(app, store).get("/").get_data(as_text=True)
     assert "Documenten afgeleverd per uur" in page and "Berichten opgehaald per uur" in page

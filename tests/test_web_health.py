@@ -13,13 +13,15 @@ from connector.message import utcnow
 from connector.store import Store
 from connector.web import create_app
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, sqlite_only
 
 TOKEN = "a-status-token-of-some-length"
 
 
 @pytest.fixture
-def make_app(tmp_path):
+def make_app(tmp_path, store_url):
+    """``make(web, limits, store_path)``: ``(client, store, mappings folder)`` of an app on ``store_path`` or the
+    ``store_url`` (a SQLite and a PostgreSQL store, issue 13: /healthz, /status and /metrics read both)."""
     stores = []
 
     def make(web=None, limits=None, store_path=None):
@@ -27,7 +29,7 @@ def make_app(tmp_path):
         if not mappings.exists():
             shutil.copytree(FIXTURES / "e2e" / "mappings", mappings)
         config = yaml.safe_load((FIXTURES / "config" / "valid.yaml").read_text())
-        config.update(store=str(store_path or tmp_path / "c.db"), mappings=str(mappings))
+        config.update(store=str(store_path or store_url), mappings=str(mappings))
         config["web"].update(web if web is not None else {"status_token": "${STATUS_TOKEN}"})
         if limits:
             config["limits"] = limits
@@ -98,6 +100,7 @@ def test_healthz_fails_without_a_live_worker_and_passes_with_one(make_app):
     assert client.get("/healthz").status_code == 503
 
 
+@sqlite_only  # deletes the database file
 def test_healthz_fails_when_the_database_file_is_deleted(make_app, tmp_path):
     client, store, _ = make_app(web={"status_token": "${STATUS_TOKEN}"}, limits={"worker_stale_after": 0})
     assert client.get("/healthz").status_code == 200
@@ -107,6 +110,7 @@ def test_healthz_fails_when_the_database_file_is_deleted(make_app, tmp_path):
     assert str(tmp_path) not in response.get_data(as_text=True)  # an open endpoint shows no paths
 
 
+@sqlite_only  # replaces the database file
 def test_healthz_fails_when_the_database_file_is_replaced(make_app, tmp_path):
     client, store, _ = make_app(limits={"worker_stale_after": 0})
     os.rename(tmp_path / "c.db", tmp_path / "old.db")

@@ -10,7 +10,7 @@ import pytest
 
 from connector.rulesholder import RulesHolder
 
-from .conftest import make_message
+from .conftest import make_message, sqlite_only
 from .web_support import csrf, logged_in, make_app
 
 FILE = "rules.yaml"
@@ -29,8 +29,8 @@ BROKEN_RULE = """  - name: zonder-then
 
 
 @pytest.fixture
-def world(tmp_path):
-    app, store, _ = make_app(tmp_path)
+def world(tmp_path, store_url):
+    app, store, _ = make_app(tmp_path, store_url=store_url)
     messages = [make_message("1", channel="gemeente-mastodon", text="mijn fiets is gestolen"),
                 make_message("2", channel="gemeente-mastodon", text="hallo"),
                 make_message("3", channel="gemeente-mastodon", text="over ZAAK-2026-0000000001 en de fiets")]
@@ -167,6 +167,7 @@ def test_the_helpdesk_sees_no_form_and_cannot_post(world):
     assert path.read_text() == original and store.rule_versions(FILE) == []
 
 
+@sqlite_only  # no store SQL of its own (escaping, headers, refusals): once is enough
 def test_without_the_csrf_token_nothing_is_saved(world):
     app, store, path = world
     original = path.read_text()
@@ -174,6 +175,7 @@ def test_without_the_csrf_token_nothing_is_saved(world):
     assert answer.status_code == 400 and path.read_text() == original
 
 
+@sqlite_only  # no store SQL of its own (escaping, headers, refusals): once is enough
 @pytest.mark.parametrize("name", ["..%2Fconnector.yaml", "%2E%2E", "connector.yaml", ".verborgen.yaml",
                                   "..", "rules.yaml%00", "bestaat-niet.yaml"])
 def test_names_outside_the_mappings_folder_are_refused(world, name):
@@ -189,6 +191,7 @@ def test_names_outside_the_mappings_folder_are_refused(world, name):
     assert (path.parent / ".verborgen.yaml").read_text() == "rules: []\n" and store.rule_versions(FILE) == []
 
 
+@sqlite_only  # no store SQL of its own (escaping, headers, refusals): once is enough
 def test_a_hostile_rule_name_text_and_comment_are_escaped(world):
     app, store, path = world
     hostile = "<script>alert(1)</script>"
@@ -204,6 +207,7 @@ def test_a_hostile_rule_name_text_and_comment_are_escaped(world):
     assert hostile not in versions and "&lt;script&gt;alert(1)&lt;/script&gt;" in versions
 
 
+@sqlite_only  # no store SQL of its own (escaping, headers, refusals): once is enough
 def test_too_much_text_is_refused(world):
     app, store, path = world
     answer = post(logged_in(app, store), "controleer", tekst="#" * (1024 * 1024 + 1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import secrets
 from datetime import datetime, timezone
 
 import pytest
@@ -15,7 +16,8 @@ from connector.routing import Routing
 from connector.sources.base import Deletion
 from connector.store import DeliveryPlan, Store
 
-from .conftest import make_message
+from . import pg_support
+from .conftest import make_message, sqlite_only
 from .web_support import SECRETS, logged_in, make_app
 
 CHANNEL = "gemeente-mastodon"
@@ -23,8 +25,8 @@ HOSTILE = '<script>alert(1)</script> <img src=x onerror=alert(1)> <a href="javas
 
 
 @pytest.fixture
-def web(tmp_path):
-    app, store, _ = make_app(tmp_path)
+def web(tmp_path, store_url):
+    app, store, _ = make_app(tmp_path, store_url=store_url)
     client = logged_in(app, store, "anna", "admin")
     yield client, store
     store.close()
@@ -42,25 +44,49 @@ def store_messages(store, count, channel=CHANNEL, text="bericht {n}", start=0):
     return ids
 
 
-def test_the_text_filter_finds_text_the_json_escapes(tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql", "postgresql-utf8"])
+def text_store(request, tmp_path, monkeypatch):
+    """``(store, folds every letter?)``: SQLite (its ``like`` folds A to Z only); PostgreSQL in the test cluster's
+    ``C`` locale (``ilike`` folds as the database's ``LC_CTYPE``: A to Z only) and in a ``C.utf8`` one (every
+    letter, as in a database made in a UTF-8 locale, the usual production case). README: "web UI"."""
+    if request.param == "sqlite":
+        store = Store(tmp_path / "c.db")
+    elif request.param == "postgresql":
+        store = Store(request.getfixturevalue("pg_url"))
+    else:
+        running = pg_support.cluster()
+        monkeypatch.setenv("PGPASSWORD", running.password)
+        name = f"t_utf8_{secrets.token_hex(6)}"
+        with running.connect(autocommit=True) as admin:
+            try:
+                admin.execute(f"create database {name} template template0 lc_ctype 'C.utf8' lc_collate 'C'")
+            except Exception as exc:  # noqa: BLE001 - a server without that locale
+                pytest.skip(f"no C.utf8 locale on this PostgreSQL: {exc}")
+        store = Store(running.url(name))
+    yield store, request.param == "postgresql-utf8"
+    store.close()
+    if request.param == "postgresql-utf8":
+        with running.connect(autocommit=True) as admin:
+            admin.execute(f"drop database if exists {name} with (force)")
+
+
+def test_the_text_filter_finds_text_the_json_escapes(text_store):
     """The JSON pre-test (a LIKE on message_json) only runs for text JSON writes as it is; the rest is found too."""
-    store = Store(tmp_path / "c.db")
-    try:
-        texts = ['zei "hallo" daar', "pad C:\\temp\\x", "café Été", "regel een\nregel twee", "gewoon 50%_korting"]
-        for n, text in enumerate(texts):
-            store_messages(store, 1, text=text, start=n)
+    store, folds_every_letter = text_store
+    texts = ['zei "hallo" daar', "pad C:\\temp\\x", "café Été", "regel een\nregel twee", "gewoon 50%_korting"]
+    for n, text in enumerate(texts):
+        store_messages(store, 1, text=text, start=n)
 
-        def found(text):
-            return [row["text"] for row in store.message_list(text=text)[0]]
+    def found(text):
+        return [row["text"] for row in store.message_list(text=text)[0]]
 
-        assert found('"hallo"') == [texts[0]]
-        assert found("C:\\temp") == [texts[1]]
-        assert found("café") == [texts[2]] and found("CAFÉ") == []  # LIKE folds ASCII only
-        assert found("een\nregel") == [texts[3]]
-        assert found("50%_KORTING") == [texts[4]]
-        assert found("text") == found("hallo\\") == []  # a JSON key; an escape of the JSON, not the text
-    finally:
-        store.close()
+    assert found('"hallo"') == [texts[0]]
+    assert found("C:\\temp") == [texts[1]]
+    assert found("café") == found("CAFé") == [texts[2]]  # ASCII case is folded on both
+    assert found("CAFÉ") == found("été") == ([texts[2]] if folds_every_letter else [])
+    assert found("een\nregel") == [texts[3]]
+    assert found("50%_KORTING") == [texts[4]]
+    assert found("text") == found("hallo\\") == []  # a JSON key; an escape of the JSON, not the text
 
 
 def test_the_dashboard_shows_channels_sinks_deliveries_and_deletions(web):
@@ -113,6 +139,7 @@ def test_the_messages_list_is_newest_first_in_keyset_pages(web):
     assert seen == sorted(ids, reverse=True)  # every message once, newest first
 
 
+# SQLite only (conftest's fresh_store): it counts the statements with sqlite3's trace callback
 def test_the_store_reads_one_page_and_no_originals(fresh_store):
     store_messages(fresh_store, 7)
     statements = []
@@ -224,6 +251,7 @@ def hostile_message(store):
     return mid
 
 
+@sqlite_only  # no store SQL of its own (escaping, headers, refusals): once is enough
 @pytest.mark.parametrize("path", ["/berichten", "/berichten/{mid}", "/berichten?tekst=script"])
 def test_a_hostile_post_renders_inert(web, path):
     client, store = web
@@ -238,6 +266,7 @@ def test_a_hostile_post_renders_inert(web, path):
     assert "style=" not in page and "<script" not in page
 
 
+@sqlite_only  # no store SQL of its own (escaping, headers, refusals): once is enough
 @pytest.mark.parametrize("path", ["/login", "/", "/berichten", "/berichten/{mid}", "/regels", "/kanalen",
                                   "/gebruikers", "/bestaat-niet"])
 def test_no_secret_in_any_page(web, path):
@@ -250,6 +279,7 @@ def test_no_secret_in_any_page(web, path):
     assert "openzaak" in client.get("/kanalen").get_data(as_text=True)  # the names, not the options
 
 
+@sqlite_only  # no store SQL of its own (escaping, headers, refusals): once is enough
 def test_the_stylesheet_is_served_and_referenced(web):
     client, _ = web
     page = client.get("/").get_data(as_text=True)
@@ -259,6 +289,7 @@ def test_the_stylesheet_is_served_and_referenced(web):
     response.close()
 
 
+# SQLite only: an existing SQLite file from before the users table
 def test_the_users_migration_keeps_an_existing_store(tmp_path):
     """A store written before m010_users (all migrations up to m009) opens, gains users, keeps its data."""
     from connector.store import schema

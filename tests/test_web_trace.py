@@ -17,7 +17,7 @@ from connector.message import Raw
 from connector.routing import Routing
 from connector.store import DeliveryPlan
 
-from .conftest import make_message
+from .conftest import make_message, sqlite_only
 from .test_web_pages import HOSTILE, hostile_message
 from .web_support import SECRETS, logged_in, make_app
 
@@ -26,8 +26,8 @@ ZAAK = "ZAAK-2026-0000000042"  # the e2e mappings' rule "quoted-zaak" attaches t
 
 
 @pytest.fixture
-def web(tmp_path):
-    app, store, _ = make_app(tmp_path)
+def web(tmp_path, store_url):
+    app, store, _ = make_app(tmp_path, store_url=store_url)
     client = logged_in(app, store, "anna", "admin")
     yield client, store, app
     store.close()
@@ -187,6 +187,7 @@ def test_a_large_original_is_clipped_on_the_page(web):
     assert client.get(f"/berichten/{mid}/origineel").data == body
 
 
+@sqlite_only  # no store SQL of its own (escaping, headers, refusals): once is enough
 def test_the_rendition_is_framed_under_its_own_sandboxing_csp(web):
     client, store, _ = web
     mid = save(store, make_message("10", channel=CHANNEL, text="de tekst in de weergave"))
@@ -204,6 +205,7 @@ def test_the_rendition_is_framed_under_its_own_sandboxing_csp(web):
     assert not any("script-src" in p for p in policy)
 
 
+@sqlite_only  # no store SQL of its own (escaping, headers, refusals): once is enough
 def test_a_hostile_post_stays_inert_in_the_rendition_and_the_payload_escaped(web):
     client, store, _ = web
     mid = hostile_message(store)
@@ -222,6 +224,7 @@ def test_a_hostile_post_stays_inert_in_the_rendition_and_the_payload_escaped(web
     assert "&lt;/pre&gt;&lt;script&gt;alert(9)&lt;/script&gt;" in origineel and "text/html" in origineel
 
 
+@sqlite_only  # no store SQL of its own (escaping, headers, refusals): once is enough
 @pytest.mark.parametrize("path", ["/berichten/{mid}", "/berichten/{mid}/origineel", "/berichten/{mid}/weergave"])
 def test_no_secret_in_any_trace_response(web, path):
     client, store, _ = web

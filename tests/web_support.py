@@ -34,13 +34,14 @@ class Clock:
         self.now += seconds
 
 
-def write_config(tmp_path, with_key: bool = True, **web) -> tuple:
-    """``connector.yaml`` in tmp_path (the fixture config, this store, the e2e mappings) and its environment."""
+def write_config(tmp_path, with_key: bool = True, store: str | None = None, **web) -> tuple:
+    """``connector.yaml`` in tmp_path (the fixture config, ``store`` or ``tmp_path/c.db``, the e2e mappings) and
+    its environment."""
     mappings = tmp_path / "mappings"
     if not mappings.exists():
         shutil.copytree(FIXTURES / "e2e" / "mappings", mappings)
     config = yaml.safe_load((FIXTURES / "config" / "valid.yaml").read_text())
-    config["store"] = str(tmp_path / "c.db")
+    config["store"] = store or str(tmp_path / "c.db")
     config["mappings"] = str(mappings)
     config["web"]["status_token"] = "${TEST_STATUS_TOKEN}"
     if with_key:
@@ -54,9 +55,10 @@ def write_config(tmp_path, with_key: bool = True, **web) -> tuple:
     return path, environ
 
 
-def make_app(tmp_path, with_key: bool = True, **web):
-    """``(app, store, clock)``: the web app on a fresh store, its login throttle on ``clock``."""
-    path, environ = write_config(tmp_path, with_key, **web)
+def make_app(tmp_path, with_key: bool = True, store_url: str | None = None, **web):
+    """``(app, store, clock)``: the web app on a fresh store (``store_url``: the ``store_url`` fixture; default a
+    SQLite file in tmp_path), its login throttle on ``clock``."""
+    path, environ = write_config(tmp_path, with_key, store_url, **web)
     config = load_config(path, environ=environ)
     store = Store(config.store)
     app = create_app(config, store=store)

@@ -74,8 +74,9 @@ class ManualMixin:
                 self._transition(delivery_id, states.PENDING, detail={"assigned_by": who}, **columns)
             return delivery_id
 
-    def claim_delivery(self, delivery_id: int, lease_seconds: float = 300):
+    def claim_delivery(self, delivery_id: int, lease_seconds: float = 300, holder: str | None = None):
         """Claim just this delivery (as :meth:`claim_due` claims: due, sink not paused, earlier versions
-        first); ``None`` when it cannot be claimed now."""
-        claimed = self.claim_due(limit=1, lease_seconds=lease_seconds, only=[delivery_id])
+        first) for ``holder`` (kept in ``claimed_by`` while in progress, so ``/status`` shows who has it in
+        hand); ``None`` when it cannot be claimed now."""
+        claimed = self.claim_due(limit=1, lease_seconds=lease_seconds, only=[delivery_id], worker=holder)
         return claimed[0] if claimed else None

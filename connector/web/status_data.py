@@ -119,6 +119,13 @@ def _worker(row: dict | None, alive: bool, now, held: dict) -> dict | None:
             "channels": holds.get("channels", []), "deliveries": holds.get("deliveries", 0)}
 
 
+def _holder(holder: str, holds: dict) -> dict:
+    """One that holds a lease without being a worker that beats: the web process delivering a message on a
+    person's request (:func:`connector.ondemand.holder`, ``web:USER@HOST:PID``)."""
+    return {"id": holder, "alive": True, "started_at": None, "beat_at": None, "stopped_at": None, "activity": {},
+            "uptime_seconds": None, "channels": holds["channels"], "deliveries": holds["deliveries"]}
+
+
 def _oldest(store, now) -> dict | None:
     row = store.oldest_undelivered()
     if row is None:
@@ -149,12 +156,14 @@ def status_report(config, store, rules, version: str, started: datetime | None =
     live = live_worker(workers, stale_after)
     alive = [row for row in workers if live_worker([row], stale_after)]  # several share one store (issue 13)
     held = store.holdings(now)
+    known = {row["id"] for row in workers}
+    others = [_holder(name, holds) for name, holds in sorted(held.items()) if name not in known]
     counts = store.delivery_counts()
     return {
         "version": version, "time": iso(now), "healthy": not problems(config, store),
         "uptime_seconds": round((now - started).total_seconds(), 3) if started else None,
         "worker": _worker(live or (workers[0] if workers else None), live is not None, now, held),
-        "workers": [_worker(row, True, now, held) for row in alive],
+        "workers": [_worker(row, True, now, held) for row in alive] + others,
         "channels": _channels(config, store, now),
         "sinks": _sinks(config, store, now),
         "deliveries": counts,

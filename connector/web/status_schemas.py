@@ -121,7 +121,9 @@ class StatusSchema(Schema):
     uptime_seconds = _maybe(fields.Float, metadata={"description": "of this web process"})
     worker = _maybe(fields.Nested, nested=WorkerSchema, metadata={"description": "the worker that beat last"})
     workers = fields.List(fields.Nested(WorkerSchema), required=True,
-                          metadata={"description": "every worker alive on this store, with what each holds"})
+                          metadata={"description": "every worker alive on this store, with what each holds; also"
+                                                   " a web process delivering on a person's request"
+                                                   " (id web:USER@HOST:PID) while it holds the delivery"})
     channels = fields.List(fields.Nested(ChannelSchema), required=True)
     sinks = fields.List(fields.Nested(SinkSchema), required=True)
     deliveries = fields.Dict(keys=Text(), values=fields.Integer(), required=True,
