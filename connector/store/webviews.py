@@ -102,8 +102,9 @@ class WebViewsMixin:
         ``account``: only those whose author handle begins with it (``@`` optional, case-insensitive);
         ``rule``: with a delivery decided by that rule; ``zaak``: with a delivery in the zaak of that
         identificatie or URL; ``since`` and ``until`` (``YYYY-MM-DD``, both included, UTC): published then;
-        ``text``: only messages whose text or author handle contains it (case-insensitive for ASCII; ``%``
-        and ``_`` are no wildcards), or whose platform id it is. A scan of the messages, not an index:
+        ``text``: only messages whose text or author handle contains it (case-insensitive: for ASCII on SQLite,
+        as the database's ``LC_CTYPE`` folds on PostgreSQL; ``%`` and ``_`` are no wildcards), or whose platform
+        id it is. A scan of the messages, not an index:
         full-text search (FTS5) is for when a benchmark asks for it (``bench/pages.py``: 100,000 messages
         stored, a search that matches few of them, about 200 ms with the JSON pre-test).
         """
