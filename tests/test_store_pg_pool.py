@@ -271,3 +271,23 @@ def test_sqlite_ignores_the_pool_size_and_keeps_its_one_connection(tmp_path):
         assert _keys(sqlite) == ["k-one"] and sqlite.kind == "sqlite"
     finally:
         sqlite.close()
+
+
+def test_two_threads_adding_one_user_name_at_once_make_one_account_and_a_clear_refusal(store):
+    """Without the store's lock two threads of one web app race as two processes do: the second add of a name
+    must wait for the first and then be refused in words (ValueError), not fail on the unique index."""
+    password = "een-lang-genoeg-wachtwoord"
+    holder = Holder(store, lambda: store.add_user("anna", "admin", password))  # added, not yet committed
+    holder.start()
+    assert holder.holding.wait(PATIENCE) and not holder.errors, holder.errors
+    done, outcome = _in_thread(lambda: store.add_user("anna", "helpdesk", password))
+    waiting = ("select count(*) as n from pg_stat_activity where datname = current_database()"
+               " and wait_event_type = 'Lock'")
+    for _ in range(PATIENCE * 20):  # until the second add waits at the first one's uncommitted row
+        if store.query(waiting)[0]["n"] or done.is_set():
+            break
+        threading.Event().wait(0.05)
+    holder.finish()
+    assert done.wait(PATIENCE)
+    assert isinstance(outcome.get("error"), ValueError) and "bestaat al" in str(outcome["error"]), outcome
+    assert [(u["name"], u["role"]) for u in store.query("select name, role from users")] == [("anna", "admin")]

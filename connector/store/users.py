@@ -53,11 +53,12 @@ class UsersMixin:
         check_new_password(password)
         hashed = generate_password_hash(password, method=_METHOD)
         now = _now()
-        with self._write():
-            if self.db.execute("select 1 from users where name = ?", [name]).fetchone():
+        with self._write():  # one statement decides, so two admins adding the name at once get one account
+            added = self.db.execute("insert into users (name, role, password_hash, disabled, created_at, updated_at,"
+                                    " password_changed_at) values (?,?,?,0,?,?,?) on conflict (name) do nothing",
+                                    [name, role, hashed, now, now, now]).rowcount
+            if not added:
                 raise ValueError(f"gebruiker {name} bestaat al")
-            self.db.execute("insert into users (name, role, password_hash, disabled, created_at, updated_at,"
-                            " password_changed_at) values (?,?,?,0,?,?,?)", [name, role, hashed, now, now, now])
             self._event("user.added", detail={"user": name, "role": role})
         return self.user(name)
 
