@@ -273,21 +273,56 @@ def test_sqlite_ignores_the_pool_size_and_keeps_its_one_connection(tmp_path):
         sqlite.close()
 
 
-def test_two_threads_adding_one_user_name_at_once_make_one_account_and_a_clear_refusal(store):
-    """Without the store's lock two threads of one web app race as two processes do: the second add of a name
-    must wait for the first and then be refused in words (ValueError), not fail on the unique index."""
-    password = "een-lang-genoeg-wachtwoord"
-    holder = Holder(store, lambda: store.add_user("anna", "admin", password))  # added, not yet committed
+def _second_waits_then(store: Store, first, second):
+    """``first`` inside a write transaction held open by a :class:`Holder`; ``second`` on another thread until it
+    waits at a lock (or is done); then the first commits. The second's outcome (``result`` or ``error``)."""
+    holder = Holder(store, first)
     holder.start()
     assert holder.holding.wait(PATIENCE) and not holder.errors, holder.errors
-    done, outcome = _in_thread(lambda: store.add_user("anna", "helpdesk", password))
+    done, outcome = _in_thread(second)
     waiting = ("select count(*) as n from pg_stat_activity where datname = current_database()"
                " and wait_event_type = 'Lock'")
-    for _ in range(PATIENCE * 20):  # until the second add waits at the first one's uncommitted row
+    for _ in range(PATIENCE * 20):  # until the second waits at the first one's uncommitted row or key
         if store.query(waiting)[0]["n"] or done.is_set():
             break
         threading.Event().wait(0.05)
     holder.finish()
     assert done.wait(PATIENCE)
+    return outcome
+
+
+def test_two_threads_adding_one_user_name_at_once_make_one_account_and_a_clear_refusal(store):
+    """Without the store's lock two threads of one web app race as two processes do: the second add of a name
+    must wait for the first and then be refused in words (ValueError), not fail on the unique index."""
+    password = "een-lang-genoeg-wachtwoord"
+    outcome = _second_waits_then(store, lambda: store.add_user("anna", "admin", password),
+                                 lambda: store.add_user("anna", "helpdesk", password))
     assert isinstance(outcome.get("error"), ValueError) and "bestaat al" in str(outcome["error"]), outcome
     assert [(u["name"], u["role"]) for u in store.query("select name, role from users")] == [("anna", "admin")]
+
+
+def test_two_saves_of_one_rule_file_at_once_become_two_versions(store):
+    first = lambda: store.save_rule_version("rules.yaml", "a: 1\n", "anna", "eerste")  # noqa: E731
+    outcome = _second_waits_then(store, first, lambda: store.save_rule_version("rules.yaml", "a: 2\n", "bob", "tweede"))
+    assert "error" not in outcome, outcome
+    assert outcome["result"]["version"] == 2
+    assert [(v["version"], v["author"]) for v in reversed(store.rule_versions("rules.yaml"))] == [(1, "anna"),
+                                                                                                  (2, "bob")]
+
+
+def test_two_first_single_sign_on_logins_of_one_name_at_once_make_one_account(store):
+    subject = "https://idp.example anna-sub"
+    outcome = _second_waits_then(store, lambda: store.sso_user("anna", "helpdesk", subject),
+                                 lambda: store.sso_user("anna", "helpdesk", subject))
+    assert "error" not in outcome and outcome["result"]["name"] == "anna", outcome
+    assert store.query("select count(*) as n from users")[0]["n"] == 1
+
+
+def test_two_archivists_assigning_one_message_to_a_new_sink_at_once_make_one_delivery(store):
+    _fill(store, 1)
+    message_id = store.query("select id from messages")[0]["id"]
+    routing = Routing(CREATE, zaaktype="Z", rule="handmatig")
+    outcome = _second_waits_then(store, lambda: store.assign(message_id, "t", routing, "anna"),
+                                 lambda: store.assign(message_id, "t", routing, "bob"))
+    assert "error" not in outcome, outcome
+    assert store.query("select count(*) as n from deliveries where sink = 't'")[0]["n"] == 1

@@ -105,6 +105,13 @@ class Dialect:
         transaction holds (PostgreSQL). SQLite's ``BEGIN IMMEDIATE`` already lets one writer in at a time."""
         return f" for update of {alias} skip locked" if self.name == "postgresql" else ""
 
+    def one_at_a_time(self) -> str | None:
+        """A statement (one ``?``: a key) that, inside a write transaction, waits until no other transaction
+        holds the same key and holds it until this one ends: for a read-then-insert of a row that may not exist
+        yet (no row to lock). PostgreSQL: a transaction-level advisory lock; SQLite: None (``BEGIN IMMEDIATE``
+        already lets one writer in at a time)."""
+        return "select pg_advisory_xact_lock(hashtextextended(?, 0))" if self.name == "postgresql" else None
+
 
 class SqliteBackend(Database):
     """sqlite-utils' ``Database`` on one connection, with the backend interface (see the module docstring)."""

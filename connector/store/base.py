@@ -195,6 +195,14 @@ class StoreBase:
         with self._lock:
             return list(self.db.query(sql, params or []))
 
+    def _one_at_a_time(self, key: str) -> None:
+        """Inside :meth:`_write`: wait for, then hold until the transaction ends, the key ``key`` (see
+        :meth:`~connector.store.backend.Dialect.one_at_a_time`), so that two threads or processes reading, then
+        inserting, the same not yet existing row take turns instead of failing on a unique index."""
+        sql = self.db.dialect.one_at_a_time()
+        if sql:
+            self.db.execute(sql, [key])
+
     def _ensure_channel(self, channel: str, kind: str = "") -> None:
         self.db.execute("insert into channels (name, kind, updated_at) values (?, ?, ?)"
                         " on conflict (name) do nothing", [channel, kind, _now()])

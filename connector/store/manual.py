@@ -36,6 +36,7 @@ class ManualMixin:
         summary = {"by": who, "action": routing.action, "zaak_identificatie": routing.zaak_identificatie,
                    "zaak_url": routing.zaak_url, "zaaktype": routing.zaaktype}
         with self._write():
+            self._one_at_a_time(f"deliveries:{message_id}:{sink}")  # two archivists at once: one delivery
             if not self.db.execute("select 1 from messages where id = ?", [message_id]).fetchone():
                 raise KeyError(f"no message {message_id}")
             row = self.db.execute(

@@ -32,6 +32,7 @@ class RuleVersionsMixin:
             raise ValueError("een versie heeft een toelichting nodig")
         digest = content_sha256(content)
         with self._write():
+            self._one_at_a_time(f"rule_versions:{file}")  # two saves at once: versions n and n + 1, in turn
             row = self.db.execute("select coalesce(max(version), 0) from rule_versions where file = ?",
                                   [file]).fetchone()
             version = row[0] + 1

@@ -120,6 +120,7 @@ class UsersMixin:
         _check(name, role)
         now = _now()
         with self._write():
+            self._one_at_a_time(f"users:{name}")  # two first logins at once: one makes it, the other finds it
             row = self.db.execute("select source, subject, role from users where name = ?", [name]).fetchone()
             if row is None:
                 self.db.execute("insert into users (name, role, password_hash, disabled, created_at, updated_at,"
