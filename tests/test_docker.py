@@ -257,3 +257,39 @@ def test_the_compose_example_runs_one_worker_and_one_web_app_on_the_images_volum
         assert not [v for v in service["environment"].values() if not re.fullmatch(r"\$\{\w+\}", v)]
     assert services["web"]["command"][services["web"]["command"].index("--host") + 1] == "0.0.0.0"
     assert str(WebSchema().load({})["port"]) in services["web"]["ports"][0].split(":")
+
+
+def test_the_postgresql_compose_example_runs_several_workers_and_a_web_app_on_one_database(tmp_path, monkeypatch):
+    import yaml
+
+    from connector.cli import build_parser
+    from connector.config import load_config
+    from connector.settings import store_connections
+
+    compose = yaml.safe_load((ROOT / "docker-compose.postgres.example.yml").read_text())
+    services = compose["services"]
+    connector = {name: s for name, s in services.items() if s.get("image", "").startswith("midoffice-connector")}
+    assert {name: s["command"][0] for name, s in connector.items()} == {"worker": "worker", "web": "serve"}
+    assert services["worker"]["deploy"]["replicas"] >= 2
+    database = services["postgres"]
+    assert re.fullmatch(r"postgres:\d+\.\d+-\w+", database["image"]), "pinned to a minor release"
+    assert database["environment"]["POSTGRES_PASSWORD"] == "${PGPASSWORD}"
+    volumes = set(exec_form(one("VOLUME")))
+    for service in connector.values():
+        build_parser().parse_args(service["command"])
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert service["environment"]["PGPASSWORD"] == "${PGPASSWORD}"  # libpq's variable: never in the URL
+        assert not [v for v in service["environment"].values() if not re.fullmatch(r"\$\{\w+\}", v)]
+        mounts = {m.split(":")[1]: m.split(":")[0] for m in service["volumes"]}
+        assert volumes <= set(mounts) and {mounts[v] for v in volumes} <= set(compose["volumes"])
+    # the configuration the comment asks for loads, and its files beside the store land on the shared volume
+    config_text = SAMPLE_CONFIG.read_text().replace("store: var/connector.db",
+                                                    "store: postgresql://connector@postgres:5432/connector")
+    (tmp_path / "connector.yaml").write_text(config_text)
+    (tmp_path / "mappings").symlink_to(ROOT / "mappings")
+    monkeypatch.setenv("MASTODON_TOKEN", "t")
+    config = load_config(tmp_path / "connector.yaml")
+    assert config.store == "postgresql://connector@postgres:5432/connector"
+    assert Path(config.data_folder) == tmp_path / "var"  # /app/var in the image: the connector-var volume
+    replicas = services["worker"]["deploy"]["replicas"]
+    assert (replicas + 1) * store_connections(config) < 100, "under PostgreSQL's default max_connections"
