@@ -239,3 +239,16 @@ def test_the_store_opens_the_url_of_the_configuration(pg_url):
         assert "PostgresBackend" in repr(store.db)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("ci, outcome", [("true", "failed"), ("", "skipped")])
+def test_without_postgresql_the_tests_skip_but_fail_under_ci(monkeypatch, ci, outcome):
+    """scripts/setup.sh installs Debian's PostgreSQL; where it could not, a developer's run skips those tests and
+    says why, but CI (CI=true) must fail: its PostgreSQL half would otherwise pass by proving nothing."""
+    monkeypatch.setenv("CI", ci)
+    monkeypatch.setattr(pg_support, "_RUNNING", {})
+    monkeypatch.setattr(pg_support, "binaries", lambda: None)
+    with pytest.raises((pytest.fail.Exception, pytest.skip.Exception)) as raised:
+        pg_support.cluster()
+    assert isinstance(raised.value, pytest.fail.Exception if outcome == "failed" else pytest.skip.Exception)
+    assert "PostgreSQL's server is not installed" in str(raised.value)
