@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -175,7 +176,8 @@ def test_demo_prints_a_way_to_look_at_what_arrived_that_works(tmp_path):
     log = (tmp_path / "stderr.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "connector.cli", "demo", "--port", "0", "--workdir", str(tmp_path), "--seconds", "300"],
-        cwd=FIXTURES.parent, stdout=subprocess.PIPE, stderr=log, text=True)
+        cwd=FIXTURES.parent, stdout=subprocess.PIPE, stderr=log, text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"})  # a hang below: SIGABRT prints every thread's stack
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout] + [lines.put(None)],
                      daemon=True).start()
@@ -215,6 +217,11 @@ def test_demo_prints_a_way_to_look_at_what_arrived_that_works(tmp_path):
         assert arrived[0] in {z["identificatie"] for z in api.json()["results"]}
     finally:
         process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=60)
+        try:
+            code = process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            process.wait(timeout=30)
+            code = "still running 60 s after Ctrl-C; its threads:"
         log.close()
-        assert code == 0, (tmp_path / "stderr.log").read_text()
+        assert code == 0, f"{code}\n" + (tmp_path / "stderr.log").read_text()[-12000:]

@@ -18,6 +18,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -232,9 +233,13 @@ archive folder. Ctrl-C stops.
 """, flush=True)
     started = time.monotonic()
     last_event, last_summary = 0, ""
+    # Ctrl-C (SIGINT) and SIGTERM only set an event: a KeyboardInterrupt raised at an arbitrary bytecode of the main
+    # thread could land between a store lock's acquire and its `with` block, leaving the lock held, and the
+    # scheduler's shutdown below would then wait forever for a job blocked on it
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while True:
-            time.sleep(1)
+        while not stop.wait(1):
             last_event, lines = _arrivals(connector, last_event)
             for line in lines:
                 print(line, flush=True)
@@ -244,9 +249,9 @@ archive folder. Ctrl-C stops.
                 last_summary = summary
             if seconds and time.monotonic() - started >= seconds:
                 break
-    except KeyboardInterrupt:
-        pass
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         poster.stop.set()
         connector.stopping.set()
         scheduler.shutdown(wait=True)
