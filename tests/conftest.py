@@ -42,6 +42,16 @@ def store_url(request, tmp_path) -> str:
     return str(tmp_path / "c.db") if request.param == "sqlite" else request.getfixturevalue("pg_url")
 
 
+@pytest.fixture
+def store_on_each_backend(store_url):
+    """A :class:`~connector.store.Store` opened (and migrated) on ``store_url``: once on SQLite, once on PostgreSQL."""
+    from connector.store import Store
+
+    store = Store(store_url)
+    yield store
+    store.close()
+
+
 #: on a test that takes ``store_url`` (itself or through a fixture), SQLite only: the test pokes SQLite itself
 #: (its file, a pragma, ``store.db.conn``, ``explain query plan``); say why beside it
 sqlite_only = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)

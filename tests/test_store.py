@@ -17,20 +17,15 @@ from connector.routing import Routing
 from connector.sources.base import Quarantined
 from connector.store import DeliveryPlan, Store, migrations
 
-from . import pg_support
 from .conftest import make_message, message_events
 
 ATTACH = Routing("attach", rule="r1", source="m.yaml:3", zaak_identificatie="ZAAK-1")
 
-pg_url = pg_support.pg_url  # the fixture: a fresh empty PostgreSQL database per test (skips without PostgreSQL)
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_store(request, tmp_path):
-    """The store on each backend: a new SQLite file, or a new empty PostgreSQL database (migrated on open)."""
-    store = Store(tmp_path / "connector.db" if request.param == "sqlite" else request.getfixturevalue("pg_url"))
-    yield store
-    store.close()
+@pytest.fixture
+def fresh_store(store_on_each_backend):
+    """Here every store test runs on both backends (conftest's ``store_on_each_backend``)."""
+    return store_on_each_backend
 
 
 

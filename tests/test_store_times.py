@@ -20,7 +20,6 @@ from connector.message import fixed_iso, iso
 from connector.routing import Routing
 from connector.store import TIMESTAMP_COLUMNS, DeliveryPlan, Store, migrations
 
-from . import pg_support
 from .conftest import make_message
 
 T = datetime(2031, 1, 1, 12, 0, 0, tzinfo=timezone.utc)  # a whole second, after any real "now" in the store
@@ -29,15 +28,11 @@ ATTACH = Routing("attach", rule="r1", source="m.yaml:3", zaak_identificatie="ZAA
 AROUND = [T - timedelta(seconds=1), T - timedelta(milliseconds=1), T, T + timedelta(milliseconds=1), T + HALF,
           T + timedelta(milliseconds=999), T + timedelta(seconds=1), T + timedelta(seconds=1, milliseconds=500)]
 
-pg_url = pg_support.pg_url  # the fixture: a fresh empty PostgreSQL database per test (skips without PostgreSQL)
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_store(request, tmp_path):
-    """The store on each backend: a new SQLite file, or a new empty PostgreSQL database (migrated on open)."""
-    store = Store(tmp_path / "connector.db" if request.param == "sqlite" else request.getfixturevalue("pg_url"))
-    yield store
-    store.close()
+@pytest.fixture
+def fresh_store(store_on_each_backend):
+    """Here every store test runs on both backends (conftest's ``store_on_each_backend``)."""
+    return store_on_each_backend
 
 
 
