@@ -6,6 +6,8 @@ in a temporary folder, stopped when the test session ends. Nothing of a machine'
   folder), then ``pg_ctl start`` with durability off (``fsync``, ``synchronous_commit``,
   ``full_page_writes``: a test cluster that dies is thrown away anyway). PostgreSQL refuses to run as root,
   so under root it runs as Debian's ``postgres`` user (``runuser``), in a folder that user owns.
+* A watchdog process per cluster stops it and removes its folder when the test process dies without running
+  ``atexit`` (SIGKILL): no server is left behind.
 * The ``pg_url`` fixture: a new empty database per test, ``postgresql://connector@127.0.0.1:PORT/NAME``,
   with the password in ``PGPASSWORD`` (where libpq and psycopg read it: never in the URL), dropped after.
 
@@ -23,6 +25,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -108,7 +111,36 @@ def start(durable: bool = False) -> Cluster:
                + ("" if durable else " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"))
     _run([*as_user, str(bin / "pg_ctl"), "-D", str(folder / "data"), "-o", options, "-l", str(folder / "log"),
           "-w", "-t", "60", "start"], "pg_ctl start")
-    return Cluster(folder=folder, port=port, password=password, bin=bin, as_user=as_user)
+    running = Cluster(folder=folder, port=port, password=password, bin=bin, as_user=as_user)
+    _watch(running)
+    return running
+
+
+# the watchdog of one cluster: argv is the pid to outlive, the cluster's folder and the command that stops it
+_WATCHDOG = """
+import os, shutil, subprocess, sys, time
+parent, folder, stop = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+while os.path.isdir(folder):
+    try:
+        os.kill(parent, 0)
+    except ProcessLookupError:
+        subprocess.run(stop, capture_output=True, timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)
+        break
+    time.sleep(1)
+"""
+
+
+def _watch(running: Cluster) -> None:
+    """Stop ``running`` and remove its folder once this process is gone, however it ended: ``atexit`` does not
+    run after a SIGKILL (a test timeout, a killed xdist worker), and a server left behind keeps its port, its
+    memory and its folder. A small process of its own session watches this one every second; it ends by itself
+    when the folder goes (:meth:`Cluster.stop`)."""
+    stop = [*running.as_user, str(running.bin / "pg_ctl"), "-D", str(running.folder / "data"), "-m", "immediate",
+            "-w", "stop"]
+    subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(running.folder), *stop],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
 
 
 def cluster() -> Cluster:

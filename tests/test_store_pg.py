@@ -252,3 +252,38 @@ def test_without_postgresql_the_tests_skip_but_fail_under_ci(monkeypatch, ci, ou
         pg_support.cluster()
     assert isinstance(raised.value, pytest.fail.Exception if outcome == "failed" else pytest.skip.Exception)
     assert "PostgreSQL's server is not installed" in str(raised.value)
+
+
+def test_a_test_process_killed_with_sigkill_leaves_no_postgresql_server_behind():
+    """atexit does not run after SIGKILL; the cluster's watchdog stops the server and removes its folder."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    pg_support.cluster()  # skips (fails under CI) without PostgreSQL
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; from tests import pg_support;"
+                               " print(pg_support.start().folder, flush=True); time.sleep(600)"],
+        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, text=True)
+    try:
+        folder = Path(child.stdout.readline().strip())
+        server = int((folder / "data" / "postmaster.pid").read_text().split()[0])
+        os.kill(server, 0)  # running (else ProcessLookupError)
+    finally:
+        child.kill()
+        child.wait()
+    deadline = time.monotonic() + 60
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not folder.exists(), "the folder of a dead test process's cluster is removed"
+
+    def running() -> bool:  # a zombie (stopped, not yet reaped by init) counts as stopped
+        try:
+            return Path(f"/proc/{server}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not running(), "the server of a dead test process's cluster is stopped"
