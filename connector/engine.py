@@ -56,7 +56,6 @@ from .notices import deliver_notices
 from .registry import SINKS, SOURCES
 from .routing import CREATE, FOLLOW_THREAD, HOLD, IGNORE, Routing
 from .rulesholder import RulesHolder
-from .settings import store_connections
 from .store import DeliveryPlan, DeliveryRow, Store
 
 log = logging.getLogger(__name__)
@@ -93,7 +92,7 @@ class Connector:
         self.sinks = {s.name: sinks.get_class(s.kind)(s.name, s.options) for s in config.sinks}
         self.rules = rules or RulesHolder(config.mappings, sink_names=[s.name for s in config.sinks],
                                           sinks=self.sinks, sink_configs=config.sinks)
-        self.store = store or Store(config.store, connections=store_connections(config))
+        self.store = store or Store.for_config(config)
         # each message's media, fetched once before its first delivery (connector.media.stage)
         self._trusted = tuple(config.media.get("trusted_networks") or ())
         self._policies: dict[str, object] = {}

@@ -126,7 +126,6 @@ def _invalid(what: str, count: int, fix: str) -> None:
 
 def cmd_health(args) -> int:
     from ..health import problems
-    from ..settings import store_connections
     from ..store import Store, StoreError
 
     try:
@@ -136,7 +135,7 @@ def cmd_health(args) -> int:
             print(f"unhealthy: configuration: {line}")
         return 1
     try:
-        store = Store(config.store, create=False, connections=store_connections(config))
+        store = Store.for_config(config, create=False)
     except StoreError as exc:
         print(f"unhealthy: store: {exc}")
         return 1

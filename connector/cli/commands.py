@@ -60,12 +60,11 @@ def _build(args):
 
 def _open_store(args):
     """The configured store for the read-and-fix commands: never creates an empty one."""
-    from ..settings import store_connections
     from ..store import Store, StoreError
 
     config = _load_config(args)
     try:
-        return Store(config.store, create=False, connections=store_connections(config))
+        return Store.for_config(config, create=False)
     except StoreError as exc:
         _refuse(str(exc))
 

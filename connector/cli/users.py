@@ -30,7 +30,6 @@ def _password(args) -> str:
 
 
 def cmd_users_add(args) -> int:
-    from ..settings import store_connections
     from ..store import Store, StoreError
     from ..store.users import NAME, check_new_password
 
@@ -44,7 +43,7 @@ def cmd_users_add(args) -> int:
         _refuse("the password is too short: use at least 12 characters")
     try:
         # the first account may come before the first worker run
-        store = Store(config.store, connections=store_connections(config))
+        store = Store.for_config(config)
     except StoreError as exc:
         _refuse(str(exc))
     try:

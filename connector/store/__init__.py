@@ -102,3 +102,11 @@ class Store(OutboxMixin, ManualMixin, ChannelsMixin, MediaMixin, DeletionsMixin,
 
     ``Store(path, create=True)`` opens (and migrates) the file; see :meth:`StoreBase.__init__`.
     """
+
+    @classmethod
+    def for_config(cls, config, create: bool = True) -> "Store":
+        """The store of ``config`` (``store:``) with the pool size its processes use
+        (:func:`connector.settings.store_connections`): what the engine, the web app and the CLI open."""
+        from ..settings import store_connections
+
+        return cls(config.store, create=create, connections=store_connections(config))

@@ -17,14 +17,13 @@ from flask import Flask
 
 from .. import __version__
 from ..config import Config
-from ..settings import store_connections
 from ..store import Store
 
 
 def create_app(config: Config, store: Store | None = None, rules=None) -> Flask:
     app = Flask(__name__)
     app.config["CONNECTOR"] = config
-    app.config["STORE"] = store or Store(config.store, connections=store_connections(config))
+    app.config["STORE"] = store or Store.for_config(config)
     if rules is None:
         from ..rulesholder import RulesHolder
 
