@@ -326,3 +326,32 @@ def test_two_archivists_assigning_one_message_to_a_new_sink_at_once_make_one_del
                                  lambda: store.assign(message_id, "t", routing, "bob"))
     assert "error" not in outcome, outcome
     assert store.query("select count(*) as n from deliveries where sink = 't'")[0]["n"] == 1
+
+
+def test_a_frozen_process_holding_a_transaction_does_not_stall_the_other_workers(pg_url, monkeypatch):
+    """A worker frozen inside a write transaction (a paused VM) keeps its row locks; the server ends its session
+    after IDLE_IN_TRANSACTION seconds idle, so another worker's write to the same row goes through."""
+    from connector.store import pgbackend
+
+    monkeypatch.setattr(pgbackend, "IDLE_IN_TRANSACTION", 1.0)
+    frozen, other = Store(pg_url), Store(pg_url)
+    try:
+        _put(frozen, "k-row")
+        holder = Holder(frozen, lambda: frozen.db.execute("update meta set value = 'frozen' where key = 'k-row'"))
+        holder.start()
+        assert holder.holding.wait(PATIENCE) and not holder.errors, holder.errors
+
+        def write():
+            with other._write():
+                other.db.execute("update meta set value = 'other' where key = 'k-row'")
+        done, outcome = _in_thread(write)
+        finished = done.wait(PATIENCE)
+        still_frozen = holder.is_alive()
+        holder.release.set()
+        holder.join(PATIENCE)
+        assert finished and still_frozen and "error" not in outcome, outcome
+        assert holder.errors and "ConnectionLost" in holder.errors[0], "the frozen one learns its session ended"
+        assert other.query("select value from meta where key = 'k-row'")[0]["value"] == "other"
+    finally:
+        frozen.close()
+        other.close()

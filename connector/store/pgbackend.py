@@ -36,6 +36,10 @@ DEFAULT_WAIT = 30.0      # seconds a thread waits for a free connection before a
 # needs one: short, so that after a long outage the first calls find the delay between attempts short too
 RECONNECT_FOR = 60.0
 HEALTH_WAIT = 5.0  # seconds health() waits for a connection: /healthz answers soon, even when the server is gone
+# seconds a transaction of ours may sit idle between two statements before the server ends its session: the store
+# never makes a call to a platform or case system inside a transaction, so only a frozen process (a paused VM,
+# SIGSTOP) gets there, and its row locks (a channel's lease row, say) must not stall every other worker
+IDLE_IN_TRANSACTION = 60.0
 
 
 class Rows:
@@ -99,7 +103,9 @@ class PostgresBackend:
         self._connect().close()  # a server that cannot be reached fails the open at once, with its own reason
         self.pool = ConnectionPool(url, min_size=1, max_size=self.size, open=False, name="midoffice-store",
                                    kwargs={"autocommit": True, "connect_timeout": connect_timeout,
-                                           "application_name": "midoffice-connector"},
+                                           "application_name": "midoffice-connector",
+                                           "options": "-c idle_in_transaction_session_timeout="
+                                                      f"{int(IDLE_IN_TRANSACTION * 1000)}"},
                                    check=ConnectionPool.check_connection, timeout=wait,
                                    reconnect_timeout=RECONNECT_FOR)
         try:
@@ -230,8 +236,9 @@ class PostgresBackend:
         try:
             with conn.transaction():
                 yield
-        except self._lost as exc:
-            if not conn.broken:
+        except self.Error as exc:
+            # the server ended the session (IDLE_IN_TRANSACTION: 25P03), or the connection broke: the same to callers
+            if not (conn.broken or getattr(exc, "sqlstate", None) == "25P03"):
                 raise
             raise ConnectionLost(f"{redact(self.url)}: the connection to PostgreSQL was lost in a write transaction"
                                  f" (it may or may not have committed): {redact(str(exc))}") from None
